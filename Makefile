@@ -1,0 +1,43 @@
+# Two commands set everything up on a fresh clone:
+#   make demo   venv + install + run the default scenario and write its report
+#   make test   venv + install with test extras + the whole suite (slow tests included)
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# pytest-xdist spreads the suite over both cores of the CI machine.
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test test-fast lint bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or run: make PYTHON=python3 ..."; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Stamp files make the install steps incremental: they rerun only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/activitykit spec
+	$(BIN)/activitykit spec --format png -o spec-diagram.png
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/pytest $(PYTEST_ARGS) -m "slow or not slow"
+
+test-fast: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .ruff_cache

@@ -1,0 +1,65 @@
+"""The ``activitykit`` command.
+
+Each subcommand lives in its own module here (``spec.py``, ``check.py``, ...) exposing
+``register(subparsers)``, which adds its parser and sets ``func``. ``func(args)`` returns the
+exit code. Modules import their heavy dependencies inside ``func`` so that ``--help`` is fast.
+
+Exit codes across the kit: 0 success / conformant, 1 violations or deviations found,
+2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import InputError
+
+__all__ = ["main"]
+
+#: Subcommands in the order ``--help`` lists them.
+COMMANDS = ("run", "scenario", "check", "report", "conform", "sweep", "spec")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="activitykit",
+        description="Simulate, check and conformance-test Landscape-style fleet activities.",
+    )
+    parser.add_argument("--version", action="version", version=f"activitykit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a subcommand not built yet
+            if exc.name == f"{__name__}.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"activitykit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"activitykit {args.command}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"activitykit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `activitykit ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

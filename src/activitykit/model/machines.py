@@ -1,0 +1,233 @@
+"""The reference state machines of SPEC.md section 2, declared as data and self-checked.
+
+The tables below are the single source of truth for which moves are legal. Everything else
+(the simulator, the checker, the conformance suite, ``activitykit spec``) asks this module.
+Each machine is validated when it is built, at import time, so a bad edit to a table fails
+loudly with the offending states named instead of surfacing later as a wrong verdict.
+
+The history condition of the ``result-wins`` profile (a client Canceled -> Succeeded/Failed
+move is legal only after In Progress -> Canceled) is not a property of the table; the checker
+enforces it because it needs the activity's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from types import MappingProxyType
+
+from .states import FINAL_STATES, START_STATES, Kind, State, parse_kind, parse_state
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "MACHINES",
+    "MachineDefinitionError",
+    "MoveCheck",
+    "Profile",
+    "StateMachine",
+    "UnknownProfileError",
+    "check_move",
+    "machine",
+    "parse_profile",
+]
+
+Q, S, W, B = State.QUEUED, State.SCHEDULED, State.WAITING, State.BLOCKED
+IP, OK, KO, X = State.IN_PROGRESS, State.SUCCEEDED, State.FAILED, State.CANCELED
+
+
+class Profile(StrEnum):
+    """How to read the seed's open point on client-side Canceled (SPEC.md 2.1)."""
+
+    #: A client activity canceled while In Progress takes its late operation-result.
+    RESULT_WINS = "result-wins"
+    #: Canceled is final for client activities too; a late result changes nothing.
+    CANCEL_STICKY = "cancel-sticky"
+
+
+DEFAULT_PROFILE = Profile.RESULT_WINS
+
+
+class UnknownProfileError(ValueError):
+    """A profile name other than the ones ``Profile`` lists."""
+
+
+def parse_profile(name: str | Profile | None) -> Profile:
+    if name is None:
+        return DEFAULT_PROFILE
+    if isinstance(name, Profile):
+        return name
+    try:
+        return Profile(str(name).strip().lower())
+    except ValueError:
+        accepted = ", ".join(p.value for p in Profile)
+        raise UnknownProfileError(f"unknown profile {name!r}; accepted: {accepted}") from None
+
+
+# SPEC.md section 2, row by row. Server differs from client only in Scheduled -> Queued
+# (a due server activity is published to the queue) and in the profile-dependent Canceled.
+_CLIENT: dict[State, frozenset[State]] = {
+    Q: frozenset({IP, X, B}),
+    S: frozenset({IP, X}),
+    W: frozenset({Q, IP, X}),
+    B: frozenset({Q, X, W}),
+    IP: frozenset({OK, KO, X}),
+    OK: frozenset(),
+    KO: frozenset(),
+    X: frozenset(),
+}
+_SERVER: dict[State, frozenset[State]] = _CLIENT | {S: frozenset({Q, IP, X})}
+#: Under result-wins the late operation-result may still settle a canceled client activity.
+_RESULT_AFTER_CANCEL: frozenset[State] = frozenset({OK, KO})
+
+
+class MachineDefinitionError(ValueError):
+    """A transition table that breaks a structural rule (reachability, final states...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MoveCheck:
+    """The verdict on one ``src -> dst`` move; ``reason`` says why when it is refused."""
+
+    allowed: bool
+    kind: Kind
+    profile: Profile
+    src: State
+    dst: State
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """One kind's machine under one profile: start states, final states, allowed moves."""
+
+    kind: Kind
+    profile: Profile
+    start: frozenset[State]
+    final: frozenset[State]
+    transitions: Mapping[State, frozenset[State]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transitions", MappingProxyType(dict(self.transitions)))
+        self._validate()
+
+    # -- structure ------------------------------------------------------------------------
+    def _validate(self) -> None:
+        name = f"{self.kind.value} machine ({self.profile.value})"
+        missing = [s.value for s in State if s not in self.transitions]
+        if missing:
+            raise MachineDefinitionError(f"{name}: no row for state(s) {missing}")
+        if not self.start <= START_STATES:
+            bad = sorted(s.value for s in self.start - START_STATES)
+            raise MachineDefinitionError(f"{name}: {bad} cannot be start states")
+        loops = sorted(s.value for s, dst in self.transitions.items() if s in dst)
+        if loops:
+            raise MachineDefinitionError(f"{name}: self-loops on {loops}")
+        leaky = sorted(s.value for s in self.final if self.transitions[s])
+        if leaky:
+            raise MachineDefinitionError(f"{name}: final state(s) {leaky} have exits")
+        reachable = self._closure(self.start, self.transitions)
+        unreachable = sorted(s.value for s in State if s not in reachable)
+        if unreachable:
+            raise MachineDefinitionError(
+                f"{name}: state(s) {unreachable} unreachable from the start states"
+            )
+        reverse: dict[State, set[State]] = {s: set() for s in State}
+        for src, dsts in self.transitions.items():
+            for dst in dsts:
+                reverse[dst].add(src)
+        can_finish = self._closure(self.final, reverse)
+        traps = sorted(s.value for s in State if s not in can_finish)
+        if traps:
+            raise MachineDefinitionError(f"{name}: state(s) {traps} can never reach a final state")
+
+    @staticmethod
+    def _closure(seeds: frozenset[State], edges: Mapping[State, frozenset[State] | set[State]]):
+        seen, todo = set(seeds), list(seeds)
+        while todo:
+            for nxt in edges[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    # -- queries ---------------------------------------------------------------------------
+    def allows(self, src: State, dst: State) -> bool:
+        return dst in self.transitions[src]
+
+    def is_final(self, state: State) -> bool:
+        return state in self.final
+
+    def check(self, src: State, dst: State) -> MoveCheck:
+        """Judge ``src -> dst``; a refusal carries a one-line reason naming the rule."""
+        if dst in self.transitions[src]:
+            return MoveCheck(True, self.kind, self.profile, src, dst)
+        order = list(State)
+        allowed = (
+            ", ".join(s.value for s in sorted(self.transitions[src], key=order.index)) or "nothing"
+        )
+        who = f"a {self.kind.value} activity"
+        if src == dst:
+            why = "self-loops are never allowed"
+        elif src in self.final or not self.transitions[src]:
+            why = f"{src.value} is final for {who} under profile {self.profile.value}"
+        elif dst in START_STATES and src not in START_STATES:
+            why = f"{who} never returns to the start state {dst.value} from {src.value}"
+        elif (src, dst) == (S, Q):
+            why = "only server activities are re-queued when their schedule comes due"
+        else:
+            why = "the pair is not in the transition table (SPEC.md section 2)"
+        return MoveCheck(
+            False,
+            self.kind,
+            self.profile,
+            src,
+            dst,
+            f"{who} may not move {src.value} -> {dst.value}: {why}; "
+            f"from {src.value} it may move to: {allowed}",
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """The machine as plain JSON-able data, states in spec order."""
+        order = list(State)
+        return {
+            "start": [s.value for s in order if s in self.start],
+            "final": [s.value for s in order if s in self.final],
+            "transitions": {
+                s.value: [d.value for d in order if d in self.transitions[s]] for s in order
+            },
+        }
+
+
+def _build(kind: Kind, profile: Profile) -> StateMachine:
+    table = dict(_CLIENT if kind is Kind.CLIENT else _SERVER)
+    final = set(FINAL_STATES)
+    if kind is Kind.CLIENT and profile is Profile.RESULT_WINS:
+        table[X] = _RESULT_AFTER_CANCEL
+    else:
+        final.add(X)
+    return StateMachine(kind, profile, START_STATES, frozenset(final), table)
+
+
+#: Every (kind, profile) machine, built and self-checked at import.
+MACHINES: Mapping[tuple[Kind, Profile], StateMachine] = MappingProxyType(
+    {(k, p): _build(k, p) for k in Kind for p in Profile}
+)
+
+
+@cache
+def machine(kind: Kind | str, profile: Profile | str | None = None) -> StateMachine:
+    """The reference machine for ``kind`` under ``profile`` (default: result-wins)."""
+    return MACHINES[(parse_kind(kind), parse_profile(profile))]
+
+
+def check_move(
+    kind: Kind | str, src: State | str, dst: State | str, profile: Profile | str | None = None
+) -> MoveCheck:
+    """Is ``src -> dst`` allowed for ``kind`` under ``profile``? Names may be aliases."""
+
+    return machine(kind, profile).check(parse_state(src), parse_state(dst))

@@ -1,0 +1,431 @@
+"""The scenario schema: every simulation setting and every default, in one place.
+
+A scenario file (YAML) maps one-to-one onto ``Scenario``; the simulator takes a validated
+``Scenario`` and nothing else. All times are in seconds of simulated time, all rates are per
+second unless a field name says otherwise (``*_per_day``, ``*_per_hour``).
+
+Distributions are written either as a bare number (a fixed value) or as a mapping with a
+``dist`` key, e.g. ``{dist: exponential, mean: 20}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Approvals",
+    "Arrival",
+    "Batch",
+    "Bulk",
+    "Cancellations",
+    "Chain",
+    "ChainStep",
+    "Dist",
+    "Exponential",
+    "Faults",
+    "Fixed",
+    "FleetGroup",
+    "HandlerSpec",
+    "JobHandlerCrash",
+    "LogNormal",
+    "Model",
+    "Offline",
+    "Output",
+    "Restarts",
+    "Scenario",
+    "Server",
+    "ServerBusy",
+    "Uniform",
+    "Window",
+    "Workload",
+]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a scenario must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- distributions ----------------------------------------------------------------------
+class Fixed(_Strict):
+    dist: Literal["fixed"] = "fixed"
+    value: float = Field(ge=0, description="The value, every time (s).")
+
+
+class Exponential(_Strict):
+    dist: Literal["exponential"]
+    mean: float = Field(gt=0, description="Mean (s).")
+
+
+class Uniform(_Strict):
+    dist: Literal["uniform"]
+    low: float = Field(ge=0, description="Lower bound (s).")
+    high: float = Field(ge=0, description="Upper bound (s).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+
+class LogNormal(_Strict):
+    dist: Literal["lognormal"]
+    mean: float = Field(gt=0, description="Mean of the distribution itself (s), not of its log.")
+    sigma: float = Field(gt=0, description="Standard deviation of the underlying normal.")
+
+
+_DistUnion = Annotated[Fixed | Exponential | Uniform | LogNormal, Field(discriminator="dist")]
+
+
+def _bare_number_is_fixed(v: object) -> object:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return {"dist": "fixed", "value": v}
+    return v
+
+
+from pydantic import BeforeValidator  # noqa: E402
+
+#: A non-negative duration distribution; a bare number means a fixed value.
+Dist = Annotated[_DistUnion, BeforeValidator(_bare_number_is_fixed)]
+
+
+# --- behaviour of handlers ----------------------------------------------------------------
+class HandlerSpec(_Strict):
+    """How long a handler (client plugin or job-handler) takes for a type, and how it ends."""
+
+    duration: Dist = Field(
+        default=Fixed(value=10.0), description="Time from start to finish of the work (s)."
+    )
+    failure_probability: float = Field(
+        default=0.0, ge=0, le=1, description="Chance that the work ends Failed."
+    )
+
+
+# --- fleet ----------------------------------------------------------------------------------
+class Offline(_Strict):
+    """Periods when a computer is unreachable: it neither pings nor exchanges."""
+
+    rate_per_day: float = Field(
+        default=0.0, ge=0, description="Offline periods per computer per day."
+    )
+    duration: Dist = Field(
+        default=Exponential(dist="exponential", mean=3600.0),
+        description="Length of one offline period (s).",
+    )
+
+
+class Restarts(_Strict):
+    """Landscape Client restarts: running handlers lose their results (SPEC.md section 4)."""
+
+    rate_per_day: float = Field(
+        default=0.0, ge=0, description="Client restarts per computer per day."
+    )
+    downtime: Dist = Field(
+        default=Fixed(value=30.0), description="Time until the client runs again (s)."
+    )
+
+
+class FleetGroup(_Strict):
+    """A set of computers that share client settings and handler behaviour."""
+
+    name: str = Field(
+        default="default", min_length=1, description="Group name, unique in the fleet."
+    )
+    computers: int = Field(default=100, ge=0, description="Number of computers in the group.")
+    exchange_interval: float = Field(
+        default=900.0, gt=0, description="Regular exchange interval (s)."
+    )
+    urgent_exchange_interval: float = Field(
+        default=60.0, gt=0, description="Delay of an urgent exchange (s)."
+    )
+    ping_interval: float = Field(default=30.0, gt=0, description="Ping interval (s).")
+    max_messages_per_exchange: int = Field(
+        default=100, ge=1, description="Client->server messages per exchange."
+    )
+    registration_spread: float = Field(
+        default=0.0,
+        ge=0,
+        description="Computers register at uniform random times in [0, this] (s); 0 = all at t=0.",
+    )
+    start_phase_spread: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Clients started before t=0 are at random points of their exchange cycle; the first "
+            "exchange falls uniformly in [0, this] (s). Default: the exchange interval. "
+            "Only used when registration_spread is 0."
+        ),
+    )
+    handlers: dict[str, HandlerSpec] = Field(
+        default_factory=dict, description="Handler behaviour per activity type name."
+    )
+    default_handler: HandlerSpec = Field(
+        default_factory=HandlerSpec,
+        description="Handler behaviour for types not listed in handlers.",
+    )
+    offline: Offline = Field(default_factory=Offline)
+    restarts: Restarts = Field(default_factory=Restarts)
+
+
+class Fleet(_Strict):
+    groups: list[FleetGroup] = Field(
+        default_factory=lambda: [FleetGroup()], min_length=1, description="Computer groups."
+    )
+
+
+# --- server ---------------------------------------------------------------------------------
+class Server(_Strict):
+    job_handlers: int = Field(
+        default=2, ge=0, description="Job-handler processes consuming the queue."
+    )
+    prefetch: int = Field(
+        default=1, ge=1, description="Unacknowledged messages one job-handler may hold."
+    )
+    ping_staleness: float = Field(
+        default=0.0,
+        ge=0,
+        description="The ping service answers from a view of the store this old (s).",
+    )
+    handlers: dict[str, HandlerSpec] = Field(
+        default_factory=dict, description="Job-handler behaviour per server activity type."
+    )
+    default_handler: HandlerSpec = Field(
+        default_factory=lambda: HandlerSpec(duration=Fixed(value=5.0)),
+        description="Job-handler behaviour for server types not listed in handlers.",
+    )
+    progress_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often progress-reporting server activities report progress (s).",
+    )
+
+
+# --- workload -------------------------------------------------------------------------------
+StartState = Literal["Queued", "Scheduled", "Waiting", "Blocked"]
+
+
+class _Template(_Strict):
+    """What every created activity may specify."""
+
+    type: str = Field(description="Activity type name (SPEC.md section 5).")
+    state: StartState = Field(default="Queued", description="Start state.")
+    deliver_after: float | None = Field(
+        default=None,
+        ge=0,
+        description="For Scheduled: not delivered before creation time + this (s).",
+    )
+    deliver_delay_window: float = Field(
+        default=0.0,
+        ge=0,
+        description="Delivery is spread uniformly over this window after deliver_after (s).",
+    )
+    handler: HandlerSpec | None = Field(
+        default=None, description="Overrides the fleet/server handler for these activities."
+    )
+    cancel_probability: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Overrides cancellations.probability for these activities.",
+    )
+
+
+class Arrival(_Template):
+    """A Poisson stream of activities of one type."""
+
+    name: str = Field(min_length=1, description="Name, unique in the workload.")
+    rate: float = Field(gt=0, description="Mean arrivals per second.")
+    start: float = Field(default=0.0, ge=0, description="First possible arrival (s).")
+    stop: float | None = Field(
+        default=None, ge=0, description="No arrivals after this (s); default: the end."
+    )
+    group: str | None = Field(
+        default=None, description="Client types: target computers of this group (default: any)."
+    )
+
+
+class Batch(_Template):
+    """``count`` activities created at once (``at``) or spread uniformly over ``spread``."""
+
+    name: str = Field(min_length=1)
+    at: float = Field(default=0.0, ge=0, description="Creation time of the first (s).")
+    spread: float = Field(
+        default=0.0, ge=0, description="Creation times uniform in [at, at+spread] (s)."
+    )
+    count: int = Field(ge=1, description="Number of activities.")
+    group: str | None = Field(
+        default=None, description="Client types: computers drawn from this group."
+    )
+
+
+class Bulk(_Template):
+    """A bulk operation: one parent (group) activity with one child per targeted computer."""
+
+    name: str = Field(min_length=1)
+    at: float = Field(default=0.0, ge=0, description="Creation time (s).")
+    group: str | None = Field(default=None, description="Target this group (default: whole fleet).")
+    count: int | None = Field(
+        default=None, ge=1, description="Target this many random computers (default: all)."
+    )
+    depends_on: list[str] = Field(
+        default_factory=list, description="Names of bulks whose children must succeed first."
+    )
+    progress_of: str | None = Field(
+        default=None, description="Wait until this bulk's progress reaches threshold."
+    )
+    threshold: float | None = Field(
+        default=None, ge=0, le=1, description="Progress threshold for progress_of."
+    )
+
+
+class ChainStep(_Template):
+    name: str = Field(min_length=1, description="Step name, unique in the chain.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Earlier steps that must succeed first."
+    )
+    progress_of: str | None = Field(
+        default=None, description="A step whose progress releases this one."
+    )
+    threshold: float | None = Field(default=None, ge=0, le=1)
+
+
+class Chain(_Strict):
+    """A dependency chain instantiated ``count`` times, each on one random computer."""
+
+    name: str = Field(min_length=1)
+    at: float = Field(default=0.0, ge=0, description="First instance created at (s).")
+    spread: float = Field(
+        default=0.0, ge=0, description="Instances created uniformly in [at, at+spread] (s)."
+    )
+    count: int = Field(default=1, ge=1)
+    group: str | None = None
+    steps: list[ChainStep] = Field(min_length=1)
+
+
+class Workload(_Strict):
+    arrivals: list[Arrival] = Field(default_factory=list)
+    batches: list[Batch] = Field(default_factory=list)
+    bulks: list[Bulk] = Field(default_factory=list)
+    chains: list[Chain] = Field(default_factory=list)
+
+
+class Approvals(_Strict):
+    """The administrator who approves Blocked activities."""
+
+    delay: Dist | None = Field(
+        default_factory=lambda: Exponential(dist="exponential", mean=600.0),
+        description="Time from creation to approval (s); null = never approved.",
+    )
+    probability: float = Field(
+        default=1.0, ge=0, le=1, description="Chance a Blocked activity is ever approved."
+    )
+
+
+class Cancellations(_Strict):
+    probability: float = Field(
+        default=0.0, ge=0, le=1, description="Chance an activity gets a cancel request."
+    )
+    delay: Dist = Field(
+        default_factory=lambda: Exponential(dist="exponential", mean=300.0),
+        description="Time from creation to the cancel request (s).",
+    )
+
+
+# --- faults ---------------------------------------------------------------------------------
+class Window(_Strict):
+    start: float = Field(ge=0)
+    end: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be greater than start ({self.start})")
+        return self
+
+
+class JobHandlerCrash(_Strict):
+    mtbf: float | None = Field(
+        default=None,
+        gt=0,
+        description="Mean time between crashes of one job-handler (s); null = never.",
+    )
+    restart_delay: Dist = Field(
+        default=Fixed(value=30.0),
+        description="Time until a crashed job-handler consumes again (s).",
+    )
+
+
+class ServerBusy(_Strict):
+    """Periods when the message system answers exchanges with 429/5xx."""
+
+    windows: list[Window] = Field(default_factory=list, description="Fixed busy windows.")
+    backoff_initial: float = Field(default=300.0, gt=0, description="First back-off delay (s).")
+    backoff_max: float = Field(default=7200.0, gt=0, description="Back-off ceiling (s).")
+    backoff_jitter: float = Field(
+        default=0.25, ge=0, lt=1, description="Relative +- jitter of each back-off."
+    )
+
+
+class Faults(_Strict):
+    job_handler_crash: JobHandlerCrash = Field(default_factory=JobHandlerCrash)
+    server_busy: ServerBusy = Field(default_factory=ServerBusy)
+    lost_exchange_probability: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance an exchange is lost in transit: nothing is delivered or received.",
+    )
+
+
+# --- the model's open points (SPEC.md 2.1, 2.2) ---------------------------------------------------
+class Model(_Strict):
+    profile: Literal["result-wins", "cancel-sticky"] = Field(default="result-wins")
+    on_dependency_failure: Literal["cancel", "keep-waiting"] = Field(
+        default="cancel",
+        description="What a Waiting activity does when a dependency ends Failed or Canceled.",
+    )
+
+
+class Output(_Strict):
+    trace_format: Literal["parquet", "jsonl"] = Field(default="parquet")
+    report: bool = Field(default=True, description="Write report.html at the end of a run.")
+
+
+class Scenario(_Strict):
+    """One simulation: fleet, server, workload, faults, and how long to run."""
+
+    name: str = Field(default="scenario", min_length=1)
+    description: str = Field(default="", description="The question this scenario answers.")
+    seed: int = Field(default=0, ge=0)
+    duration: float = Field(default=3600.0, gt=0, description="Simulated time to run (s).")
+    warmup: float = Field(default=0.0, ge=0, description="Excluded from statistics (s).")
+    run_until: Literal["duration", "drained"] = Field(
+        default="duration",
+        description=(
+            "'drained': keep going past duration (up to drain_limit) until no activity is "
+            "unfinished."
+        ),
+    )
+    drain_limit: float = Field(
+        default=7 * 86400.0, gt=0, description="Hard stop for run_until=drained (s)."
+    )
+    model: Model = Field(default_factory=Model)
+    fleet: Fleet = Field(default_factory=Fleet)
+    server: Server = Field(default_factory=Server)
+    workload: Workload = Field(default_factory=Workload)
+    approvals: Approvals = Field(default_factory=Approvals)
+    cancellations: Cancellations = Field(default_factory=Cancellations)
+    faults: Faults = Field(default_factory=Faults)
+    output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="after")
+    def _warmup_inside(self) -> Scenario:
+        if self.warmup >= self.duration:
+            raise ValueError(
+                f"warmup ({self.warmup}) must be shorter than duration ({self.duration})"
+            )
+        return self

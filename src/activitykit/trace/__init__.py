@@ -1,0 +1,31 @@
+"""The TRACE.md interchange format: record layout, writers and readers."""
+
+from .schema import ARROW_SCHEMA, EVENT_KINDS, FIELDS, KIT_EVENT_KINDS, SPEC_EVENT_KINDS
+from .writers import (
+    CsvTraceWriter,
+    JsonlTraceWriter,
+    MemoryTraceWriter,
+    ParquetTraceWriter,
+    TraceFormatError,
+    TraceWriter,
+    format_for_path,
+    open_writer,
+    write_trace,
+)
+
+__all__ = [
+    "ARROW_SCHEMA",
+    "EVENT_KINDS",
+    "FIELDS",
+    "KIT_EVENT_KINDS",
+    "SPEC_EVENT_KINDS",
+    "CsvTraceWriter",
+    "JsonlTraceWriter",
+    "MemoryTraceWriter",
+    "ParquetTraceWriter",
+    "TraceFormatError",
+    "TraceWriter",
+    "format_for_path",
+    "open_writer",
+    "write_trace",
+]

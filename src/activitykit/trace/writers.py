@@ -1,0 +1,196 @@
+"""Trace writers: the only code in the kit that turns records into trace files.
+
+Every writer is deterministic: the same records give byte-identical files (JSON with fixed
+separators and key order as given, gzip with a zero mtime, Parquet with a fixed schema and
+row-group size).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schema import ARROW_SCHEMA, FIELDS, LIST_FIELDS
+
+__all__ = [
+    "CsvTraceWriter",
+    "JsonlTraceWriter",
+    "MemoryTraceWriter",
+    "ParquetTraceWriter",
+    "TraceFormatError",
+    "TraceWriter",
+    "format_for_path",
+    "open_writer",
+    "write_trace",
+]
+
+Record = dict[str, Any]
+
+
+class TraceFormatError(ValueError):
+    """An unknown trace format, or a record the chosen format cannot hold."""
+
+
+class TraceWriter(Protocol):
+    def write(self, record: Record) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Base:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write_many(self, records: Iterable[Record]) -> None:
+        for r in records:
+            self.write(r)
+
+
+class MemoryTraceWriter(_Base):
+    """Keeps records in a list: for tests, notebooks and the conformance harness."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def write(self, record: Record) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
+
+
+class JsonlTraceWriter(_Base):
+    """JSON Lines; ``.gz`` paths are gzip-compressed with a zero mtime (deterministic)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        raw: IO[bytes]
+        if self.path.suffix == ".gz":
+            raw = gzip.GzipFile(self.path, "wb", mtime=0)
+        else:
+            raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        self._dumps = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False).encode
+
+    def write(self, record: Record) -> None:
+        self._fh.write(self._dumps(record))
+        self._fh.write("\n")
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+class ParquetTraceWriter(_Base):
+    """Parquet with the fixed ``ARROW_SCHEMA``; buffers columns and flushes row groups."""
+
+    def __init__(self, path: str | Path, row_group_size: int = 262_144) -> None:
+        self.path = Path(path)
+        self._rows = row_group_size
+        self._buf: list[Record] = []
+        self._writer = pq.ParquetWriter(self.path, ARROW_SCHEMA, compression="zstd")
+
+    def write(self, record: Record) -> None:
+        unknown = record.keys() - FIELDS.keys()
+        if unknown:
+            raise TraceFormatError(
+                f"record has field(s) {sorted(unknown)} that the Parquet trace schema does not "
+                f"hold; add them to activitykit.trace.schema.FIELDS: {record!r}"
+            )
+        self._buf.append(record)
+        if len(self._buf) >= self._rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            table = pa.Table.from_pylist(self._buf, schema=ARROW_SCHEMA)
+            self._writer.write_table(table, row_group_size=self._rows)
+            self._buf = []
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._flush()
+            self._writer.close()
+            self._writer = None  # type: ignore[assignment]
+
+
+class CsvTraceWriter(_Base):
+    """CSV with one column per field of ``FIELDS``; list fields as JSON text."""
+
+    def __init__(self, path: str | Path) -> None:
+        import csv
+
+        self.path = Path(path)
+        self._fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._w = csv.DictWriter(self._fh, fieldnames=list(FIELDS), lineterminator="\n")
+        self._w.writeheader()
+
+    def write(self, record: Record) -> None:
+        row = dict(record)
+        for f in LIST_FIELDS & row.keys():
+            row[f] = json.dumps(row[f])
+        if "urgent" in row:
+            row["urgent"] = "true" if row["urgent"] else "false"
+        self._w.writerow(row)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+_BY_FORMAT = {
+    "jsonl": JsonlTraceWriter,
+    "parquet": ParquetTraceWriter,
+    "csv": CsvTraceWriter,
+}
+
+
+def format_for_path(path: str | Path) -> str:
+    """``jsonl`` / ``parquet`` / ``csv`` from a file name (``.jsonl.gz`` is jsonl)."""
+    name = Path(path).name.lower()
+    for suffix, fmt in (
+        (".jsonl.gz", "jsonl"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".csv", "csv"),
+    ):
+        if name.endswith(suffix):
+            return fmt
+    raise TraceFormatError(
+        f"cannot tell the trace format of {str(path)!r} from its extension; use .jsonl, "
+        ".jsonl.gz, .csv or .parquet (or name the format explicitly)"
+    )
+
+
+def open_writer(path: str | Path, fmt: str | None = None) -> TraceWriter:
+    fmt = fmt or format_for_path(path)
+    try:
+        return _BY_FORMAT[fmt](path)
+    except KeyError:
+        raise TraceFormatError(
+            f"unknown trace format {fmt!r}; accepted: {', '.join(_BY_FORMAT)}"
+        ) from None
+
+
+def write_trace(records: Iterable[Record], path: str | Path, fmt: str | None = None) -> Path:
+    """Write ``records`` to ``path`` in one go; returns the path."""
+    w = open_writer(path, fmt)
+    try:
+        for r in records:
+            w.write(r)
+    finally:
+        w.close()
+    return Path(path)
