@@ -29,15 +29,15 @@ demo: $(VENV)/.installed
 	$(BIN)/activitykit spec --format png -o spec-diagram.png
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS) -m "slow or not slow"
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis .ruff_cache
