@@ -1,0 +1,307 @@
+"""Per-activity facts and the key figures of a run, computed column-wise from a trace.
+
+Everything here is vectorised: a 1M-activity trace holds several million records, so each
+step is a mask, a sort or a ``np.unique`` over integer codes, never a Python loop per
+activity. Activity ids are mapped once to integer codes (their row in the activity table)
+and states to their position in ``STATES``.
+
+Key figure names are a contract: the runner writes them to ``summary.json`` and the sweep
+aggregates them across replications. ``KEY_FIGURE_NAMES`` lists them in a fixed order; the
+definitions are in ``docs/reports.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ._frame import STATES, TERMINAL_STATES, TraceSource, as_frame, state_code
+
+__all__ = [
+    "KEY_FIGURE_NAMES",
+    "LATENCY_PHASES",
+    "PERCENTILES",
+    "STATE_COLUMNS",
+    "activity_table",
+    "busy_intervals",
+    "key_figures",
+    "queue_waits",
+]
+
+#: ``t_<state>`` column of each state, in ``STATES`` order ("In Progress" -> t_in_progress).
+STATE_COLUMNS: dict[str, str] = {s: "t_" + s.lower().replace(" ", "_") for s in STATES}
+#: The three latency phases: created -> first In Progress, first In Progress -> final, both.
+LATENCY_PHASES: tuple[str, ...] = ("to_start", "run", "total")
+#: Percentiles reported for each phase (linear interpolation, numpy's default).
+PERCENTILES: tuple[int, ...] = (50, 90, 99)
+_SCOPES = ("all", "client", "server")
+_STATS = (*(f"p{p}" for p in PERCENTILES), "mean")
+
+KEY_FIGURE_NAMES: tuple[str, ...] = (
+    *(f"{s}.{ph}.{st}" for s in _SCOPES for ph in LATENCY_PHASES for st in _STATS),
+    *(f"{s}.throughput_per_hour" for s in _SCOPES),
+    "server.queue_wait.mean",
+    "server.job_handler_utilisation",
+    "all.created",
+    "all.finished",
+    "all.unfinished",
+)
+
+_TERMINAL_CODES = np.array([STATES.index(s) for s in sorted(TERMINAL_STATES)])
+_IN_PROGRESS = STATES.index("In Progress")
+_CREATED_COLUMNS = (
+    "kind",
+    "type",
+    "computer",
+    "parent",
+    "deliver_after",
+    "depends_on",
+    "progress_of",
+    "threshold",
+)
+
+
+def _first_index(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct codes (>= 0) and the position of each one's first occurrence."""
+    keep = np.flatnonzero(codes >= 0)
+    uniq, first = np.unique(codes[keep], return_index=True)
+    return uniq, keep[first]
+
+
+def _last_index(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct codes (>= 0) and the position of each one's last occurrence."""
+    rev = codes[::-1]
+    uniq, first_rev = _first_index(rev)
+    return uniq, len(codes) - 1 - first_rev
+
+
+def activity_table(frame: TraceSource) -> pd.DataFrame:
+    """One row per activity (per ``created`` record), in creation order.
+
+    Columns: ``id``, ``kind``, ``type``, ``computer``, ``parent``, ``created_t``,
+    ``start_state``, ``deliver_after``, ``depends_on``, ``progress_of``, ``threshold``, the
+    time the activity FIRST entered each state (``t_queued`` ... ``t_canceled``, NaN if never),
+    ``state`` (its last state), ``finished`` (last state is Succeeded, Failed or Canceled),
+    ``final_t`` (when it entered that last state; NaN if unfinished), and the latencies
+    ``to_start`` (created -> first In Progress), ``run`` (first In Progress -> final_t) and
+    ``total`` (created -> final_t), NaN where a phase did not happen.
+
+    A second ``created`` record for an id is ignored here (the checker reports it, rule T1),
+    as are records of ids never created.
+    """
+    f = as_frame(frame)
+    event = f["event"].to_numpy(dtype=object)
+    is_created = event == "created"
+    created = f.loc[is_created].drop_duplicates("activity", keep="first")
+    ids = pd.Index(created["activity"].to_numpy(dtype=object))
+    n = len(ids)
+    table = pd.DataFrame({"id": ids.to_numpy()})
+    for col in _CREATED_COLUMNS[:4]:
+        table[col] = created[col].to_numpy(dtype=object)
+    table["created_t"] = created["t"].to_numpy(dtype=float)
+    table["start_state"] = created["state"].to_numpy(dtype=object)
+    for col in _CREATED_COLUMNS[4:]:
+        values = created[col].to_numpy()
+        table[col] = values.astype(float) if col in ("deliver_after", "threshold") else values
+
+    # Every state entry in file order: the created record's state, then each transition's `to`.
+    moves = is_created | (event == "transition")
+    entries = f.loc[moves, ["activity", "t", "event", "state", "to"]]
+    entry_state = np.where(
+        entries["event"].to_numpy(dtype=object) == "created",
+        entries["state"].to_numpy(dtype=object),
+        entries["to"].to_numpy(dtype=object),
+    )
+    act = ids.get_indexer(entries["activity"].to_numpy(dtype=object)).astype(np.int64)
+    st = state_code(pd.Series(entry_state))
+    t = entries["t"].to_numpy(dtype=float)
+    valid = (act >= 0) & (st >= 0)
+    act, st, t = act[valid], st[valid], t[valid]
+
+    first = np.full((n, len(STATES)), np.nan)
+    key = act * len(STATES) + st
+    uniq, pos = _first_index(key)
+    first[uniq // len(STATES), uniq % len(STATES)] = t[pos]
+    for i, s in enumerate(STATES):
+        table[STATE_COLUMNS[s]] = first[:, i]
+
+    last_state = np.full(n, -1, dtype=np.int64)
+    last_t = np.full(n, np.nan)
+    uniq, pos = _last_index(act)
+    last_state[uniq] = st[pos]
+    last_t[uniq] = t[pos]
+    names = np.array([*STATES, None], dtype=object)
+    table["state"] = names[last_state]  # -1 -> None (created with an unknown state)
+    finished = np.isin(last_state, _TERMINAL_CODES)
+    table["finished"] = finished
+    final_t = np.where(finished, last_t, np.nan)
+    table["final_t"] = final_t
+    t_run = first[:, _IN_PROGRESS]
+    created_t = table["created_t"].to_numpy()
+    table["to_start"] = t_run - created_t
+    table["run"] = final_t - t_run
+    table["total"] = final_t - created_t
+    return table
+
+
+def queue_waits(frame: TraceSource) -> pd.DataFrame:
+    """Per server activity: first ``enqueue`` time, first ``consume`` at or after it, wait."""
+    f = as_frame(frame)
+    event = f["event"].to_numpy(dtype=object)
+    enq = f.loc[event == "enqueue", ["activity", "t"]].drop_duplicates("activity")
+    con = f.loc[event == "consume", ["activity", "t"]].drop_duplicates("activity")
+    out = enq.merge(con, on="activity", how="left", suffixes=("_enqueue", "_consume"))
+    out = out.rename(columns={"t_enqueue": "enqueue_t", "t_consume": "consume_t"})
+    out["wait"] = out["consume_t"] - out["enqueue_t"]
+    return out.reset_index(drop=True)
+
+
+def busy_intervals(frame: TraceSource, activities: pd.DataFrame | None = None) -> pd.DataFrame:
+    """When each job-handler was busy: one row per ``consume`` (``handler``, ``start``, ``end``).
+
+    A handler is busy with a message from its ``consume`` until the first of: the next
+    ``consume`` or ``ack`` of the same activity, the activity entering a final state, or a
+    ``handler_crash`` fault of that handler. ``end`` is NaN while still busy at trace end.
+    """
+    f = as_frame(frame)
+    acts = activity_table(f) if activities is None else activities
+    event = f["event"].to_numpy(dtype=object)
+    cons = f.loc[event == "consume", ["activity", "handler", "t"]]
+    if cons.empty:
+        return pd.DataFrame({"handler": [], "start": [], "end": []}).astype(
+            {"handler": object, "start": float, "end": float}
+        )
+    # Candidate ends by activity: later consume/ack rows and the final transition.
+    marks = f.loc[(event == "consume") | (event == "ack"), ["activity", "t", "event"]]
+    fin = acts.loc[acts["finished"], ["id", "final_t"]]
+    fin = pd.DataFrame({"activity": fin["id"], "t": fin["final_t"], "event": "final"})
+    pos = np.concatenate([marks.index.to_numpy(), np.full(len(fin), np.iinfo(np.int64).max)])
+    allm = pd.concat([marks, fin], ignore_index=True)
+    allm["pos"] = pos
+    # Final rows sort after same-t rows of their activity; stable order otherwise.
+    allm = allm.sort_values(["activity", "t", "pos"], kind="stable").reset_index(drop=True)
+    same_next = allm["activity"].shift(-1).to_numpy(dtype=object) == allm["activity"].to_numpy(
+        dtype=object
+    )
+    next_t = np.where(same_next, allm["t"].shift(-1).to_numpy(dtype=float), np.nan)
+    is_cons = (allm["event"] == "consume").to_numpy()
+    ends = pd.DataFrame({"pos": allm["pos"].to_numpy()[is_cons], "end": next_t[is_cons]})
+    out = pd.DataFrame(
+        {
+            "pos": cons.index.to_numpy(),
+            "handler": cons["handler"].astype(str).to_numpy(),
+            "start": cons["t"].to_numpy(dtype=float),
+        }
+    ).merge(ends, on="pos", how="left")
+    crash = f.loc[(event == "fault") & (f["fault"] == "handler_crash"), ["handler", "t"]]
+    if not crash.empty:
+        crash = pd.DataFrame({"handler": crash["handler"].astype(str), "crash_t": crash["t"]})
+        out = out.sort_values("start", kind="stable")
+        out = pd.merge_asof(
+            out,
+            crash.sort_values("crash_t"),
+            left_on="start",
+            right_on="crash_t",
+            by="handler",
+            direction="forward",
+            allow_exact_matches=False,
+        )
+        out["end"] = np.fmin(out["end"], out["crash_t"])
+        out = out.drop(columns="crash_t").sort_values("pos", kind="stable")
+    return out.drop(columns="pos").reset_index(drop=True)
+
+
+def _union_length(handler: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    """Total length of the union of intervals, per handler, summed (overlaps count once)."""
+    if len(start) == 0:
+        return 0.0
+    df = pd.DataFrame({"h": handler, "s": start, "e": end}).sort_values(["h", "s"])
+    prev_max = df.groupby("h", sort=False)["e"].cummax()
+    prev_max = prev_max.groupby(df["h"], sort=False).shift(1).fillna(-np.inf)
+    contrib = df["e"] - np.maximum(df["s"], prev_max)
+    return float(contrib.clip(lower=0).sum())
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return dict.fromkeys(_STATS, math.nan)
+    pct = np.percentile(values, PERCENTILES)
+    out = {f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)}
+    out["mean"] = float(values.mean())
+    return out
+
+
+def key_figures(
+    frame_or_records: TraceSource,
+    *,
+    warmup: float = 0.0,
+    end: float | None = None,
+    handlers: int | None = None,
+    activities: pd.DataFrame | None = None,
+) -> dict[str, float]:
+    """The key figures of a run as a flat dict, keys in ``KEY_FIGURE_NAMES`` order.
+
+    ``warmup``: activities created before it are left out of latencies and queue waits, and
+    the throughput and utilisation windows start there. ``end``: the end of the observation
+    window (default: the last ``t`` in the trace); later events are ignored. ``handlers``:
+    job-handler count for utilisation (default: distinct handlers seen in ``consume``).
+    ``activities``: a precomputed ``activity_table`` of the same trace, to skip recomputing.
+    Undefined figures (no activities of that kind, an empty window) are NaN.
+    """
+    f = as_frame(frame_or_records)
+    acts = activity_table(f) if activities is None else activities
+    t_end = float(f["t"].max()) if end is None and len(f) else (end if end is not None else 0.0)
+    span = t_end - warmup
+    out: dict[str, float] = {}
+
+    created_t = acts["created_t"].to_numpy(dtype=float)
+    final_t = acts["final_t"].to_numpy(dtype=float)
+    kind = acts["kind"].to_numpy(dtype=object)
+    in_window = (created_t >= warmup) & (created_t <= t_end)
+    phase_end = {
+        "to_start": acts[STATE_COLUMNS["In Progress"]].to_numpy(dtype=float),
+        "run": final_t,
+        "total": final_t,
+    }
+    done_in_window = (final_t >= warmup) & (final_t <= t_end)
+    scopes = {
+        "all": np.ones(len(acts), dtype=bool),
+        "client": kind == "client",
+        "server": kind == "server",
+    }
+    for scope, mask in scopes.items():
+        for phase in LATENCY_PHASES:
+            sel = mask & in_window & (phase_end[phase] <= t_end)
+            stats = _stats(acts[phase].to_numpy(dtype=float)[sel])
+            for st in _STATS:
+                out[f"{scope}.{phase}.{st}"] = stats[st]
+    for scope, mask in scopes.items():
+        count = int((mask & done_in_window).sum())
+        out[f"{scope}.throughput_per_hour"] = count * 3600.0 / span if span > 0 else math.nan
+
+    waits = queue_waits(f)
+    created_by_id = pd.Series(created_t, index=acts["id"].to_numpy())
+    w_created = waits["activity"].map(created_by_id).to_numpy(dtype=float)
+    sel = (w_created >= warmup) & (waits["consume_t"].to_numpy(dtype=float) <= t_end)
+    w = waits["wait"].to_numpy(dtype=float)[sel]
+    out["server.queue_wait.mean"] = float(w.mean()) if len(w) else math.nan
+
+    busy = busy_intervals(f, acts)
+    n_handlers = handlers if handlers is not None else busy["handler"].nunique()
+    if n_handlers and span > 0:
+        s = np.clip(busy["start"].to_numpy(dtype=float), warmup, t_end)
+        e = np.clip(np.nan_to_num(busy["end"].to_numpy(dtype=float), nan=t_end), warmup, t_end)
+        used = _union_length(busy["handler"].to_numpy(dtype=object), s, e)
+        out["server.job_handler_utilisation"] = used / (n_handlers * span)
+    else:
+        out["server.job_handler_utilisation"] = math.nan
+
+    existed = created_t <= t_end
+    finished = int((existed & (final_t <= t_end)).sum())
+    out["all.created"] = float(existed.sum())
+    out["all.finished"] = float(finished)
+    out["all.unfinished"] = float(existed.sum() - finished)
+    return {name: out[name] for name in KEY_FIGURE_NAMES}
