@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 __all__ = [
     "Approvals",
@@ -51,17 +51,17 @@ class _Strict(BaseModel):
 
 # --- distributions ----------------------------------------------------------------------
 class Fixed(_Strict):
-    dist: Literal["fixed"] = "fixed"
+    dist: Literal["fixed"] = Field(default="fixed", description="Always the same value.")
     value: float = Field(ge=0, description="The value, every time (s).")
 
 
 class Exponential(_Strict):
-    dist: Literal["exponential"]
+    dist: Literal["exponential"] = Field(description="Memoryless: many short, a few long.")
     mean: float = Field(gt=0, description="Mean (s).")
 
 
 class Uniform(_Strict):
-    dist: Literal["uniform"]
+    dist: Literal["uniform"] = Field(description="Every value in [low, high] equally likely.")
     low: float = Field(ge=0, description="Lower bound (s).")
     high: float = Field(ge=0, description="Upper bound (s).")
 
@@ -73,7 +73,7 @@ class Uniform(_Strict):
 
 
 class LogNormal(_Strict):
-    dist: Literal["lognormal"]
+    dist: Literal["lognormal"] = Field(description="Right-skewed: a long tail of slow cases.")
     mean: float = Field(gt=0, description="Mean of the distribution itself (s), not of its log.")
     sigma: float = Field(gt=0, description="Standard deviation of the underlying normal.")
 
@@ -90,7 +90,12 @@ def _bare_number_is_fixed(v: object) -> object:
 from pydantic import BeforeValidator  # noqa: E402
 
 #: A non-negative duration distribution; a bare number means a fixed value.
-Dist = Annotated[_DistUnion, BeforeValidator(_bare_number_is_fixed)]
+Dist = Annotated[
+    _DistUnion,
+    BeforeValidator(
+        _bare_number_is_fixed, json_schema_input_type=Annotated[float, Field(ge=0)] | _DistUnion
+    ),
+]
 
 
 # --- behaviour of handlers ----------------------------------------------------------------
@@ -167,11 +172,17 @@ class FleetGroup(_Strict):
         default_factory=HandlerSpec,
         description="Handler behaviour for types not listed in handlers.",
     )
-    offline: Offline = Field(default_factory=Offline)
-    restarts: Restarts = Field(default_factory=Restarts)
+    offline: Offline = Field(
+        default_factory=Offline, description="Periods when a computer is unreachable."
+    )
+    restarts: Restarts = Field(
+        default_factory=Restarts, description="Landscape Client restarts (lose running work)."
+    )
 
 
 class Fleet(_Strict):
+    """The managed computers, as groups that share client settings."""
+
     groups: list[FleetGroup] = Field(
         default_factory=lambda: [FleetGroup()], min_length=1, description="Computer groups."
     )
@@ -179,6 +190,8 @@ class Fleet(_Strict):
 
 # --- server ---------------------------------------------------------------------------------
 class Server(_Strict):
+    """The Landscape server: job-handlers behind a RabbitMQ-like queue, and the ping service."""
+
     job_handlers: int = Field(
         default=2, ge=0, description="Job-handler processes consuming the queue."
     )
@@ -251,7 +264,7 @@ class Arrival(_Template):
 class Batch(_Template):
     """``count`` activities created at once (``at``) or spread uniformly over ``spread``."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Name, unique in the workload.")
     at: float = Field(default=0.0, ge=0, description="Creation time of the first (s).")
     spread: float = Field(
         default=0.0, ge=0, description="Creation times uniform in [at, at+spread] (s)."
@@ -265,7 +278,7 @@ class Batch(_Template):
 class Bulk(_Template):
     """A bulk operation: one parent (group) activity with one child per targeted computer."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Name, unique in the workload.")
     at: float = Field(default=0.0, ge=0, description="Creation time (s).")
     group: str | None = Field(default=None, description="Target this group (default: whole fleet).")
     count: int | None = Field(
@@ -283,6 +296,8 @@ class Bulk(_Template):
 
 
 class ChainStep(_Template):
+    """One activity of a chain; it may wait for earlier steps of the same instance."""
+
     name: str = Field(min_length=1, description="Step name, unique in the chain.")
     depends_on: list[str] = Field(
         default_factory=list, description="Earlier steps that must succeed first."
@@ -290,27 +305,41 @@ class ChainStep(_Template):
     progress_of: str | None = Field(
         default=None, description="A step whose progress releases this one."
     )
-    threshold: float | None = Field(default=None, ge=0, le=1)
+    threshold: float | None = Field(
+        default=None, ge=0, le=1, description="Progress (0..1) of progress_of that releases it."
+    )
 
 
 class Chain(_Strict):
     """A dependency chain instantiated ``count`` times, each on one random computer."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Name, unique in the workload.")
     at: float = Field(default=0.0, ge=0, description="First instance created at (s).")
     spread: float = Field(
         default=0.0, ge=0, description="Instances created uniformly in [at, at+spread] (s)."
     )
-    count: int = Field(default=1, ge=1)
-    group: str | None = None
-    steps: list[ChainStep] = Field(min_length=1)
+    count: int = Field(default=1, ge=1, description="Number of instances of the chain.")
+    group: str | None = Field(
+        default=None, description="Computers drawn from this group (default: any)."
+    )
+    steps: list[ChainStep] = Field(min_length=1, description="The activities of one instance.")
 
 
 class Workload(_Strict):
-    arrivals: list[Arrival] = Field(default_factory=list)
-    batches: list[Batch] = Field(default_factory=list)
-    bulks: list[Bulk] = Field(default_factory=list)
-    chains: list[Chain] = Field(default_factory=list)
+    """What administrators ask for: the activities created during the run."""
+
+    arrivals: list[Arrival] = Field(
+        default_factory=list, description="Poisson streams of one activity type each."
+    )
+    batches: list[Batch] = Field(
+        default_factory=list, description="Fixed numbers of activities at or around a time."
+    )
+    bulks: list[Bulk] = Field(
+        default_factory=list, description="Bulk operations: a parent with one child per computer."
+    )
+    chains: list[Chain] = Field(
+        default_factory=list, description="Dependency chains of steps on one computer."
+    )
 
 
 class Approvals(_Strict):
@@ -326,6 +355,8 @@ class Approvals(_Strict):
 
 
 class Cancellations(_Strict):
+    """Administrators who cancel activities after they were created."""
+
     probability: float = Field(
         default=0.0, ge=0, le=1, description="Chance an activity gets a cancel request."
     )
@@ -337,8 +368,10 @@ class Cancellations(_Strict):
 
 # --- faults ---------------------------------------------------------------------------------
 class Window(_Strict):
-    start: float = Field(ge=0)
-    end: float = Field(gt=0)
+    """A period of simulated time."""
+
+    start: float = Field(ge=0, description="Start (s).")
+    end: float = Field(gt=0, description="End (s), after start.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -348,6 +381,8 @@ class Window(_Strict):
 
 
 class JobHandlerCrash(_Strict):
+    """Job-handler processes that die; their unacknowledged messages are redelivered."""
+
     mtbf: float | None = Field(
         default=None,
         gt=0,
@@ -371,8 +406,14 @@ class ServerBusy(_Strict):
 
 
 class Faults(_Strict):
-    job_handler_crash: JobHandlerCrash = Field(default_factory=JobHandlerCrash)
-    server_busy: ServerBusy = Field(default_factory=ServerBusy)
+    """Things that go wrong on the server side (computer faults are per fleet group)."""
+
+    job_handler_crash: JobHandlerCrash = Field(
+        default_factory=JobHandlerCrash, description="Job-handler crashes and restarts."
+    )
+    server_busy: ServerBusy = Field(
+        default_factory=ServerBusy, description="Busy message system: clients back off."
+    )
     lost_exchange_probability: float = Field(
         default=0.0,
         ge=0,
@@ -383,7 +424,12 @@ class Faults(_Strict):
 
 # --- the model's open points (SPEC.md 2.1, 2.2) ---------------------------------------------------
 class Model(_Strict):
-    profile: Literal["result-wins", "cancel-sticky"] = Field(default="result-wins")
+    """Readings of the points the spec leaves open."""
+
+    profile: Literal["result-wins", "cancel-sticky"] = Field(
+        default="result-wins",
+        description="Client Canceled: may a late result still end it (result-wins) or not.",
+    )
     on_dependency_failure: Literal["cancel", "keep-waiting"] = Field(
         default="cancel",
         description="What a Waiting activity does when a dependency ends Failed or Canceled.",
@@ -391,16 +437,25 @@ class Model(_Strict):
 
 
 class Output(_Strict):
-    trace_format: Literal["parquet", "jsonl"] = Field(default="parquet")
+    """What a run writes besides the summary."""
+
+    trace_format: Literal["parquet", "jsonl"] = Field(
+        default="parquet", description="File format of the trace (trace.parquet or trace.jsonl)."
+    )
     report: bool = Field(default=True, description="Write report.html at the end of a run.")
+    stuck_after: float = Field(
+        default=3600.0,
+        gt=0,
+        description="An activity still In Progress this long at the end counts as stuck (s).",
+    )
 
 
 class Scenario(_Strict):
     """One simulation: fleet, server, workload, faults, and how long to run."""
 
-    name: str = Field(default="scenario", min_length=1)
+    name: str = Field(default="scenario", min_length=1, description="Name shown in reports.")
     description: str = Field(default="", description="The question this scenario answers.")
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description="Random seed; same seed, same trace.")
     duration: float = Field(default=3600.0, gt=0, description="Simulated time to run (s).")
     warmup: float = Field(default=0.0, ge=0, description="Excluded from statistics (s).")
     run_until: Literal["duration", "drained"] = Field(
@@ -413,14 +468,18 @@ class Scenario(_Strict):
     drain_limit: float = Field(
         default=7 * 86400.0, gt=0, description="Hard stop for run_until=drained (s)."
     )
-    model: Model = Field(default_factory=Model)
-    fleet: Fleet = Field(default_factory=Fleet)
-    server: Server = Field(default_factory=Server)
-    workload: Workload = Field(default_factory=Workload)
-    approvals: Approvals = Field(default_factory=Approvals)
-    cancellations: Cancellations = Field(default_factory=Cancellations)
-    faults: Faults = Field(default_factory=Faults)
-    output: Output = Field(default_factory=Output)
+    model: Model = Field(default_factory=Model, description="Readings of the spec's open points.")
+    fleet: Fleet = Field(default_factory=Fleet, description="The managed computers.")
+    server: Server = Field(default_factory=Server, description="Job-handlers and ping service.")
+    workload: Workload = Field(default_factory=Workload, description="Activities to create.")
+    approvals: Approvals = Field(
+        default_factory=Approvals, description="Who approves Blocked activities, and when."
+    )
+    cancellations: Cancellations = Field(
+        default_factory=Cancellations, description="Cancel requests after creation."
+    )
+    faults: Faults = Field(default_factory=Faults, description="Server-side faults.")
+    output: Output = Field(default_factory=Output, description="What a run writes.")
 
     @model_validator(mode="after")
     def _warmup_inside(self) -> Scenario:
@@ -428,4 +487,20 @@ class Scenario(_Strict):
             raise ValueError(
                 f"warmup ({self.warmup}) must be shorter than duration ({self.duration})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cross_references(self, info: ValidationInfo) -> Scenario:
+        """Names, groups and dependencies (``validate.py``), for scenarios built in Python.
+
+        The file loader passes ``context={"defer_cross_checks": True}`` and runs the same
+        checks itself, so that each problem points at its line of the file.
+        """
+        if info.context and info.context.get("defer_cross_checks"):
+            return self
+        from .validate import problems
+
+        found = problems(self)
+        if found:
+            raise ValueError("; ".join(map(str, found)))
         return self
