@@ -1,0 +1,53 @@
+"""Independent yardsticks for the simulator: queueing theory, client-rule latencies, Little's law.
+
+Nothing here imports ``activitykit.sim``. The fidelity tests measure the simulator's traces
+with ``latencies`` / ``littles_law`` and compare them with what ``queueing`` and
+``client_latency`` derive from first principles (see docs/fidelity.md).
+"""
+
+from .client_latency import (
+    ClientIntervals,
+    ClientLatencyInputError,
+    delivery_cdf,
+    delivery_mean,
+    delivery_sample,
+    result_latency,
+    simulate_client,
+)
+from .latency import END_STATES, LatencyInputError, as_frame, latencies
+from .littles_law import LittleCheck, in_system, littles_law
+from .queueing import (
+    ConfidenceInterval,
+    MMc,
+    QueueingInputError,
+    batch_means_ci,
+    erlang_c,
+    mean_ci,
+    mmc,
+    simulate_mmc_waits,
+)
+
+__all__ = [
+    "END_STATES",
+    "ClientIntervals",
+    "ClientLatencyInputError",
+    "ConfidenceInterval",
+    "LatencyInputError",
+    "LittleCheck",
+    "MMc",
+    "QueueingInputError",
+    "as_frame",
+    "batch_means_ci",
+    "delivery_cdf",
+    "delivery_mean",
+    "delivery_sample",
+    "erlang_c",
+    "in_system",
+    "latencies",
+    "littles_law",
+    "mean_ci",
+    "mmc",
+    "result_latency",
+    "simulate_client",
+    "simulate_mmc_waits",
+]
