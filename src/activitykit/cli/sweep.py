@@ -1,0 +1,148 @@
+"""``activitykit sweep``: a grid of scenario variants times replications, on dask."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+#: Figures printed per grid point unless --show says otherwise (when the runs report them).
+HEADLINE = (
+    "client.total.p90",
+    "server.total.p90",
+    "all.throughput_per_hour",
+    "server.job_handler_utilisation",
+    "all.unfinished",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of scenario variants x replications on dask",
+        description=(
+            "Run every combination of the --grid values, each with --replications seeds "
+            "(seed, seed+1, ...), on a local dask cluster or an existing scheduler. Results "
+            "go to DIR: runs.parquet (one row per run), points.parquet (one row per grid "
+            "point, mean and 95%% CI per key figure) and report.html. Re-running with the "
+            "same DIR skips the runs already done. Exit 0 when all runs succeeded, 1 when "
+            "some failed, 2 on bad input."
+        ),
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="a swept field and its values (YAML), e.g. server.job_handlers=1,2,4; repeatable",
+    )
+    p.add_argument(
+        "--replications", type=int, default=1, metavar="N", help="seeds per grid point (default 1)"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="K",
+        help="local dask worker processes (default: one per CPU; 1 runs in this process)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="use the dask scheduler at ADDRESS instead"
+    )
+    p.add_argument("--out", metavar="DIR", help="results directory (default runs/sweep-<name>)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field for every run (as in `activitykit run`); repeatable",
+    )
+    p.add_argument("--seed", type=int, metavar="N", help="first seed (default: the scenario's)")
+    p.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="keep each run's trace, summary and effective scenario under DIR/runs/<run_id>/",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip report.html and the PNGs")
+    p.add_argument(
+        "--show",
+        action="append",
+        metavar="FIGURE",
+        help="key figure to print per grid point (default: a few headline figures); repeatable",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.set_defaults(func=run)
+
+
+def _cell(mean: float, low: float, high: float) -> str:
+    if mean != mean:  # NaN
+        return "-"
+    if low != low:
+        return f"{mean:.4g}"
+    return f"{mean:.4g} [{low:.4g}, {high:.4g}]"
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..experiments import run_sweep
+    from ..scenario import load_scenario
+
+    if args.replications < 1:
+        raise InputError(f"--replications ({args.replications}) must be at least 1")
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise InputError(f"--workers ({workers}) must be at least 1")
+    scenario = load_scenario(Path(args.scenario), overrides=list(args.set))
+    if args.seed is not None:
+        if args.seed < 0:
+            raise InputError(f"--seed ({args.seed}) must be >= 0")
+        scenario = scenario.model_copy(update={"seed": args.seed})
+    out = Path(args.out) if args.out else Path("runs") / f"sweep-{scenario.name}"
+    res = run_sweep(
+        scenario,
+        args.grid,
+        args.replications,
+        out_dir=out,
+        workers=1 if args.scheduler is None and workers == 1 else workers,
+        scheduler=args.scheduler,
+        keep_runs=args.keep_runs,
+        progress=False if args.quiet else None,
+        report=not args.no_report,
+    )
+    if not args.quiet:
+        show = args.show or [f for f in HEADLINE if f in res.figures]
+        unknown = [f for f in show if f not in res.figures]
+        if unknown and res.figures:
+            raise InputError(
+                f"--show {unknown[0]}: no such key figure; figures: {', '.join(res.figures)}"
+            )
+        import pandas as pd
+
+        table = res.points[[*res.params, "runs", "failed"]].copy()
+        for f in show:
+            if f in res.figures:
+                table[f] = [
+                    _cell(m, lo, hi)
+                    for m, lo, hi in zip(
+                        res.points[f"{f}.mean"],
+                        res.points[f"{f}.ci_low"],
+                        res.points[f"{f}.ci_high"],
+                        strict=True,
+                    )
+                ]
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(table.to_string(index=False))
+        print(
+            f"{res.ran} run(s) ran, {res.skipped} already done, {res.failed} failed; "
+            f"results in {out}" + (f" (report: {res.report})" if res.report else "")
+        )
+    for _, row in res.failures.iterrows():
+        print(
+            f"failed run {row['run_id']} (seed {row['seed']}): {str(row['error']).splitlines()[0]}",
+            file=sys.stderr,
+        )
+    return 1 if res.failed else 0

@@ -1,0 +1,158 @@
+"""Running the runs of an experiment: one run as a picklable task, and two executors.
+
+``execute`` runs one scenario with one seed and always returns a row: a run that raises is
+recorded with its error text (``status == "failed"``), never lost, so one bad corner of a
+grid does not sink a sweep. The serial executor runs tasks in this process, one after the
+other; the dask executor spreads them over a ``LocalCluster`` (one single-threaded worker
+process per core: the simulator is pure Python, so threads would fight over the GIL) or over
+an existing scheduler. Both yield rows as runs finish; results do not depend on which
+executor or how many workers ran them, because each run's randomness comes from its seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..scenario.schema import Scenario
+from .grid import RunSpec
+
+__all__ = ["RunFn", "Task", "default_run", "execute", "run_dask", "run_serial"]
+
+#: Runs one scenario (its seed already set) and returns its key figures. ``run_dir`` is
+#: where to keep the run's files, or None to keep nothing.
+RunFn = Callable[[Scenario, Path | None], Mapping[str, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Everything a worker needs for one run; picklable."""
+
+    spec: RunSpec
+    scenario: Scenario
+    run_dir: Path | None = None
+
+
+def default_run(scenario: Scenario, run_dir: Path | None) -> dict[str, float]:
+    """Run the simulator through ``activitykit.runner`` and return its key figures.
+
+    Key figures exclude the scenario's warm-up period (``scenario.warmup``).
+    """
+    from ..runner import run_scenario
+
+    if run_dir is not None:
+        scenario = scenario.model_copy(
+            update={"output": scenario.output.model_copy(update={"report": False})}
+        )
+    result = run_scenario(scenario, run_dir, seed=scenario.seed, progress=False)
+    return {k: float(v) for k, v in result.summary["key_figures"].items()}
+
+
+def _error_text(exc: BaseException) -> str:
+    """The exception line first (what a table shows), then the innermost frames."""
+    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    frames = traceback.format_tb(exc.__traceback__)[-3:]
+    return head + ("\n" + "".join(frames).rstrip() if frames else "")
+
+
+def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
+    """Run one task; return its row (figures under ``"figures"``), failed or not."""
+    spec = task.spec
+    fn = run_fn or default_run
+    scenario = task.scenario.model_copy(update={"seed": spec.seed})
+    started = time.perf_counter()
+    figures: dict[str, float] = {}
+    status, error = "ok", ""
+    try:
+        if task.run_dir is not None:
+            task.run_dir.mkdir(parents=True, exist_ok=True)
+        figures = {str(k): float(v) for k, v in fn(scenario, task.run_dir).items()}
+    except Exception as exc:  # a failed run is a result, not a crash of the sweep
+        status, error = "failed", _error_text(exc)
+    return {
+        "run_id": spec.run_id,
+        "point": spec.point,
+        "replication": spec.replication,
+        "seed": spec.seed,
+        "status": status,
+        "error": error,
+        "wall_time": time.perf_counter() - started,
+        "worker": f"{os.uname().nodename}:{os.getpid()}",
+        "figures": figures,
+    }
+
+
+def _lost(task: Task, exc: BaseException) -> dict[str, Any]:
+    """The row of a run whose worker died (or that dask could not run at all)."""
+    return {
+        "run_id": task.spec.run_id,
+        "point": task.spec.point,
+        "replication": task.spec.replication,
+        "seed": task.spec.seed,
+        "status": "failed",
+        "error": f"worker lost: {_error_text(exc)}",
+        "wall_time": float("nan"),
+        "worker": "",
+        "figures": {},
+    }
+
+
+def run_serial(tasks: Sequence[Task], run_fn: RunFn | None = None) -> Iterator[dict[str, Any]]:
+    """Run the tasks here, one after the other."""
+    for task in tasks:
+        yield execute(task, run_fn)
+
+
+def run_dask(
+    tasks: Sequence[Task],
+    run_fn: RunFn | None = None,
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Run the tasks on dask.distributed, yielding rows as they finish.
+
+    ``scheduler`` is the address of a running scheduler (``tcp://host:8786``); without it a
+    LocalCluster of ``workers`` single-threaded processes is started and stopped here.
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    if not tasks:
+        return
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout="30s")
+    try:
+        by_key = {}
+        futures = []
+        for task in tasks:
+            fut = client.submit(execute, task, run_fn, key=f"run-{task.spec.run_id}", pure=False)
+            by_key[fut.key] = task
+            futures.append(fut)
+        for fut in as_completed(futures):
+            task = by_key[fut.key]
+            try:
+                row = fut.result()
+            except Exception as exc:  # KilledWorker, CommClosedError, ...
+                row = _lost(task, exc)
+            fut.release()
+            yield row
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
