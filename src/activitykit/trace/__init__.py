@@ -1,5 +1,13 @@
 """The TRACE.md interchange format: record layout, writers and readers."""
 
+from .readers import (
+    INPUT_FORMATS,
+    frame_from_records,
+    landscape_records,
+    read_frame,
+    read_records,
+    validate_record,
+)
 from .schema import ARROW_SCHEMA, EVENT_KINDS, FIELDS, KIT_EVENT_KINDS, SPEC_EVENT_KINDS
 from .writers import (
     CsvTraceWriter,
@@ -17,6 +25,7 @@ __all__ = [
     "ARROW_SCHEMA",
     "EVENT_KINDS",
     "FIELDS",
+    "INPUT_FORMATS",
     "KIT_EVENT_KINDS",
     "SPEC_EVENT_KINDS",
     "CsvTraceWriter",
@@ -26,6 +35,11 @@ __all__ = [
     "TraceFormatError",
     "TraceWriter",
     "format_for_path",
+    "frame_from_records",
+    "landscape_records",
     "open_writer",
+    "read_frame",
+    "read_records",
+    "validate_record",
     "write_trace",
 ]

@@ -1,0 +1,26 @@
+"""The trace conformance checker: one rule set (T1-T3, C1-C8, STUCK), two drivers.
+
+- ``check(source, ...)``: the batch driver for files, DataFrames and record lists; columnar
+  and fast (``activitykit.check.batch``).
+- ``Checker(...).feed(record)``: the online driver for a simulator, record by record
+  (``activitykit.check.online``).
+
+Both return a ``CheckReport``; the rules and their messages live in ``activitykit.check.rules``.
+"""
+
+from .batch import check, check_frame, load_frame
+from .online import Checker
+from .report import CheckReport, Violation
+from .rules import RULE_IDS, RULES, Rule
+
+__all__ = [
+    "RULES",
+    "RULE_IDS",
+    "CheckReport",
+    "Checker",
+    "Rule",
+    "Violation",
+    "check",
+    "check_frame",
+    "load_frame",
+]

@@ -1,0 +1,809 @@
+"""Trace readers: JSON Lines (optionally gzip), CSV, Parquet and Landscape API exports.
+
+Two paths, one contract:
+
+- ``read_records`` is the *careful* path. It parses one record at a time and validates it
+  with ``validate_record``, so the first bad record raises an ``InputError`` that names the
+  file, the line (row) and the rule that was broken.
+- ``read_frame`` is the *fast* path the batch checker uses. It lets pyarrow parse the whole
+  file into columns with the explicit ``ARROW_SCHEMA`` and validates the columns with vector
+  operations. Anything unusual (a type pyarrow refuses, a bad state name, a missing field,
+  blank lines it cannot number) sends it back to the careful path, which either produces
+  the same frame or raises the precise error. Both paths therefore accept exactly the same
+  inputs and give the same values.
+
+Records come out normalised: state names in spec spelling ("in_progress" -> "In Progress"),
+kinds lower case, result statuses "succeeded"/"failed" (6/5 accepted), unknown fields
+dropped. Line numbers are physical lines for JSON Lines, file lines for CSV (the header is
+line 1), 1-based rows for Parquet and 1-based entries for a Landscape export.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..model import (
+    CATALOG,
+    START_STATES,
+    Kind,
+    State,
+    UnknownKindError,
+    UnknownStateError,
+    parse_kind,
+    parse_state,
+)
+from .schema import ARROW_SCHEMA, FIELDS, LIST_FIELDS
+from .writers import TraceFormatError, format_for_path
+
+__all__ = [
+    "INPUT_FORMATS",
+    "REQUIRED",
+    "frame_from_records",
+    "landscape_records",
+    "read_frame",
+    "read_records",
+    "validate_record",
+]
+
+Record = dict[str, Any]
+
+#: Formats a reader can be asked for explicitly (``--input-format``).
+INPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "landscape")
+
+#: Fields each event kind must carry (beyond ``t`` and ``event``). Client ``created`` records
+#: also need ``computer``; ``progress_of`` needs ``threshold``. Unknown event kinds are kept
+#: (TRACE.md lets producers add kinds) and ignored by the rules.
+REQUIRED: Mapping[str, tuple[str, ...]] = {
+    "created": ("activity", "kind", "type", "state"),
+    "transition": ("activity", "from", "to"),
+    "deliver": ("activity", "computer", "operation_id"),
+    "result": ("activity", "computer", "operation_id", "status"),
+    "exchange": ("computer",),
+    "consume": ("activity",),
+    "enqueue": ("activity",),
+    "approve": ("activity",),
+    "cancel": ("activity",),
+    "progress": ("activity", "value"),
+    "group": ("activity",),
+    "ack": ("activity",),
+    "fault": (),
+}
+
+_STATE_FIELDS = ("state", "from", "to")
+_NUMBER_FIELDS = frozenset({"t", "value", "deliver_after", "threshold"})
+_INT_FIELDS = frozenset({"attempt", "children"})
+_STATUS: Mapping[Any, str] = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "6": "succeeded",
+    "5": "failed",
+    6: "succeeded",
+    5: "failed",
+}
+
+
+def _bad(source: str, line: int | None, message: str) -> InputError:
+    return InputError(message, source=source, line=line)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def validate_record(raw: object, source: str = "<records>", line: int | None = None) -> Record:
+    """Check one record against TRACE.md and return it normalised (unknown fields dropped).
+
+    Raises ``InputError`` naming ``source:line``, the field and the rule on anything a
+    checker cannot judge: not an object, a missing required field, a wrong type, an unknown
+    state or kind name, a non-finite time.
+    """
+    if not isinstance(raw, Mapping):
+        raise _bad(source, line, f"a record must be a JSON object, got {type(raw).__name__}")
+    rec: Record = {}
+    for name in FIELDS:
+        v = raw.get(name)
+        if v is None or (isinstance(v, float) and math.isnan(v) and name != "t"):
+            continue
+        rec[name] = v
+    event = rec.get("event")
+    if "t" not in rec:
+        raise _bad(source, line, "missing required field 't' (every record needs a time)")
+    if event is None:
+        raise _bad(source, line, "missing required field 'event' (every record needs a kind)")
+    if not isinstance(event, str):
+        raise _bad(source, line, f"field 'event' must be a string, got {event!r}")
+    for name in REQUIRED.get(event, ()):
+        if name not in rec:
+            raise _bad(
+                source,
+                line,
+                f"missing required field {name!r} for a {event!r} record "
+                f"(TRACE.md: {event} needs {', '.join(REQUIRED[event])})",
+            )
+    for name, v in rec.items():
+        if name in _NUMBER_FIELDS:
+            if not _is_number(v):
+                raise _bad(source, line, f"field {name!r} must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise _bad(source, line, f"field {name!r} must be a finite number, got {v!r}")
+            rec[name] = float(v)
+        elif name in _INT_FIELDS:
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise _bad(source, line, f"field {name!r} must be an integer, got {v!r}")
+        elif name == "operation_id":
+            if isinstance(v, float) and v.is_integer():
+                rec[name] = v = int(v)
+            if not (isinstance(v, int | str) and not isinstance(v, bool)):
+                raise _bad(
+                    source, line, f"field 'operation_id' must be an integer or a string, got {v!r}"
+                )
+        elif name == "urgent":
+            if not isinstance(v, bool):
+                raise _bad(source, line, f"field 'urgent' must be true or false, got {v!r}")
+        elif name in LIST_FIELDS:
+            if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
+                raise _bad(source, line, f"field {name!r} must be a list of strings, got {v!r}")
+            rec[name] = list(v)
+        elif not isinstance(v, str):
+            raise _bad(source, line, f"field {name!r} must be a string, got {v!r}")
+    for name in _STATE_FIELDS:
+        if name in rec:
+            try:
+                rec[name] = parse_state(rec[name]).value
+            except UnknownStateError as exc:
+                raise _bad(source, line, f"field {name!r}: {exc}") from None
+    if "kind" in rec:
+        try:
+            rec["kind"] = parse_kind(rec["kind"]).value
+        except UnknownKindError as exc:
+            raise _bad(source, line, f"field 'kind': {exc}") from None
+    if event == "created":
+        if rec["kind"] == Kind.CLIENT and "computer" not in rec:
+            raise _bad(
+                source, line, "missing required field 'computer' for a client 'created' record"
+            )
+        if "progress_of" in rec and "threshold" not in rec:
+            raise _bad(source, line, "field 'progress_of' needs a 'threshold' (0..1) beside it")
+    if "status" in rec:
+        st = rec["status"]
+        key = st.strip().lower() if isinstance(st, str) else st
+        if key not in _STATUS:
+            raise _bad(
+                source, line, f"field 'status' must be succeeded/failed (or 6/5), got {st!r}"
+            )
+        rec["status"] = _STATUS[key]
+    return rec
+
+
+class _Monotone:
+    """Raises on a ``t`` smaller than the previous record's (TRACE.md: non-decreasing)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.last = -math.inf
+        self.last_line: int | None = None
+
+    def __call__(self, rec: Record, line: int) -> None:
+        t = rec["t"]
+        if t < self.last:
+            raise _bad(
+                self.source,
+                line,
+                f"t={t:g} is smaller than t={self.last:g} on line {self.last_line}; records "
+                "must be in non-decreasing t order (sort the trace by t, keeping file order "
+                "for equal times)",
+            )
+        self.last, self.last_line = t, line
+
+
+# -- format detection ------------------------------------------------------------------------
+
+
+def _open_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip; missing/unreadable files -> InputError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a trace file", source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"broken gzip data: {exc}", source=str(path)) from None
+    return data
+
+
+def _resolve_format(path: Path, input_format: str | None, head: bytes) -> str:
+    if input_format is not None:
+        fmt = input_format.strip().lower()
+        if fmt not in INPUT_FORMATS:
+            raise InputError(
+                f"unknown input format {input_format!r}; accepted: {', '.join(INPUT_FORMATS)}"
+            )
+        return fmt
+    try:
+        fmt = format_for_path(path)
+    except TraceFormatError as exc:
+        raise InputError(str(exc)) from None
+    if fmt == "jsonl" and path.name.lower().endswith(".json") and head.lstrip()[:1] in (b"[", b"{"):
+        # A .json file holding one JSON document (a list, or an object wrapping one) is a
+        # Landscape API export; a JSON Lines file has one object per line instead.
+        stripped = head.lstrip()
+        if stripped[:1] == b"[" or not _looks_like_jsonl(head):
+            return "landscape"
+    return fmt
+
+
+def _looks_like_jsonl(head: bytes) -> bool:
+    first = head.lstrip().split(b"\n", 1)[0]
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
+
+
+# -- careful path -----------------------------------------------------------------------------
+
+
+def _decode_text(data: bytes, source: str) -> str:
+    if b"\x00" in data[:65536]:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise _bad(source, line, "binary data (a NUL byte) where a text trace was expected")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _bad(
+            source, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a trace file?"
+        ) from None
+
+
+def _jsonl_records(data: bytes, source: str) -> Iterator[tuple[int, Record]]:
+    text = _decode_text(data, source)
+    loads = json.loads
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = loads(raw)
+        except ValueError as exc:
+            msg = str(exc).split(":")[0]
+            raise _bad(
+                source, n, f"malformed JSON ({msg}); each line must be one JSON object"
+            ) from None
+        yield n, validate_record(obj, source, n)
+
+
+def _csv_value(name: str, v: str, source: str, line: int) -> object:
+    typ = FIELDS[name]
+    s = v.strip()
+    if name in LIST_FIELDS:
+        try:
+            return json.loads(s)
+        except ValueError:
+            raise _bad(source, line, f"field {name!r} must hold a JSON list, got {v!r}") from None
+    if name == "operation_id":
+        return int(s) if s.lstrip("-").isdigit() else s
+    if name == "urgent":
+        low = s.lower()
+        if low in ("true", "1"):
+            return True
+        if low in ("false", "0"):
+            return False
+        return v
+    if str(typ) in ("double", "int64"):
+        try:
+            return int(s) if str(typ) == "int64" else float(s)
+        except ValueError:
+            return v  # validate_record reports the wrong type with the field name
+    return v
+
+
+def _csv_records(data: bytes, source: str) -> Iterator[tuple[int, Record]]:
+    text = _decode_text(data, source)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise _bad(source, 1, f"malformed CSV header: {exc}") from None
+    header = [h.strip() for h in header]
+    for need in ("t", "event"):
+        if need not in header:
+            raise _bad(source, 1, f"CSV header has no {need!r} column (TRACE.md fields)")
+    cols = [(i, h) for i, h in enumerate(header) if h in FIELDS]
+    n = 1
+    try:
+        for row in reader:
+            n += 1
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) > len(header):
+                raise _bad(source, n, f"{len(row)} cells but the header has {len(header)}")
+            rec: Record = {}
+            for i, name in cols:
+                if i < len(row) and row[i] != "":
+                    rec[name] = _csv_value(name, row[i], source, n)
+            yield n, validate_record(rec, source, n)
+    except csv.Error as exc:
+        raise _bad(source, n + 1, f"malformed CSV: {exc}") from None
+
+
+def _parquet_table(path: Path, data: bytes):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"not a readable Parquet file: {exc}", source=str(path)) from None
+
+
+def _parquet_records(table, source: str) -> Iterator[tuple[int, Record]]:
+    names = [n for n in table.column_names if n in FIELDS]
+    if "t" not in names or "event" not in names:
+        raise _bad(source, None, "Parquet file has no 't' and 'event' columns (TRACE.md fields)")
+    table = table.select(names)
+    n = 0
+    for batch in table.to_batches(65536):
+        for row in batch.to_pylist():
+            n += 1
+            yield n, validate_record(row, source, n)
+
+
+def read_records(path: str | Path, input_format: str | None = None) -> Iterator[tuple[int, Record]]:
+    """Yield ``(line, record)`` for every record of the trace at ``path``, validated.
+
+    The format comes from the extension (``.jsonl``, ``.jsonl.gz``, ``.csv``, ``.parquet``;
+    a ``.json`` file holding a list is a Landscape export), or from ``input_format``
+    (one of ``INPUT_FORMATS``). Raises ``InputError`` at the first bad record, naming the
+    file, the line and the rule; decreasing ``t`` is one such rule.
+    """
+    path = Path(path)
+    data = _open_bytes(path)
+    source = str(path)
+    fmt = _resolve_format(path, input_format, data[:4096])
+    if fmt == "landscape":
+        yield from landscape_records(_load_json_document(data, source), source)
+        return
+    if fmt == "parquet":
+        gen = _parquet_records(_parquet_table(path, data), source)
+    elif fmt == "csv":
+        gen = _csv_records(data, source)
+    else:
+        gen = _jsonl_records(data, source)
+    order = _Monotone(source)
+    for n, rec in gen:
+        order(rec, n)
+        yield n, rec
+
+
+def frame_from_records(pairs: Iterable[tuple[int, Record]]):
+    """A DataFrame (one column per ``FIELDS`` entry present, plus ``line``) from validated pairs."""
+    import pandas as pd
+
+    lines: list[int] = []
+    recs: list[Record] = []
+    for n, r in pairs:
+        lines.append(n)
+        recs.append(r)
+    df = pd.DataFrame.from_records(recs, columns=[f for f in FIELDS])
+    df = df.dropna(axis=1, how="all") if len(df) else df[["t", "event"]]
+    for need in ("t", "event"):
+        if need not in df.columns:
+            df[need] = pd.Series(dtype="float64" if need == "t" else object)
+    df = df[[f for f in FIELDS if f in df.columns]]
+    df.insert(len(df.columns), "line", np.asarray(lines, dtype=np.int64))
+    return df
+
+
+# -- fast path --------------------------------------------------------------------------------
+
+
+class _Fallback(Exception):
+    """The fast path met something it will not judge; the careful path takes over."""
+
+
+def _nonblank_lines(data: bytes) -> np.ndarray:
+    """1-based numbers of the lines of ``data`` that hold something other than whitespace."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(buf)]))
+    length = ends - starts
+    # a line is blank when empty or a lone "\r"; whitespace-only lines are rare enough that
+    # the careful path handles them (the row count check below notices them).
+    cr = np.zeros(len(starts), dtype=bool)
+    has = length == 1
+    cr[has] = buf[starts[has]] == 13
+    keep = (length > 0) & ~cr
+    return np.flatnonzero(keep) + 1
+
+
+def _fast_jsonl(data: bytes):
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    if b"\x00" in data:
+        raise _Fallback
+    if not data.strip():
+        raise _Fallback
+    try:
+        table = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(block_size=1 << 24, use_threads=True),
+            parse_options=pj.ParseOptions(
+                explicit_schema=ARROW_SCHEMA, unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise _Fallback from None
+    lines = _nonblank_lines(data)
+    if len(lines) != table.num_rows:
+        raise _Fallback
+    return table, lines
+
+
+def _fast_csv(data: bytes):
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    if b"\x00" in data:
+        raise _Fallback
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    names = [h.strip() for h in next(csv.reader([header]))] if header.strip() else []
+    if "t" not in names or "event" not in names:
+        raise _Fallback
+    types = {n: FIELDS[n] for n in names if n in FIELDS and n not in LIST_FIELDS}
+    for n in names:
+        if n in LIST_FIELDS:
+            types[n] = pa.string()
+    try:
+        table = pc.read_csv(
+            pa.BufferReader(data),
+            convert_options=pc.ConvertOptions(
+                column_types=types,
+                include_columns=[n for n in names if n in FIELDS],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                true_values=["true"],
+                false_values=["false"],
+            ),
+            parse_options=pc.ParseOptions(newlines_in_values=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise _Fallback from None
+    lines = _nonblank_lines(data)[1:]
+    if len(lines) != table.num_rows:
+        raise _Fallback
+    for n in LIST_FIELDS & set(table.column_names):
+        col = table.column(n).to_pylist()
+        try:
+            parsed = [None if v is None else json.loads(v) for v in col]
+        except ValueError:
+            raise _Fallback from None
+        i = table.column_names.index(n)
+        try:
+            table = table.set_column(i, n, pa.array(parsed, type=FIELDS[n]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise _Fallback from None
+    return table, lines
+
+
+def _canonical_map(values: np.ndarray, parse) -> dict[Any, str]:
+    out = {}
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        out[v] = parse(v).value  # raises -> caller falls back
+    return out
+
+
+def _validate_table(table, lines: np.ndarray):
+    """Vectorised twin of ``validate_record`` + ``_Monotone``; raises ``_Fallback`` on doubt."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = [n for n in FIELDS if n in table.column_names]
+    table = table.select(names)
+    for n in names:
+        if not table.schema.field(n).type.equals(FIELDS[n]):
+            try:
+                table = table.set_column(
+                    names.index(n), n, pc.cast(table.column(n), FIELDS[n], safe=True)
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                raise _Fallback from None
+    if "t" not in names or "event" not in names:
+        raise _Fallback
+    t = table.column("t").to_numpy(zero_copy_only=False)
+    if len(t) and (not np.isfinite(t).all() or (np.diff(t) < 0).any()):
+        raise _Fallback
+    for n in ("value", "deliver_after", "threshold"):
+        if n in names:
+            col = table.column(n).to_numpy(zero_copy_only=False)
+            if np.isinf(col).any():
+                raise _Fallback
+    ev = table.column("event")
+    if ev.null_count:
+        raise _Fallback
+    ev_dict = pc.dictionary_encode(ev).combine_chunks()
+    kinds = ev_dict.dictionary.to_pylist()
+    idx = ev_dict.indices.to_numpy(zero_copy_only=False)
+    present = {n: ~table.column(n).is_null().to_numpy(zero_copy_only=False) for n in names}
+    for code, kind in enumerate(kinds):
+        need = list(REQUIRED.get(kind, ()))
+        if not need and kind != "created":
+            continue
+        rows = idx == code
+        for f in need:
+            if f not in present or not present[f][rows].all():
+                raise _Fallback
+        if kind == "created":
+            kcol = table.column("kind").to_numpy(zero_copy_only=False)[rows]
+            if (
+                "progress_of" in present
+                and (
+                    present["progress_of"][rows]
+                    & ~present.get("threshold", present["t"] & False)[rows]
+                ).any()
+            ):
+                raise _Fallback
+            client = np.array([str(k).strip().lower() == "client" for k in kcol], dtype=bool)
+            if client.any() and (
+                "computer" not in present or not present["computer"][rows][client].all()
+            ):
+                raise _Fallback
+    df = table.to_pandas(types_mapper=None, strings_to_categorical=False, zero_copy_only=False)
+    try:
+        for n in _STATE_FIELDS:
+            if n in df.columns:
+                m = _canonical_map(pd.unique(df[n].to_numpy(dtype=object)), parse_state)
+                if any(k != v for k, v in m.items()):
+                    df[n] = df[n].map(m)
+        if "kind" in df.columns:
+            m = _canonical_map(pd.unique(df["kind"].to_numpy(dtype=object)), parse_kind)
+            if any(k != v for k, v in m.items()):
+                df["kind"] = df["kind"].map(m)
+        if "status" in df.columns:
+            vals = pd.unique(df["status"].to_numpy(dtype=object))
+            m = {}
+            for v in vals:
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    continue
+                m[v] = _STATUS[v.strip().lower()]
+            if any(k != v for k, v in m.items()):
+                df["status"] = df["status"].map(m)
+    except (UnknownStateError, UnknownKindError, KeyError, AttributeError):
+        raise _Fallback from None
+    df = df.dropna(axis=1, how="all") if len(df) else df
+    for need in ("t", "event"):
+        if need not in df.columns:
+            raise _Fallback
+    df["line"] = lines.astype(np.int64)
+    return df
+
+
+def read_frame(path: str | Path, input_format: str | None = None):
+    """The whole trace at ``path`` as a DataFrame: one column per field present, plus ``line``.
+
+    Uses pyarrow's multithreaded readers and vectorised validation; on anything it cannot
+    vouch for it re-reads the file record by record (``read_records``), so it raises the
+    same precise ``InputError`` or returns the same frame.
+    """
+    path = Path(path)
+    data = _open_bytes(path)
+    fmt = _resolve_format(path, input_format, data[:4096])
+    try:
+        if fmt == "jsonl":
+            return _validate_table(*_fast_jsonl(data))
+        if fmt == "csv":
+            return _validate_table(*_fast_csv(data))
+        if fmt == "parquet":
+            table = _parquet_table(path, data)
+            return _validate_table(table, np.arange(1, table.num_rows + 1, dtype=np.int64))
+    except _Fallback:
+        pass
+    return frame_from_records(read_records(path, fmt))
+
+
+# -- Landscape API export ---------------------------------------------------------------------
+
+
+def _load_json_document(data: bytes, source: str) -> list[Any]:
+    text = _decode_text(data, source)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        msg = str(exc).split(":")[0]
+        raise _bad(source, line, f"malformed JSON ({msg}) in a Landscape export") from None
+    if isinstance(doc, Mapping):
+        for key in ("activities", "results", "result"):
+            if isinstance(doc.get(key), list):
+                return doc[key]
+    if not isinstance(doc, list):
+        raise _bad(
+            source,
+            None,
+            "a Landscape export must be a JSON list of activity objects "
+            "(or an object with an 'activities' or 'results' list)",
+        )
+    return doc
+
+
+#: Landscape statuses (legacy API, UI and kit names) -> kit states.
+_TIME_FIELDS = (
+    "creation_time",
+    "delivery_time",
+    "completion_time",
+    "approval_time",
+    "deliver_after_time",
+)
+
+
+def _timestamp(v: object, field: str, source: str, entry: int) -> float | None:
+    if v is None or v == "":
+        return None
+    if _is_number(v):
+        return float(v)  # seconds since the epoch
+    if isinstance(v, str):
+        s = v.strip()
+        if s.endswith("Z"):
+            s = s[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            pass
+        else:
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)  # Landscape reports UTC
+            return dt.timestamp()
+    raise _bad(
+        source, entry, f"field {field!r} must be an ISO 8601 time or epoch seconds, got {v!r}"
+    )
+
+
+def _landscape_kind(obj: Mapping[str, Any]) -> str:
+    typ = obj.get("type")
+    if isinstance(typ, str) and typ in CATALOG:
+        return CATALOG[typ].kind.value
+    return Kind.CLIENT.value if obj.get("computer_id") is not None else Kind.SERVER.value
+
+
+def landscape_records(
+    activities: list[Any], source: str = "<landscape export>"
+) -> Iterator[tuple[int, Record]]:
+    """Derive TRACE.md records from a Landscape API activities export.
+
+    Each activity yields a ``created`` record at its ``creation_time`` (Blocked when it has
+    an ``approval_time`` or is still unapproved, Scheduled when ``deliver_after_time`` lies
+    after its creation, Waiting when its status says so, else Queued), an ``approve`` and a
+    Blocked -> Queued move at ``approval_time``, a move to In Progress at ``delivery_time``
+    and a move to its final status at ``completion_time``. Parents (activities other
+    entries name as ``parent_id``, without a computer) become ``group`` records.
+    Records are ordered by time, each activity's in life-cycle order, so a timestamp that
+    runs backwards shows up as a T1/T2 violation. The line of every record is the 1-based
+    position of its activity in the export.
+    """
+    parents = {
+        str(a.get("parent_id"))
+        for a in activities
+        if isinstance(a, Mapping) and a.get("parent_id") is not None
+    }
+    raw: list[tuple[float, int, int, int, Record]] = []  # (t, entry, step, seq, rec)
+    origin: float | None = None
+    parsed: list[tuple[int, Mapping[str, Any], dict[str, float | None]]] = []
+    for entry, obj in enumerate(activities, start=1):
+        if not isinstance(obj, Mapping):
+            raise _bad(source, entry, "each entry of a Landscape export must be a JSON object")
+        if obj.get("id") is None:
+            raise _bad(source, entry, "missing required field 'id' of a Landscape activity")
+        times = {f: _timestamp(obj.get(f), f, source, entry) for f in _TIME_FIELDS}
+        if times["creation_time"] is None:
+            raise _bad(source, entry, "missing required field 'creation_time'")
+        if obj.get("activity_status") is None:
+            raise _bad(source, entry, "missing required field 'activity_status'")
+        parsed.append((entry, obj, times))
+        ct = times["creation_time"]
+        origin = ct if origin is None else min(origin, ct)
+    for entry, obj, times in parsed:
+        assert origin is not None
+        rel = {f: (None if v is None else v - origin) for f, v in times.items()}
+        aid = str(obj["id"])
+        status_name = obj["activity_status"]
+        try:
+            status = parse_state(status_name)
+        except UnknownStateError as exc:
+            raise _bad(source, entry, f"field 'activity_status': {exc}") from None
+        if aid in parents and obj.get("computer_id") is None:
+            raw.append(
+                (
+                    rel["creation_time"],
+                    entry,
+                    0,
+                    0,
+                    {
+                        "t": rel["creation_time"],
+                        "event": "group",
+                        "activity": aid,
+                        "type": str(obj.get("type") or "ActivityGroup"),
+                    },
+                )
+            )
+            continue
+        kind = _landscape_kind(obj)
+        created: Record = {
+            "t": rel["creation_time"],
+            "event": "created",
+            "activity": aid,
+            "kind": kind,
+            "type": str(obj.get("type") or "unknown"),
+        }
+        if obj.get("computer_id") is not None:
+            created["computer"] = str(obj["computer_id"])
+        elif kind == Kind.CLIENT:
+            created["computer"] = "unknown"
+        da = rel["deliver_after_time"]
+        if status in START_STATES and rel["approval_time"] is None:
+            start = status
+        elif rel["approval_time"] is not None:
+            start = State.BLOCKED
+        elif da is not None and da > rel["creation_time"]:
+            start = State.SCHEDULED
+        else:
+            start = State.QUEUED
+        created["state"] = start.value
+        if da is not None:
+            created["deliver_after"] = da
+        if obj.get("parent_id") is not None:
+            created["parent"] = str(obj["parent_id"])
+        steps: list[tuple[float, Record]] = [(rel["creation_time"], created)]
+        state = start
+        if rel["approval_time"] is not None:
+            at = rel["approval_time"]
+            steps.append((at, {"t": at, "event": "approve", "activity": aid}))
+            nxt = State.SCHEDULED if status == State.SCHEDULED else State.QUEUED
+            if nxt is State.QUEUED:
+                steps.append((at, _move(at, aid, state, nxt)))
+                state = nxt
+        if rel["delivery_time"] is not None:
+            dt = rel["delivery_time"]
+            steps.append((dt, _move(dt, aid, state, State.IN_PROGRESS)))
+            state = State.IN_PROGRESS
+        if status in (State.SUCCEEDED, State.FAILED, State.CANCELED) and status != state:
+            end = rel["completion_time"]
+            if end is None:
+                # no completion time: the move happened at an unknown time; place it at the
+                # latest time the export gives for this activity.
+                end = max(v for v in rel.values() if v is not None)
+            steps.append((end, _move(end, aid, state, status)))
+        elif status is State.IN_PROGRESS and state is not State.IN_PROGRESS:
+            at = rel["completion_time"] or max(v for v in rel.values() if v is not None)
+            steps.append((at, _move(at, aid, state, status)))
+        for seq, (t, rec) in enumerate(steps):
+            raw.append((t, entry, 1, seq, rec))
+    raw.sort(key=lambda x: (x[0], x[1], x[2], x[3]))
+    for _t, entry, _s, _q, rec in raw:
+        yield entry, validate_record(rec, source, entry)
+
+
+def _move(t: float, aid: str, src: State, dst: State) -> Record:
+    return {"t": t, "event": "transition", "activity": aid, "from": src.value, "to": dst.value}
