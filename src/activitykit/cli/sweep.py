@@ -115,11 +115,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         show = args.show or [f for f in HEADLINE if f in res.figures]
-        unknown = [f for f in show if f not in res.figures]
-        if unknown and res.figures:
-            raise InputError(
-                f"--show {unknown[0]}: no such key figure; figures: {', '.join(res.figures)}"
-            )
+        for f in show:
+            if f not in res.figures and res.figures:
+                print(
+                    f"activitykit sweep: --show {f}: no such key figure; "
+                    f"figures: {', '.join(res.figures)}",
+                    file=sys.stderr,
+                )
         import pandas as pd
 
         table = res.points[[*res.params, "runs", "failed"]].copy()
