@@ -259,9 +259,22 @@ class _Checker:
             if bulk.progress_of is not None:
                 refs.append((("progress_of",), bulk.progress_of))
             edges[bulk.name] = []
+            earlier = {b.name: b for b in bulks[:i]}
             for sub, ref in refs:
                 if ref in bulk_names:
                     edges[bulk.name].append(ref)
+                    if ref not in earlier:
+                        self.add(
+                            (*loc, *sub),
+                            f"bulk {ref!r} is listed after this one; a bulk waits only for "
+                            "bulks listed before it (move it up)",
+                        )
+                    elif earlier[ref].at > bulk.at:
+                        self.add(
+                            (*loc, *sub),
+                            f"bulk {ref!r} is created at {earlier[ref].at}, after this one "
+                            f"(at {bulk.at}); a bulk waits only for bulks created at or before it",
+                        )
                 elif ref in names:
                     self.add(
                         (*loc, *sub),
@@ -295,6 +308,7 @@ class _Checker:
             sloc: Path = (*loc, "steps", j)
             kinds.append(self.template(sloc, step, waits=True))
             edges.setdefault(step.name, [])
+            earlier = {s.name for s in chain.steps[:j]}
             refs = [(("depends_on", k), name) for k, name in enumerate(step.depends_on)]
             if step.progress_of is not None:
                 refs.append((("progress_of",), step.progress_of))
@@ -306,6 +320,12 @@ class _Checker:
                     )
                     continue
                 edges[step.name].append(ref)
+                if ref not in earlier:
+                    self.add(
+                        (*sloc, *sub),
+                        f"step {ref!r} comes later in the chain; a step waits only for steps "
+                        "listed before it (reorder the steps)",
+                    )
             if step.progress_of in steps:
                 target = steps[step.progress_of]
                 try:
