@@ -32,7 +32,7 @@ from .errors import InputError
 from .scenario import Scenario, dump_effective, scenario_from_data
 
 if TYPE_CHECKING:  # the simulator is imported when a run starts
-    from .sim import SimResult
+    from .sim.result import SimResult
 
 __all__ = [
     "METRIC_EVENTS",
@@ -105,12 +105,14 @@ def run_scenario(
     not raise: they are in ``summary["violations"]`` and ``RunResult.exit_code`` is 1.
     """
     from .sim import simulate
-    from .trace import open_writer
+    from .sim.result import SimulationInvariantError
+    from .trace import MemoryTraceWriter, open_writer
 
     scenario = _effective(scenario, seed, trace_format)
     started = time.perf_counter()
     trace_path: Path | None = None
-    writer = None
+    memory = MemoryTraceWriter() if out_dir is None else None
+    writer: Any = memory
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,16 +122,18 @@ def run_scenario(
         trace_path = out_dir / TRACE_FILES[scenario.output.trace_format]
         writer = open_writer(trace_path, scenario.output.trace_format)
     bar, on_progress = _progress_bar(scenario) if progress else (None, None)
+    broken: SimulationInvariantError | None = None
     try:
         result = simulate(scenario, writer=writer, check=True, progress=on_progress)
+    except SimulationInvariantError as exc:  # the online checker objected: keep the evidence
+        broken = exc
     finally:
-        if writer is not None:
-            writer.close()
+        writer.close()
         if bar is not None:
             bar.close()
-    frame, by_event = (
-        _read_trace(trace_path) if trace_path is not None else _frame_of(result.records)
-    )
+    frame, by_event = _read_trace(trace_path) if memory is None else _frame_of(memory.records)
+    if broken is not None:
+        result = _broken_result(scenario, broken, frame, by_event, time.perf_counter() - started)
     summary = build_summary(scenario, result, frame, by_event)
     summary["wall_seconds_total"] = time.perf_counter() - started
     report_path = None
@@ -143,6 +147,28 @@ def run_scenario(
         if scenario.output.report:
             report_path = _write_report(out_dir)
     return RunResult(out_dir, summary, result, scenario, trace_path, report_path)
+
+
+def _broken_result(
+    scenario: Scenario,
+    exc: Exception,
+    frame: pd.DataFrame,
+    by_event: Mapping[str, int],
+    wall: float,
+) -> SimResult:
+    """A SimResult for a run the online checker stopped: the trace up to the violation."""
+    from .sim.result import SimResult
+
+    return SimResult(
+        end_t=float(frame["t"].max()) if len(frame) else 0.0,
+        records=int(sum(by_event.values())),
+        events=0,
+        wall_seconds=wall,
+        violations=[str(exc)],
+        counters={},
+        unfinished=(),
+        seed=scenario.seed,
+    )
 
 
 # --- build ----------------------------------------------------------------------------------
@@ -232,10 +258,11 @@ def build_summary(
     frame: pd.DataFrame,
     records_by_event: Mapping[str, int],
 ) -> dict[str, Any]:
-    """summary.json as a dict (NaN-free, JSON-ready); ``frame`` holds the trace's records.
+    """summary.json as a dict; ``frame`` holds the trace's records (at least ``METRIC_EVENTS``).
 
     Latencies and throughput leave out activities created during the warm-up; counts of
-    activities and of unfinished or stuck ones cover the whole run.
+    activities and of unfinished or stuck ones cover the whole run. Key figures stay floats
+    (NaN where undefined, as the sweeps expect); summary.json writes NaN as null.
     """
     from .reports.metrics import activity_table, key_figures
 
@@ -323,18 +350,18 @@ def build_summary(
         "counters": dict(result.counters or {}),
         "key_figures": figures,
     }
-    return _json_ready(summary)
+    return _plain(summary, nan=True)
 
 
-def _json_ready(value: Any) -> Any:
-    """NaN/inf -> None and numpy scalars -> Python, so summary.json is strict JSON."""
+def _plain(value: Any, *, nan: bool) -> Any:
+    """numpy scalars -> Python; NaN/inf kept (``nan``) or -> None (for strict JSON)."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): _plain(v, nan=nan) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
+        return [_plain(v, nan=nan) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value) and not nan:
         return None
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -342,7 +369,8 @@ def _json_ready(value: Any) -> Any:
 
 
 def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(_plain(doc, nan=False), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def _write_report(out_dir: Path) -> Path | None:
