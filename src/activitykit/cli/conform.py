@@ -1,0 +1,143 @@
+"""``activitykit conform``: run the conformance suite against an implementation under test."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+FORMATS = ("text", "json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "conform",
+        help="conformance-test another implementation against the reference model",
+        description=(
+            "Drive an implementation under test (IUT) through the protocol of "
+            "docs/iut-protocol.md: the catalogue of named cases, then Hypothesis command "
+            "sequences, each step compared with the reference model; the session trace is "
+            "passed through the checker. Exit 0: conformant; 1: deviations; 2: the IUT "
+            "could not start or bad usage."
+        ),
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--iut", metavar="COMMAND", help="shell command of a JSON Lines IUT")
+    who.add_argument(
+        "--iut-python", metavar="MODULE:CLASS", help="in-process IUT: an object with handle()"
+    )
+    p.add_argument("--profile", choices=("result-wins", "cancel-sticky"), default=None)
+    p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    p.add_argument(
+        "--examples",
+        type=int,
+        default=50,
+        metavar="N",
+        help="random sequences for the stateful run; 0 skips it (default 50)",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        metavar="NAME",
+        help="run only this catalogue case (repeatable; a trailing / selects a family)",
+    )
+    p.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
+    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--replay", metavar="FILE", help="run the steps saved in FILE instead")
+    p.add_argument("--trace", metavar="FILE", help="write the session trace (.jsonl, .csv ...)")
+    p.add_argument(
+        "--counterexample",
+        metavar="FILE",
+        default="conform-counterexample.jsonl",
+        help="where a shrunk failing sequence is saved (default %(default)s)",
+    )
+    p.set_defaults(func=run)
+
+
+def _select(names: list[str] | None):  # -> list[Case] | None
+    from ..conformance import CASES
+    from ..errors import InputError
+
+    if not names:
+        return None
+    chosen = []
+    for name in names:
+        if name.endswith("/"):
+            family = [c for n, c in CASES.items() if n.startswith(name)]
+            if not family:
+                raise InputError(f"--case {name!r}: no case starts with it")
+            chosen += family
+        elif name in CASES:
+            chosen.append(CASES[name])
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(CASES), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; see --list"
+            raise InputError(f"--case {name!r}: no such case{hint}")
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..conformance import CASES, IUTStartError, SubprocessIUT, load_python_iut
+    from ..conformance.report import render_json, render_junit, render_text
+    from ..conformance.stateful import read_replay
+    from ..conformance.suite import run_suite
+    from ..errors import InputError
+
+    if args.list:
+        for case in CASES.values():
+            print(
+                f"{case.name}  ({len(case.runs)} run{'s' if len(case.runs) > 1 else ''}): "
+                f"{case.title}"
+            )
+        return 0
+    if args.timeout <= 0:
+        raise InputError(f"--timeout {args.timeout}: must be > 0 seconds")
+    if args.examples < 0:
+        raise InputError(f"--examples {args.examples}: must be >= 0")
+    if args.iut is not None:
+        iut = SubprocessIUT(args.iut, timeout=args.timeout)
+        hint = f"--iut {shlex.quote(args.iut)}"
+    else:
+        iut = load_python_iut(args.iut_python)
+        hint = f"--iut-python {args.iut_python}"
+    profile = args.profile
+    try:
+        if args.replay:
+            path = Path(args.replay)
+            saved_profile, steps = read_replay(path.read_text(encoding="utf-8"), str(path))
+            from ..conformance.cases import Case
+
+            report = run_suite(
+                iut,
+                profile=profile or saved_profile,
+                cases=[Case("replay", f"{len(steps)} steps from {path}", (tuple(steps),))],
+                stateful=False,
+                trace_path=args.trace,
+            )
+        else:
+            report = run_suite(
+                iut,
+                profile=profile,
+                seed=args.seed,
+                examples=args.examples,
+                cases=_select(args.case),
+                stateful=not args.case,
+                trace_path=args.trace,
+                counterexample_path=args.counterexample,
+                replay_hint=hint,
+            )
+    except IUTStartError as exc:
+        print(f"activitykit conform: the IUT could not be started: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        iut.close()
+    out = render_json(report) if args.format == "json" else render_text(report)
+    sys.stdout.write(out)
+    if args.junit:
+        Path(args.junit).write_text(render_junit(report), encoding="utf-8")
+    return report.exit_code
