@@ -1,10 +1,26 @@
 """Records turned into DataFrames, figures and HTML reports.
 
 Extract, then render: ``metrics`` and ``series`` turn a trace into DataFrames and the key
-figures; ``run.load_run`` gathers everything a report needs into a ``RunData``; ``figures``
+figures; ``load_run`` gathers everything a report needs into a ``RunData``; ``figures``
 draws matplotlib Figures from a ``RunData`` only; ``html`` writes the report files.
+Importing this package does not import matplotlib (the figures module does, on use).
 """
 
+from .graph import build_graph, critical_path, summary_graph
+from .html import SECTIONS, write_compare, write_report
 from .metrics import KEY_FIGURE_NAMES, activity_table, key_figures
+from .run import RunData, load_run
 
-__all__ = ["KEY_FIGURE_NAMES", "activity_table", "key_figures"]
+__all__ = [
+    "KEY_FIGURE_NAMES",
+    "SECTIONS",
+    "RunData",
+    "activity_table",
+    "build_graph",
+    "critical_path",
+    "key_figures",
+    "load_run",
+    "summary_graph",
+    "write_compare",
+    "write_report",
+]

@@ -53,20 +53,9 @@ def _normalise_states(col: pd.Series) -> pd.Series:
 def _read_path(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError("no such trace file", source=str(path))
-    try:
-        from ..trace import read_frame  # type: ignore[attr-defined]
-    except ImportError:  # reader not built yet: the formats the kit writes itself
-        read_frame = None
-    if read_frame is not None:
-        return read_frame(path)
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        return pd.read_parquet(path)
-    if name.endswith((".jsonl", ".jsonl.gz")):
-        return pd.read_json(path, lines=True, dtype=False)
-    raise InputError(
-        "unknown trace format; use a .jsonl, .jsonl.gz or .parquet file", source=str(path)
-    )
+    from ..trace.readers import read_frame  # validates and reports bad records precisely
+
+    return read_frame(path)
 
 
 def as_frame(source: TraceSource) -> pd.DataFrame:

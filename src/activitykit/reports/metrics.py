@@ -83,7 +83,8 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
     Columns: ``id``, ``kind``, ``type``, ``computer``, ``parent``, ``created_t``,
     ``start_state``, ``deliver_after``, ``depends_on``, ``progress_of``, ``threshold``, the
     time the activity FIRST entered each state (``t_queued`` ... ``t_canceled``, NaN if never),
-    ``state`` (its last state), ``finished`` (last state is Succeeded, Failed or Canceled),
+    ``state`` (its last state), ``state_t`` (when it entered it), ``finished`` (last state
+    is Succeeded, Failed or Canceled),
     ``final_t`` (when it entered that last state; NaN if unfinished), and the latencies
     ``to_start`` (created -> first In Progress), ``run`` (first In Progress -> final_t) and
     ``total`` (created -> final_t), NaN where a phase did not happen.
@@ -135,6 +136,7 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
     names = np.array([*STATES, None], dtype=object)
     table["state"] = names[last_state]  # -1 -> None (created with an unknown state)
     finished = np.isin(last_state, _TERMINAL_CODES)
+    table["state_t"] = last_t
     table["finished"] = finished
     final_t = np.where(finished, last_t, np.nan)
     table["final_t"] = final_t

@@ -1,0 +1,387 @@
+"""One function per report figure: ``RunData`` in, matplotlib ``Figure`` out.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, never ``pyplot``: no global
+figure registry to leak from and no GUI backend, so they render with Agg anywhere (a
+server, a test worker) and are freed when dropped. ``figure_png`` turns one into PNG bytes.
+Every function draws a clear "nothing to show" panel instead of failing on an empty run.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ._frame import STATES
+from .graph import GRAPH_DRAW_LIMIT, summary_graph
+from .run import RunData
+
+__all__ = [
+    "FIGURES",
+    "STATE_COLOURS",
+    "bulk_progress_figure",
+    "ecdf_compare_figure",
+    "exchange_figure",
+    "figure_png",
+    "graph_figure",
+    "latency_figure",
+    "occupancy_figure",
+    "queue_figure",
+    "throughput_figure",
+]
+
+STATE_COLOURS: dict[str, str] = {
+    "Queued": "#9ecae1",
+    "Scheduled": "#c6dbef",
+    "Waiting": "#fdd0a2",
+    "Blocked": "#fd8d3c",
+    "In Progress": "#3182bd",
+    "Succeeded": "#31a354",
+    "Failed": "#de2d26",
+    "Canceled": "#969696",
+    "group": "#dadaeb",
+}
+_PHASES = {
+    "to_start": "created → In Progress",
+    "run": "In Progress → final",
+    "total": "created → final",
+}
+_MAX_LINES = 8  # more series than this are folded into "other"
+_ECDF_POINTS = 400  # an ECDF is drawn from this many quantiles, however many activities
+
+
+def _new(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (10, 4)) -> Figure:
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.subplots(rows, cols, squeeze=False)
+    return fig
+
+
+def _empty(ax: Axes, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _minutes(index: pd.Index) -> np.ndarray:
+    return np.asarray(index, dtype=float) / 60.0
+
+
+def _fold(df: pd.DataFrame, limit: int = _MAX_LINES) -> pd.DataFrame:
+    """Keep the ``limit`` biggest columns, sum the rest into 'other'."""
+    if df.shape[1] <= limit:
+        return df
+    order = df.sum().sort_values(ascending=False).index
+    out = df[order[: limit - 1]].copy()
+    out["other"] = df[order[limit - 1 :]].sum(axis=1)
+    return out
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Render ``fig`` to PNG bytes with the Agg canvas."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def throughput_figure(run: RunData) -> Figure:
+    """Activities finished per minute over time, by kind (top) and by type (bottom)."""
+    fig = _new(2, 1, size=(10, 6.5))
+    for ax, by in zip(fig.axes, ("kind", "type"), strict=True):
+        series = _fold(run.throughput(by))
+        if series.empty or series.to_numpy().sum() == 0:
+            _empty(ax, "finished activities")
+            continue
+        for col in series.columns:
+            ax.step(_minutes(series.index), series[col], where="post", label=str(col), lw=1.2)
+        ax.set_ylabel("finished / min")
+        ax.set_title(f"Throughput by {by}")
+        ax.legend(fontsize="small", ncols=2 if series.shape[1] > 4 else 1)
+        if run.warmup:
+            ax.axvline(run.warmup / 60, color="k", ls=":", lw=1)
+    fig.axes[-1].set_xlabel("time (min)")
+    return fig
+
+
+def _ecdf(ax: Axes, values: np.ndarray, label: str, **kw: object) -> None:
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return
+    m = min(_ECDF_POINTS, len(values))
+    q = np.arange(1, m + 1) / m  # exact ECDF when m == n: x_k is the k-th smallest value
+    x = np.quantile(values, q, method="inverted_cdf")
+    ax.step(np.r_[x[0], x], np.r_[0.0, q], where="post", label=f"{label} (n={len(values)})", **kw)
+
+
+def latency_figure(run: RunData) -> Figure:
+    """ECDFs of the three latency phases, by kind (top row) and by type (bottom row),
+    with p50/p90/p99 of all activities marked."""
+    fig = _new(2, 3, size=(13, 7))
+    acts = run.activities.loc[run.activities["created_t"] >= run.warmup]
+    types = acts["type"].fillna("(none)").astype(str)
+    top = types.value_counts().index[: _MAX_LINES - 1]
+    for col, phase in enumerate(_PHASES):
+        for row, (by, keys) in enumerate(
+            (("kind", sorted(acts["kind"].dropna().unique())), ("type", list(top)))
+        ):
+            ax = fig.axes[row * 3 + col]
+            values = acts[phase].to_numpy(dtype=float)
+            if np.isnan(values).all():
+                _empty(ax, f"{_PHASES[phase]} latencies")
+                continue
+            labels = acts[by].fillna("(none)").astype(str).to_numpy()
+            for key in keys:
+                _ecdf(ax, values[labels == key], str(key), lw=1.2)
+            if row == 0:
+                for p, ls in ((50, "-"), (90, "--"), (99, ":")):
+                    v = float(np.nanpercentile(values, p))
+                    ax.axvline(v, color="k", ls=ls, lw=0.8, label=f"p{p} = {v:.3g} s")
+            ax.set_title(f"{_PHASES[phase]} by {by}", fontsize="medium")
+            ax.set_xlabel("seconds")
+            ax.set_ylim(0, 1.02)
+            ax.legend(fontsize="x-small")
+    fig.axes[0].set_ylabel("share of activities")
+    fig.axes[3].set_ylabel("share of activities")
+    return fig
+
+
+def occupancy_figure(run: RunData) -> Figure:
+    """How many activities are in each state over time: open states (top), final (bottom)."""
+    fig = _new(2, 1, size=(10, 6.5))
+    occ = run.occupancy
+    x = _minutes(occ.index)
+    groups = (
+        ("open states", [s for s in STATES if s not in ("Succeeded", "Failed", "Canceled")]),
+        ("final states", ["Succeeded", "Failed", "Canceled"]),
+    )
+    for ax, (title, states) in zip(fig.axes, groups, strict=True):
+        cols = [s for s in states if occ[s].to_numpy().any()]
+        if not cols:
+            _empty(ax, f"activities in {title}")
+            continue
+        ax.stackplot(
+            x,
+            *(occ[s].to_numpy() for s in cols),
+            labels=cols,
+            colors=[STATE_COLOURS[s] for s in cols],
+            step="post",
+        )
+        ax.set_title(f"State occupancy: {title}")
+        ax.set_ylabel("activities")
+        ax.legend(loc="upper left", fontsize="small")
+    fig.axes[-1].set_xlabel("time (min)")
+    return fig
+
+
+def queue_figure(run: RunData) -> Figure:
+    """Server queue depth (top) and job-handler utilisation per bin (bottom)."""
+    fig = _new(2, 1, size=(10, 5.5))
+    q = run.queue
+    x = _minutes(q.index)
+    ax1, ax2 = fig.axes
+    if q["queue_depth"].to_numpy().any():
+        ax1.step(x, q["queue_depth"], where="post", color="#3182bd")
+        ax1.set_title("Queue depth (enqueued, not yet consumed)")
+        ax1.set_ylabel("messages")
+    else:
+        _empty(ax1, "queued server activities")
+    util = q["utilisation"].to_numpy(dtype=float)
+    if np.isfinite(util).any() and np.nansum(util) > 0:
+        ax2.step(x, util * 100, where="post", color="#e6550d")
+        ax2.set_ylim(0, 105)
+        ax2.set_title(f"Job-handler utilisation (mean over {run.step:g} s bins)")
+        ax2.set_ylabel("% busy")
+    else:
+        _empty(ax2, "job-handler activity")
+    ax2.set_xlabel("time (min)")
+    return fig
+
+
+def exchange_figure(run: RunData) -> Figure:
+    """Load the fleet puts on the server: exchanges (regular, urgent), deliveries, results."""
+    fig = _new(1, 1, size=(10, 3.8))
+    ax = fig.axes[0]
+    ex = run.exchanges
+    if not ex.to_numpy().any():
+        _empty(ax, "message exchanges")
+        return fig
+    x = _minutes(ex.index)
+    for col, colour in zip(ex.columns, ("#3182bd", "#de2d26", "#31a354", "#756bb1"), strict=True):
+        ax.step(x, ex[col], where="post", label=col.replace("_", " "), color=colour, lw=1.2)
+    ax.set_title("Exchange load on the server")
+    ax.set_ylabel("per minute")
+    ax.set_xlabel("time (min)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _layered_layout(g: nx.DiGraph) -> dict[object, np.ndarray]:
+    # Left to right by dependency depth; deterministic (sorted within a layer).
+    for layer, nodes in enumerate(nx.topological_generations(g)):
+        for n in nodes:
+            g.nodes[n]["_layer"] = layer
+    pos = nx.multipartite_layout(g, subset_key="_layer")
+    for n in g.nodes:
+        del g.nodes[n]["_layer"]
+    return pos
+
+
+def graph_figure(run: RunData) -> Figure:
+    """The dependency graph coloured by last state with the critical path in red; above
+    ``GRAPH_DRAW_LIMIT`` nodes, the graph summarised by activity type instead."""
+    n = len(run.activities) + len(run.groups)
+    if n == 0:
+        fig = _new(size=(8, 3))
+        _empty(fig.axes[0], "activities")
+        return fig
+    if n > GRAPH_DRAW_LIMIT:
+        return _summary_figure(run)
+    g = run.graph
+    fig = _new(size=(11, max(4.0, min(12.0, 0.25 * n))))
+    ax = fig.axes[0]
+    try:
+        pos = _layered_layout(g)
+    except nx.NetworkXUnfeasible:  # a cycle: only a malformed trace has one
+        pos = nx.spring_layout(g, seed=0)
+    path = run.critical_path
+    on_path = set(itertools.pairwise(path))
+    colours = [STATE_COLOURS.get(str(d.get("state")), "#ffffff") for _, d in g.nodes(data=True)]
+    nx.draw_networkx_nodes(
+        g, pos, ax=ax, node_color=colours, node_size=180, edgecolors="k", linewidths=0.5
+    )
+    styles = {"depends_on": "solid", "progress_of": "dashed", "parent": "dotted"}
+    for rel, style in styles.items():
+        edges = [(u, v) for u, v, r in g.edges(data="relation") if r == rel]
+        nx.draw_networkx_edges(
+            g,
+            pos,
+            ax=ax,
+            edgelist=edges,
+            style=style,
+            edge_color=["red" if e in on_path else "#555555" for e in edges],
+            width=[2.5 if e in on_path else 0.8 for e in edges],
+            arrowsize=8,
+            node_size=180,
+        )
+    if path:
+        nx.draw_networkx_nodes(
+            g, pos, nodelist=path, ax=ax, node_color="none", edgecolors="red",
+            linewidths=2.0, node_size=260,
+        )  # fmt: skip
+    if n <= 60:
+        nx.draw_networkx_labels(g, pos, ax=ax, font_size=6)
+    _state_legend(ax, {str(d.get("state")) for _, d in g.nodes(data=True)})
+    ax.set_title(f"Dependency graph ({n} nodes; critical path in red, {len(path)} nodes)")
+    ax.axis("off")
+    return fig
+
+
+def _state_legend(ax: Axes, states: set[str]) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items() if s in states]
+    ax.legend(handles=handles, fontsize="x-small", loc="lower right")
+
+
+def _summary_figure(run: RunData) -> Figure:
+    s = summary_graph(run.activities, by="type")
+    fig = _new(size=(11, 7))
+    ax = fig.axes[0]
+    nodes = sorted(s.nodes, key=lambda k: -s.nodes[k]["count"])
+    s = s.subgraph(nodes[:40]).copy()  # a summary must stay readable too
+    pos = nx.circular_layout(sorted(s.nodes)) if s.number_of_nodes() > 1 else {nodes[0]: (0, 0)}
+    counts = np.array([s.nodes[k]["count"] for k in s.nodes], dtype=float)
+    sizes = 300 + 2700 * np.sqrt(counts / counts.max())
+    colours = []
+    for k in s.nodes:
+        d = s.nodes[k]
+        states = {st: d.get(st, 0) for st in STATES}
+        colours.append(STATE_COLOURS[max(states, key=states.__getitem__)])
+    nx.draw_networkx_nodes(
+        s, pos, ax=ax, node_size=sizes, node_color=colours, edgecolors="k", linewidths=0.5
+    )
+    widths = [0.5 + 3 * math.log10(d["count"]) for _, _, d in s.edges(data=True)]
+    nx.draw_networkx_edges(s, pos, ax=ax, width=widths, arrowsize=10, node_size=sizes)
+    nx.draw_networkx_labels(
+        s, pos, ax=ax, font_size=7, labels={k: f"{k}\n{s.nodes[k]['count']}" for k in s.nodes}
+    )
+    _state_legend(ax, set(STATES))
+    n = len(run.activities)
+    ax.set_title(
+        f"Dependency graph summarised by type ({n} activities; node colour = most common last "
+        "state, size = count)",
+        fontsize="medium",
+    )
+    ax.axis("off")
+    return fig
+
+
+def bulk_progress_figure(run: RunData) -> Figure:
+    """Progress of watched parents over time, with their waiters' thresholds and releases."""
+    progress, thresholds = run.bulk
+    fig = _new(size=(10, 4.5))
+    ax = fig.axes[0]
+    if progress.empty and thresholds.empty:
+        _empty(ax, "bulk operations or progress thresholds")
+        return fig
+    waiters = thresholds.groupby("parent").size().sort_values(ascending=False)
+    parents = list(dict.fromkeys([*waiters.index, *progress["parent"].unique()]))[:_MAX_LINES]
+    for i, parent in enumerate(parents):
+        colour = f"C{i}"
+        p = progress.loc[progress["parent"] == parent]
+        if len(p):
+            ax.step(p["t"] / 60, p["value"] * 100, where="post", color=colour, label=str(parent))
+        th = thresholds.loc[thresholds["parent"] == parent]
+        for value in sorted(th["threshold"].dropna().unique()):
+            ax.axhline(value * 100, color=colour, ls="--", lw=0.8)
+        rel = th.dropna(subset=["released_t"])
+        ax.plot(rel["released_t"] / 60, rel["threshold"] * 100, "o", color=colour, ms=4)
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel("parent progress (%)")
+    ax.set_title("Bulk operations: progress vs thresholds (dashed; dots = waiter released)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def ecdf_compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = None) -> Figure:
+    """Overlaid ECDFs of the three latency phases, one line per run (after each warm-up)."""
+    names = list(labels) if labels is not None else [r.name for r in runs]
+    fig = _new(1, 3, size=(13, 4))
+    for ax, phase in zip(fig.axes, _PHASES, strict=True):
+        drawn = False
+        for run, name in zip(runs, names, strict=True):
+            acts = run.activities.loc[run.activities["created_t"] >= run.warmup]
+            values = acts[phase].to_numpy(dtype=float)
+            if not np.isnan(values).all():
+                _ecdf(ax, values, name, lw=1.2)
+                drawn = True
+        if not drawn:
+            _empty(ax, f"{_PHASES[phase]} latencies")
+            continue
+        ax.set_title(_PHASES[phase])
+        ax.set_xlabel("seconds")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize="x-small")
+    fig.axes[0].set_ylabel("share of activities")
+    return fig
+
+
+#: Report figures in section order: file stem -> function.
+FIGURES: dict[str, Callable[[RunData], Figure]] = {
+    "throughput": throughput_figure,
+    "latency": latency_figure,
+    "occupancy": occupancy_figure,
+    "queue": queue_figure,
+    "exchange": exchange_figure,
+    "graph": graph_figure,
+    "bulk_progress": bulk_progress_figure,
+}

@@ -1,0 +1,323 @@
+"""Write the report files of one run, or the comparison of several.
+
+``write_report`` produces one self-contained ``report.html`` (figures inlined as base64 PNG,
+no scripts, no network) and, in a folder beside it named after it (``report/`` for
+``report.html``), every figure as PNG and every table as CSV, plus the dependency graph as
+GraphML and DOT. The HTML is built from a ``RunData`` only: extract, then render.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .graph import GRAPH_DRAW_LIMIT, summary_graph, write_dot, write_graphml
+from .run import RunData, load_run
+
+__all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_compare", "write_report"]
+
+#: Section headings of report.html, in order (tests check every one is present).
+SECTIONS: tuple[str, ...] = (
+    "Key figures",
+    "Throughput",
+    "Latency",
+    "State occupancy",
+    "Queue and job-handlers",
+    "Exchange load",
+    "Dependency graph",
+    "Bulk operations",
+    "Unfinished and stuck activities",
+    "Conformance violations",
+    "Effective scenario",
+)
+#: Rows of a long table shown in the HTML; the CSV always holds them all.
+TABLE_ROWS = 50
+#: Above this many nodes the GraphML/DOT export is the by-type summary, not every activity.
+EXPORT_LIMIT = 50_000
+#: Above this many activities the activity table is written as Parquet instead of CSV.
+ACTIVITY_CSV_LIMIT = 100_000
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-top:.6em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
+.note{color:#666;font-size:.9em}nav a{margin-right:1em}
+"""
+
+
+@dataclass
+class _Page:
+    """The HTML being assembled and the folder receiving its PNG and CSV files."""
+
+    assets: Path
+    parts: list[str]
+
+    def heading(self, title: str) -> None:
+        self.parts.append(f'<h2 id="{_anchor(title)}">{html.escape(title)}</h2>')
+
+    def text(self, text: str, cls: str = "note") -> None:
+        self.parts.append(f'<p class="{cls}">{html.escape(text)}</p>')
+
+    def figure(self, name: str, fig: Any) -> None:
+        from .figures import figure_png
+
+        png = figure_png(fig)
+        fig.clear()
+        (self.assets / f"{name}.png").write_bytes(png)
+        data = base64.b64encode(png).decode("ascii")
+        self.parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+
+    def table(self, name: str, df: pd.DataFrame, *, index: bool = False, note: str = "") -> None:
+        df.to_csv(self.assets / f"{name}.csv", index=index)
+        shown = df.head(TABLE_ROWS)
+        more = len(df) - len(shown)
+        tail = f" (first {TABLE_ROWS} of {len(df)} rows; all in {name}.csv)" if more > 0 else ""
+        if note or tail:
+            self.text(note + tail)
+        if len(df) == 0:
+            self.text("(none)")
+            return
+        self.parts.append(shown.to_html(index=index, float_format=_fmt, na_rep="", border=0))
+
+
+def _fmt(x: float) -> str:
+    return "" if math.isnan(x) else f"{x:.6g}"
+
+
+def _anchor(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+def _as_run(source: RunData | str | PathLike[str]) -> RunData:
+    return source if isinstance(source, RunData) else load_run(source)
+
+
+def _default_out(run: RunData) -> Path:
+    if run.path.is_dir():
+        return run.path / "report.html"
+    return run.path.parent / f"{run.path.name.split('.')[0]}.report.html"
+
+
+def _key_table(figures: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"name": list(figures), "value": list(figures.values())})
+
+
+def _conformance(run: RunData) -> tuple[pd.DataFrame | None, str]:
+    """Violations from ``activitykit.check`` on the run's trace, or why there are none."""
+    try:
+        from ..check import check  # type: ignore[attr-defined]
+    except ImportError:
+        return None, "The checker (activitykit.check) is not available in this installation."
+    source = run.trace_path if run.trace_path is not None else run.trace
+    report = check(source, profile=run.profile)
+    verdict = "conformant" if len(report.violations) == 0 else "NOT conformant"
+    return report.violations, f"Checked with profile {run.profile}: {verdict}."
+
+
+def _scenario_text(run: RunData) -> str | None:
+    if run.scenario is None:
+        return None
+    import yaml
+
+    return yaml.safe_dump(run.scenario, sort_keys=False, allow_unicode=True)
+
+
+def write_report(
+    run_dir: RunData | str | PathLike[str],
+    out: str | PathLike[str] | None = None,
+    *,
+    check: bool = True,
+) -> Path:
+    """Write ``report.html`` for a run directory or trace (or a loaded ``RunData``).
+
+    ``out``: the HTML path (default: ``RUN_DIR/report.html``, or ``NAME.report.html`` beside
+    a bare trace). Figures, CSV tables, GraphML and DOT go into a folder next to it with the
+    same stem. ``check``: run the conformance checker for the violations section. Returns
+    the HTML path.
+    """
+    from . import figures as F
+
+    run = _as_run(run_dir)
+    html_path = Path(out) if out is not None else _default_out(run)
+    assets = html_path.with_suffix("")
+    assets.mkdir(parents=True, exist_ok=True)
+    page = _Page(assets, [])
+    title = f"activitykit report: {run.name}"
+    n = len(run.activities)
+
+    page.heading("Key figures")
+    page.text(
+        f"{n} activities, {len(run.trace)} records, t from 0 to {run.t_end:g} s; "
+        f"warm-up {run.warmup:g} s; time series in {run.step:g} s bins. "
+        "Definitions: docs/reports.md."
+    )
+    page.table("key_figures", _key_table(run.key_figures))
+
+    page.heading("Throughput")
+    page.figure("throughput", F.throughput_figure(run))
+    page.table("throughput_by_kind", run.throughput("kind"), index=True, note="per minute")
+    run.throughput("type").to_csv(assets / "throughput_by_type.csv")
+
+    page.heading("Latency")
+    page.figure("latency", F.latency_figure(run))
+    page.table("latency_by_kind", run.latency_table("kind"), note="seconds, after warm-up")
+    page.table("latency_by_type", run.latency_table("type"))
+
+    page.heading("State occupancy")
+    page.figure("occupancy", F.occupancy_figure(run))
+    run.occupancy.to_csv(assets / "occupancy.csv")
+
+    page.heading("Queue and job-handlers")
+    page.figure("queue", F.queue_figure(run))
+    run.queue.to_csv(assets / "queue.csv")
+
+    page.heading("Exchange load")
+    page.figure("exchange", F.exchange_figure(run))
+    run.exchanges.to_csv(assets / "exchange.csv")
+
+    page.heading("Dependency graph")
+    page.figure("graph", F.graph_figure(run))
+    _graph_section(run, page)
+
+    page.heading("Bulk operations")
+    page.figure("bulk_progress", F.bulk_progress_figure(run))
+    progress, thresholds = run.bulk
+    progress.to_csv(assets / "bulk_progress.csv", index=False)
+    page.table("bulk_thresholds", thresholds, note="activities waiting on a parent's progress")
+
+    page.heading("Unfinished and stuck activities")
+    unf = run.unfinished
+    page.table(
+        "unfinished",
+        unf,
+        note=f"{len(unf)} unfinished, {int(unf['stuck'].sum())} stuck (In Progress for "
+        f"{run.stuck_after:g} s or more)",
+    )
+
+    page.heading("Conformance violations")
+    if check:
+        violations, verdict = _conformance(run)
+        page.text(verdict)
+        if violations is not None:
+            page.table("violations", violations)
+    else:
+        page.text("Not checked (report written with check=False).")
+
+    page.heading("Effective scenario")
+    text = _scenario_text(run)
+    if text is None:
+        page.text("No scenario: this report was made from a bare trace.")
+    else:
+        (assets / "scenario.effective.yaml").write_text(text, encoding="utf-8")
+        page.parts.append(f"<pre>{html.escape(text)}</pre>")
+
+    _write_activities(run.activities, assets)
+    html_path.write_text(_document(title, page.parts), encoding="utf-8")
+    return html_path
+
+
+def _graph_section(run: RunData, page: _Page) -> None:
+    path = run.critical_path
+    if path:
+        cp = run.critical_path_table()
+        length = cp["final_t"].iloc[-1] - cp["created_t"].iloc[0]
+        note = f"critical path: {len(path)} nodes, {length:g} s from first creation to last end"
+        page.table("critical_path", cp, note=note)
+    else:
+        page.text("No critical path (no finished activity).")
+    n = len(run.activities) + len(run.groups)
+    if n <= EXPORT_LIMIT:
+        g = run.graph
+        kind = "every activity"
+    else:
+        g = summary_graph(run.activities, by="type")
+        path = []
+        kind = "the graph summarised by activity type"
+    write_graphml(g, page.assets / "graph.graphml")
+    write_dot(g, page.assets / "graph.dot", highlight=path)
+    drawn = "drawn" if n <= GRAPH_DRAW_LIMIT else "summarised by type in the picture"
+    page.text(
+        f"{n} nodes ({drawn}); graph.graphml and graph.dot hold {kind}. Edges point from what "
+        "is waited on to what waits (depends_on solid, progress_of dashed, parent dotted)."
+    )
+
+
+def _write_activities(activities: pd.DataFrame, assets: Path) -> None:
+    if len(activities) <= ACTIVITY_CSV_LIMIT:
+        activities.to_csv(assets / "activities.csv", index=False)
+    else:
+        flat = activities.assign(
+            depends_on=activities["depends_on"].map(
+                lambda d: None if d is None or (isinstance(d, float) and math.isnan(d)) else list(d)
+            )
+        )
+        flat.to_parquet(assets / "activities.parquet", index=False)
+
+
+def _document(title: str, parts: Sequence[str]) -> str:
+    body = "".join(parts)
+    nav = " ".join(
+        f'<a href="#{_anchor(s)}">{html.escape(s)}</a>'
+        for s in SECTIONS
+        if f'id="{_anchor(s)}"' in body
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><nav>{nav}</nav>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+
+
+def write_compare(
+    sources: Sequence[RunData | str | PathLike[str]], out: str | PathLike[str]
+) -> Path:
+    """Compare runs: overlaid latency ECDFs and the key figures side by side.
+
+    Writes ``out`` (HTML) and, in the folder of the same stem, ``latency_ecdf.png`` and
+    ``key_figures.csv`` (one column per run). Returns the HTML path.
+    """
+    from .figures import ecdf_compare_figure
+
+    runs = [_as_run(s) for s in sources]
+    names = _unique_names([r.name for r in runs])
+    html_path = Path(out)
+    assets = html_path.with_suffix("")
+    assets.mkdir(parents=True, exist_ok=True)
+    page = _Page(assets, [])
+    page.heading("Latency")
+    page.figure("latency_ecdf", ecdf_compare_figure(runs, labels=names))
+    page.heading("Key figures")
+    table = pd.DataFrame({name: run.key_figures for run, name in zip(runs, names, strict=True)})
+    table.index.name = "name"
+    page.table("key_figures", table, index=True)
+    page.heading("Runs")
+    page.parts.append(
+        "<pre>"
+        + html.escape(
+            json.dumps({n: str(r.path) for n, r in zip(names, runs, strict=True)}, indent=2)
+        )
+        + "</pre>"
+    )
+    html_path.write_text(_document("activitykit comparison", page.parts), encoding="utf-8")
+    return html_path
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out

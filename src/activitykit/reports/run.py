@@ -1,0 +1,276 @@
+"""Load a run directory or a bare trace into a ``RunData``: everything a report shows.
+
+Extract, then render: this module reads files and computes tables; ``figures`` and ``html``
+only ever see a ``RunData``. Expensive parts (the networkx graph, the time series) are
+computed on first use and cached, so a notebook user pays only for what they look at.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from ..errors import InputError
+from . import graph as _graph
+from . import series as _series
+from ._frame import as_frame
+from .metrics import activity_table, busy_intervals, key_figures
+
+__all__ = ["TRACE_NAMES", "RunData", "load_run"]
+
+#: Trace file names looked for in a run directory, in this order.
+TRACE_NAMES: tuple[str, ...] = (
+    "trace.parquet",
+    "trace.jsonl",
+    "trace.jsonl.gz",
+    "trace.csv",
+)
+
+
+@dataclass
+class RunData:
+    """One run, ready to report.
+
+    ``trace``: the records DataFrame (one column per ``FIELDS`` entry); ``activities``: the
+    ``activity_table``; ``summary``: ``summary.json`` of a run directory (``{}`` for a bare
+    trace); ``scenario``: the effective scenario as a dict, or None. From the scenario, when
+    there is one: ``warmup``; ``end`` (its duration, or the last record's ``t`` if later);
+    ``handlers`` (job-handler count); ``stuck_after`` (s); ``profile``. The first three
+    drive the key figures; without a scenario they default as in ``key_figures``.
+    """
+
+    path: Path
+    trace: pd.DataFrame
+    activities: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    scenario: dict[str, Any] | None = None
+    warmup: float = 0.0
+    end: float | None = None
+    handlers: int | None = None
+    stuck_after: float = 3600.0
+    profile: str = "result-wins"
+    trace_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path.is_dir() else self.path.stem.split(".")[0]
+
+    @property
+    def t_end(self) -> float:
+        """End of the observed time: ``end`` if known, else the last record's ``t``."""
+        if self.end is not None:
+            return float(self.end)
+        return float(self.trace["t"].max()) if len(self.trace) else 0.0
+
+    @cached_property
+    def step(self) -> float:
+        """Bin width of every time series (60 s unless the run is long)."""
+        return _series.bin_width(self.t_end)
+
+    @cached_property
+    def key_figures(self) -> dict[str, float]:
+        return key_figures(
+            self.trace,
+            warmup=self.warmup,
+            end=self.end,
+            handlers=self.handlers,
+            activities=self.activities,
+        )
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        """The kit's ``group`` records (bulk-operation parents)."""
+        g = self.trace.loc[self.trace["event"] == "group", ["activity", "type", "t", "children"]]
+        return g.drop_duplicates("activity").reset_index(drop=True)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The full dependency graph (one node per activity and group)."""
+        return _graph.build_graph(self.activities, self.groups)
+
+    @cached_property
+    def linked_graph(self) -> nx.DiGraph:
+        """The dependency graph restricted to activities on some edge (cheap for big runs)."""
+        edges = _graph.edge_frame(self.activities)
+        linked = set(edges["source"]) | set(edges["target"])
+        acts = self.activities.loc[self.activities["id"].isin(linked)]
+        return _graph.build_graph(acts, self.groups.loc[self.groups["activity"].isin(linked)])
+
+    @cached_property
+    def critical_path(self) -> list[str]:
+        """Critical path (see ``activitykit.reports.graph``), without building the full graph."""
+        sub = self.linked_graph
+        path = _graph.critical_path(sub)
+        best = _graph.critical_path_length(sub, path) if path else -math.inf
+        lone = self.activities.loc[~self.activities["id"].isin(sub.nodes)]
+        total = lone["total"]
+        if total.notna().any() and float(total.max()) >= best:  # ties: isolated first
+            return [str(lone.loc[total.idxmax(), "id"])]
+        return path
+
+    def critical_path_table(self) -> pd.DataFrame:
+        """The critical path, one row per node: ``node``, ``kind``, ``type``, ``state``,
+        ``created_t``, ``final_t`` (groups included)."""
+        path = self.critical_path
+        sub = self.linked_graph
+        acts = self.activities.set_index("id")
+        rows = []
+        for n in path:
+            d = sub.nodes[n] if n in sub else acts.loc[n].to_dict()
+            rows.append(
+                {
+                    "node": n,
+                    **{k: d.get(k) for k in ("kind", "type", "state", "created_t", "final_t")},
+                }
+            )
+        cols = ["node", "kind", "type", "state", "created_t", "final_t"]
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def entries(self) -> pd.DataFrame:
+        return _series.state_entries(self.trace, pd.Index(self.activities["id"]))
+
+    @cached_property
+    def occupancy(self) -> pd.DataFrame:
+        return _series.occupancy_series(self.entries, step=self.step, t_end=self.t_end)
+
+    def throughput(self, by: str = "kind") -> pd.DataFrame:
+        return _series.throughput_series(self.activities, by=by, step=self.step, t_end=self.t_end)
+
+    @cached_property
+    def queue(self) -> pd.DataFrame:
+        """Queue depth and job-handler utilisation over time, one row per bin."""
+        depth = _series.queue_series(self.trace, step=self.step, t_end=self.t_end)
+        busy = busy_intervals(self.trace, self.activities)
+        n = self.handlers if self.handlers is not None else busy["handler"].nunique()
+        util = _series.utilisation_series(busy, handlers=n, step=self.step, t_end=self.t_end)
+        return depth.join(util, how="left")
+
+    @cached_property
+    def exchanges(self) -> pd.DataFrame:
+        return _series.exchange_series(self.trace, step=self.step, t_end=self.t_end)
+
+    @cached_property
+    def bulk(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(progress, thresholds)`` of watched parents (see ``series.bulk_progress``)."""
+        return _series.bulk_progress(self.trace, self.activities)
+
+    def latency_table(self, by: str = "kind") -> pd.DataFrame:
+        """p50/p90/p99/mean/count of the three phases per value of ``by`` (after warm-up)."""
+        acts = self.activities.loc[self.activities["created_t"] >= self.warmup]
+        rows = []
+        for value, grp in acts.groupby(acts[by].fillna("(none)").astype(str), sort=True):
+            for phase in ("to_start", "run", "total"):
+                v = grp[phase].dropna()
+                rows.append(
+                    {
+                        by: value,
+                        "phase": phase,
+                        "count": len(v),
+                        "p50": v.quantile(0.50) if len(v) else math.nan,
+                        "p90": v.quantile(0.90) if len(v) else math.nan,
+                        "p99": v.quantile(0.99) if len(v) else math.nan,
+                        "mean": v.mean() if len(v) else math.nan,
+                    }
+                )
+        cols = [by, "phase", "count", "p50", "p90", "p99", "mean"]
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def unfinished(self) -> pd.DataFrame:
+        """Activities not in a final state at the end, oldest first: ``age`` (since created),
+        ``in_state`` (since entering their last state) and ``stuck`` (In Progress for at
+        least ``stuck_after`` seconds)."""
+        acts = self.activities.loc[~self.activities["finished"]]
+        out = acts[["id", "kind", "type", "computer", "state", "created_t", "state_t"]].copy()
+        out["age"] = self.t_end - out["created_t"]
+        out["in_state"] = self.t_end - out["state_t"]
+        out["stuck"] = (out["state"] == "In Progress") & (out["in_state"] >= self.stuck_after)
+        return out.sort_values(["created_t", "id"]).reset_index(drop=True)
+
+
+def _find_trace(run_dir: Path) -> Path:
+    for name in TRACE_NAMES:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise InputError(
+        f"no trace in this run directory (looked for {', '.join(TRACE_NAMES)}); "
+        "pass a run directory written by 'activitykit run' or a trace file",
+        source=str(run_dir),
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", source=str(path), line=exc.lineno) from None
+    if not isinstance(data, dict):
+        raise InputError("summary must be a JSON object", source=str(path))
+    return data
+
+
+def _read_scenario(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc})", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError("the effective scenario must be a YAML mapping", source=str(path))
+    return data
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def load_run(path: str | PathLike[str]) -> RunData:
+    """Load a run directory (``trace.*``, ``summary.json``, ``scenario.effective.yaml``) or a
+    single TRACE.md trace file. Raises ``InputError`` for a missing or unreadable source."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such run directory or trace file", source=str(p))
+    summary: dict[str, Any] = {}
+    scenario: dict[str, Any] | None = None
+    if p.is_dir():
+        trace_path = _find_trace(p)
+        if (p / "summary.json").is_file():
+            summary = _read_json(p / "summary.json")
+        if (p / "scenario.effective.yaml").is_file():
+            scenario = _read_scenario(p / "scenario.effective.yaml")
+    else:
+        trace_path = p
+    frame = as_frame(trace_path)
+    t_last = float(frame["t"].max()) if len(frame) else 0.0
+    warmup = _number((scenario or {}).get("warmup")) or 0.0
+    duration = _number((scenario or {}).get("duration"))
+    sc = scenario or {}
+    server = sc.get("server") if isinstance(sc.get("server"), dict) else {}
+    output = sc.get("output") if isinstance(sc.get("output"), dict) else {}
+    model = sc.get("model") if isinstance(sc.get("model"), dict) else {}
+    handlers = server.get("job_handlers")
+    stuck_after = _number(output.get("stuck_after"))
+    profile = model.get("profile")
+    return RunData(
+        path=p,
+        trace=frame,
+        activities=activity_table(frame),
+        summary=summary,
+        scenario=scenario,
+        warmup=warmup,
+        end=max(duration, t_last) if duration is not None else None,
+        handlers=int(handlers) if isinstance(handlers, int) else None,
+        stuck_after=stuck_after if stuck_after is not None else 3600.0,
+        profile=profile if isinstance(profile, str) else "result-wins",
+        trace_path=trace_path,
+    )
