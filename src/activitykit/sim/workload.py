@@ -1,0 +1,203 @@
+"""The creation plan: when each activity (or bulk, or chain instance) of a scenario is created.
+
+The whole plan is drawn before the run, as numpy arrays, one stream per workload entry. The
+simulator then walks it with a single chained event instead of holding one pending event per
+future activity, so a million planned activities cost three arrays, not a million heap entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..model import Kind, activity_type
+from ..scenario.schema import Arrival, Batch, Bulk, Chain, Scenario
+from .rand import Streams
+
+__all__ = ["FleetLayout", "Plan", "Source", "build_plan", "fleet_layout"]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetLayout:
+    """Computers are numbered 0..total-1, group after group (ids ``c1``..``cN``)."""
+
+    names: tuple[str, ...]
+    starts: tuple[int, ...]
+    stops: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return self.stops[-1] if self.stops else 0
+
+    def span(self, group: str | None, where: str) -> tuple[int, int]:
+        if group is None:
+            return 0, self.total
+        try:
+            i = self.names.index(group)
+        except ValueError:
+            raise InputError(
+                f"{where}.group: unknown fleet group {group!r}; the fleet has: "
+                f"{', '.join(self.names)}"
+            ) from None
+        return self.starts[i], self.stops[i]
+
+
+def fleet_layout(scenario: Scenario) -> FleetLayout:
+    names, starts, stops = [], [], []
+    at = 0
+    for g in scenario.fleet.groups:
+        if g.name in names:
+            raise InputError(
+                f"fleet.groups: group name {g.name!r} is used twice; names must be unique"
+            )
+        names.append(g.name)
+        starts.append(at)
+        at += g.computers
+        stops.append(at)
+    return FleetLayout(tuple(names), tuple(starts), tuple(stops))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One workload entry; ``where`` names it in error messages (``workload.arrivals[0]``)."""
+
+    form: str  # "arrival" | "batch" | "bulk" | "chain"
+    spec: Arrival | Batch | Bulk | Chain
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Creation items sorted by time; ties keep workload order (then draw order)."""
+
+    sources: tuple[Source, ...]
+    t: list[float]
+    src: list[int]
+    computer: list[int]  # -1 for server activities and bulks
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def _kind_of(type_name: str, where: str) -> Kind:
+    try:
+        return activity_type(type_name).kind
+    except ValueError as e:
+        raise InputError(f"{where}.type: {e}") from None
+
+
+def _pick(rng: np.random.Generator, lo: int, hi: int, n: int, where: str) -> np.ndarray:
+    if hi <= lo:
+        raise InputError(
+            f"{where}: client activities need computers, but the targeted fleet group is empty; "
+            "give the group computers > 0 or target another group"
+        )
+    return rng.integers(lo, hi, n)
+
+
+def build_plan(scenario: Scenario, layout: FleetLayout, streams: Streams) -> Plan:
+    """Draw every creation time (and target computer) of the scenario's workload."""
+    end = scenario.duration
+    sources: list[Source] = []
+    ts: list[np.ndarray] = []
+    srcs: list[np.ndarray] = []
+    comps: list[np.ndarray] = []
+    wl = scenario.workload
+
+    def add(form: str, spec, where: str, t: np.ndarray, comp: np.ndarray) -> None:
+        i = len(sources)
+        sources.append(Source(form, spec, where))
+        ts.append(np.asarray(t, dtype=np.float64))
+        srcs.append(np.full(len(t), i, dtype=np.int64))
+        comps.append(np.asarray(comp, dtype=np.int64))
+
+    for i, a in enumerate(wl.arrivals):
+        where = f"workload.arrivals[{i}]"
+        kind = _kind_of(a.type, where)
+        rng = streams.rng(f"arrival/{a.name}")
+        stop = end if a.stop is None else min(a.stop, end)
+        if stop <= a.start:
+            add("arrival", a, where, np.empty(0), np.empty(0))
+            continue
+        n = int(rng.poisson(a.rate * (stop - a.start)))
+        t = np.sort(rng.uniform(a.start, stop, n))
+        lo, hi = layout.span(a.group, where)
+        comp = _pick(rng, lo, hi, n, where) if kind is Kind.CLIENT else np.full(n, -1)
+        add("arrival", a, where, t, comp)
+    for i, b in enumerate(wl.batches):
+        where = f"workload.batches[{i}]"
+        kind = _kind_of(b.type, where)
+        rng = streams.rng(f"batch/{b.name}")
+        t = (
+            np.sort(b.at + rng.uniform(0.0, b.spread, b.count))
+            if b.spread
+            else np.full(b.count, b.at)
+        )
+        lo, hi = layout.span(b.group, where)
+        comp = _pick(rng, lo, hi, b.count, where) if kind is Kind.CLIENT else np.full(b.count, -1)
+        add("batch", b, where, t, comp)
+    bulk_names: dict[str, tuple[int, float]] = {}
+    for i, k in enumerate(wl.bulks):
+        where = f"workload.bulks[{i}]"
+        _kind_of(k.type, where)
+        layout.span(k.group, where)
+        for ref in [*k.depends_on, *([k.progress_of] if k.progress_of else [])]:
+            if ref not in bulk_names:
+                raise InputError(
+                    f"{where}: refers to bulk {ref!r}, which is not an earlier entry of "
+                    f"workload.bulks (known: {', '.join(bulk_names) or 'none'}); list the bulk it "
+                    "waits for first"
+                )
+            if bulk_names[ref][1] > k.at:
+                raise InputError(
+                    f"{where}: waits for bulk {ref!r} created at {bulk_names[ref][1]}, after this "
+                    f"bulk (at {k.at}); a bulk can only wait for one created at or before it"
+                )
+        if k.progress_of is not None and k.threshold is None:
+            raise InputError(f"{where}: progress_of {k.progress_of!r} needs a threshold in [0, 1]")
+        bulk_names[k.name] = (i, k.at)
+        add("bulk", k, where, np.array([k.at]), np.array([-1]))
+    for i, c in enumerate(wl.chains):
+        where = f"workload.chains[{i}]"
+        seen: list[str] = []
+        needs_computer = False
+        for j, s in enumerate(c.steps):
+            swhere = f"{where}.steps[{j}]"
+            needs_computer |= _kind_of(s.type, swhere) is Kind.CLIENT
+            for ref in [*s.depends_on, *([s.progress_of] if s.progress_of else [])]:
+                if ref not in seen:
+                    raise InputError(
+                        f"{swhere}: refers to step {ref!r}, which is not an earlier step of the "
+                        f"chain (earlier: {', '.join(seen) or 'none'}); steps may only wait for "
+                        "steps listed before them"
+                    )
+            if s.progress_of is not None and s.threshold is None:
+                raise InputError(f"{swhere}: progress_of {s.progress_of!r} needs a threshold")
+            seen.append(s.name)
+        rng = streams.rng(f"chain/{c.name}")
+        t = (
+            np.sort(c.at + rng.uniform(0.0, c.spread, c.count))
+            if c.spread
+            else np.full(c.count, c.at)
+        )
+        lo, hi = layout.span(c.group, where)
+        comp = _pick(rng, lo, hi, c.count, where) if needs_computer else np.full(c.count, -1)
+        add("chain", c, where, t, comp)
+
+    if not ts:
+        return Plan(tuple(sources), [], [], [])
+    t_all = np.concatenate(ts)
+    src_all = np.concatenate(srcs)
+    comp_all = np.concatenate(comps)
+    seq = np.arange(len(t_all))
+    order = np.lexsort((seq, src_all, t_all))
+    keep = t_all[order] < end
+    order = order[keep]
+    return Plan(
+        tuple(sources),
+        t_all[order].tolist(),
+        src_all[order].tolist(),
+        comp_all[order].tolist(),
+    )
