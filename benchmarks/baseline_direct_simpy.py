@@ -6,7 +6,10 @@ store that the ping service and the message system read, a ``simpy.Store`` as th
 queue with one process per job-handler, and a Poisson process per workload stream. It does
 the same work as ``activitykit.sim`` (issue 4, item 5): every state change is judged by the
 reference machine (``activitykit.model.machine(kind).check``) and a refused move raises; every
-fact is written as a TRACE.md record through ``JsonlTraceWriter``. Nothing is skipped to make
+fact is written as a TRACE.md record through ``JsonlTraceWriter``; and, like the simulator
+with ``check=True``, every record also goes through the kit's online checker
+(``activitykit.check.Checker``, rules T1-T3 and C1-C8) when it is installed, and a violation
+raises. Nothing is skipped to make
 it slow and nothing clever is done to make it fast: its cost is computers x pings plus the
 work of the activities, which is exactly what the optimised simulator avoids.
 
@@ -281,6 +284,16 @@ def _job_handler(env, server: _Server, name: str, fleet: dict, rng):
         server.write({"t": env.now, "event": "ack", "activity": act.id, "handler": name})
 
 
+def _online_checker(wanted: bool | None):
+    try:
+        from activitykit.check import Checker
+    except ImportError:
+        if wanted:
+            raise
+        return None
+    return Checker() if wanted or wanted is None else None
+
+
 def run_baseline(
     computers: int = 20000,
     hours: float = 6.0,
@@ -289,12 +302,15 @@ def run_baseline(
     *,
     fresh_start: bool = False,
     trace_idle_exchanges: bool = False,
+    online_checker: bool | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Simulate the benchmark fleet directly; return wall time and work counts.
 
     ``overrides`` replace entries of ``BENCHMARK_FLEET`` (e.g. ``client_rate=0.1``). The
     trace goes to ``trace_path`` (JSON Lines), or to a temporary file deleted afterwards.
+    ``online_checker``: feed every record to ``activitykit.check.Checker`` (default: when it
+    can be imported); transitions are always judged by the reference machine.
     """
     unknown = set(overrides) - set(BENCHMARK_FLEET)
     if unknown:
@@ -312,10 +328,14 @@ def run_baseline(
     started = time.perf_counter()
     writer = JsonlTraceWriter(trace_path)
     records = 0
+    checker = _online_checker(online_checker)
+    feed = checker.feed if checker is not None else None
 
     def write(rec: dict) -> None:
         nonlocal records
         records += 1
+        if feed is not None and (bad := feed(rec)):
+            raise RefusedMoveError(f"online checker: {bad[0]}")
         writer.write(rec)
 
     try:
@@ -359,6 +379,7 @@ def run_baseline(
         "records": records,
         "trace_bytes": trace_bytes,
         "trace_path": None if tmp is not None else trace_path,
+        "checked_with": "checker" if checker is not None else "state-machine",
     }
 
 
