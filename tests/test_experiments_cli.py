@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,46 @@ def test_bad_input_exits_2_with_the_rule(
 def test_missing_scenario_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml" in capsys.readouterr().err
+
+
+def _run_like_parser() -> argparse.ArgumentParser:
+    """The options ``activitykit run`` has, plus the replication hook."""
+    from activitykit.experiments import add_replication_args
+
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out")
+    p.add_argument("--quiet", "-q", action="store_true")
+    add_replication_args(p)
+    return p
+
+
+def test_replication_hook_reports_intervals(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from activitykit.experiments import run_replications_from_args
+    from activitykit.scenario import load_scenario
+
+    out = tmp_path / "reps"
+    args = _run_like_parser().parse_args(
+        [str(scenario_file), "--replications", "4", "--seed", "20", "--out", str(out)]
+    )
+    assert run_replications_from_args(args, load_scenario(scenario_file)) == 0
+    text = capsys.readouterr().out
+    assert "tiny: 4 of 4 replication(s) ok" in text
+    draws = [60.0 / 2 + np.random.default_rng(s).normal() for s in range(20, 24)]
+    from activitykit.experiments import mean_ci
+
+    iv = mean_ci(draws)
+    line = next(ln for ln in text.splitlines() if ln.startswith("client.total.p90"))
+    assert f"{iv.mean:.4g}" in line and f"[{iv.low:.4g}, {iv.high:.4g}]" in line
+    assert line.split()[-1] == "4"
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs["seed"]) == [20, 21, 22, 23]
+    assert all((out / "runs" / rid).is_dir() for rid in runs["run_id"])
+
+
+def test_replication_hook_without_the_option_is_not_taken() -> None:
+    args = _run_like_parser().parse_args(["x.yaml"])
+    assert args.replications is None and args.workers == 1 and args.scheduler is None

@@ -6,23 +6,15 @@ interval; ``run_sweep`` does the same for every point of a grid of scenario vari
 stores one Parquet row per run and per grid point, and draws each key figure against each
 swept parameter. Runs go to a dask.distributed cluster (local or remote); results depend
 only on seeds, never on the number of workers.
+
+Names are imported on first use (PEP 562), so that ``activitykit run --help`` can import
+``experiments.cli_args`` without paying for pandas, scipy and dask.
 """
 
 from __future__ import annotations
 
-from .execute import RunFn, default_run
-from .grid import GridAxis, RunSpec, apply_values, expand, parse_axis, replication_seeds, run_id
-from .objectives import smallest_meeting
-from .replicate import (
-    ReplicationResult,
-    add_replication_args,
-    format_intervals,
-    replicate,
-    run_replications_from_args,
-)
-from .report import figure_vs_param, write_comparison
-from .stats import Interval, mean_ci, summarise
-from .sweep import SweepResult, run_sweep
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "GridAxis",
@@ -38,6 +30,7 @@ __all__ = [
     "figure_vs_param",
     "format_intervals",
     "mean_ci",
+    "meets",
     "parse_axis",
     "replicate",
     "replication_seeds",
@@ -48,3 +41,52 @@ __all__ = [
     "summarise",
     "write_comparison",
 ]
+
+_HOME = {
+    "GridAxis": "grid",
+    "Interval": "stats",
+    "ReplicationResult": "replicate",
+    "RunFn": "execute",
+    "RunSpec": "grid",
+    "SweepResult": "sweep",
+    "add_replication_args": "cli_args",
+    "apply_values": "grid",
+    "default_run": "execute",
+    "expand": "grid",
+    "figure_vs_param": "report",
+    "format_intervals": "replicate",
+    "mean_ci": "stats",
+    "meets": "objectives",
+    "parse_axis": "grid",
+    "replicate": "replicate",
+    "replication_seeds": "grid",
+    "run_id": "grid",
+    "run_replications_from_args": "cli_args",
+    "run_sweep": "sweep",
+    "smallest_meeting": "objectives",
+    "summarise": "stats",
+    "write_comparison": "report",
+}
+
+if TYPE_CHECKING:
+    from .cli_args import add_replication_args, run_replications_from_args
+    from .execute import RunFn, default_run
+    from .grid import GridAxis, RunSpec, apply_values, expand, parse_axis, replication_seeds, run_id
+    from .objectives import meets, smallest_meeting
+    from .replicate import ReplicationResult, format_intervals, replicate
+    from .report import figure_vs_param, write_comparison
+    from .stats import Interval, mean_ci, summarise
+    from .sweep import SweepResult, run_sweep
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -42,7 +42,9 @@ class Task:
 def default_run(scenario: Scenario, run_dir: Path | None) -> dict[str, float]:
     """Run the simulator through ``activitykit.runner`` and return its key figures.
 
-    Key figures exclude the scenario's warm-up period (``scenario.warmup``).
+    Key figures exclude the scenario's warm-up period (``scenario.warmup``). A run the
+    online checker found violations in raises: it is recorded as failed, with the first
+    violation, rather than contributing figures of a broken trace.
     """
     from ..runner import run_scenario
 
@@ -51,6 +53,10 @@ def default_run(scenario: Scenario, run_dir: Path | None) -> dict[str, float]:
             update={"output": scenario.output.model_copy(update={"report": False})}
         )
     result = run_scenario(scenario, run_dir, seed=scenario.seed, progress=False)
+    if not result.conformant:  # figures of a broken run must not enter an interval
+        v = result.summary["violations"]
+        first = v["first"][0] if v["first"] else ""
+        raise RuntimeError(f"online checker found {v['count']} violation(s); first: {first}")
     return {k: float(v) for k, v in result.summary["key_figures"].items()}
 
 
