@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from activitykit.analysis import delivery_cdf, delivery_mean, latencies, littles_law
+from activitykit.analysis import delivery_cdf, delivery_mean, isolated, latencies, littles_law
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "baseline_direct_simpy.py"
 
@@ -42,15 +42,6 @@ def sparse_run(baseline, tmp_path_factory):
     return res, records
 
 
-def _isolated(lat, window: float = 2000.0):
-    """Client activities with no other activity created on their computer within +-window."""
-    c = lat[lat["kind"] == "client"].sort_values(["computer", "created"])
-    gap_before = c.groupby("computer")["created"].diff()
-    gap_after = -c.groupby("computer")["created"].diff(-1)
-    keep = gap_before.fillna(np.inf).gt(window) & gap_after.fillna(np.inf).gt(window)
-    return c[keep & c["ended"].notna()]
-
-
 def test_counts_are_consistent(sparse_run) -> None:
     res, records = sparse_run
     assert res["records"] == len(records)
@@ -61,7 +52,8 @@ def test_counts_are_consistent(sparse_run) -> None:
 
 def test_idle_client_latencies_follow_the_client_rules(sparse_run) -> None:
     _, records = sparse_run
-    iso = _isolated(latencies(records))
+    iso = isolated(latencies(records), 2000.0)
+    iso = iso[iso["ended"].notna()]
     assert len(iso) > 200
     assert stats.kstest(iso["wait"], delivery_cdf).pvalue > 0.01
     se = iso["wait"].std(ddof=1) / np.sqrt(len(iso))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from activitykit.analysis import LatencyInputError, in_system, latencies, littles_law
+from activitykit.analysis import LatencyInputError, in_system, isolated, latencies, littles_law
 
 # The example of TRACE.md, plus a server activity.
 EXAMPLE = [
@@ -165,3 +165,16 @@ def test_in_system_refuses_an_end_before_its_creation() -> None:
     ]
     with pytest.raises(LatencyInputError, match="before its created record"):
         in_system(recs)
+
+
+def test_isolated_keeps_only_lonely_client_activities() -> None:
+    rows = [("a", "c1", 0.0), ("b", "c1", 500.0), ("c", "c1", 5000.0), ("d", "c2", 100.0)]
+    lat = pd.DataFrame(
+        {"kind": "client", "computer": [r[1] for r in rows], "created": [r[2] for r in rows]},
+        index=[r[0] for r in rows],
+    )
+    lat.loc["s"] = ["server", None, 50.0]
+    assert sorted(isolated(lat, 1000.0).index) == ["c", "d"]
+    assert sorted(isolated(lat, 100.0).index) == ["a", "b", "c", "d"]
+    with pytest.raises(LatencyInputError, match="window"):
+        isolated(lat, -1.0)

@@ -14,7 +14,7 @@ from .client_latency import (
     result_latency,
     simulate_client,
 )
-from .latency import END_STATES, LatencyInputError, as_frame, latencies
+from .latency import END_STATES, LatencyInputError, as_frame, isolated, latencies
 from .littles_law import LittleCheck, in_system, littles_law
 from .queueing import (
     ConfidenceInterval,
@@ -43,6 +43,7 @@ __all__ = [
     "delivery_sample",
     "erlang_c",
     "in_system",
+    "isolated",
     "latencies",
     "littles_law",
     "mean_ci",

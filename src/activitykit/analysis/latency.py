@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["END_STATES", "LatencyInputError", "as_frame", "latencies"]
+__all__ = ["END_STATES", "LatencyInputError", "as_frame", "isolated", "latencies"]
 
 #: States in which an activity counts as gone from the system.
 END_STATES: frozenset[str] = frozenset({"Succeeded", "Failed", "Canceled"})
@@ -122,3 +122,19 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
             "records are ordered by t)"
         )
     return out
+
+
+def isolated(lat: pd.DataFrame, window: float) -> pd.DataFrame:
+    """Client activities alone on their computer: no other one created within +-``window`` s.
+
+    The idle-computer derivation (``client_latency``) assumes nothing else is going on at
+    the computer. Selecting on creation times only, which do not depend on how the activity
+    fared, keeps the selection free of bias toward short or long latencies.
+    """
+    if not window >= 0:
+        raise LatencyInputError(f"window={window!r} must be >= 0 seconds")
+    c = lat[lat["kind"] == "client"].sort_values(["computer", "created"], kind="stable")
+    by = c.groupby("computer", sort=False)["created"]
+    alone_before = by.diff().fillna(float("inf")) > window
+    alone_after = (-by.diff(-1)).fillna(float("inf")) > window
+    return c[alone_before & alone_after]
