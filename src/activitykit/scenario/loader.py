@@ -222,7 +222,7 @@ def _locate(loc: Iterable[str | int]) -> tuple[Path, list[str] | None]:
     for i, elem in enumerate(elems):
         tp = _unwrap(tp)
         if typing.get_origin(tp) in (typing.Union, types.UnionType):
-            members = [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
+            members = _members(tp)
             tagged = [m for m in members if _is_model(m) and _tag(m) == elem]
             if tagged:
                 tp = tagged[0]
@@ -247,6 +247,18 @@ def _locate(loc: Iterable[str | int]) -> tuple[Path, list[str] | None]:
             path.append(elem)
             tp = typing.get_args(tp)[1]
     return tuple(path), None
+
+
+def _members(tp: Any) -> list[Any]:
+    """The non-null members of a union, nested unions (``Dist | None``) flattened."""
+    out: list[Any] = []
+    for arg in typing.get_args(tp):
+        arg = _unwrap(arg)
+        if typing.get_origin(arg) in (typing.Union, types.UnionType):
+            out += _members(arg)
+        elif arg is not type(None):
+            out.append(arg)
+    return out
 
 
 def _tag(model: type[BaseModel]) -> Any:
