@@ -101,7 +101,7 @@ class _Server:
         self.idle_exchanges = 0
         self.trace_idle = False
 
-    def move(self, act: _Activity, dst: State) -> None:
+    def move(self, act: _Activity, dst: State, cause: str) -> None:
         verdict = self.machines[act.kind].check(act.state, dst)
         if not verdict.allowed:
             raise RefusedMoveError(f"activity {act.id} at t={self.env.now}: {verdict.reason}")
@@ -112,6 +112,7 @@ class _Server:
                 "activity": act.id,
                 "from": act.state.value,
                 "to": dst.value,
+                "cause": cause,
             }
         )
         act.state = dst
@@ -151,7 +152,7 @@ class _Server:
                     "status": "succeeded" if ok else "failed",
                 }
             )
-            self.move(act, OK if ok else KO)
+            self.move(act, OK if ok else KO, "operation-result received")
         delivered = list(computer.waiting)
         computer.waiting.clear()
         for act in delivered:
@@ -167,7 +168,7 @@ class _Server:
                     "operation_id": op_id,
                 }
             )
-            self.move(act, IP)
+            self.move(act, IP, "delivered in exchange")
         return delivered
 
 
@@ -278,9 +279,9 @@ def _job_handler(env, server: _Server, name: str, fleet: dict, rng):
         server.write(
             {"t": env.now, "event": "consume", "activity": act.id, "handler": name, "attempt": 1}
         )
-        server.move(act, IP)
+        server.move(act, IP, "consumed by a job-handler")
         yield env.timeout(rng.expovariate(1.0 / mean))
-        server.move(act, OK)
+        server.move(act, OK, "job-handler finished")
         server.write({"t": env.now, "event": "ack", "activity": act.id, "handler": name})
 
 

@@ -75,7 +75,7 @@ def test_a_refused_move_fails_loudly(baseline) -> None:
     act = baseline._Activity("a1", baseline.Kind.CLIENT, None)
     act.state = baseline.OK
     with pytest.raises(baseline.RefusedMoveError, match="Succeeded"):
-        server.move(act, baseline.IP)
+        server.move(act, baseline.IP, "test")
 
 
 def test_unknown_setting_is_named(baseline) -> None:
