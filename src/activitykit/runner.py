@@ -181,7 +181,7 @@ def _effective(scenario: Scenario, seed: int | None, trace_format: str | None) -
     return scenario_from_data(data, source=f"scenario {scenario.name!r}")
 
 
-def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float], None]]:
+def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float, float], None]]:
     from tqdm import tqdm
 
     total = scenario.duration
@@ -195,9 +195,9 @@ def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float], None]]:
         leave=False,
     )
 
-    def on_progress(t: float) -> None:
-        if t > bar.total:  # run_until: drained goes past the duration
-            bar.total = round(t)
+    def on_progress(t: float, end: float) -> None:
+        if round(max(t, end)) != bar.total:  # run_until: drained moves the end
+            bar.total = round(max(t, end))
         step = round(t) - bar.n
         if step > 0:
             bar.update(step)

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar and no summary table"
     )
+    from ..experiments.cli_args import add_replication_args
+
+    add_replication_args(p)  # --replications N [--workers K] [--scheduler ADDRESS]
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise InputError(f"--seed must be >= 0 (got {args.seed})")
     scenario = load_scenario(args.scenario, args.overrides)
+    if args.replications is not None:
+        from ..experiments.cli_args import run_replications_from_args
+
+        return run_replications_from_args(args, scenario)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else default_out_dir(args.scenario, seed)
     result = run_scenario(
