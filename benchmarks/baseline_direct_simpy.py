@@ -326,7 +326,7 @@ def run_baseline(
         tmp = tempfile.TemporaryDirectory(prefix="ak-baseline-")
         trace_path = str(Path(tmp.name) / "trace.jsonl")
     rng = random.Random(seed)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     writer = JsonlTraceWriter(trace_path)
     records = 0
     checker = _online_checker(online_checker)
@@ -358,7 +358,7 @@ def run_baseline(
         env.run(until=hours * 3600.0)
     finally:
         writer.close()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     trace_bytes = Path(trace_path).stat().st_size
     if tmp is not None:
         tmp.cleanup()
@@ -369,6 +369,7 @@ def run_baseline(
         "hours": hours,
         "seed": seed,
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "events": next(eid) if eid is not None else None,
         "activities_created": len(server.store),
         "activities_finished": sum(a.state in (OK, KO) for a in acts),
