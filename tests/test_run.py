@@ -1,0 +1,261 @@
+"""``activitykit run`` and ``runner.run_scenario``: the run directory, summary, exit codes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from activitykit.cli import main
+from activitykit.errors import InputError
+from activitykit.runner import default_out_dir, run_scenario, summary_table
+from activitykit.scenario import load_scenario, loads_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+IDLE = ROOT / "scenarios" / "idle-fleet.yaml"
+#: A quick baseline: half an hour, no report.
+QUICK = ["duration=1800", "output.report=false"]
+SET_QUICK = [arg for s in QUICK for arg in ("--set", s)]
+
+SMALL = """
+name: small
+seed: 4
+duration: 1200
+fleet:
+  groups:
+    - name: g
+      computers: 30
+      handlers:
+        ExecuteScriptRequest: {duration: {dist: exponential, mean: 20}, failure_probability: 0.1}
+workload:
+  arrivals:
+    - {name: s, type: ExecuteScriptRequest, rate: 0.05}
+    - {name: r, type: GenerateUsgReportActivity, rate: 0.01}
+output:
+  report: false
+"""
+
+
+def small(tmp_path: Path, text: str = SMALL) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_run_writes_the_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(BASELINE), "--out", str(out), *SET_QUICK]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "scenario.effective.yaml",
+        "summary.json",
+        "trace.parquet",
+    ]
+    printed = capsys.readouterr().out
+    assert "scenario 'baseline'  seed 1" in printed and "violations 0" in printed
+    assert f"wrote {out}/" in printed
+    # The effective scenario reproduces the run's settings, overrides included.
+    effective = load_scenario(out / "scenario.effective.yaml")
+    assert effective == load_scenario(BASELINE, QUICK)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conformant"] is True and summary["violations"]["count"] == 0
+    assert summary["scenario"] == "baseline" and summary["seed"] == 1
+    assert summary["end_t"] == 1800.0
+    acts = summary["activities"]
+    assert acts["total"] == sum(acts["by_state"].values()) > 50
+    assert set(acts["by_kind"]) == {"client", "server"}
+    assert "ExecuteScriptRequest" in acts["by_type"]
+    for scope in ("all", "client", "server"):
+        for phase in ("to_start", "run", "total"):
+            stats = summary["latency"][scope][phase]
+            assert set(stats) == {"count", "mean", "p50", "p90", "p95", "p99", "max"}
+            if stats["count"]:
+                assert stats["p50"] <= stats["p90"] <= stats["p99"] <= stats["max"]
+    assert summary["latency"]["excludes_created_before"] == 900.0
+    assert summary["throughput"]["all"]["finished_per_hour"] > 0
+    assert summary["records"]["total"] == sum(summary["records"]["by_event"].values())
+    assert summary["events_processed"] > 0 and summary["wall_seconds"] > 0
+    assert summary["counters"]["exchanges"] > 0
+    assert "all.total.p50" in summary["key_figures"]
+    assert summary["unfinished"]["count"] == acts["total"] - sum(
+        n for s, n in acts["by_state"].items() if s in ("Succeeded", "Failed", "Canceled")
+    )
+
+
+def test_summary_matches_the_trace(tmp_path: Path) -> None:
+    import pandas as pd
+
+    result = run_scenario(load_scenario(small(tmp_path)), tmp_path / "r")
+    frame = pd.read_parquet(result.trace_path)
+    created = frame[frame["event"] == "created"]
+    assert result.summary["activities"]["total"] == len(created)
+    assert result.summary["records"]["total"] == len(frame) == result.sim.records
+    by_kind = created["kind"].value_counts().to_dict()
+    assert {
+        k: sum(v.values()) for k, v in result.summary["activities"]["by_kind"].items()
+    } == by_kind
+
+
+def test_in_memory_run_gives_the_same_summary(tmp_path: Path) -> None:
+    scenario = load_scenario(small(tmp_path))
+    on_disk = run_scenario(scenario, tmp_path / "r").summary
+    in_memory = run_scenario(scenario, None).summary
+    for key in ("activities", "latency", "throughput", "unfinished", "stuck", "records"):
+        assert on_disk[key] == in_memory[key], key
+    figures = [(k, v, in_memory["key_figures"][k]) for k, v in on_disk["key_figures"].items()]
+    assert all(a == b or (math.isnan(a) and math.isnan(b)) for _, a, b in figures)
+
+
+def test_same_seed_same_bytes_other_seed_other_trace(tmp_path: Path) -> None:
+    scenario = load_scenario(small(tmp_path))
+    for fmt in ("parquet", "jsonl"):
+        a = run_scenario(scenario, tmp_path / f"a-{fmt}", trace_format=fmt).trace_path
+        b = run_scenario(scenario, tmp_path / f"b-{fmt}", trace_format=fmt).trace_path
+        c = run_scenario(scenario, tmp_path / f"c-{fmt}", trace_format=fmt, seed=5).trace_path
+        assert a is not None and b is not None and c is not None
+        assert a.name == f"trace.{fmt}"
+        assert a.read_bytes() == b.read_bytes()
+        assert a.read_bytes() != c.read_bytes()
+
+
+def test_cli_determinism_and_seed_in_default_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = small(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(path), "--quiet", "--seed", "9", "--trace-format", "jsonl"]) == 0
+    first = (tmp_path / "runs" / "small-9" / "trace.jsonl").read_bytes()
+    assert main(["run", str(path), "--quiet", "--seed", "9", "--trace-format", "jsonl"]) == 0
+    assert (tmp_path / "runs" / "small-9" / "trace.jsonl").read_bytes() == first
+    assert default_out_dir(path, 9) == Path("runs/small-9")
+    assert (
+        yaml.safe_load((tmp_path / "runs/small-9/scenario.effective.yaml").read_text())["seed"] == 9
+    )
+
+
+def test_rerun_replaces_a_trace_of_the_other_format(tmp_path: Path) -> None:
+    path, out = small(tmp_path), tmp_path / "r"
+    assert main(["run", str(path), "--out", str(out), "-q"]) == 0
+    assert (out / "trace.parquet").exists()
+    assert main(["run", str(path), "--out", str(out), "-q", "--trace-format", "jsonl"]) == 0
+    assert (out / "trace.jsonl").exists() and not (out / "trace.parquet").exists()
+    assert json.loads((out / "summary.json").read_text())["files"]["trace"] == "trace.jsonl"
+
+
+def test_quiet_prints_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+@pytest.mark.slow  # the HTML report draws its figures: ~10 s on a shared core
+def test_report_is_written_when_asked(tmp_path: Path) -> None:
+    scenario = load_scenario(small(tmp_path), ["output.report=true"])
+    result = run_scenario(scenario, tmp_path / "r")
+    assert result.report_path == tmp_path / "r" / "report.html"
+    assert result.report_path.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--set", "fleet.groups.0.computers=abc"], "--set fleet.groups.0.computers=abc: "),
+        (["--set", "nope=1"], "unknown key 'nope'"),
+        (["--seed", "-1"], "--seed must be >= 0"),
+    ],
+)
+def test_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "r"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_file_and_missing_file_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = small(tmp_path, SMALL.replace("rate: 0.05", "rate: -1"))
+    assert main(["run", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "small.yaml:13: workload.arrivals[0].rate: Input should be greater than 0" in (
+        capsys.readouterr().err
+    )
+    assert main(["run", str(tmp_path / "missing.yaml")]) == 2
+    assert "No such file" in capsys.readouterr().err
+
+
+def test_violations_exit_1_and_keep_the_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A simulator that breaks a rule: the run stops, is summarised, and exits 1."""
+    import activitykit.sim as sim
+    from activitykit.sim.result import SimulationInvariantError
+
+    def broken(scenario, *, writer=None, check=True, progress=None):
+        record = {"t": 5.0, "event": "created", "activity": "a1", "kind": "server"}
+        writer.write({**record, "type": "ArchiveRequest", "state": "Queued"})
+        bad = {
+            "t": 6.0,
+            "event": "transition",
+            "activity": "a1",
+            "from": "Queued",
+            "to": "Succeeded",
+        }
+        writer.write(bad)
+        raise SimulationInvariantError("T3 Queued -> Succeeded is not allowed", bad)
+
+    monkeypatch.setattr(sim, "simulate", broken)
+    out = tmp_path / "r"
+    assert main(["run", str(small(tmp_path)), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "violations 1" in captured.out
+    assert "1 violation(s)" in captured.err and "activitykit check" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conformant"] is False
+    assert "Queued -> Succeeded" in summary["violations"]["first"][0]
+    assert summary["activities"]["by_state"] == {"Succeeded": 1}
+
+
+def test_run_scenario_refuses_bad_overrides() -> None:
+    scenario = loads_scenario(SMALL)
+    with pytest.raises(InputError, match="seed: Input should be greater than or equal to 0"):
+        run_scenario(scenario, None, seed=-3)
+    with pytest.raises(InputError, match="trace_format"):
+        run_scenario(scenario, None, trace_format="csv")
+
+
+def test_idle_fleet_latency_is_what_the_client_rules_imply(tmp_path: Path) -> None:
+    """Created -> In Progress is at most one ping + one urgent exchange; the 10 s script then
+    needs an urgent exchange (60 s) to report back."""
+    scenario = load_scenario(IDLE, ["fleet.groups.0.computers=300", "output.report=false"])
+    summary = run_scenario(scenario, None).summary
+    assert summary["activities"]["by_state"] == {"Succeeded": 200}
+    to_start, run = summary["latency"]["client"]["to_start"], summary["latency"]["client"]["run"]
+    assert to_start["count"] == 200
+    assert to_start["max"] <= 30 + 60 + 1e-6
+    assert 60 < to_start["mean"] < 90
+    assert run["max"] <= 10 + 60 + 1e-6 and run["mean"] > 10
+
+
+def test_client_restarts_leave_stuck_activities() -> None:
+    scenario = load_scenario(
+        ROOT / "scenarios" / "client-restarts.yaml",
+        ["fleet.groups.0.computers=200", "duration=14400", "output.report=false"],
+    )
+    summary = run_scenario(scenario, None).summary
+    assert summary["counters"]["lost_results"] > 0
+    assert summary["stuck"]["count"] > 0
+    oldest = summary["stuck"]["oldest"]
+    assert all(o["age"] >= 3600 for o in oldest)
+    assert [o["age"] for o in oldest] == sorted((o["age"] for o in oldest), reverse=True)
+
+
+def test_summary_table_lists_states_and_phases(tmp_path: Path) -> None:
+    summary = run_scenario(load_scenario(small(tmp_path)), None).summary
+    table = summary_table(summary)
+    assert "Succeeded" in table and "to_start" in table and "throughput" in table
+    assert "server" in table and "client" in table
