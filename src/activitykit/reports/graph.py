@@ -13,7 +13,7 @@ is a finished activity (not a group), the one with the greatest elapsed time
 ``final_t(vk) - created_t(v1)``: the longest stretch of wall-clock time covered by one chain
 of activities each waiting on, or belonging to, the one before. With no edges it is the
 single activity with the longest end-to-end latency. Ties: into one node, the path with
-fewer nodes; across end nodes, an isolated activity first, then topological order.
+more nodes (the whole chain); across end nodes, an isolated activity first, then topological order.
 Computed by one pass in topological order (O(V + E)); a graph with a cycle (only possible in
 a malformed trace) has no critical path.
 """
@@ -100,7 +100,11 @@ def _group_times(g: nx.DiGraph) -> None:
     # A group has no transitions: it starts when declared and ends when its last child ends.
     for n, data in g.nodes(data=True):
         if data.get("kind") == "group":
-            ends = [g.nodes[c]["final_t"] for c in g.successors(n)]
+            ends = [
+                g.nodes[c]["final_t"]
+                for c in g.successors(n)
+                if g.edges[n, c]["relation"] == "parent"
+            ]
             if ends and not any(math.isnan(e) for e in ends):
                 data["final_t"] = max(ends)
 
@@ -123,15 +127,15 @@ def critical_path(g: nx.DiGraph) -> list[str]:
         order = list(nx.topological_sort(sub))
     except nx.NetworkXUnfeasible:
         return []
-    # start[v]: (earliest created_t of any path ending at v, its first node, its node count)
+    # start[v]: (earliest created_t of any path ending at v, minus its node count)
     start: dict[str, tuple[float, int]] = {}
     back: dict[str, str | None] = {}
     for v in order:
         c = created[v]
-        best: tuple[float, int] = (c if not math.isnan(c) else math.inf, 1)
+        best: tuple[float, int] = (c if not math.isnan(c) else math.inf, -1)
         prev = None
         for p in sub.predecessors(v):
-            cand = (start[p][0], start[p][1] + 1)
+            cand = (start[p][0], start[p][1] - 1)  # more nodes sorts first on a tie
             if cand < best:
                 best, prev = cand, p
         start[v], back[v] = best, prev

@@ -56,11 +56,11 @@ def level_at(starts: np.ndarray, ends: np.ndarray, at: np.ndarray) -> np.ndarray
     return np.searchsorted(s, at, side="right") - np.searchsorted(e, at, side="right")
 
 
-def _integral(sorted_x: np.ndarray, cum: np.ndarray, at: np.ndarray) -> np.ndarray:
+def _integral(sorted_x: np.ndarray, at: np.ndarray) -> np.ndarray:
     # sum over x_i <= a of (a - x_i), for each a in `at`
     k = np.searchsorted(sorted_x, at, side="right")
-    total = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
-    return k * at - total
+    cum = np.r_[0.0, np.cumsum(sorted_x)]
+    return k * at - cum[k]
 
 
 def mean_level(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ def mean_level(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.nd
     t_max = edges[-1]
     s = np.sort(starts)
     e = np.sort(np.where(np.isnan(ends), t_max, np.minimum(ends, t_max)))
-    area = _integral(s, np.cumsum(s), edges) - _integral(e, np.cumsum(e), edges)
+    area = _integral(s, edges) - _integral(e, edges)
     return np.diff(area) / np.diff(edges)
 
 
@@ -155,7 +155,7 @@ def utilisation_series(
     edges = _grid(t_end, step)
     if len(edges) < 2:
         edges = np.array([0.0, step])
-    merged = _merge_per_handler(busy, edges[-1])
+    merged = _merge_per_handler(busy, t_end)  # still busy at the end: busy until t_end
     mean = mean_level(merged["start"].to_numpy(), merged["end"].to_numpy(), edges)
     share = mean / handlers if handlers else np.full(len(mean), np.nan)
     return pd.DataFrame(
