@@ -54,8 +54,10 @@ def test_run_writes_the_run_directory(tmp_path: Path, capsys: pytest.CaptureFixt
         "summary.json",
         "trace.parquet",
     ]
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "scenario 'baseline'  seed 1" in printed and "violations 0" in printed
+    assert captured.err == ""  # stderr is not a terminal here: no progress bar
     assert f"wrote {out}/" in printed
     # The effective scenario reproduces the run's settings, overrides included.
     effective = load_scenario(out / "scenario.effective.yaml")
@@ -259,3 +261,35 @@ def test_summary_table_lists_states_and_phases(tmp_path: Path) -> None:
     table = summary_table(summary)
     assert "Succeeded" in table and "to_start" in table and "throughput" in table
     assert "server" in table and "client" in table
+
+
+def test_progress_bar_follows_simulated_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import activitykit.runner as runner
+
+    seen: list[tuple[float, float]] = []
+    bars: list = []
+    make = runner._progress_bar
+
+    def spy(scenario):
+        bar, on_progress = make(scenario)
+        bars.append(bar)
+
+        def record(t: float, end: float) -> None:
+            seen.append((t, end))
+            on_progress(t, end)
+
+        return bar, record
+
+    monkeypatch.setattr(runner, "_progress_bar", spy)
+    run_scenario(load_scenario(small(tmp_path)), None, progress=True)
+    assert "small (simulated)" in capsys.readouterr().err
+    assert seen and seen[-1][1] == 1200.0
+    assert [t for t, _ in seen] == sorted(t for t, _ in seen)
+    assert bars[0].n == round(seen[-1][0]) and bars[0].total == 1200
+    # run_until: drained moves the end past the duration; the bar follows.
+    bar, on_progress = make(load_scenario(small(tmp_path)))
+    on_progress(1500.0, 1800.0)
+    assert (bar.n, bar.total) == (1500, 1800)
+    bar.close()
