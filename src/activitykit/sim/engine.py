@@ -1255,7 +1255,8 @@ class Simulation:
         return SimResult(
             end_t=end_t,
             records=self.n_records,
-            events=self.n_sched - len(self._queue),
+            # Our events have NORMAL priority (1); SimPy's own `until` marker is URGENT (0).
+            events=self.n_sched - sum(1 for item in self._queue if item[1] == 1),
             wall_seconds=time.perf_counter() - wall0,
             violations=violations,
             counters=dict(c),

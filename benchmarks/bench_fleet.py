@@ -1,0 +1,126 @@
+"""Benchmark: the optimised simulator against the direct SimPy baseline, in one process run.
+
+The benchmark fleet of issue 4 (item 5): 20,000 computers for 6 simulated hours, client
+ExecuteScriptRequest arriving Poisson 2/s lasting exp(mean 20 s) with 5% failures, server
+GenerateUsgReportActivity Poisson 0.5/s lasting exp(mean 5 s), 4 job-handlers, default
+intervals (900/60/30 s). Both models trace to JSON Lines in a temporary directory and feed
+every record to the online checker. Prints both wall times, the ratio, and the work counts so
+the two runs can be compared (same activity rates; their numbers differ only by randomness).
+
+Run: ``python benchmarks/bench_fleet.py [--computers N] [--hours H] [--seed S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from activitykit.scenario.schema import Scenario
+from activitykit.sim import simulate
+from activitykit.trace import JsonlTraceWriter
+
+HERE = Path(__file__).resolve().parent
+
+
+def fleet_scenario(computers: int, hours: float, seed: int) -> Scenario:
+    """The benchmark fleet as a scenario (what ``run_baseline`` hard-codes)."""
+    return Scenario.model_validate(
+        {
+            "name": "bench-fleet",
+            "seed": seed,
+            "duration": hours * 3600.0,
+            "fleet": {
+                "groups": [
+                    {
+                        "name": "fleet",
+                        "computers": computers,
+                        "handlers": {
+                            "ExecuteScriptRequest": {
+                                "duration": {"dist": "exponential", "mean": 20.0},
+                                "failure_probability": 0.05,
+                            }
+                        },
+                    }
+                ]
+            },
+            "server": {
+                "job_handlers": 4,
+                "handlers": {
+                    "GenerateUsgReportActivity": {"duration": {"dist": "exponential", "mean": 5.0}}
+                },
+            },
+            "workload": {
+                "arrivals": [
+                    {"name": "scripts", "type": "ExecuteScriptRequest", "rate": 2.0},
+                    {"name": "usg-reports", "type": "GenerateUsgReportActivity", "rate": 0.5},
+                ]
+            },
+        }
+    )
+
+
+def run_optimised(computers: int, hours: float, seed: int) -> dict[str, Any]:
+    sc = fleet_scenario(computers, hours, seed)
+    with tempfile.TemporaryDirectory(prefix="ak-bench-") as tmp:
+        w = JsonlTraceWriter(Path(tmp) / "trace.jsonl")
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            r = simulate(sc, writer=w, check=True)
+        finally:
+            w.close()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_seconds": wall, "cpu_seconds": cpu, "result": r}
+
+
+def _load_baseline():
+    path = HERE / "baseline_direct_simpy.py"
+    spec = importlib.util.spec_from_file_location("baseline_direct_simpy", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load the baseline from {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--computers", type=int, default=20_000)
+    ap.add_argument("--hours", type=float, default=6.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-baseline", action="store_true", help="time the simulator only")
+    args = ap.parse_args(argv)
+
+    opt = run_optimised(args.computers, args.hours, args.seed)
+    r = opt["result"]
+    c = r.counters
+    print(
+        f"optimised: {opt['wall_seconds']:.2f} s wall ({opt['cpu_seconds']:.2f} s CPU), "
+        f"{r.records} records, {r.events} events, "
+        f"{c['created']} activities, {c['exchanges']} exchanges "
+        f"({c['exchanges_traced']} traced), {c['pings']} pings "
+        f"({c['pings_simulated']} simulated), checked with {r.checked_with}"
+    )
+    if args.skip_baseline:
+        return 0
+    base = _load_baseline()
+    t0, c0 = time.perf_counter(), time.process_time()
+    b = base.run_baseline(args.computers, args.hours, args.seed)
+    bwall, bcpu = time.perf_counter() - t0, time.process_time() - c0
+    shown = {k: v for k, v in b.items() if isinstance(v, int | float)}
+    print(f"baseline:  {bwall:.2f} s wall ({bcpu:.2f} s CPU), {shown}")
+    # The machine is shared: CPU time is the steadier figure, wall time the one asked for.
+    print(
+        f"ratio (baseline / optimised): {bwall / opt['wall_seconds']:.1f}x wall, "
+        f"{bcpu / opt['cpu_seconds']:.1f}x CPU"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
