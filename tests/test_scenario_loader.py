@@ -135,6 +135,13 @@ def test_python_tags_cannot_run_code(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_alias_bombs_are_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    msg = refusal(tmp_path, "\n".join(lines) + "\n")
+    assert "expands to more than 100,000 values" in msg
+
+
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     msg = refusal(tmp_path, "name: a\nduration: 60\nname: b\n")
     assert "s.yaml:3: duplicate key 'name' (first at line 1)" in msg

@@ -20,6 +20,10 @@ from ..errors import InputError
 
 __all__ = ["Marks", "Path", "load_yaml", "parse_value"]
 
+#: Values one document may expand to. Aliases let a few lines stand for exponentially many
+#: values ("billion laughs"); a real scenario has a few hundred.
+MAX_VALUES = 100_000
+
 #: A path into the data: mapping keys (str) and list indexes (int).
 Path = tuple[str | int, ...]
 Marks = dict[Path, int]
@@ -33,14 +37,22 @@ def _problem_line(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
     return mark.line + 1, f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
-def _walk(node: yaml.Node, path: Path, marks: Marks, source: str) -> None:
+def _walk(node: yaml.Node, path: Path, marks: Marks, source: str, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise InputError(
+            f"the document expands to more than {MAX_VALUES:,} values (through YAML aliases?); "
+            "write the scenario out plainly",
+            source=source,
+            line=node.start_mark.line + 1,
+        )
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             line = key_node.start_mark.line + 1
             if key == "<<":  # merge key: the merged mapping's keys land in this one
-                _walk(value_node, path, marks, source)
+                _walk(value_node, path, marks, source, budget)
                 continue
             if key in seen:
                 raise InputError(
@@ -51,12 +63,12 @@ def _walk(node: yaml.Node, path: Path, marks: Marks, source: str) -> None:
             seen[key] = line
             child = (*path, key) if isinstance(key, str) else path
             marks.setdefault(child, line)
-            _walk(value_node, child, marks, source)
+            _walk(value_node, child, marks, source, budget)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             marks.setdefault(child, item.start_mark.line + 1)
-            _walk(item, child, marks, source)
+            _walk(item, child, marks, source, budget)
 
 
 def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
@@ -71,7 +83,7 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
         marks: Marks = {}
         if node is None:
             return None, marks
-        _walk(node, (), marks, source)
+        _walk(node, (), marks, source, [MAX_VALUES])
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         line, message = _problem_line(exc)
