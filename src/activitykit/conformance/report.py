@@ -50,7 +50,7 @@ def render_text(report: SuiteReport) -> str:
         f"profile {report.profile.value}, seed {report.seed}, {report.requests} requests",
         "",
     ]
-    width = max([len(r.name) for r in report.results] + [10])
+    width = max([len(r.name) for r in report.results] + [len("trace-check")])
     lines.append(f"{'case':<{width}}  outcome  steps")
     for r in report.results:
         note = f"  {r.note}" if r.note else ""

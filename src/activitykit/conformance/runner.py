@@ -198,11 +198,13 @@ class _Side:
             kind = ev.get("event")
             aid = ev.get("activity")
             if kind == "deliver":
-                key = json.dumps(ev["operation_id"])
+                # Unique per computer, as the checker's rule C1 reads TRACE.md.
+                key = json.dumps([ev.get("computer"), ev["operation_id"]])
                 if key in self.op_owner:
                     problems.append(
                         f"operation-id {ev['operation_id']!r} delivered for {aid} was already "
-                        f"used for {self.op_owner[key]}; operation-ids must be unique"
+                        f"used for {self.op_owner[key]} on computer {ev.get('computer')}; "
+                        "operation-ids must never be reused"
                     )
                 self.op_owner[key] = str(aid)
                 self.last_op[str(aid)] = ev["operation_id"]
@@ -358,7 +360,7 @@ class Run:
                 self.clock += float(step["seconds"])
             self.session.trace.step(self.clock, step, iut)
         problems = compare(step, ref, iut)
-        if not problems and ref["status"] == "ok" and step["cmd"] == "create":
+        if ref["status"] == iut["status"] == "ok" and step["cmd"] == "create":
             self.ref_side.created(step)
             self.iut_side.created(step)
         own = self.ref_side.apply(ref.get("events", []))

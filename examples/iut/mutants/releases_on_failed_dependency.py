@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Mutant: a Waiting activity is released when its dependency fails.
+
+The bug: "the dependency completed" is read as "reached any final state", so a failed
+dependency releases the waiting activity (Waiting -> Queued) instead of canceling it
+(SPEC.md 2.2 default).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from activitykit.conformance import ReferenceSystem, serve_stdio
+from activitykit.model import State
+
+EXPECTED_CASE = "client/waiting-dependency-failed"
+
+
+class Mutant(ReferenceSystem):
+    implementation = "mutant:releases-on-failed-dependency"
+
+    def _dependency_verdict(self, a) -> str:
+        deps = [self._w.activities[d] for d in a.depends_on]
+        if deps and all(d.state in (State.SUCCEEDED, State.FAILED) for d in deps):
+            return "release"  # BUG: Failed counts as done
+        return super()._dependency_verdict(a)
+
+
+if __name__ == "__main__":
+    sys.exit(serve_stdio(Mutant()))
