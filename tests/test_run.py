@@ -178,6 +178,12 @@ def test_bad_input_exits_2(
     assert not (tmp_path / "r").exists()
 
 
+def test_out_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "file")]) == 2
+    assert "exists and is not a directory" in capsys.readouterr().err
+
+
 def test_bad_file_and_missing_file_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

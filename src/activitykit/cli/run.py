@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         return run_replications_from_args(args, scenario)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else default_out_dir(args.scenario, seed)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory; name a directory")
     result = run_scenario(
         scenario,
         out,
