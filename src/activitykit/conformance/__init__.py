@@ -5,15 +5,15 @@ An implementation under test (IUT) speaks the JSON Lines protocol of
 that speaks it in-process; ``cases.CASES`` is the scripted catalogue; ``stateful`` runs
 Hypothesis command sequences; ``run_suite`` ties it together and ``report`` renders it.
 
-Importing this package is cheap; Hypothesis and the checker are imported only when used.
+Names are loaded on first use (PEP 562): the pytest plugin lives in this package and is
+imported by every pytest run of a project with activitykit installed, so importing the
+package itself must not pull in pydantic, the model or Hypothesis.
 """
 
-from .adapters import IUT, IUTFailure, IUTStartError, PythonIUT, SubprocessIUT, load_python_iut
-from .cases import CASES, Case, case_names, get_case
-from .protocol import COMMANDS, PROTOCOL, ReplyShapeError, validate_reply
-from .reference import ReferenceSystem, serve_stdio
-from .runner import CaseResult, Deviation, Session
-from .suite import SuiteReport, TraceVerdict, run_replay, run_suite
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "CASES",
@@ -40,3 +40,33 @@ __all__ = [
     "serve_stdio",
     "validate_reply",
 ]
+
+_WHERE = {
+    "adapters": (
+        "IUT",
+        "IUTFailure",
+        "IUTStartError",
+        "PythonIUT",
+        "SubprocessIUT",
+        "load_python_iut",
+    ),
+    "cases": ("CASES", "Case", "case_names", "get_case"),
+    "protocol": ("COMMANDS", "PROTOCOL", "ReplyShapeError", "validate_reply"),
+    "reference": ("ReferenceSystem", "serve_stdio"),
+    "runner": ("CaseResult", "Deviation", "Session"),
+    "suite": ("SuiteReport", "TraceVerdict", "run_replay", "run_suite"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

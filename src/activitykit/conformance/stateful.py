@@ -89,7 +89,7 @@ def run_stateful(
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-    state: dict[str, Any] = {"last": [], "failure": None, "n": 0}
+    state: dict[str, Any] = {"last": [], "failure": None, "n": 0, "steps": 0}
 
     class IUTMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -120,6 +120,7 @@ def run_stateful(
             if self.dead or self.run is None:
                 return
             state["last"] = [*self.run.steps, step]
+            state["steps"] += 1
             run = self.run
             self._guard(lambda: run.step(step))
 
@@ -286,6 +287,7 @@ def run_stateful(
             session.protocol_failures += 1
             session.iut.close()
     result.seconds = time.perf_counter() - started
-    result.steps = len(outcome.counterexample)
+    result.steps = state["steps"]
     outcome.examples = state["n"]
+    result.note = (result.note + "; " if result.note else "") + f"{state['n']} sequences"
     return outcome
