@@ -201,8 +201,8 @@ def test_job_handlers_match_erlang_c_over_replications(c: int, rho: float) -> No
     lam = rho * c * mu
     theory = mmc(lam, mu, c)
     means = []
-    for rep in range(10):
-        _, _, lat = _run(_mmc_scenario(seed=100 + rep, lam=lam, mu=mu, c=c, duration=30_000.0))
+    for rep in range(8):
+        _, _, lat = _run(_mmc_scenario(seed=100 + rep, lam=lam, mu=mu, c=c, duration=25_000.0))
         means.append(_server_waits(lat, warmup=2_000.0).mean())
     ci = mean_ci(means, confidence=0.99)
     assert theory.wq in ci, f"M/M/{c} rho={rho}: Erlang C Wq={theory.wq:.3f} s, simulated {ci}"
