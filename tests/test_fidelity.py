@@ -39,8 +39,14 @@ from activitykit.trace import MemoryTraceWriter
 
 sim = pytest.importorskip("activitykit.sim", reason="the simulator (issue 4) is not installed")
 
-#: Default Landscape Client intervals, as the scenario schema's defaults.
-IV = ClientIntervals()
+#: Interval sets of the idle-fleet runs: Landscape Client's defaults (a regular exchange
+#: rarely beats the next ping), and regular exchanges faster than the urgent delay, where the
+#: regular exchange delivers 37.5 % of activities and a ping, or a result, must cancel one
+#: that would otherwise have come sooner.
+INTERVALS = {
+    "default": ClientIntervals(),
+    "fast-regular": ClientIntervals(exchange=40.0, urgent=60.0, ping=30.0),
+}
 #: Client activities created closer than this on one computer are not "idle" (s).
 ISOLATION = 2000.0
 FIXED_HANDLER = 10.0
@@ -55,13 +61,20 @@ def _run(scenario: dict) -> tuple[Scenario, list[dict], pd.DataFrame]:
     return sc, writer.records, latencies(writer.records)
 
 
-def _idle_fleet(seed: int, computers: int, rate: float, until: float) -> dict:
+def _idle_fleet(seed: int, computers: int, rate: float, until: float, iv: ClientIntervals) -> dict:
     """Two sparse client streams (fixed and exponential handlers) and a server stream."""
+    group = {
+        "name": "idle",
+        "computers": computers,
+        "exchange_interval": iv.exchange,
+        "urgent_exchange_interval": iv.urgent,
+        "ping_interval": iv.ping,
+    }
     return {
         "name": "fidelity-idle-fleet",
         "seed": seed,
         "duration": until + 1000.0,
-        "fleet": {"groups": [{"name": "idle", "computers": computers}]},
+        "fleet": {"groups": [group]},
         "workload": {
             "arrivals": [
                 {
@@ -104,20 +117,22 @@ def _mmc_scenario(seed: int, lam: float, mu: float, c: int, duration: float) -> 
 
 
 # --- (a) the idle fleet ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def idle_run():
-    return _run(_idle_fleet(seed=7, computers=800, rate=0.01, until=20_000.0))
+@pytest.fixture(scope="module", params=sorted(INTERVALS))
+def idle_run(request):
+    iv = INTERVALS[request.param]
+    sc, records, lat = _run(_idle_fleet(seed=7, computers=800, rate=0.01, until=20_000.0, iv=iv))
+    return sc, records, lat, iv
 
 
 @pytest.fixture(scope="module")
 def idle_latencies(idle_run):
-    _, _, lat = idle_run
+    _, _, lat, iv = idle_run
     iso = isolated(lat, ISOLATION)
-    return lat, iso[iso["ended"].notna()]
+    return lat, iso[iso["ended"].notna()], iv
 
 
 def test_idle_fleet_has_enough_isolated_activities(idle_latencies) -> None:
-    lat, iso = idle_latencies
+    lat, iso, _ = idle_latencies
     clients = lat[lat["kind"] == "client"]
     assert len(clients) > 300
     assert len(iso) > 0.85 * len(clients)  # the fleet is idle: few computers see two
@@ -125,32 +140,33 @@ def test_idle_fleet_has_enough_isolated_activities(idle_latencies) -> None:
 
 
 def test_created_to_in_progress_follows_the_client_rules(idle_latencies) -> None:
-    _, iso = idle_latencies
+    _, iso, iv = idle_latencies
     wait = iso["wait"].to_numpy()
-    ks = stats.kstest(wait, delivery_cdf)
+    ks = stats.kstest(wait, lambda x: delivery_cdf(x, iv))
     ci = mean_ci(wait, confidence=0.99)
-    detail = f"n={wait.size} mean={wait.mean():.2f} theory={delivery_mean(IV):.2f} {ci} {ks}"
+    detail = f"n={wait.size} mean={wait.mean():.2f} theory={delivery_mean(iv):.2f} {ci} {ks}"
     assert ks.pvalue > 0.01, detail
-    assert delivery_mean(IV) in ci, detail
+    assert delivery_mean(iv) in ci, detail
     # The support: a regular exchange within the first ping interval, else ping + urgent.
     eps = 1e-6
-    regular = wait <= IV.ping + eps
-    pinged = (wait >= IV.urgent - eps) & (wait <= IV.urgent + IV.ping + eps)
+    regular = wait <= min(iv.ping, iv.exchange) + eps
+    pinged = (wait >= iv.urgent - eps) & (wait <= iv.urgent + iv.ping + eps)
     assert (regular | pinged).all(), np.sort(wait[~(regular | pinged)])[:10]
 
 
 def test_in_progress_to_final_fixed_handler_is_handler_plus_urgent(idle_latencies) -> None:
-    _, iso = idle_latencies
+    _, iso, iv = idle_latencies
     run = iso.loc[iso["type"] == "ExecuteScriptRequest", "run"].to_numpy()
     assert run.size > 100
-    np.testing.assert_allclose(run, FIXED_HANDLER + IV.urgent, atol=1e-6)
+    # Even when a regular exchange was due sooner: the result's urgent exchange replaces it.
+    np.testing.assert_allclose(run, FIXED_HANDLER + iv.urgent, atol=1e-6)
 
 
 def test_in_progress_to_final_exponential_handler(idle_latencies) -> None:
-    _, iso = idle_latencies
+    _, iso, iv = idle_latencies
     run = iso.loc[iso["type"] == "ResynchronizeRequest", "run"].to_numpy()
     assert run.size > 100
-    theory = stats.expon(loc=IV.urgent, scale=EXP_HANDLER_MEAN)
+    theory = stats.expon(loc=iv.urgent, scale=EXP_HANDLER_MEAN)
     ks = stats.kstest(run, theory.cdf)
     ci = mean_ci(run, confidence=0.99)
     detail = f"n={run.size} mean={run.mean():.2f} theory={theory.mean():.2f} {ci} {ks}"
@@ -211,7 +227,7 @@ def test_job_handlers_match_erlang_c_over_replications(c: int, rho: float) -> No
 # --- (c) Little's law on the runs' own data -------------------------------------------------------
 @pytest.mark.parametrize("kind", ["client", "server"])
 def test_littles_law_on_the_idle_fleet(idle_run, kind: str) -> None:
-    sc, records, _ = idle_run
+    sc, records, _, _ = idle_run
     chk = littles_law(records, kind=kind, start=1_000.0, end=sc.duration)
     assert chk.arrivals > 150
     assert chk.relative_error < 0.05, chk
