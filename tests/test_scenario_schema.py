@@ -167,3 +167,15 @@ def test_every_field_has_a_description() -> None:
         if not info.description
     ]
     assert not missing, f"document these fields in schema.py: {missing}"
+
+
+def test_reference_update_rewrites_only_the_generated_part(tmp_path: Path) -> None:
+    from activitykit.scenario.reference import update_file
+
+    doc = tmp_path / "scenarios.md"
+    doc.write_text(f"# Title\n\nintro\n\n{BEGIN}\nstale\n{END}\n\ntail\n", encoding="utf-8")
+    assert update_file(doc) is True
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Title\n\nintro\n\n") and text.endswith(f"{END}\n\ntail\n")
+    assert "stale" not in text and "### FleetGroup" in text
+    assert update_file(doc) is False
