@@ -173,9 +173,9 @@ def test_reference_update_rewrites_only_the_generated_part(tmp_path: Path) -> No
     from activitykit.scenario.reference import update_file
 
     doc = tmp_path / "scenarios.md"
-    doc.write_text(f"# Title\n\nintro\n\n{BEGIN}\nstale\n{END}\n\ntail\n", encoding="utf-8")
+    doc.write_text(f"# Title\n\nintro\n\n{BEGIN}\nOLD TEXT\n{END}\n\ntail\n", encoding="utf-8")
     assert update_file(doc) is True
     text = doc.read_text(encoding="utf-8")
     assert text.startswith("# Title\n\nintro\n\n") and text.endswith(f"{END}\n\ntail\n")
-    assert "stale" not in text and "### FleetGroup" in text
+    assert "OLD TEXT" not in text and "### FleetGroup" in text
     assert update_file(doc) is False
