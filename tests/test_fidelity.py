@@ -35,9 +35,8 @@ from activitykit.analysis import (
     mmc,
 )
 from activitykit.scenario.schema import Scenario
+from activitykit.sim import simulate
 from activitykit.trace import MemoryTraceWriter
-
-sim = pytest.importorskip("activitykit.sim", reason="the simulator (issue 4) is not installed")
 
 #: Interval sets of the idle-fleet runs: Landscape Client's defaults (a regular exchange
 #: rarely beats the next ping), and regular exchanges faster than the urgent delay, where the
@@ -57,7 +56,7 @@ def _run(scenario: dict) -> tuple[Scenario, list[dict], pd.DataFrame]:
     """Simulate with checking on; the scenario, its trace and the per-activity latencies."""
     sc = Scenario.model_validate(scenario)
     writer = MemoryTraceWriter()
-    sim.simulate(sc, writer=writer, check=True)
+    simulate(sc, writer=writer, check=True)
     return sc, writer.records, latencies(writer.records)
 
 
