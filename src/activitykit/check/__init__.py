@@ -8,7 +8,7 @@
 Both return a ``CheckReport``; the rules and their messages live in ``activitykit.check.rules``.
 """
 
-from .batch import check, check_frame, load_frame
+from .batch import check, check_table, load_table
 from .online import Checker
 from .report import CheckReport, Violation
 from .rules import RULE_IDS, RULES, Rule
@@ -21,6 +21,6 @@ __all__ = [
     "Rule",
     "Violation",
     "check",
-    "check_frame",
-    "load_frame",
+    "check_table",
+    "load_table",
 ]

@@ -1,11 +1,12 @@
 """The batch driver: judge a whole trace at once with column operations.
 
-The trace becomes numpy columns; records of each activity are brought together with one
-stable sort on the activity code (file order kept inside an activity), the previous state
-of every transition is a shift, the allowed-pair test is a look-up in the 8x8 boolean
-matrices of the reference machines, and "the latest deliver/result/consume/cancel/approve
-of this activity before this row" is a running maximum of row positions, cut at the
-activity's first row. Only violating rows are turned back into Python objects.
+The trace is a pyarrow Table; text columns become integer codes by dictionary encoding
+(no Python string objects for the millions of rows), records of each activity are brought
+together with one stable sort on the activity code (file order kept inside an activity),
+the previous state of every transition is a shift, the allowed-pair test is a look-up in
+the 8x8 boolean matrices of the reference machines, and "the latest deliver/result/consume/
+cancel/approve of this activity before this row" is a running maximum of row positions,
+cut at the activity's first row. Only violating rows are turned back into Python objects.
 
 The rule semantics are those of ``activitykit.check.rules``; ``online.Checker`` applies the
 same ones record by record, and a differential test holds the two drivers together.
@@ -13,95 +14,86 @@ same ones record by record, and a differential test holds the two drivers togeth
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..model import START_STATES, Kind, Profile, State, parse_profile
-from ..trace.readers import frame_from_records, read_frame, validate_record
+from ..model import START_STATES, Kind, Profile, parse_profile
+from ..trace.readers import read_table, table_from_records, validate_record
 from ..trace.schema import FIELDS
 from . import rules as R
 from .report import CheckReport, Violation, finalize
 
-__all__ = ["check", "check_frame", "load_frame"]
+__all__ = ["check", "check_table", "load_table"]
 
 _NONE = -1
 _SC = R.STATE_CODE
 _IP, _OK, _KO, _X = _SC["In Progress"], _SC["Succeeded"], _SC["Failed"], _SC["Canceled"]
 _Q, _S, _W, _B = _SC["Queued"], _SC["Scheduled"], _SC["Waiting"], _SC["Blocked"]
-_STATE_NAMES = np.array([s.value for s in R.STATES] + [None], dtype=object)  # code -1 -> None
+#: code -> state name; code -1 (none) -> None
+_STATE_NAMES = np.array([s.value for s in R.STATES] + [None], dtype=object)
+_KIND_NAMES = np.array([Kind.CLIENT.value, Kind.SERVER.value, None], dtype=object)
 
 
-def load_frame(source: Any, input_format: str | None = None) -> pd.DataFrame:
-    """A validated trace frame (``FIELDS`` columns present + ``line``) from any source."""
+def load_table(source: Any, input_format: str | None = None) -> pa.Table:
+    """A validated trace table (``FIELDS`` columns present + ``line``) from any source."""
     if isinstance(source, str | Path):
-        return read_frame(source, input_format)
-    if isinstance(source, pd.DataFrame):
-        return _frame_from_frame(source)
-    if isinstance(source, Iterable) and not isinstance(source, bytes | Mapping):
-        return frame_from_records(_validated(source))
+        return read_table(source, input_format)
+    if _is_frame(source):
+        return table_from_records(_validated(_frame_rows(source), "<frame>"))
+    if isinstance(source, pa.Table):
+        return table_from_records(_validated(_frame_rows(source.to_pandas()), "<table>"))
+    if isinstance(source, Iterable) and not isinstance(source, bytes | str | Mapping):
+        return table_from_records(_validated(enumerate(source, start=1), "<records>"))
     raise InputError(
         f"cannot check a {type(source).__name__}; give a trace file path, a DataFrame or an "
         "iterable of record dicts"
     )
 
 
-def _validated(records: Iterable[Any]):
-    last = None
-    for n, raw in enumerate(records, start=1):
-        rec = validate_record(raw, "<records>", n)
-        if last is not None and rec["t"] < last:
-            raise InputError(
-                f"t={rec['t']:g} is smaller than t={last:g} of the previous record; records "
-                "must be in non-decreasing t order",
-                source="<records>",
-                line=n,
-            )
-        last = rec["t"]
-        yield n, rec
+def _is_frame(obj: Any) -> bool:
+    """A pandas DataFrame, told without importing pandas (the CLI path never needs it)."""
+    return type(obj).__name__ == "DataFrame" and type(obj).__module__.startswith("pandas")
 
 
-def _frame_from_frame(df: pd.DataFrame) -> pd.DataFrame:
+def _frame_rows(df: Any) -> Iterable[tuple[int, dict[str, Any]]]:
     lines = (
         df["line"].to_numpy(dtype=np.int64)
         if "line" in df.columns
         else np.arange(1, len(df) + 1, dtype=np.int64)
     )
     cols = [c for c in FIELDS if c in df.columns]
-    recs = []
     for n, row in zip(lines, df[cols].to_dict(orient="records"), strict=True):
-        clean = {k: v for k, v in row.items() if not _missing(v)}
-        if "depends_on" in clean and isinstance(clean["depends_on"], np.ndarray):
-            clean["depends_on"] = list(clean["depends_on"])
-        for k, v in list(clean.items()):
-            if isinstance(v, np.generic):
-                clean[k] = v.item()
-        recs.append((int(n), clean))
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and v != v):
+                continue
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif isinstance(v, np.generic):
+                v = v.item()
+            clean[k] = v
+        yield int(n), clean
+
+
+def _validated(pairs: Iterable[tuple[int, Any]], source: str):
     last = None
-    out = []
-    for n, raw in recs:
-        rec = validate_record(raw, "<frame>", n)
+    for n, raw in pairs:
+        rec = validate_record(raw, source, n)
         if last is not None and rec["t"] < last:
             raise InputError(
-                f"t={rec['t']:g} is smaller than t={last:g} of the previous row; rows must be in "
-                "non-decreasing t order",
-                source="<frame>",
+                f"t={rec['t']:g} is smaller than t={last:g} of the previous record; records "
+                "must be in non-decreasing t order",
+                source=source,
                 line=n,
             )
         last = rec["t"]
-        out.append((n, rec))
-    return frame_from_records(out)
-
-
-def _missing(v: Any) -> bool:
-    if v is None or v is pd.NA:
-        return True
-    return isinstance(v, float) and v != v
+        yield n, rec
 
 
 def check(
@@ -119,75 +111,61 @@ def check(
     prof = parse_profile(profile)
     if max_age is not None and not max_age >= 0:
         raise InputError(f"--max-age must be >= 0 seconds, got {max_age!r}")
-    return check_frame(load_frame(source, input_format), profile=prof, max_age=max_age)
+    return check_table(load_table(source, input_format), profile=prof, max_age=max_age)
 
 
 class _Cols:
-    """Numpy views of the frame's columns; absent columns read as all-missing."""
+    """Numpy views of a validated table's columns; absent columns read as all-missing."""
 
-    def __init__(self, df: pd.DataFrame) -> None:
-        self.df = df
-        self.n = len(df)
-        self._cache: dict[str, np.ndarray] = {}
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.n = table.num_rows
+        self._cache: dict[str, Any] = {}
 
-    def obj(self, name: str) -> np.ndarray:
-        if name not in self._cache:
-            if name in self.df.columns:
-                arr = self.df[name].to_numpy(dtype=object, na_value=None)
-            else:
-                arr = np.full(self.n, None, dtype=object)
-            self._cache[name] = arr
-        return self._cache[name]
+    def has(self, name: str) -> bool:
+        return name in self.table.column_names
 
     def num(self, name: str) -> np.ndarray:
         key = "#" + name
         if key not in self._cache:
-            if name in self.df.columns:
-                arr = pd.to_numeric(self.df[name], errors="coerce").to_numpy(
-                    dtype=np.float64, na_value=np.nan
-                )
+            if self.has(name):
+                col = self.table.column(name)
+                arr = pc.cast(col, pa.float64()).to_numpy() if self.n else np.zeros(0)
             else:
                 arr = np.full(self.n, np.nan)
-            self._cache[key] = arr
+            self._cache[key] = np.asarray(arr, dtype=np.float64)
+        return self._cache[key]
+
+    def encoded(self, name: str) -> tuple[np.ndarray, list[Any]]:
+        """(codes, dictionary): codes in order of first appearance, -1 for missing."""
+        key = "@" + name
+        if key not in self._cache:
+            if not self.has(name) or not self.n:
+                self._cache[key] = (np.full(self.n, _NONE, dtype=np.int64), [])
+            else:
+                enc = pc.dictionary_encode(self.table.column(name).combine_chunks())
+                codes = pc.fill_null(enc.indices, _NONE).to_numpy().astype(np.int64)
+                self._cache[key] = (codes, enc.dictionary)
         return self._cache[key]
 
     def codes(self, name: str, mapping: Mapping[str, int]) -> np.ndarray:
-        """Integer codes of a categorical-like column through ``mapping`` (missing -> -1)."""
-        if name not in self.df.columns:
-            return np.full(self.n, _NONE, dtype=np.int64)
-        codes, uniques = pd.factorize(self.df[name], use_na_sentinel=True)
-        table = np.array([mapping.get(u, _NONE) for u in uniques] + [_NONE], dtype=np.int64)
-        return table[codes]  # code -1 indexes the trailing sentinel
+        """Codes of a categorical column through ``mapping`` (missing or unmapped -> -1)."""
+        codes, dictionary = self.encoded(name)
+        names = dictionary.to_pylist() if len(dictionary) else []
+        table = np.array([mapping.get(u, _NONE) for u in names] + [_NONE], dtype=np.int64)
+        return table[codes]  # -1 indexes the trailing sentinel
+
+    def take(self, name: str, rows: np.ndarray) -> list[Any]:
+        if not self.has(name):
+            return [None] * len(rows)
+        return self.table.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
     def record(self, i: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in FIELDS:
-            if name in self.df.columns:
-                v = self.obj(name)[i]
-                if v is None or (isinstance(v, float) and v != v):
-                    continue
-                if isinstance(v, np.ndarray):
-                    v = v.tolist()
-                elif isinstance(v, np.generic):
-                    v = v.item()
-                if name in ("operation_id", "attempt", "children") and isinstance(v, float):
-                    v = int(v)
-                out[name] = v
-        return out
+        row = self.table.slice(int(i), 1).to_pylist()[0]
+        return {k: v for k, v in row.items() if k in FIELDS and v is not None}
 
 
-def _op_text(values: np.ndarray) -> np.ndarray:
-    """Operation ids as text, integers without a trailing '.0' (ids compare by their text)."""
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        if isinstance(v, float | np.floating):
-            out[i] = str(int(v))
-        else:
-            out[i] = str(v)
-    return out
-
-
-def _first_index(codes: np.ndarray, size: int, lines: np.ndarray, big: int) -> np.ndarray:
+def _first_line(codes: np.ndarray, size: int, lines: np.ndarray, big: int) -> np.ndarray:
     """For each code 0..size-1 the line of its first row (rows are in line order), else big."""
     out = np.full(size, big, dtype=np.int64)
     if len(codes):
@@ -196,16 +174,23 @@ def _first_index(codes: np.ndarray, size: int, lines: np.ndarray, big: int) -> n
     return out
 
 
-def check_frame(
-    df: pd.DataFrame, *, profile: Profile = Profile.RESULT_WINS, max_age: float | None = None
+def _op_keys(c: _Cols, rows: np.ndarray) -> np.ndarray:
+    """Dense integer keys of the rows' operation ids (ids compare by their text)."""
+    if pa.types.is_string(c.table.schema.field("operation_id").type):
+        return c.encoded("operation_id")[0][rows]
+    return c.num("operation_id")[rows].astype(np.int64)
+
+
+def check_table(
+    table: pa.Table, *, profile: Profile = Profile.RESULT_WINS, max_age: float | None = None
 ) -> CheckReport:
-    """Judge a validated trace frame (as ``load_frame`` returns it)."""
-    c = _Cols(df)
+    """Judge a validated trace table (as ``load_table`` returns it)."""
+    c = _Cols(table)
     n = c.n
-    line = df["line"].to_numpy(dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
+    line = table.column("line").to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
     t = c.num("t")
-    ev_codes, ev_names = pd.factorize(df["event"]) if n else (np.zeros(0, np.int64), [])
-    ev_names = list(ev_names)
+    ev_codes, ev_dict = c.encoded("event")
+    ev_names = ev_dict.to_pylist() if len(ev_dict) else []
     kinds = frozenset(ev_names)
     active = frozenset(r.id for r in R.RULES.values() if r.needs <= kinds)
 
@@ -217,33 +202,39 @@ def check_frame(
             return ev_codes == codes[0]
         return np.isin(ev_codes, codes)
 
-    if "activity" in df.columns and n:
-        acode, auniq = pd.factorize(df["activity"], use_na_sentinel=True)
-        acode = acode.astype(np.int64)
-        anames = np.asarray(auniq, dtype=object)
-    else:
-        acode = np.full(n, _NONE, dtype=np.int64)
-        anames = np.zeros(0, dtype=object)
-    na = len(anames)
+    acode, adict = c.encoded("activity")
+    na = len(adict)
+    anames = (
+        np.asarray(adict.to_numpy(zero_copy_only=False), dtype=object)
+        if na
+        else np.zeros(0, object)
+    )
     big = np.iinfo(np.int64).max
     is_created = is_ev("created")
     is_group = is_ev("group")
     is_progress = is_ev("progress")
-    is_act_ev = is_ev(*R.ACTIVITY_EVENTS) & (acode >= 0)
-    group_line = _first_index(acode[is_group], na, line[is_group], big)
-    c0 = _first_index(acode[is_created], na, line[is_created], big)
-    ac = np.where(acode >= 0, acode, 0)
-    before = line < c0[ac] if na else np.zeros(n, dtype=bool)
-    group_progress = is_progress & (group_line[ac] < line) & before if na else before
+    has_act = acode >= 0
+    is_act_ev = is_ev(*R.ACTIVITY_EVENTS) & has_act
+    group_line = _first_line(acode[is_group & has_act], na, line[is_group & has_act], big)
+    c0 = _first_line(acode[is_created & has_act], na, line[is_created & has_act], big)
+    ac = np.where(has_act, acode, 0)
+    if na:
+        c0_row = c0[ac]
+        before = line < c0_row
+        group_progress = is_progress & (group_line[ac] < line) & before
+    else:
+        c0_row = np.full(n, big, dtype=np.int64)
+        before = np.ones(n, dtype=bool)
+        group_progress = np.zeros(n, dtype=bool)
     orphan = is_act_ev & ~is_created & before & ~group_progress
-    dup_created = is_created & ~before & (line > c0[ac]) if na else is_created
-    first_created = is_created & (line == c0[ac]) if na else is_created
+    dup_created = is_created & has_act & (line > c0_row)
+    first_created = is_created & has_act & (line == c0_row)
 
     state_code = c.codes("state", _SC)
     from_code = c.codes("from", _SC)
     to_code = c.codes("to", _SC)
 
-    found: list[tuple[str, int, str]] = []  # (rule, df row, message)
+    found: list[tuple[str, int, str]] = []  # (rule, table row, message)
 
     # -- T1 -----------------------------------------------------------------------------------
     orow = np.flatnonzero(orphan)
@@ -255,23 +246,22 @@ def check_frame(
         found.append(("T1", int(i), R.msg_created_twice(anames[acode[i]], int(c0[acode[i]]))))
     start_codes = np.array([_SC[s.value] for s in START_STATES])
     for i in np.flatnonzero(first_created & ~np.isin(state_code, start_codes)):
-        found.append(("T1", int(i), R.msg_not_start(c.obj("state")[i])))
+        found.append(("T1", int(i), R.msg_not_start(_STATE_NAMES[state_code[i]])))
 
-    # -- per-activity facts from the first created record ----------------------------------
-    kind_of = np.full(na, _NONE, dtype=np.int64)
+    # -- per-activity facts from the first created record -------------------------------------
     fc_rows = np.flatnonzero(first_created)
-    kind_codes = c.codes("kind", R.KIND_CODE)
-    kind_of[acode[fc_rows]] = kind_codes[fc_rows]
-    comp_of = np.full(na, None, dtype=object)
-    comp_of[acode[fc_rows]] = c.obj("computer")[fc_rows]
+    kind_of = np.full(na, _NONE, dtype=np.int64)
+    kind_of[acode[fc_rows]] = c.codes("kind", R.KIND_CODE)[fc_rows]
+    comp_codes, comp_dict = c.encoded("computer")
+    comp_of = np.full(na, _NONE, dtype=np.int64)
+    comp_of[acode[fc_rows]] = comp_codes[fc_rows]
     created_row = np.full(na, _NONE, dtype=np.int64)
     created_row[acode[fc_rows]] = fc_rows
 
-    # -- valid records, grouped by activity (file order inside) -----------------------------
+    # -- valid records, grouped by activity (file order inside) -------------------------------
     valid = is_act_ev & ~orphan & ~dup_created
     vrows = np.flatnonzero(valid)
-    order = np.argsort(acode[vrows], kind="stable")
-    vi = vrows[order]
+    vi = vrows[np.argsort(acode[vrows], kind="stable")]
     m = len(vi)
     va = acode[vi]
     vl = line[vi]
@@ -282,15 +272,15 @@ def check_frame(
         starts[1:] = va[1:] != va[:-1]
     gstart = np.maximum.accumulate(np.where(starts, pos, 0)) if m else pos
 
-    def last_of(mask_rows: np.ndarray) -> np.ndarray:
-        """Position (in the grouped order) of the latest masked row of the same activity."""
-        idx = np.where(mask_rows[vi], pos, -1)
+    def last_of(event: str) -> np.ndarray:
+        """Position (in grouped order) of the latest ``event`` row of the same activity."""
+        idx = np.where(is_ev(event)[vi], pos, -1)
         if m:
             np.maximum.accumulate(idx, out=idx)
             idx[idx < gstart] = -1
         return idx
 
-    # -- state rows: created + transitions --------------------------------------------------
+    # -- state rows: created + transitions ----------------------------------------------------
     is_tr_all = is_ev("transition")
     s_in_v = np.flatnonzero((is_created | is_tr_all)[vi])
     srow = vi[s_in_v]
@@ -303,28 +293,26 @@ def check_frame(
     prev_from = np.full(k, _NONE, dtype=np.int64)
     prev_line = np.full(k, _NONE, dtype=np.int64)
     if k:
-        same = np.zeros(k, dtype=bool)
-        same[1:] = sa[1:] == sa[:-1]
-        prev_cur[1:] = np.where(same[1:], cur[:-1], _NONE)
-        prev_from[1:] = np.where(same[1:], frm[:-1], _NONE)
-        prev_line[1:] = np.where(same[1:], line[srow][:-1], _NONE)
+        same = sa[1:] == sa[:-1]
+        prev_cur[1:] = np.where(same, cur[:-1], _NONE)
+        prev_from[1:] = np.where(same, frm[:-1], _NONE)
+        prev_line[1:] = np.where(same, line[srow][:-1], _NONE)
     tr = np.flatnonzero(s_is_tr)  # indexes into the state rows
     trow = srow[tr]
-    tpos = s_in_v[tr]  # positions in the grouped order
+    tpos = s_in_v[tr]  # positions in grouped order
     t_from, t_to = frm[tr], to_code[trow]
+    t_prev, t_prev_from, t_prev_line = prev_cur[tr], prev_from[tr], prev_line[tr]
     t_kind = kind_of[va[tpos]]
     client = t_kind == R.KIND_CODE[Kind.CLIENT.value]
 
     # T2
-    for j in np.flatnonzero(t_from != prev_cur[tr]):
+    for j in np.flatnonzero(t_from != t_prev):
         i = int(trow[j])
         found.append(
             (
                 "T2",
                 i,
-                R.msg_from(
-                    anames[acode[i]], _STATE_NAMES[t_from[j]], _STATE_NAMES[prev_cur[tr][j]]
-                ),
+                R.msg_from(anames[acode[i]], _STATE_NAMES[t_from[j]], _STATE_NAMES[t_prev[j]]),
             )
         )
     # T3
@@ -332,69 +320,62 @@ def check_frame(
         [R.allowed_matrix(Kind.CLIENT, profile), R.allowed_matrix(Kind.SERVER, profile)]
     )
     ok_pair = mats[t_kind, t_from, t_to]
-    kind_names = {0: Kind.CLIENT.value, 1: Kind.SERVER.value}
     for j in np.flatnonzero(~ok_pair):
-        i = int(trow[j])
         found.append(
             (
                 "T3",
-                i,
+                int(trow[j]),
                 R.msg_pair(
-                    kind_names[int(t_kind[j])],
-                    profile,
-                    _STATE_NAMES[t_from[j]],
-                    _STATE_NAMES[t_to[j]],
+                    _KIND_NAMES[t_kind[j]], profile, _STATE_NAMES[t_from[j]], _STATE_NAMES[t_to[j]]
                 ),
             )
         )
     if profile is Profile.RESULT_WINS:
-        hist_bad = (
-            ok_pair & client & (t_from == _X) & ~((prev_cur[tr] == _X) & (prev_from[tr] == _IP))
-        )
+        hist_bad = ok_pair & client & (t_from == _X) & ~((t_prev == _X) & (t_prev_from == _IP))
         for j in np.flatnonzero(hist_bad):
             found.append(("T3", int(trow[j]), R.msg_cancel_history(_STATE_NAMES[t_to[j]])))
 
-    # -- causal rules on transitions ---------------------------------------------------------
-    def same_t_cause(rule: str, event: str, sel: np.ndarray) -> None:
-        if rule not in active or not sel.any():
-            return
-        last = last_of(is_ev(event))[tpos[sel]]
+    # -- causal rules on transitions ----------------------------------------------------------
+    def cause_at_same_t(event: str, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the selected transitions: rows, cause position (-1), and 'cause at same t'."""
+        last = last_of(event)[tpos[sel]]
         rows = trow[sel]
         lt = np.where(last >= 0, vt[np.maximum(last, 0)], np.nan)
-        bad = ~(lt == t[rows])
-        for j in np.flatnonzero(bad):
+        return rows, last, lt == t[rows]
+
+    def no_cause(rule: str, event: str, rows, last, same) -> None:
+        for j in np.flatnonzero(~same):
             i = int(rows[j])
-            prev_t = None if last[j] < 0 else float(lt[j])
+            prev_t = None if last[j] < 0 else float(vt[last[j]])
             found.append((rule, i, R.msg_no_cause(event, _STATE_NAMES[to_code[i]], prev_t)))
 
-    same_t_cause("C1", "deliver", client & (t_to == _IP))
-    same_t_cause("C3", "consume", ~client & (t_to == _IP))
-    same_t_cause("C5", "cancel", t_to == _X)
+    for rule, event, sel in (
+        ("C1", "deliver", client & (t_to == _IP)),
+        ("C3", "consume", ~client & (t_to == _IP)),
+        ("C5", "cancel", t_to == _X),
+    ):
+        if rule in active and sel.any():
+            no_cause(rule, event, *cause_at_same_t(event, sel))
     if "C2" in active:
         sel = client & ((t_to == _OK) | (t_to == _KO))
         if sel.any():
-            last = last_of(is_ev("result"))[tpos[sel]]
-            rows = trow[sel]
-            lrow = vi[np.maximum(last, 0)]
-            lt = np.where(last >= 0, vt[np.maximum(last, 0)], np.nan)
-            status = c.obj("status")
-            for j in np.flatnonzero(~(lt == t[rows])):
+            rows, last, same = cause_at_same_t("result", sel)
+            no_cause("C2", "result", rows, last, same)
+            status = c.codes("status", {"succeeded": _OK, "failed": _KO})
+            got = status[vi[np.maximum(last, 0)]]
+            for j in np.flatnonzero(same & (got != t_to[sel])):
                 i = int(rows[j])
-                prev_t = None if last[j] < 0 else float(lt[j])
-                found.append(("C2", i, R.msg_no_cause("result", _STATE_NAMES[to_code[i]], prev_t)))
-            want = np.where(t_to[sel] == _OK, "succeeded", "failed")
-            got = status[lrow]
-            for j in np.flatnonzero((lt == t[rows]) & (got != want)):
-                i = int(rows[j])
-                found.append(("C2", i, R.msg_status(_STATE_NAMES[to_code[i]], got[j])))
+                found.append(
+                    ("C2", i, R.msg_status(_STATE_NAMES[to_code[i]], _STATUS_TEXT[got[j]]))
+                )
     if "C4" in active:
         sel = (t_from == _B) & ((t_to == _Q) | (t_to == _W))
         if sel.any():
-            last = last_of(is_ev("approve"))[tpos[sel]]
-            entry = prev_line[tr][sel]
+            last = last_of("approve")[tpos[sel]]
             approve_line = np.where(last >= 0, vl[np.maximum(last, 0)], -1)
-            for j in np.flatnonzero((last < 0) | (approve_line < entry)):
-                i = int(trow[sel][j])
+            rows = trow[sel]
+            for j in np.flatnonzero((last < 0) | (approve_line < t_prev_line[sel])):
+                i = int(rows[j])
                 found.append(("C4", i, R.msg_no_approve(_STATE_NAMES[to_code[i]])))
     # C6
     sel = (t_from == _S) & ((t_to == _Q) | (t_to == _IP))
@@ -407,69 +388,66 @@ def check_frame(
     # C7
     sel = (t_from == _W) & ((t_to == _Q) | (t_to == _IP))
     if sel.any():
+        ok_rows = srow[(cur == _OK) & s_is_tr]
+        first_ok = _first_line(acode[ok_rows], na, line[ok_rows], big)
+        prog = np.flatnonzero(is_progress & valid)
         _c7(
             c,
             found,
             trow[sel],
             acode,
-            anames,
+            adict,
             created_row,
             line,
-            kinds,
-            valid,
-            group_progress,
-            is_progress,
-            srow,
-            cur,
+            first_ok,
+            prog,
+            "progress" in kinds,
         )
 
-    # -- deliver / result records ------------------------------------------------------------
-    is_del = is_ev("deliver")
-    is_res = is_ev("result")
-    comp = c.obj("computer")
-    for event, mask in (("deliver", is_del), ("result", is_res)):
-        rows = np.flatnonzero(mask & valid)
-        if not len(rows):
-            continue
-        own = comp_of[acode[rows]]
-        for j in np.flatnonzero(comp[rows] != own):
-            i = int(rows[j])
-            found.append(("C8", i, R.msg_computer(event, comp[i], own[j])))
-    ops = c.obj("operation_id")
-    d_rows = np.flatnonzero(is_del & valid)
-    d_ops = _op_text(ops[d_rows])
-    if "C1" in active and len(d_rows):
-        keys = pd.DataFrame({"c": comp[d_rows], "o": d_ops, "l": line[d_rows]})
-        dup = keys.duplicated(["c", "o"], keep="first").to_numpy()
-        if dup.any():
-            firsts = keys.drop_duplicates(["c", "o"]).set_index(["c", "o"])["l"]
-            for j in np.flatnonzero(dup):
+    # -- deliver / result records -------------------------------------------------------------
+    d_rows = np.flatnonzero(is_ev("deliver") & valid)
+    r_rows = np.flatnonzero(is_ev("result") & valid)
+    for event, rows in (("deliver", d_rows), ("result", r_rows)):
+        if len(rows):
+            own = comp_of[acode[rows]]
+            for j in np.flatnonzero(comp_codes[rows] != own):
+                i = int(rows[j])
+                mine = None if own[j] < 0 else comp_dict[int(own[j])].as_py()
+                found.append(
+                    ("C8", i, R.msg_computer(event, comp_dict[int(comp_codes[i])].as_py(), mine))
+                )
+    if len(d_rows) or len(r_rows):
+        both = np.concatenate((d_rows, r_rows))
+        _, op_dense = np.unique(_op_keys(c, both), return_inverse=True)
+        d_op, r_op = op_dense[: len(d_rows)], op_dense[len(d_rows) :]
+        width = int(op_dense.max()) + 1 if len(op_dense) else 1
+        if "C1" in active and len(d_rows):
+            key = comp_codes[d_rows].astype(np.int64) * width + d_op
+            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            for j in np.flatnonzero(first[inv] != np.arange(len(d_rows))):
                 i = int(d_rows[j])
-                first_line = int(firsts.loc[(comp[i], d_ops[j])])
+                rec = c.record(i)
                 found.append(
                     (
                         "C1",
                         i,
                         R.msg_op_reused(
-                            comp[i],
-                            ops[i] if not isinstance(ops[i], float) else int(ops[i]),
-                            first_line,
+                            rec["computer"], rec["operation_id"], int(line[d_rows[first[inv[j]]]])
                         ),
                     )
                 )
-    r_rows = np.flatnonzero(is_res & valid)
-    if "C2" in active and "deliver" in kinds and len(r_rows):
-        r_ops = _op_text(ops[r_rows])
-        d = pd.DataFrame({"a": acode[d_rows], "o": d_ops, "dl": line[d_rows]}).drop_duplicates(
-            ["a", "o"]
-        )
-        r = pd.DataFrame({"a": acode[r_rows], "o": r_ops, "l": line[r_rows]})
-        mg = r.merge(d, on=["a", "o"], how="left")
-        dl = mg["dl"].to_numpy(dtype=np.float64, na_value=np.nan)
-        for j in np.flatnonzero(~(dl < mg["l"].to_numpy())):
-            i = int(r_rows[j])
-            op = ops[i] if not isinstance(ops[i], float) else int(ops[i])
-            found.append(("C2", i, R.msg_op_unknown(op)))
+        if "C2" in active and "deliver" in kinds and len(r_rows):
+            dkey = acode[d_rows] * width + d_op
+            ukey, first = np.unique(dkey, return_index=True)
+            first_line = line[d_rows[first]] if len(first) else np.zeros(0, np.int64)
+            rkey = acode[r_rows] * width + r_op
+            p = np.searchsorted(ukey, rkey)
+            p = np.minimum(p, max(len(ukey) - 1, 0))
+            found_key = (ukey[p] == rkey) if len(ukey) else np.zeros(len(r_rows), dtype=bool)
+            delivered = found_key & (first_line[p] < line[r_rows] if len(ukey) else found_key)
+            for j in np.flatnonzero(~delivered):
+                i = int(r_rows[j])
+                found.append(("C2", i, R.msg_op_unknown(c.record(i)["operation_id"])))
 
     # -- violations ---------------------------------------------------------------------------
     violations = [
@@ -484,28 +462,28 @@ def check_frame(
         for rule, i, msg in found
     ]
 
-    # -- last state of each created activity -------------------------------------------------
+    # -- last state of each created activity --------------------------------------------------
     if k:
-        last_s = np.ones(k, dtype=bool)
-        last_s[:-1] = sa[1:] != sa[:-1]
-        ls = np.flatnonzero(last_s)
+        is_last = np.ones(k, dtype=bool)
+        is_last[:-1] = sa[1:] != sa[:-1]
+        ls = np.flatnonzero(is_last)
     else:
         ls = np.zeros(0, dtype=np.int64)
     lrows = srow[ls]
     la = sa[ls]
-    crow = created_row[la]
-    acts = pd.DataFrame(
-        {
-            "activity": anames[la].astype(object) if len(la) else np.zeros(0, dtype=object),
-            "kind": np.array([kind_names.get(int(x)) for x in kind_of[la]], dtype=object),
-            "type": c.obj("type")[crow],
-            "computer": comp[crow],
-            "state": _STATE_NAMES[cur[ls]],
-            "since": t[lrows],
-            "line": line[lrows],
-            "entered_from": _STATE_NAMES[frm[ls]],
-        }
-    )
+    acts = {
+        "activity": anames[la],
+        "kind": kind_of[la],
+        "state": cur[ls],
+        "entered_from": frm[ls],
+        "since": t[lrows],
+        "line": line[lrows],
+    }
+
+    def describe(idx: np.ndarray) -> tuple[list[Any], list[Any]]:
+        crow = created_row[la[idx]]
+        return c.take("type", crow), c.take("computer", crow)
+
     line_to_row = dict(zip(line[lrows].tolist(), lrows.tolist(), strict=True))
     return finalize(
         acts,
@@ -514,10 +492,14 @@ def check_frame(
         max_age=max_age,
         end_t=float(t[-1]) if n else 0.0,
         records=n,
-        groups=int(np.unique(acode[is_group & (acode >= 0)]).size),
+        groups=int(np.unique(acode[is_group & has_act]).size),
         rules_skipped=[r for r in R.RULE_IDS if r not in active and r != "STUCK"],
+        describe=describe,
         record_at=lambda ln: c.record(line_to_row[ln]),
     )
+
+
+_STATUS_TEXT = {_OK: "succeeded", _KO: "failed", _NONE: "nothing"}
 
 
 def _c7(
@@ -525,57 +507,44 @@ def _c7(
     found: list[tuple[str, int, str]],
     rows: np.ndarray,
     acode: np.ndarray,
-    anames: np.ndarray,
+    adict: pa.Array,
     created_row: np.ndarray,
     line: np.ndarray,
-    kinds: frozenset[str],
-    valid: np.ndarray,
-    group_progress: np.ndarray,
-    is_progress: np.ndarray,
-    srow: np.ndarray,
-    cur: np.ndarray,
+    first_ok: np.ndarray,
+    prog_rows: np.ndarray,
+    use_progress: bool,
 ) -> None:
-    """Waiting releases: few per trace, judged one by one against prepared indexes."""
-    deps = c.obj("depends_on")
-    pof = c.obj("progress_of")
-    thr = c.num("threshold")
-    # first valid transition to Succeeded per activity name
-    ok_rows = srow[(cur == _OK) & (c.obj("event")[srow] == "transition")]
-    succeeded: dict[str, int] = {}
-    for i in ok_rows:
-        succeeded.setdefault(anames[acode[i]], int(line[i]))
-    use_progress = "progress" in kinds
-    prog: dict[str, tuple[list[int], list[float]]] = {}
-    if use_progress:
-        prow = np.flatnonzero(is_progress & (valid | group_progress))
-        vals = c.num("value")
-        for i in prow:
-            lst = prog.setdefault(anames[acode[i]], ([], []))
-            lst[0].append(int(line[i]))
-            lst[1].append(float(vals[i]))
-    for i in rows:
-        cr = created_row[acode[i]]
+    """Waiting releases: dependencies and progress thresholds, looked up by activity code."""
+    crow = created_row[acode[rows]]
+    deps = c.take("depends_on", crow)
+    pof = c.take("progress_of", crow)
+    thr = c.num("threshold")[crow]
+    flat = [d for ds in deps if ds for d in ds]
+    dep_code = iter(
+        pc.index_in(pa.array(flat, pa.string()), value_set=adict).to_pylist() if flat else []
+    )
+    if use_progress and len(prog_rows):
+        # progress rows sorted by (activity, line): the latest before a line is one search
+        order = np.argsort(acode[prog_rows], kind="stable")
+        p_rows = prog_rows[order]
+        width = int(line.max()) + 1
+        p_key = acode[p_rows] * width + line[p_rows]
+        p_val = c.num("value")[p_rows]
+        of_codes = pc.index_in(pa.array(pof, pa.string()), value_set=adict).to_pylist()
+    for j, i in enumerate(rows):
         ln = int(line[i])
         msg = None
-        dl = deps[cr]
-        if dl is not None and len(dl):
-            for dep in dl:
-                got = succeeded.get(dep)
-                if got is None or got > ln:
-                    msg = R.msg_dependency(dep)
-                    break
-        if msg is None and use_progress and pof[cr] is not None:
-            of = pof[cr]
-            lines_vals = prog.get(of)
+        for dep in deps[j] or ():
+            code = next(dep_code)
+            if msg is None and (code is None or first_ok[code] > ln):
+                msg = R.msg_dependency(dep)
+        if msg is None and use_progress and pof[j] is not None:
             v = None
-            if lines_vals is not None:
-                p = bisect_left(lines_vals[0], ln)
-                if p > 0:
-                    v = lines_vals[1][p - 1]
-            if v is None or v < thr[cr]:
-                msg = R.msg_threshold(of, v, float(thr[cr]))
+            if len(prog_rows) and of_codes[j] is not None:
+                q = int(np.searchsorted(p_key, of_codes[j] * width + ln)) - 1
+                if q >= 0 and p_key[q] // width == of_codes[j]:
+                    v = float(p_val[q])
+            if v is None or v < thr[j]:
+                msg = R.msg_threshold(pof[j], v, float(thr[j]))
         if msg is not None:
             found.append(("C7", int(i), msg))
-
-
-_ = State  # re-exported names used in docs

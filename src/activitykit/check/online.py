@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from ..errors import InputError
 from ..model import START_STATES, Kind, Profile, State, parse_profile
@@ -184,19 +184,24 @@ class Checker:
     def finish(self, end_t: float | None = None) -> CheckReport:
         """The report: all violations so far, plus unfinished (and stuck) activities."""
         end = self._last_t if end_t is None else float(end_t)
-        acts = pd.DataFrame(
-            {
-                "activity": list(self._acts),
-                "kind": [a.kind for a in self._acts.values()],
-                "type": [a.type for a in self._acts.values()],
-                "computer": [a.computer for a in self._acts.values()],
-                "state": [a.state for a in self._acts.values()],
-                "since": [a.since for a in self._acts.values()],
-                "line": [a.line for a in self._acts.values()],
-                "entered_from": [a.entered_from for a in self._acts.values()],
-            }
-        )
-        by_line = {a.line: a.record for a in self._acts.values()}
+        vals = list(self._acts.values())
+        code = R.STATE_CODE
+        acts = {
+            "activity": np.array(list(self._acts), dtype=object),
+            "kind": np.array([R.KIND_CODE[a.kind] for a in vals], dtype=np.int64),
+            "state": np.array([code[a.state] for a in vals], dtype=np.int64),
+            "entered_from": np.array(
+                [-1 if a.entered_from is None else code[a.entered_from] for a in vals],
+                dtype=np.int64,
+            ),
+            "since": np.array([a.since for a in vals], dtype=np.float64),
+            "line": np.array([a.line for a in vals], dtype=np.int64),
+        }
+        by_line = {a.line: a.record for a in vals}
+
+        def describe(idx: np.ndarray) -> tuple[list[str], list[str | None]]:
+            return [vals[i].type for i in idx], [vals[i].computer for i in idx]
+
         return finalize(
             acts,
             self._violations,
@@ -206,6 +211,7 @@ class Checker:
             records=self._records,
             groups=len(self._groups),
             rules_skipped=[r for r in R.RULE_IDS if r not in self.active and r != "STUCK"],
+            describe=describe,
             record_at=by_line.__getitem__,
         )
 

@@ -2,23 +2,23 @@
 
 ``finalize`` is the one place that decides, from each activity's last state, which ones are
 unfinished, which are stuck (``max_age``) and what the summary says; both drivers call it
-with a table of activities, so they agree on the end-of-trace verdicts by construction.
+with arrays of state codes, so they agree on the end-of-trace verdicts by construction.
+The report builds its DataFrames only when asked (pandas is not imported by the CLI path).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import numpy as np
-import pandas as pd
 
 from ..model import Kind, Profile, State, machine
-from .rules import RULE_IDS, RULE_ORDER, RULES, msg_stuck
+from .rules import KIND_CODE, RULE_IDS, RULE_ORDER, RULES, STATE_CODE, STATES, msg_stuck
 
 __all__ = ["CheckReport", "Violation", "finalize"]
 
@@ -66,22 +66,75 @@ def sort_violations(vs: Sequence[Violation]) -> list[Violation]:
     )
 
 
-@dataclass(frozen=True)
 class CheckReport:
-    """The verdict on one trace. ``violations`` and ``unfinished`` are DataFrames."""
+    """The verdict on one trace.
 
-    violations: pd.DataFrame
-    unfinished: pd.DataFrame
-    summary: dict[str, Any]
-    violation_list: tuple[Violation, ...] = ()
+    ``violation_list`` holds the ``Violation`` facts in trace order; ``violations`` and
+    ``unfinished`` are the same as pandas DataFrames (built on first access); ``summary``
+    is a plain dict (records, activities, by kind and final state, violations per rule).
+    """
+
+    def __init__(
+        self,
+        violation_list: Sequence[Violation],
+        unfinished: Mapping[str, np.ndarray],
+        summary: dict[str, Any],
+    ) -> None:
+        self.violation_list: tuple[Violation, ...] = tuple(violation_list)
+        self._unfinished = dict(unfinished)
+        self.summary = summary
+        self._frames: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"<CheckReport ok={self.ok} violations={len(self.violation_list)} "
+            f"unfinished={self.summary['unfinished']} records={self.summary['records']}>"
+        )
 
     @property
     def ok(self) -> bool:
         """True when no rule was broken (unfinished activities alone are warnings)."""
-        return len(self.violation_list) == 0
+        return not self.violation_list
+
+    @property
+    def violations(self):
+        """DataFrame: rule, activity, t, line, message, record (one row per violation)."""
+        if "v" not in self._frames:
+            import pandas as pd
+
+            vs = self.violation_list
+            self._frames["v"] = pd.DataFrame(
+                {
+                    "rule": pd.Series([v.rule for v in vs], dtype=object),
+                    "activity": pd.Series([v.activity for v in vs], dtype=object),
+                    "t": pd.Series([v.t for v in vs], dtype="float64"),
+                    "line": pd.Series([v.line for v in vs], dtype="Int64"),
+                    "message": pd.Series([v.message for v in vs], dtype=object),
+                    "record": pd.Series([v.record for v in vs], dtype=object),
+                },
+                columns=list(VIOLATION_COLUMNS),
+            )
+        return self._frames["v"]
+
+    @property
+    def unfinished(self):
+        """DataFrame: activity, kind, type, computer, state, since, age, line, stuck."""
+        if "u" not in self._frames:
+            import pandas as pd
+
+            u = self._unfinished
+            self._frames["u"] = pd.DataFrame(
+                {
+                    c: (pd.Series(u[c], dtype=object) if u[c].dtype == object else u[c])
+                    for c in UNFINISHED_COLUMNS
+                },
+                columns=list(UNFINISHED_COLUMNS),
+            )
+        return self._frames["u"]
 
     # -- renderers -----------------------------------------------------------------------
     def to_text(self, limit: int | None = None) -> str:
+        """Human-readable report: violations (at most ``limit``), unfinished, summary."""
         s = self.summary
         out: list[str] = []
         shown = self.violation_list if limit is None else self.violation_list[: max(limit, 0)]
@@ -91,40 +144,41 @@ class CheckReport:
             out.append(f"    record: {json.dumps(v.record, ensure_ascii=False)}")
         if limit is not None and len(self.violation_list) > len(shown):
             out.append(f"... {len(self.violation_list) - len(shown)} more violation(s) not shown")
-        if len(self.unfinished):
-            n_unf = len(self.unfinished)
+        u = self._unfinished
+        n_unf = len(u["activity"])
+        if n_unf:
             out.append(f"unfinished: {n_unf} activit{'y' if n_unf == 1 else 'ies'} (warning)")
-            rows = self.unfinished.head(limit if limit is not None else 20)
-            for r in rows.itertuples(index=False):
-                flag = " STUCK" if r.stuck else ""
+            show = min(n_unf, 20 if limit is None else limit)
+            for i in range(show):
+                flag = " STUCK" if u["stuck"][i] else ""
                 out.append(
-                    f"    {r.activity} ({r.kind}) {r.state} since t={r.since:g}, "
-                    f"age {r.age:g} s, line {r.line}{flag}"
+                    f"    {u['activity'][i]} ({u['kind'][i]}) {u['state'][i]} since "
+                    f"t={u['since'][i]:g}, age {u['age'][i]:g} s, line {u['line'][i]}{flag}"
                 )
-            if len(rows) < n_unf:
-                out.append(f"    ... {n_unf - len(rows)} more")
+            if show < n_unf:
+                out.append(f"    ... {n_unf - show} more")
+        kinds = ", ".join(f"{k} {n}" for k, n in s["by_kind"].items())
         out.append(
-            f"records: {s['records']}, activities: {s['activities']} "
-            f"({', '.join(f'{k} {n}' for k, n in s['by_kind'].items())}), groups: {s['groups']}, "
-            f"end t={s['end_t']:g}, profile: {s['profile']}"
+            f"records: {s['records']}, activities: {s['activities']} ({kinds}), "
+            f"groups: {s['groups']}, end t={s['end_t']:g}, profile: {s['profile']}"
         )
         for kind, states in s["final_states"].items():
             if states:
-                out.append(
-                    f"  {kind} final states: " + ", ".join(f"{k} {n}" for k, n in states.items())
-                )
-        per = ", ".join(f"{r} {n}" for r, n in s["violations"].items() if n)
+                listed = ", ".join(f"{k} {n}" for k, n in states.items())
+                out.append(f"  {kind} final states: {listed}")
         if s["rules_skipped"]:
             out.append(
-                "  not judged (trace lacks the record kinds they need): "
+                "  not judged (the trace lacks the record kinds they need): "
                 + ", ".join(s["rules_skipped"])
             )
-        verdict = "CONFORMANT" if self.ok else f"VIOLATIONS: {len(self.violation_list)} ({per})"
-        out.append(verdict)
+        per = ", ".join(f"{r} {n}" for r, n in s["violations"].items() if n)
+        out.append("CONFORMANT" if self.ok else f"VIOLATIONS: {len(self.violation_list)} ({per})")
         return "\n".join(out) + "\n"
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
+        """Plain JSON-able data: ok, summary, violations (at most ``limit``), unfinished."""
         vs = self.violation_list if limit is None else self.violation_list[: max(limit, 0)]
+        u = self._unfinished
         return {
             "ok": self.ok,
             "summary": self.summary,
@@ -141,8 +195,7 @@ class CheckReport:
                 for v in vs
             ],
             "unfinished": [
-                {k: _plain(v) for k, v in row.items()}
-                for row in self.unfinished.to_dict(orient="records")
+                {c: _plain(u[c][i]) for c in UNFINISHED_COLUMNS} for i in range(len(u["activity"]))
             ],
         }
 
@@ -163,7 +216,8 @@ class CheckReport:
             name="activitykit check",
             tests=str(len(RULE_IDS)),
             failures=str(sum(1 for vs in by_rule.values() if vs)),
-            skipped=str(len(skipped)),
+            errors="0",
+            skipped=str(len(skipped - {r for r, vs in by_rule.items() if vs})),
         )
         for rule_id, vs in by_rule.items():
             case = ET.SubElement(
@@ -185,28 +239,33 @@ class CheckReport:
 
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and np.isnan(v):
+        v = v.item()
+    if isinstance(v, float) and v != v:
         return None
     return v
 
 
-def _violations_frame(vs: Sequence[Violation]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "rule": pd.Series([v.rule for v in vs], dtype=object),
-            "activity": pd.Series([v.activity for v in vs], dtype=object),
-            "t": pd.Series([v.t for v in vs], dtype="float64"),
-            "line": pd.Series([v.line for v in vs], dtype="Int64"),
-            "message": pd.Series([v.message for v in vs], dtype=object),
-            "record": pd.Series([v.record for v in vs], dtype=object),
-        },
-        columns=list(VIOLATION_COLUMNS),
-    )
+_STATE_NAMES = np.array([s.value for s in STATES] + [None], dtype=object)
+_KIND_NAMES = np.array([*KIND_CODE, None], dtype=object)
+
+
+def settled_matrix(profile: Profile) -> np.ndarray:
+    """``m[kind_code, state_code]``: is an activity that ended there finished?
+
+    Final states of the machine are. A client Canceled is settled too unless it was entered
+    from In Progress under result-wins (its operation-result is still awaited); that
+    history condition is applied by ``finalize``.
+    """
+    m = np.zeros((len(KIND_CODE), len(STATES)), dtype=bool)
+    for k in Kind:
+        for s in machine(k, profile).final:
+            m[KIND_CODE[k.value], STATE_CODE[s.value]] = True
+    m[KIND_CODE[Kind.CLIENT.value], STATE_CODE[State.CANCELED.value]] = True
+    return m
 
 
 def finalize(
-    acts: pd.DataFrame,
+    acts: Mapping[str, np.ndarray],
     violations: list[Violation],
     *,
     profile: Profile,
@@ -215,66 +274,85 @@ def finalize(
     records: int,
     groups: int,
     rules_skipped: Sequence[str],
+    describe: Callable[[np.ndarray], tuple[Sequence[Any], Sequence[Any]]],
     record_at: Callable[[int], dict[str, Any]],
 ) -> CheckReport:
-    """Build the report from each activity's last state (one row per created activity).
+    """Build the report from each activity's last state (one entry per created activity).
 
-    ``acts`` columns: activity, kind, type, computer, state, since (t it entered ``state``),
-    line (of that record), entered_from (the ``from`` of that move, or None).
+    ``acts`` holds equal-length arrays: activity (names), kind (codes of ``KIND_CODE``),
+    state and entered_from (codes of ``STATE_CODE``, -1 for none), since (the t it entered
+    ``state``) and line (of that record). ``describe(indexes)`` gives (types, computers) of
+    the activities at those indexes; ``record_at(line)`` the record on that line.
     """
-    state = acts["state"].to_numpy(dtype=object)
-    kind = acts["kind"].to_numpy(dtype=object)
-    done = np.zeros(len(acts), dtype=bool)
-    for k in Kind:
-        for s in machine(k, profile).final:
-            done |= (kind == k.value) & (state == s.value)
-    # A client Canceled not entered from In Progress is settled under either profile.
-    canceled = (kind == Kind.CLIENT.value) & (state == State.CANCELED.value)
-    done |= canceled & (acts["entered_from"].to_numpy(dtype=object) != State.IN_PROGRESS.value)
-    open_ = acts.loc[~done].copy()
-    open_["age"] = end_t - open_["since"].astype("float64")
-    open_["stuck"] = (open_["age"] > max_age) if max_age is not None else False
-    open_ = open_.sort_values(["line", "activity"], kind="stable")
-    unfinished = open_.reindex(columns=list(UNFINISHED_COLUMNS)).reset_index(drop=True)
-    unfinished["line"] = unfinished["line"].astype("int64")
-    unfinished["stuck"] = unfinished["stuck"].astype(bool)
+    kind = np.asarray(acts["kind"], dtype=np.int64)
+    state = np.asarray(acts["state"], dtype=np.int64)
+    entered = np.asarray(acts["entered_from"], dtype=np.int64)
+    n = len(kind)
+    done = settled_matrix(profile)[kind, state] if n else np.zeros(0, dtype=bool)
+    awaiting = (
+        (profile is Profile.RESULT_WINS)
+        & (kind == KIND_CODE[Kind.CLIENT.value])
+        & (state == STATE_CODE[State.CANCELED.value])
+        & (entered == STATE_CODE[State.IN_PROGRESS.value])
+    )
+    keep = np.flatnonzero(~done | awaiting)
+    line = np.asarray(acts["line"], dtype=np.int64)
+    names = np.asarray(acts["activity"], dtype=object)
+    order = np.lexsort((names[keep].astype(str), line[keep])) if len(keep) else keep
+    keep = keep[order]
+    since = np.asarray(acts["since"], dtype=np.float64)[keep]
+    age = end_t - since
+    stuck = (age > max_age) if max_age is not None else np.zeros(len(keep), dtype=bool)
+    types, computers = describe(keep)
+    unfinished = {
+        "activity": names[keep],
+        "kind": _KIND_NAMES[kind[keep]],
+        "type": np.array(list(types), dtype=object),
+        "computer": np.array(list(computers), dtype=object),
+        "state": _STATE_NAMES[state[keep]],
+        "since": since,
+        "age": age,
+        "line": line[keep],
+        "stuck": stuck.astype(bool),
+    }
     vs = list(violations)
     if max_age is not None:
-        for r in open_.loc[open_["stuck"]].itertuples(index=False):
+        for j in np.flatnonzero(stuck):
             vs.append(
                 Violation(
                     "STUCK",
-                    r.activity,
-                    float(r.since),
-                    int(r.line),
-                    record_at(int(r.line)),
-                    msg_stuck(r.state, float(r.age), max_age),
+                    str(unfinished["activity"][j]),
+                    float(since[j]),
+                    int(unfinished["line"][j]),
+                    record_at(int(unfinished["line"][j])),
+                    msg_stuck(str(unfinished["state"][j]), float(age[j]), max_age),
                 )
             )
     vs = sort_violations(vs)
     per_rule = dict.fromkeys(RULE_IDS, 0)
     for v in vs:
         per_rule[v.rule] += 1
-    by_kind = {k.value: int((kind == k.value).sum()) for k in Kind}
-    final_states: dict[str, dict[str, int]] = {}
-    for k in Kind:
-        sel = state[kind == k.value]
-        final_states[k.value] = {
-            s.value: int((sel == s.value).sum()) for s in State if (sel == s.value).any()
-        }
+    counts = np.zeros((len(KIND_CODE), len(STATES)), dtype=np.int64)
+    if n:
+        np.add.at(counts, (kind, state), 1)
+    by_kind = {k: int(counts[c].sum()) for k, c in KIND_CODE.items()}
+    final_states = {
+        k: {s.value: int(counts[c, i]) for i, s in enumerate(STATES) if counts[c, i]}
+        for k, c in KIND_CODE.items()
+    }
     summary: dict[str, Any] = {
         "records": int(records),
-        "activities": len(acts),
+        "activities": n,
         "groups": int(groups),
         "by_kind": by_kind,
         "final_states": final_states,
         "violations": per_rule,
         "violations_total": len(vs),
-        "unfinished": len(unfinished),
-        "stuck": int(unfinished["stuck"].sum()),
+        "unfinished": len(keep),
+        "stuck": int(stuck.sum()),
         "end_t": float(end_t),
         "profile": profile.value,
         "max_age": max_age,
         "rules_skipped": list(rules_skipped),
     }
-    return CheckReport(_violations_frame(vs), unfinished, summary, tuple(vs))
+    return CheckReport(vs, unfinished, summary)

@@ -53,6 +53,8 @@ __all__ = [
     "landscape_records",
     "read_frame",
     "read_records",
+    "read_table",
+    "table_from_records",
     "validate_record",
 ]
 
@@ -394,23 +396,43 @@ def read_records(path: str | Path, input_format: str | None = None) -> Iterator[
         yield n, rec
 
 
-def frame_from_records(pairs: Iterable[tuple[int, Record]]):
-    """A DataFrame (one column per ``FIELDS`` entry present, plus ``line``) from validated pairs."""
-    import pandas as pd
+def table_from_records(pairs: Iterable[tuple[int, Record]]):
+    """A pyarrow Table (``FIELDS`` columns present, in order, plus ``line``) from validated pairs.
+
+    ``operation_id`` is an integer column unless some id is text; then every id is text
+    (ids compare by their text, so 7 and "7" are the same id either way).
+    """
+    import pyarrow as pa
 
     lines: list[int] = []
     recs: list[Record] = []
     for n, r in pairs:
         lines.append(n)
         recs.append(r)
-    df = pd.DataFrame.from_records(recs, columns=[f for f in FIELDS])
-    df = df.dropna(axis=1, how="all") if len(df) else df[["t", "event"]]
-    for need in ("t", "event"):
-        if need not in df.columns:
-            df[need] = pd.Series(dtype="float64" if need == "t" else object)
-    df = df[[f for f in FIELDS if f in df.columns]]
-    df.insert(len(df.columns), "line", np.asarray(lines, dtype=np.int64))
-    return df
+    present = set().union(*(r.keys() for r in recs)) if recs else set()
+    present |= {"t", "event"}
+    fields = []
+    for name in FIELDS:
+        if name not in present:
+            continue
+        typ = FIELDS[name]
+        if name == "operation_id" and any(isinstance(r.get(name), str) for r in recs):
+            typ = pa.string()
+        fields.append(pa.field(name, typ))
+    schema = pa.schema(fields)
+    cols = {}
+    for f in schema:
+        vals = [r.get(f.name) for r in recs]
+        if f.name == "operation_id" and f.type == pa.string():
+            vals = [None if v is None else str(v) for v in vals]
+        cols[f.name] = pa.array(vals, type=f.type)
+    cols["line"] = pa.array(lines, type=pa.int64())
+    return pa.table(cols)
+
+
+def frame_from_records(pairs: Iterable[tuple[int, Record]]):
+    """``table_from_records`` as a pandas DataFrame."""
+    return table_from_records(pairs).to_pandas()
 
 
 # -- fast path --------------------------------------------------------------------------------
@@ -421,33 +443,30 @@ class _Fallback(Exception):
 
 
 def _nonblank_lines(data: bytes) -> np.ndarray:
-    """1-based numbers of the lines of ``data`` that hold something other than whitespace."""
+    """1-based numbers of the lines of ``data`` that are not empty (a lone "\\r" is empty)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], nl + 1))
     ends = np.concatenate((nl, [len(buf)]))
     length = ends - starts
-    # a line is blank when empty or a lone "\r"; whitespace-only lines are rare enough that
-    # the careful path handles them (the row count check below notices them).
     cr = np.zeros(len(starts), dtype=bool)
-    has = length == 1
-    cr[has] = buf[starts[has]] == 13
-    keep = (length > 0) & ~cr
-    return np.flatnonzero(keep) + 1
+    one = length == 1
+    cr[one] = buf[starts[one]] == 13
+    # whitespace-only lines are rare; if pyarrow skips them the row count below differs
+    # and the careful path numbers the lines instead.
+    return np.flatnonzero((length > 0) & ~cr) + 1
 
 
 def _fast_jsonl(data: bytes):
     import pyarrow as pa
     import pyarrow.json as pj
 
-    if b"\x00" in data:
-        raise _Fallback
-    if not data.strip():
+    if not data.strip() or b"\x00" in data:
         raise _Fallback
     try:
         table = pj.read_json(
             pa.BufferReader(data),
-            read_options=pj.ReadOptions(block_size=1 << 24, use_threads=True),
+            read_options=pj.ReadOptions(block_size=1 << 21, use_threads=True),
             parse_options=pj.ParseOptions(
                 explicit_schema=ARROW_SCHEMA, unexpected_field_behavior="ignore"
             ),
@@ -462,22 +481,19 @@ def _fast_jsonl(data: bytes):
 
 def _fast_csv(data: bytes):
     import pyarrow as pa
-    import pyarrow.csv as pc
+    import pyarrow.csv as pcsv
 
     if b"\x00" in data:
         raise _Fallback
     header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
     names = [h.strip() for h in next(csv.reader([header]))] if header.strip() else []
-    if "t" not in names or "event" not in names:
+    if "t" not in names or "event" not in names or len(set(names)) != len(names):
         raise _Fallback
-    types = {n: FIELDS[n] for n in names if n in FIELDS and n not in LIST_FIELDS}
-    for n in names:
-        if n in LIST_FIELDS:
-            types[n] = pa.string()
+    types = {n: (pa.string() if n in LIST_FIELDS else FIELDS[n]) for n in names if n in FIELDS}
     try:
-        table = pc.read_csv(
+        table = pcsv.read_csv(
             pa.BufferReader(data),
-            convert_options=pc.ConvertOptions(
+            convert_options=pcsv.ConvertOptions(
                 column_types=types,
                 include_columns=[n for n in names if n in FIELDS],
                 strings_can_be_null=True,
@@ -485,7 +501,6 @@ def _fast_csv(data: bytes):
                 true_values=["true"],
                 false_values=["false"],
             ),
-            parse_options=pc.ParseOptions(newlines_in_values=False),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         raise _Fallback from None
@@ -493,120 +508,137 @@ def _fast_csv(data: bytes):
     if len(lines) != table.num_rows:
         raise _Fallback
     for n in LIST_FIELDS & set(table.column_names):
-        col = table.column(n).to_pylist()
         try:
-            parsed = [None if v is None else json.loads(v) for v in col]
-        except ValueError:
+            parsed = [None if v is None else json.loads(v) for v in table.column(n).to_pylist()]
+            arr = pa.array(parsed, type=FIELDS[n])
+        except (ValueError, pa.ArrowInvalid, pa.ArrowTypeError):
             raise _Fallback from None
-        i = table.column_names.index(n)
-        try:
-            table = table.set_column(i, n, pa.array(parsed, type=FIELDS[n]))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise _Fallback from None
+        table = table.set_column(table.column_names.index(n), n, arr)
     return table, lines
 
 
-def _canonical_map(values: np.ndarray, parse) -> dict[Any, str]:
-    out = {}
-    for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        out[v] = parse(v).value  # raises -> caller falls back
-    return out
+def _canonical(col, parse, source_type=None):
+    """Column with every value replaced by ``parse(value).value``; raises on unknown names."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if source_type is not None:
+        arr = pc.cast(arr, source_type)
+    enc = pc.dictionary_encode(arr)
+    values = enc.dictionary.to_pylist()
+    canon = [parse(v) for v in values]
+    if canon == values:
+        return arr
+    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(canon, pa.string())).cast(
+        pa.string()
+    )
+
+
+def _status(v: Any) -> str:
+    key = v.strip().lower() if isinstance(v, str) else v
+    return _STATUS[key]
 
 
 def _validate_table(table, lines: np.ndarray):
-    """Vectorised twin of ``validate_record`` + ``_Monotone``; raises ``_Fallback`` on doubt."""
-    import pandas as pd
+    """Vectorised twin of ``validate_record`` + the t-order rule; raises ``_Fallback`` on doubt.
+
+    Returns the table with only ``FIELDS`` columns (canonical types and names) plus ``line``.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     names = [n for n in FIELDS if n in table.column_names]
-    table = table.select(names)
-    for n in names:
-        if not table.schema.field(n).type.equals(FIELDS[n]):
-            try:
-                table = table.set_column(
-                    names.index(n), n, pc.cast(table.column(n), FIELDS[n], safe=True)
-                )
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-                raise _Fallback from None
     if "t" not in names or "event" not in names:
         raise _Fallback
-    t = table.column("t").to_numpy(zero_copy_only=False)
+    table = table.select(names)
+    for n in names:
+        want = FIELDS[n]
+        have = table.schema.field(n).type
+        if have.equals(want) or (n == "operation_id" and pa.types.is_string(have)):
+            continue
+        numeric = pa.types.is_integer(have) or pa.types.is_floating(have)
+        if pa.types.is_string(want):
+            # only a numeric status (6/5) is turned into text; other text fields must be text
+            if not (
+                pa.types.is_large_string(have) or (n == "status" and pa.types.is_integer(have))
+            ):
+                raise _Fallback
+            want = pa.string()
+        elif (pa.types.is_integer(want) or pa.types.is_floating(want)) and not numeric:
+            raise _Fallback
+        try:
+            table = table.set_column(names.index(n), n, pc.cast(table.column(n), want))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            raise _Fallback from None
+    t = table.column("t").to_numpy()
     if len(t) and (not np.isfinite(t).all() or (np.diff(t) < 0).any()):
         raise _Fallback
     for n in ("value", "deliver_after", "threshold"):
         if n in names:
-            col = table.column(n).to_numpy(zero_copy_only=False)
+            col = table.column(n).to_numpy()
             if np.isinf(col).any():
                 raise _Fallback
-    ev = table.column("event")
+    ev = table.column("event").combine_chunks()
     if ev.null_count:
         raise _Fallback
-    ev_dict = pc.dictionary_encode(ev).combine_chunks()
-    kinds = ev_dict.dictionary.to_pylist()
-    idx = ev_dict.indices.to_numpy(zero_copy_only=False)
-    present = {n: ~table.column(n).is_null().to_numpy(zero_copy_only=False) for n in names}
+    enc = pc.dictionary_encode(ev)
+    kinds = enc.dictionary.to_pylist()
+    idx = enc.indices.to_numpy()
+    valid: dict[str, np.ndarray] = {}
+
+    def ok(name: str) -> np.ndarray:
+        if name not in valid:
+            valid[name] = (
+                table.column(name).is_valid().to_numpy(zero_copy_only=False)
+                if name in names
+                else np.zeros(len(idx), dtype=bool)
+            )
+        return valid[name]
+
+    try:
+        for n in _STATE_FIELDS:
+            if n in names:
+                table = table.set_column(
+                    names.index(n), n, _canonical(table.column(n), lambda v: parse_state(v).value)
+                )
+        if "kind" in names:
+            table = table.set_column(
+                names.index("kind"),
+                "kind",
+                _canonical(table.column("kind"), lambda v: parse_kind(v).value),
+            )
+        if "status" in names:
+            table = table.set_column(
+                names.index("status"), "status", _canonical(table.column("status"), _status)
+            )
+    except (UnknownStateError, UnknownKindError, KeyError, AttributeError):
+        raise _Fallback from None
     for code, kind in enumerate(kinds):
-        need = list(REQUIRED.get(kind, ()))
-        if not need and kind != "created":
+        need = REQUIRED.get(kind, ())
+        if not need:
             continue
         rows = idx == code
         for f in need:
-            if f not in present or not present[f][rows].all():
+            if not ok(f)[rows].all():
                 raise _Fallback
         if kind == "created":
-            kcol = table.column("kind").to_numpy(zero_copy_only=False)[rows]
-            if (
-                "progress_of" in present
-                and (
-                    present["progress_of"][rows]
-                    & ~present.get("threshold", present["t"] & False)[rows]
-                ).any()
-            ):
+            client = np.asarray(
+                pc.equal(table.column("kind"), "client").to_numpy(zero_copy_only=False), dtype=bool
+            )
+            if not ok("computer")[rows & client].all():
                 raise _Fallback
-            client = np.array([str(k).strip().lower() == "client" for k in kcol], dtype=bool)
-            if client.any() and (
-                "computer" not in present or not present["computer"][rows][client].all()
-            ):
+            if (ok("progress_of") & ~ok("threshold"))[rows].any():
                 raise _Fallback
-    df = table.to_pandas(types_mapper=None, strings_to_categorical=False, zero_copy_only=False)
-    try:
-        for n in _STATE_FIELDS:
-            if n in df.columns:
-                m = _canonical_map(pd.unique(df[n].to_numpy(dtype=object)), parse_state)
-                if any(k != v for k, v in m.items()):
-                    df[n] = df[n].map(m)
-        if "kind" in df.columns:
-            m = _canonical_map(pd.unique(df["kind"].to_numpy(dtype=object)), parse_kind)
-            if any(k != v for k, v in m.items()):
-                df["kind"] = df["kind"].map(m)
-        if "status" in df.columns:
-            vals = pd.unique(df["status"].to_numpy(dtype=object))
-            m = {}
-            for v in vals:
-                if v is None or (isinstance(v, float) and math.isnan(v)):
-                    continue
-                m[v] = _STATUS[v.strip().lower()]
-            if any(k != v for k, v in m.items()):
-                df["status"] = df["status"].map(m)
-    except (UnknownStateError, UnknownKindError, KeyError, AttributeError):
-        raise _Fallback from None
-    df = df.dropna(axis=1, how="all") if len(df) else df
-    for need in ("t", "event"):
-        if need not in df.columns:
-            raise _Fallback
-    df["line"] = lines.astype(np.int64)
-    return df
+    return table.append_column("line", pa.array(np.asarray(lines, dtype=np.int64)))
 
 
-def read_frame(path: str | Path, input_format: str | None = None):
-    """The whole trace at ``path`` as a DataFrame: one column per field present, plus ``line``.
+def read_table(path: str | Path, input_format: str | None = None):
+    """The whole trace at ``path`` as a validated pyarrow Table (``FIELDS`` present + ``line``).
 
     Uses pyarrow's multithreaded readers and vectorised validation; on anything it cannot
     vouch for it re-reads the file record by record (``read_records``), so it raises the
-    same precise ``InputError`` or returns the same frame.
+    same precise ``InputError`` or returns the same values.
     """
     path = Path(path)
     data = _open_bytes(path)
@@ -621,7 +653,16 @@ def read_frame(path: str | Path, input_format: str | None = None):
             return _validate_table(table, np.arange(1, table.num_rows + 1, dtype=np.int64))
     except _Fallback:
         pass
-    return frame_from_records(read_records(path, fmt))
+    del data
+    return table_from_records(read_records(path, fmt))
+
+
+def read_frame(path: str | Path, input_format: str | None = None):
+    """The whole trace at ``path`` as a DataFrame: one column per field present, plus ``line``.
+
+    Same reading and validation as ``read_table``; missing values are None/NaN.
+    """
+    return read_table(path, input_format).to_pandas()
 
 
 # -- Landscape API export ---------------------------------------------------------------------

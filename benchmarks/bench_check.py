@@ -1,0 +1,119 @@
+"""Benchmark: `activitykit check` on a ~2M-record trace against a bare `json.loads` loop.
+
+Writes a conformant trace (client and server activities interleaved, every record kind) with
+``activitykit.check.synth.synth_trace``, then times, on the same file:
+
+- baseline: a plain Python loop that only ``json.loads`` every line (in this process);
+- check: the installed ``activitykit check`` CLI as a subprocess (interpreter start-up,
+  imports, reading, every rule and the report included).
+
+Prints both times, the ratio check/baseline (goal <= 1.0) and the peak resident memory of
+the check process (goal < 4 GiB). Usage:
+
+    python benchmarks/bench_check.py                # ~2M records in a temp dir
+    python benchmarks/bench_check.py --records 200000
+    python benchmarks/bench_check.py --path trace.jsonl --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from activitykit.check.synth import synth_trace
+
+#: Records per activity in synth_trace traces (measured); sizes the activity count.
+RECORDS_PER_ACTIVITY = 6.5
+
+
+def write_trace(path: Path, records: int, seed: int) -> int:
+    """Write at least ``records`` records (whole epochs); returns the count written."""
+    dumps = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False).encode
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for rec in synth_trace(int(records / RECORDS_PER_ACTIVITY) + 1, seed=seed):
+            fh.write(dumps(rec))
+            fh.write("\n")
+            n += 1
+    return n
+
+
+def baseline(path: Path) -> float:
+    """Seconds for a plain loop that parses every line with json.loads and keeps nothing."""
+    loads = json.loads
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            loads(line)
+    return time.perf_counter() - start
+
+
+def find_cli() -> list[str]:
+    exe = Path(sys.executable).with_name("activitykit")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("activitykit")
+    return [found] if found else [sys.executable, "-m", "activitykit"]
+
+
+def run_check(path: Path) -> tuple[float, int, str]:
+    cmd = [*find_cli(), "check", str(path), "--limit", "5"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    return elapsed, proc.returncode, (proc.stdout + proc.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=2_000_000, help="trace size (default 2M)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--path", type=Path, help="write the trace here (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the trace file")
+    ap.add_argument("--repeat", type=int, default=1, help="time each side this many times (best)")
+    args = ap.parse_args(argv)
+
+    tmp = None
+    if args.path is None:
+        tmp = tempfile.mkdtemp(prefix="bench_check_")
+        path = Path(tmp) / "trace.jsonl"
+    else:
+        path = args.path
+    try:
+        t0 = time.perf_counter()
+        n = write_trace(path, args.records, args.seed)
+        size = path.stat().st_size
+        print(f"trace: {path} ({n:,} records, {size / 2**20:.1f} MiB), written in "
+              f"{time.perf_counter() - t0:.1f} s")
+        base = min(baseline(path) for _ in range(args.repeat))
+        runs = [run_check(path) for _ in range(args.repeat)]
+        chk = min(r[0] for r in runs)
+        code, out = runs[-1][1], runs[-1][2]
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux: KiB
+        print(out.strip().splitlines()[-1] if out.strip() else "(no output)")
+        print(f"baseline json.loads loop: {base:8.2f} s  ({n / base / 1e6:.2f} M records/s)")
+        print(f"activitykit check:        {chk:8.2f} s  ({n / chk / 1e6:.2f} M records/s), "
+              f"exit {code}")
+        print(f"ratio check/baseline:     {chk / base:8.2f}  (goal <= 1.0)")
+        print(f"peak memory of check:     {peak / 2**30:8.2f} GiB  (goal < 4 GiB)")
+        if code != 0:
+            print("the synthetic trace should be conformant; check reported:", file=sys.stderr)
+            print(out, file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        if tmp is not None and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif args.path is None and args.keep:
+            print(f"kept {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
