@@ -419,3 +419,20 @@ def test_scenarios_built_in_python_are_cross_checked() -> None:
 def test_scenario_from_data_names_its_source() -> None:
     with pytest.raises(InputError, match=r"^notebook: duration: Input should be greater than 0"):
         scenario_from_data({"duration": 0}, source="notebook")
+
+
+def test_backoff_order_and_server_only_chain_with_group(tmp_path: Path) -> None:
+    msg = refusal(
+        tmp_path,
+        """
+        faults:
+          server_busy: {backoff_initial: 600, backoff_max: 300}
+        workload:
+          chains:
+            - name: c
+              group: default
+              steps: [{name: s, type: SyncPocketRequest}]
+        """,
+    )
+    assert "s.yaml:2: faults.server_busy.backoff_max: backoff_max (300.0) must be >= " in msg
+    assert "s.yaml:6: workload.chains[0].group: every step is a server activity" in msg
