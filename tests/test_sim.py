@@ -109,7 +109,7 @@ def test_ping_finds_message_then_urgent_exchange_60s_later():
         (180.0, "Queued", "In Progress"),
         (250.0, "In Progress", "Succeeded"),
     ]
-    assert r.counters["pings_simulated"] == 1
+    assert r.counters["pings_found"] == 1
     # Idle exchange at 60 (urgent), then after 250 regular ones at 1150, 2050, 2950.
     assert r.counters["exchanges_urgent"] == 3
     assert r.counters["exchanges_regular"] == 3
@@ -763,3 +763,27 @@ def test_dependency_on_server_activity_releases_client_step_via_ping():
     )
     _, recs = run(spec)
     assert moves(recs, "a2")[:2] == [(5.0, "Waiting", "Queued"), (60.0, "Queued", "In Progress")]
+
+
+def test_skipping_the_ping_event_is_exact():
+    # With no cancellations and no offline periods the simulator knows at creation what the
+    # first ping will find and skips its event; the trace must be the one with the event.
+    from activitykit.sim import Simulation
+
+    spec = rich_scenario(seed=4)
+    spec["cancellations"] = {"probability": 0.0}
+    spec["fleet"]["groups"][0]["offline"] = {"rate_per_day": 0}
+    traces, counters = [], []
+    for shortcut in (True, False):
+        w = MemoryTraceWriter()
+        sim = Simulation(Scenario.model_validate(spec), writer=w)
+        assert sim._ping_shortcut
+        sim._ping_shortcut = shortcut
+        counters.append(sim.run().counters)
+        traces.append(w.records)
+    assert len(traces[0]) > 1000
+    assert traces[0] == traces[1]
+    fast, slow = counters
+    assert fast["pings_simulated"] < slow["pings_simulated"]
+    for k in ("exchanges_urgent", "exchanges_regular", "pings", "pings_found"):
+        assert fast[k] == slow[k], k

@@ -1,0 +1,148 @@
+"""Benchmark: one million computers, 24 simulated hours, one million client activities.
+
+The target of issue 4 (item 5): at most 5 minutes and 6 GiB on the 2-core reference machine,
+with the trace written (Parquet by default, or JSON Lines) to a temporary directory and every
+record fed to the online checker. The activities are ExecuteScriptRequest arriving as a
+Poisson stream spread over the day (rate = activities / duration) on random computers, lasting
+exp(mean 20 s) with 5% failures; the computers are pre-started at random points of their
+cycles with the default intervals. Prints wall time, CPU time, peak RSS and the work counts,
+next to a baseline measured in the same run: the direct SimPy model
+(``baseline_direct_simpy.run_baseline``) on a small slice of the same fleet, scaled up by its
+per-computer-ping cost, which is what stepping through every ping would cost here.
+
+Run: ``python benchmarks/bench_million.py [--computers N] [--hours H] [--activities A]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from activitykit.scenario.schema import Scenario
+from activitykit.sim import simulate
+from activitykit.trace import JsonlTraceWriter, ParquetTraceWriter
+
+HERE = Path(__file__).resolve().parent
+TARGET_SECONDS = 300.0
+TARGET_GIB = 6.0
+
+
+def million_scenario(computers: int, hours: float, activities: int, seed: int) -> Scenario:
+    duration = hours * 3600.0
+    return Scenario.model_validate(
+        {
+            "name": "million",
+            "seed": seed,
+            "duration": duration,
+            "fleet": {
+                "groups": [
+                    {
+                        "name": "fleet",
+                        "computers": computers,
+                        "handlers": {
+                            "ExecuteScriptRequest": {
+                                "duration": {"dist": "exponential", "mean": 20.0},
+                                "failure_probability": 0.05,
+                            }
+                        },
+                    }
+                ]
+            },
+            "workload": {
+                "arrivals": [
+                    {
+                        "name": "scripts",
+                        "type": "ExecuteScriptRequest",
+                        "rate": activities / duration,
+                    }
+                ]
+            },
+        }
+    )
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 * 1024.0)
+
+
+def _baseline_estimate(
+    computers: int, hours: float, seed: int, slice_computers: int
+) -> tuple[str, float] | None:
+    """Time the direct model on a slice and scale its idle-fleet cost to the full fleet."""
+    path = HERE / "baseline_direct_simpy.py"
+    spec = importlib.util.spec_from_file_location("baseline_direct_simpy", path)
+    if spec is None or spec.loader is None:
+        return None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    slice_hours = 0.5
+    c0 = time.process_time()
+    mod.run_baseline(slice_computers, slice_hours, seed, client_rate=1e-9, server_rate=1e-9)
+    cpu = time.process_time() - c0
+    per_computer_hour = cpu / (slice_computers * slice_hours)
+    est = per_computer_hour * computers * hours
+    return (
+        f"baseline (direct SimPy, idle pings only): {cpu:.2f} s CPU for {slice_computers} "
+        f"computers x {slice_hours} h -> {per_computer_hour * 1e6:.1f} us per computer-hour -> "
+        f"{est:.0f} s CPU estimated for {computers} computers x {hours:g} h"
+    ), est
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--computers", type=int, default=1_000_000)
+    ap.add_argument("--hours", type=float, default=24.0)
+    ap.add_argument("--activities", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    ap.add_argument("--no-check", action="store_true", help="skip the online checker")
+    ap.add_argument("--baseline-slice", type=int, default=2000, help="0 = skip the baseline")
+    args = ap.parse_args(argv)
+
+    sc = million_scenario(args.computers, args.hours, args.activities, args.seed)
+    with tempfile.TemporaryDirectory(prefix="ak-million-") as tmp:
+        path = Path(tmp) / f"trace.{args.format}"
+        w = ParquetTraceWriter(path) if args.format == "parquet" else JsonlTraceWriter(path)
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            r = simulate(sc, writer=w, check=not args.no_check)
+        finally:
+            w.close()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        size = path.stat().st_size
+    rss = peak_rss_gib()
+    c = r.counters
+    print(
+        f"million: {args.computers} computers x {args.hours:g} h, {c['created']} activities: "
+        f"{wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GiB"
+    )
+    print(
+        f"  {r.records} records ({size / 1e6:.0f} MB {args.format}), {r.events} events, "
+        f"{c['exchanges']} exchanges ({c['exchanges_traced']} traced), {c['pings']} pings "
+        f"({c['pings_simulated']} simulated), {len(r.unfinished)} unfinished, "
+        f"checked with {r.checked_with}"
+    )
+    ok = wall <= TARGET_SECONDS and rss <= TARGET_GIB
+    print(
+        f"  target <= {TARGET_SECONDS:.0f} s and <= {TARGET_GIB:.0f} GiB: "
+        f"{'met' if ok else 'NOT met'}"
+    )
+    if args.baseline_slice > 0:
+        got = _baseline_estimate(args.computers, args.hours, args.seed, args.baseline_slice)
+        if got is None:
+            print("baseline: benchmarks/baseline_direct_simpy.py not found")
+        else:
+            text, est = got
+            print(text)
+            print(f"ratio (estimated baseline CPU / simulator CPU): {est / cpu:.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
