@@ -787,3 +787,19 @@ def test_skipping_the_ping_event_is_exact():
     assert fast["pings_simulated"] < slow["pings_simulated"]
     for k in ("exchanges_urgent", "exchanges_regular", "pings", "pings_found"):
         assert fast[k] == slow[k], k
+
+
+def test_closed_form_end_counts_match_the_step_by_step_catch_up():
+    # A busy window after the end changes nothing but forces the per-computer catch-up loop
+    # instead of the vectorised closed form: both must count the same exchanges and pings.
+    spec = scenario(
+        duration=50_000,
+        fleet={"groups": [{"name": "a", "computers": 300}, dict(FRESH, name="b", computers=50)]},
+        workload={"arrivals": [{"name": "s", "type": "ExecuteScriptRequest", "rate": 0.01}]},
+    )
+    fast, _ = run(spec)
+    spec["faults"] = {"server_busy": {"windows": [{"start": 60_000, "end": 60_001}]}}
+    slow, _ = run(spec)
+    for k in ("exchanges_urgent", "exchanges_regular", "pings"):
+        assert fast.counters[k] == slow.counters[k], k
+    assert fast.counters["exchanges_regular"] > 300 * 50

@@ -484,8 +484,8 @@ class Simulation:
 
     def _visible(self, c: int, t: float) -> None:
         """A message for ``c`` is deliverable from ``t``: when will an exchange carry it?"""
-        if c == self._xc:
-            return  # the exchange in progress delivers it
+        if c == self._xc or self.down[c] == INF:
+            return  # the exchange in progress delivers it / the computer was powered off
         if not self.xs[c]:
             self._catch_up(c, t)
         if self.nu[c] or self.bo[c] > 0:
@@ -614,6 +614,8 @@ class Simulation:
             self._xc = -1
         else:
             cnt["exchanges_idle"] += 1
+            if pend is not None:  # only canceled messages were left
+                del self.pend[c]
         if c in self.out:  # more than the cap was pending: another urgent exchange follows
             self.nx[c] = t + g.U
             self.nu[c] = True
@@ -1315,18 +1317,31 @@ class Simulation:
 
     def _finish_counts(self, end_t: float) -> None:
         """Count what dormant computers did analytically up to ``end_t``."""
-        xs, nx = self.xs, self.nx
-        for c in range(self.N):
-            if not xs[c] and nx[c] < end_t:
-                self._catch_up(c, end_t)
-        if self.N:
-            g0 = np.array(self.g0)
-            pf = np.array(self.pfrom)
-            P = np.array([self.gcfg[k].P for k in range(len(self.gcfg))])[np.array(self.gi)]
-            a = np.maximum(pf, g0)
-            live = np.isfinite(a) & (a < end_t)
-            n = np.ceil((end_t - g0[live]) / P[live]) - np.ceil((a[live] - g0[live]) / P[live])
-            self.c["pings"] += int(np.clip(n, 0, None).sum())
+        if not self.N:
+            return
+        nx = np.array(self.nx)
+        todo = (np.array(self.xs) == 0) & (nx < end_t)
+        if not self.busy_starts:
+            # Closed form where no busy window or offline period can split the sequence:
+            # exchanges at nx, nx + I, ... < end_t, the first urgent when nu.
+            simple = todo & np.isinf(np.array(self.os))
+            idx = np.flatnonzero(simple)
+            interval = np.array([g.I for g in self.gcfg])[np.array(self.gi)[idx]]
+            n = np.ceil((end_t - nx[idx]) / interval).astype(np.int64)
+            urgent = np.array(self.nu)[idx]
+            self.c["exchanges_urgent"] += int(urgent.sum())
+            self.c["exchanges_regular"] += int(n.sum() - urgent.sum())
+            todo &= ~simple
+        for c in np.flatnonzero(todo).tolist():
+            self._catch_up(c, end_t)
+        # Pings: grid points in [pfrom, end_t) of every live computer.
+        g0 = np.array(self.g0)
+        pf = np.array(self.pfrom)
+        P = np.array([g.P for g in self.gcfg])[np.array(self.gi)]
+        a = np.maximum(pf, g0)
+        live = np.isfinite(a) & (a < end_t)
+        n = np.ceil((end_t - g0[live]) / P[live]) - np.ceil((a[live] - g0[live]) / P[live])
+        self.c["pings"] += int(np.clip(n, 0, None).sum())
 
 
 def _neg_thr(a: _Act) -> float:
