@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ._frame import STATES
-from .graph import GRAPH_DRAW_LIMIT, summary_graph
+from .graph import GRAPH_DRAW_LIMIT
 from .run import RunData
 
 __all__ = [
@@ -299,7 +299,7 @@ def _state_legend(ax: Axes, states: set[str]) -> None:
 
 
 def _summary_figure(run: RunData) -> Figure:
-    s = summary_graph(run.activities, by="type")
+    s = run.type_summary
     fig = _new(size=(11, 7))
     ax = fig.axes[0]
     nodes = sorted(s.nodes, key=lambda k: -s.nodes[k]["count"])

@@ -12,10 +12,11 @@ waited on to what waits, with a ``relation``:
 is a finished activity (not a group), the one with the greatest elapsed time
 ``final_t(vk) - created_t(v1)``: the longest stretch of wall-clock time covered by one chain
 of activities each waiting on, or belonging to, the one before. With no edges it is the
-single activity with the longest end-to-end latency. Ties: into one node, the path with
-more nodes (the whole chain); across end nodes, an isolated activity first, then topological order.
-Computed by one pass in topological order (O(V + E)); a graph with a cycle (only possible in
-a malformed trace) has no critical path.
+single activity with the longest end-to-end latency. Ties go to the path with more nodes
+(the whole chain), then to the one whose last node was created first.
+Computed with whole-array relaxation rounds (``critical_path_codes``), so a 1M-activity run
+needs no networkx graph; a graph with a cycle (only in a malformed trace) has no critical
+path.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "GRAPH_DRAW_LIMIT",
     "build_graph",
     "critical_path",
+    "critical_path_codes",
     "critical_path_length",
     "edge_frame",
     "summary_graph",
@@ -109,46 +111,73 @@ def _group_times(g: nx.DiGraph) -> None:
                 data["final_t"] = max(ends)
 
 
-def critical_path(g: nx.DiGraph) -> list[str]:
-    """The critical path as a list of node ids (see module docstring); [] if none."""
-    if g.number_of_nodes() == 0:
+def critical_path_codes(
+    created: np.ndarray,
+    final: np.ndarray,
+    endable: np.ndarray,
+    source: np.ndarray,
+    target: np.ndarray,
+) -> list[int]:
+    """The critical path over nodes ``0..n-1`` given as arrays; returns node positions.
+
+    ``created``/``final``: per node times (NaN unknown); ``endable``: may end a path (a
+    finished activity); ``source``/``target``: edge endpoints. Vectorised: each round
+    relaxes every edge at once, keeping per node the earliest path start (and, on a tie,
+    the most nodes); rounds stop when nothing improves, after at most (longest path) rounds.
+    A cycle never settles, so after ``n`` rounds the answer is "no critical path".
+    """
+    n = len(created)
+    start = np.where(np.isnan(created), np.inf, created)
+    count = np.ones(n, dtype=np.int64)
+    source = np.asarray(source, dtype=np.int64)
+    target = np.asarray(target, dtype=np.int64)
+    if len(source):
+        for _ in range(n + 1):
+            cand_start = start[source]
+            cand_count = count[source] + 1
+            order = np.lexsort((-cand_count, cand_start, target))
+            t_sorted = target[order]
+            first = np.r_[True, t_sorted[1:] != t_sorted[:-1]]
+            node = t_sorted[first]
+            bs, bc = cand_start[order][first], cand_count[order][first]
+            better = (bs < start[node]) | ((bs == start[node]) & (bc > count[node]))
+            if not better.any():
+                break
+            start[node[better]] = bs[better]
+            count[node[better]] = bc[better]
+        else:
+            return []
+    length = final - start
+    ok = np.flatnonzero(endable & np.isfinite(length))
+    if len(ok) == 0:
         return []
-    created = nx.get_node_attributes(g, "created_t")
-    final = nx.get_node_attributes(g, "final_t")
-    best_len, best_end = -math.inf, None
-    # Isolated nodes: the path is the node itself; no DP needed for them (the bulk of a big run).
-    for n in g.nodes:
-        if g.degree(n) == 0:
-            length = final[n] - created[n]
-            if not math.isnan(length) and length > best_len:
-                best_len, best_end = length, n
-    sub = g.subgraph([n for n in g.nodes if g.degree(n) > 0])
-    try:
-        order = list(nx.topological_sort(sub))
-    except nx.NetworkXUnfeasible:
-        return []
-    # start[v]: (earliest created_t of any path ending at v, minus its node count)
-    start: dict[str, tuple[float, int]] = {}
-    back: dict[str, str | None] = {}
-    for v in order:
-        c = created[v]
-        best: tuple[float, int] = (c if not math.isnan(c) else math.inf, -1)
-        prev = None
-        for p in sub.predecessors(v):
-            cand = (start[p][0], start[p][1] - 1)  # more nodes sorts first on a tie
-            if cand < best:
-                best, prev = cand, p
-        start[v], back[v] = best, prev
-        length = final[v] - best[0]
-        is_group = sub.nodes[v].get("kind") == "group"
-        if not is_group and not math.isnan(length) and length > best_len:
-            best_len, best_end = length, v
-    if best_end is None:
-        return []
-    path = [best_end]
-    while back.get(path[-1]) is not None:
-        path.append(back[path[-1]])  # type: ignore[arg-type]
+    # Longest time, then most nodes, then the end node created first, then node order.
+    pick = np.lexsort((ok, created[ok], -count[ok], -length[ok]))[0]
+    path = [int(ok[pick])]
+    by_target = np.argsort(target, kind="stable")
+    t_sorted = target[by_target]
+    while count[path[-1]] > 1:
+        v = path[-1]
+        lo, hi = np.searchsorted(t_sorted, [v, v + 1])
+        preds = source[by_target[lo:hi]]
+        match = preds[(start[preds] == start[v]) & (count[preds] == count[v] - 1)]
+        path.append(int(match[0]))
     return path[::-1]
+
+
+def critical_path(g: nx.DiGraph) -> list[str]:
+    """The critical path of a graph from ``build_graph`` (see module docstring); [] if none."""
+    nodes = list(g.nodes)
+    if not nodes:
+        return []
+    pos = {n: i for i, n in enumerate(nodes)}
+    data = [g.nodes[n] for n in nodes]
+    created = np.array([d.get("created_t", math.nan) for d in data], dtype=float)
+    final = np.array([d.get("final_t", math.nan) for d in data], dtype=float)
+    endable = np.array([d.get("kind") not in ("group", "unknown") for d in data])
+    src = np.array([pos[u] for u, _ in g.edges], dtype=np.int64)
+    dst = np.array([pos[v] for _, v in g.edges], dtype=np.int64)
+    return [nodes[i] for i in critical_path_codes(created, final, endable, src, dst)]
 
 
 def critical_path_length(g: nx.DiGraph, path: list[str]) -> float:

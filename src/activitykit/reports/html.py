@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .graph import GRAPH_DRAW_LIMIT, summary_graph, write_dot, write_graphml
+from .graph import GRAPH_DRAW_LIMIT, write_dot, write_graphml
 from .run import RunData, load_run
 
 __all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_compare", "write_report"]
@@ -242,7 +242,7 @@ def _graph_section(run: RunData, page: _Page) -> None:
         g = run.graph
         kind = "every activity"
     else:
-        g = summary_graph(run.activities, by="type")
+        g = run.type_summary
         path = []
         kind = "the graph summarised by activity type"
     write_graphml(g, page.assets / "graph.graphml")

@@ -13,11 +13,12 @@ definitions are in ``docs/reports.md``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._frame import STATES, TERMINAL_STATES, TraceSource, as_frame, state_code
+from ._frame import STATES, TERMINAL_STATES, TraceSource, as_frame, events, state_code
 
 __all__ = [
     "KEY_FIGURE_NAMES",
@@ -26,6 +27,8 @@ __all__ = [
     "STATE_COLUMNS",
     "activity_table",
     "busy_intervals",
+    "entry_arrays",
+    "figures_from",
     "key_figures",
     "queue_waits",
 ]
@@ -77,6 +80,25 @@ def _last_index(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, len(codes) - 1 - first_rev
 
 
+def entry_arrays(frame: TraceSource, ids: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every state entry in file order: the ``created`` record's state, then each
+    ``transition``'s ``to``. Returns ``(activity code, state code, t)``; an activity code
+    is the position of the id in ``ids`` (-1 if not there), a state code its position in
+    ``STATES`` (-1 if unknown)."""
+    f = as_frame(frame)
+    event = events(f)
+    is_created = event == "created"
+    rows = np.flatnonzero(is_created | (event == "transition"))
+    created_row = is_created[rows]
+    st = np.where(
+        created_row,
+        state_code(f["state"].iloc[rows]),
+        state_code(f["to"].iloc[rows]),
+    )
+    act = ids.get_indexer(f["activity"].to_numpy(dtype=object)[rows]).astype(np.int64)
+    return act, st, f["t"].to_numpy(dtype=float)[rows]
+
+
 def activity_table(frame: TraceSource) -> pd.DataFrame:
     """One row per activity (per ``created`` record), in creation order.
 
@@ -93,31 +115,26 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
     as are records of ids never created.
     """
     f = as_frame(frame)
-    event = f["event"].to_numpy(dtype=object)
+    event = events(f)
     is_created = event == "created"
     created = f.loc[is_created].drop_duplicates("activity", keep="first")
     ids = pd.Index(created["activity"].to_numpy(dtype=object))
     n = len(ids)
-    table = pd.DataFrame({"id": ids.to_numpy()})
+    # Plain object columns: pandas would otherwise convert each to Arrow strings (slow, and
+    # slower again on every later .to_numpy()).
+    cols: dict[str, Any] = {"id": pd.Series(ids.to_numpy(), dtype=object)}
     for col in _CREATED_COLUMNS[:4]:
-        table[col] = created[col].to_numpy(dtype=object)
-    table["created_t"] = created["t"].to_numpy(dtype=float)
-    table["start_state"] = created["state"].to_numpy(dtype=object)
+        cols[col] = pd.Series(created[col].to_numpy(dtype=object), dtype=object)
+    cols["created_t"] = created["t"].to_numpy(dtype=float)
+    cols["start_state"] = pd.Series(created["state"].to_numpy(dtype=object), dtype=object)
     for col in _CREATED_COLUMNS[4:]:
-        values = created[col].to_numpy()
-        table[col] = values.astype(float) if col in ("deliver_after", "threshold") else values
+        if col in ("deliver_after", "threshold"):
+            cols[col] = created[col].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            cols[col] = pd.Series(created[col].to_numpy(dtype=object), dtype=object)
+    table = pd.DataFrame(cols)
 
-    # Every state entry in file order: the created record's state, then each transition's `to`.
-    moves = is_created | (event == "transition")
-    entries = f.loc[moves, ["activity", "t", "event", "state", "to"]]
-    entry_state = np.where(
-        entries["event"].to_numpy(dtype=object) == "created",
-        entries["state"].to_numpy(dtype=object),
-        entries["to"].to_numpy(dtype=object),
-    )
-    act = ids.get_indexer(entries["activity"].to_numpy(dtype=object)).astype(np.int64)
-    st = state_code(pd.Series(entry_state))
-    t = entries["t"].to_numpy(dtype=float)
+    act, st, t = entry_arrays(f, ids)
     valid = (act >= 0) & (st >= 0)
     act, st, t = act[valid], st[valid], t[valid]
 
@@ -134,7 +151,8 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
     last_state[uniq] = st[pos]
     last_t[uniq] = t[pos]
     names = np.array([*STATES, None], dtype=object)
-    table["state"] = names[last_state]  # -1 -> None (created with an unknown state)
+    # -1 -> None: created in an unknown state
+    table["state"] = pd.Series(names[last_state], dtype=object)
     finished = np.isin(last_state, _TERMINAL_CODES)
     table["state_t"] = last_t
     table["finished"] = finished
@@ -151,7 +169,7 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
 def queue_waits(frame: TraceSource) -> pd.DataFrame:
     """Per server activity: first ``enqueue`` time, first ``consume`` at or after it, wait."""
     f = as_frame(frame)
-    event = f["event"].to_numpy(dtype=object)
+    event = events(f)
     enq = f.loc[event == "enqueue", ["activity", "t"]].drop_duplicates("activity")
     con = f.loc[event == "consume", ["activity", "t"]].drop_duplicates("activity")
     out = enq.merge(con, on="activity", how="left", suffixes=("_enqueue", "_consume"))
@@ -169,7 +187,7 @@ def busy_intervals(frame: TraceSource, activities: pd.DataFrame | None = None) -
     """
     f = as_frame(frame)
     acts = activity_table(f) if activities is None else activities
-    event = f["event"].to_numpy(dtype=object)
+    event = events(f)
     cons = f.loc[event == "consume", ["activity", "handler", "t"]]
     if cons.empty:
         return pd.DataFrame({"handler": [], "start": [], "end": []}).astype(
@@ -255,7 +273,29 @@ def key_figures(
     """
     f = as_frame(frame_or_records)
     acts = activity_table(f) if activities is None else activities
-    t_end = float(f["t"].max()) if end is None and len(f) else (end if end is not None else 0.0)
+    return figures_from(
+        acts, queue_waits(f), busy_intervals(f, acts),
+        warmup=warmup, t_end=_end_of(f, end), handlers=handlers,
+    )  # fmt: skip
+
+
+def _end_of(f: pd.DataFrame, end: float | None) -> float:
+    if end is not None:
+        return float(end)
+    return float(f["t"].max()) if len(f) else 0.0
+
+
+def figures_from(
+    acts: pd.DataFrame,
+    waits: pd.DataFrame,
+    busy: pd.DataFrame,
+    *,
+    warmup: float,
+    t_end: float,
+    handlers: int | None,
+) -> dict[str, float]:
+    """``key_figures`` from already extracted tables (``activity_table``, ``queue_waits``,
+    ``busy_intervals``): lets ``RunData`` reuse what its figures need anyway."""
     span = t_end - warmup
     out: dict[str, float] = {}
 
@@ -284,14 +324,12 @@ def key_figures(
         count = int((mask & done_in_window).sum())
         out[f"{scope}.throughput_per_hour"] = count * 3600.0 / span if span > 0 else math.nan
 
-    waits = queue_waits(f)
     created_by_id = pd.Series(created_t, index=acts["id"].to_numpy())
     w_created = waits["activity"].map(created_by_id).to_numpy(dtype=float)
     sel = (w_created >= warmup) & (waits["consume_t"].to_numpy(dtype=float) <= t_end)
     w = waits["wait"].to_numpy(dtype=float)[sel]
     out["server.queue_wait.mean"] = float(w.mean()) if len(w) else math.nan
 
-    busy = busy_intervals(f, acts)
     n_handlers = handlers if handlers is not None else busy["handler"].nunique()
     if n_handlers and span > 0:
         s = np.clip(busy["start"].to_numpy(dtype=float), warmup, t_end)

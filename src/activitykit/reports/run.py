@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from . import graph as _graph
 from . import series as _series
 from ._frame import as_frame
-from .metrics import activity_table, busy_intervals, key_figures
+from .metrics import activity_table, busy_intervals, figures_from, queue_waits
 
 __all__ = ["TRACE_NAMES", "RunData", "load_run"]
 
@@ -77,13 +78,30 @@ class RunData:
 
     @cached_property
     def key_figures(self) -> dict[str, float]:
-        return key_figures(
-            self.trace,
+        """``key_figures`` of the run, with the scenario's warm-up, end and handler count."""
+        return figures_from(
+            self.activities,
+            self.queue_waits,
+            self.busy,
             warmup=self.warmup,
-            end=self.end,
+            t_end=self.t_end,
             handlers=self.handlers,
-            activities=self.activities,
         )
+
+    @cached_property
+    def queue_waits(self) -> pd.DataFrame:
+        """Per server activity: first enqueue, first consume, wait (``metrics.queue_waits``)."""
+        return queue_waits(self.trace)
+
+    @cached_property
+    def busy(self) -> pd.DataFrame:
+        """Job-handler busy intervals (``metrics.busy_intervals``)."""
+        return busy_intervals(self.trace, self.activities)
+
+    @cached_property
+    def type_summary(self) -> nx.DiGraph:
+        """The dependency graph summarised by activity type (``graph.summary_graph``)."""
+        return _graph.summary_graph(self.activities, by="type")
 
     @cached_property
     def groups(self) -> pd.DataFrame:
@@ -97,40 +115,35 @@ class RunData:
         return _graph.build_graph(self.activities, self.groups)
 
     @cached_property
-    def linked_graph(self) -> nx.DiGraph:
-        """The dependency graph restricted to activities on some edge (cheap for big runs)."""
-        edges = _graph.edge_frame(self.activities)
-        linked = set(edges["source"]) | set(edges["target"])
-        acts = self.activities.loc[self.activities["id"].isin(linked)]
-        return _graph.build_graph(acts, self.groups.loc[self.groups["activity"].isin(linked)])
-
-    @cached_property
     def critical_path(self) -> list[str]:
-        """Critical path (see ``activitykit.reports.graph``), without building the full graph."""
-        sub = self.linked_graph
-        path = _graph.critical_path(sub)
-        best = _graph.critical_path_length(sub, path) if path else -math.inf
-        lone = self.activities.loc[~self.activities["id"].isin(sub.nodes)]
-        total = lone["total"]
-        if total.notna().any() and float(total.max()) >= best:  # ties: isolated first
-            return [str(lone.loc[total.idxmax(), "id"])]
-        return path
+        """Critical path (see ``activitykit.reports.graph``), computed on arrays: no networkx
+        graph is built, so it stays cheap for a 1M-activity run."""
+        acts, groups = self.activities, self.groups
+        extra = groups.loc[~groups["activity"].isin(acts["id"])]
+        ids = pd.Index(np.r_[acts["id"].to_numpy(dtype=object), extra["activity"].to_numpy()])
+        created = np.r_[acts["created_t"].to_numpy(dtype=float), extra["t"].to_numpy(dtype=float)]
+        final = np.r_[acts["final_t"].to_numpy(dtype=float), np.full(len(extra), np.nan)]
+        endable = np.r_[acts["finished"].to_numpy(dtype=bool), np.zeros(len(extra), bool)]
+        edges = _graph.edge_frame(acts)
+        src = ids.get_indexer(edges["source"].to_numpy(dtype=object))
+        dst = ids.get_indexer(edges["target"].to_numpy(dtype=object))
+        known = (src >= 0) & (dst >= 0)
+        path = _graph.critical_path_codes(created, final, endable, src[known], dst[known])
+        return [str(ids[i]) for i in path]
 
     def critical_path_table(self) -> pd.DataFrame:
         """The critical path, one row per node: ``node``, ``kind``, ``type``, ``state``,
-        ``created_t``, ``final_t`` (groups included)."""
-        path = self.critical_path
-        sub = self.linked_graph
-        acts = self.activities.set_index("id")
+        ``created_t``, ``final_t`` (a group: declared at ``created_t``, ``final_t`` empty)."""
+        acts = self.activities.drop_duplicates("id").set_index("id")
+        groups = self.groups.set_index("activity")
         rows = []
-        for n in path:
-            d = sub.nodes[n] if n in sub else acts.loc[n].to_dict()
-            rows.append(
-                {
-                    "node": n,
-                    **{k: d.get(k) for k in ("kind", "type", "state", "created_t", "final_t")},
-                }
-            )
+        for n in self.critical_path:
+            if n in acts.index:
+                a = acts.loc[n]
+                rows.append((n, a["kind"], a["type"], a["state"], a["created_t"], a["final_t"]))
+            else:
+                gr = groups.loc[n]
+                rows.append((n, "group", gr["type"], "group", gr["t"], math.nan))
         cols = ["node", "kind", "type", "state", "created_t", "final_t"]
         return pd.DataFrame(rows, columns=cols)
 
@@ -148,8 +161,8 @@ class RunData:
     @cached_property
     def queue(self) -> pd.DataFrame:
         """Queue depth and job-handler utilisation over time, one row per bin."""
-        depth = _series.queue_series(self.trace, step=self.step, t_end=self.t_end)
-        busy = busy_intervals(self.trace, self.activities)
+        depth = _series.queue_series(self.queue_waits, step=self.step, t_end=self.t_end)
+        busy = self.busy
         n = self.handlers if self.handlers is not None else busy["handler"].nunique()
         util = _series.utilisation_series(busy, handlers=n, step=self.step, t_end=self.t_end)
         return depth.join(util, how="left")

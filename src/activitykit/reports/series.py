@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ._frame import STATES, TraceSource, as_frame, state_code
-from .metrics import queue_waits
+from ._frame import STATES, TraceSource, as_frame, events
+from .metrics import entry_arrays, queue_waits
 
 __all__ = [
     "bin_width",
@@ -98,17 +98,7 @@ def throughput_series(
 def state_entries(frame: TraceSource, ids: pd.Index) -> pd.DataFrame:
     """Every state an activity was in, as intervals: ``activity`` (row code), ``state``
     (code in ``STATES``), ``start``, ``end`` (NaN while still in it at trace end)."""
-    f = as_frame(frame)
-    event = f["event"].to_numpy(dtype=object)
-    moves = (event == "created") | (event == "transition")
-    rows = f.loc[moves, ["activity", "t", "event", "state", "to"]]
-    is_created = rows["event"].to_numpy(dtype=object) == "created"
-    state = np.where(
-        is_created, rows["state"].to_numpy(dtype=object), rows["to"].to_numpy(dtype=object)
-    )
-    act = ids.get_indexer(rows["activity"].to_numpy(dtype=object)).astype(np.int64)
-    st = state_code(pd.Series(state))
-    t = rows["t"].to_numpy(dtype=float)
+    act, st, t = entry_arrays(frame, ids)
     keep = act >= 0
     act, st, t = act[keep], st[keep], t[keep]
     order = np.argsort(act, kind="stable")  # file order within each activity
@@ -134,9 +124,14 @@ def occupancy_series(entries: pd.DataFrame, *, step: float = 60.0, t_end: float)
     return pd.DataFrame(data, index=pd.Index(grid, name="t"))
 
 
-def queue_series(frame: TraceSource, *, step: float = 60.0, t_end: float) -> pd.DataFrame:
-    """Queue depth at ``0, step, ...``: server activities enqueued and not yet first consumed."""
-    waits = queue_waits(frame)
+def queue_series(
+    waits: pd.DataFrame | TraceSource, *, step: float = 60.0, t_end: float
+) -> pd.DataFrame:
+    """Queue depth at ``0, step, ...``: server activities enqueued and not yet first consumed.
+
+    ``waits``: a ``queue_waits`` table, or a trace to compute it from."""
+    if not (isinstance(waits, pd.DataFrame) and "enqueue_t" in waits.columns):
+        waits = queue_waits(waits)
     grid = _grid(t_end, step)
     depth = level_at(
         waits["enqueue_t"].to_numpy(dtype=float), waits["consume_t"].to_numpy(dtype=float), grid
@@ -179,7 +174,7 @@ def exchange_series(frame: TraceSource, *, step: float = 60.0, t_end: float) -> 
     """Server load from the fleet per minute: regular and urgent exchanges, deliveries, results."""
     f = as_frame(frame)
     grid = _grid(t_end, step)
-    event = f["event"].to_numpy(dtype=object)
+    event = events(f)
     urgent = f["urgent"].fillna(False).astype(bool).to_numpy()
     cols = {
         "exchanges": (event == "exchange") & ~urgent,
@@ -215,7 +210,7 @@ def bulk_progress(
             "released_t": _left_waiting(waiters),
         }
     )
-    event = f["event"].to_numpy(dtype=object)
+    event = events(f)
     groups = f.loc[event == "group", ["activity", "t"]]
     watched = set(thresholds["parent"]) | set(groups["activity"])
     prog = f.loc[(event == "progress") & f["activity"].isin(watched), ["activity", "t", "value"]]

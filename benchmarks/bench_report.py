@@ -1,0 +1,105 @@
+"""Benchmark: report a large run (default 1M activities) and compare with reading its trace.
+
+Builds a synthetic, rule-abiding trace (``activitykit.reports.synthetic``) as a Parquet run
+directory, then times, in this process:
+
+- baseline: ``pyarrow.parquet.read_table`` + ``to_pandas`` of the trace (the least any
+  report must do: get the records into memory);
+- ``load_run`` (validated read via ``activitykit.trace.read_frame`` + activity table);
+- ``key_figures`` (every figure of KEY_FIGURE_NAMES, from scratch on the loaded trace);
+- ``write_report`` (every figure, table and export; the conformance check is timed
+  separately with --check, as it is the checker's cost, not the report's).
+
+Prints each time and its ratio to the baseline. Usage:
+
+    .venv/bin/python benchmarks/bench_report.py [--activities N] [--check] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from activitykit.reports import key_figures, load_run, write_report
+from activitykit.reports.synthetic import synthetic_trace
+from activitykit.trace import ARROW_SCHEMA
+
+
+def _timed(label: str, fn, baseline: float | None = None):
+    t0 = time.perf_counter()
+    result = fn()
+    dt = time.perf_counter() - t0
+    ratio = f"  ({dt / baseline:6.1f} x baseline)" if baseline else ""
+    print(f"{label:<44} {dt:8.2f} s{ratio}", flush=True)
+    return result, dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--activities", type=int, default=1_000_000)
+    ap.add_argument("--check", action="store_true", help="also time the conformance section")
+    ap.add_argument("--keep", metavar="DIR", help="write the run here and keep it")
+    args = ap.parse_args()
+
+    run_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_report_"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    n = args.activities
+    duration = max(3600.0, n * 3.6)  # ~1000 activities created per hour of simulated time
+    try:
+        frame, _ = _timed(
+            f"generate synthetic trace ({n} activities)",
+            lambda: synthetic_trace(n, duration=duration, group_size=200, groups=20),
+        )
+        table = pa.Table.from_pandas(frame, schema=ARROW_SCHEMA, preserve_index=False)
+        del frame
+        pq.write_table(table, run_dir / "trace.parquet")
+        print(
+            f"trace: {table.num_rows} records, "
+            f"{(run_dir / 'trace.parquet').stat().st_size / 1e6:.1f} MB Parquet"
+        )
+        del table
+
+        _, base = _timed(
+            "BASELINE pyarrow read_table + to_pandas",
+            lambda: pq.read_table(run_dir / "trace.parquet").to_pandas(),
+        )
+        run, t_load = _timed("load_run (read_frame + activity_table)", lambda: load_run(run_dir),
+                             base)  # fmt: skip
+        figs, t_key = _timed(
+            "key_figures (from the loaded trace)",
+            lambda: key_figures(run.trace, warmup=run.warmup, end=run.end),
+            base,
+        )
+        _, t_rep = _timed(
+            "write_report (no conformance check)",
+            lambda: write_report(run, run_dir / "report.html", check=False),
+            base,
+        )
+        total = t_load + t_key + t_rep
+        print(
+            f"{'TOTAL load_run + key_figures + write_report':<44} {total:8.2f} s  "
+            f"({total / base:6.1f} x baseline)"
+        )
+        if args.check:
+            from activitykit.check import check
+
+            trace = run_dir / "trace.parquet"
+            _timed("conformance check (activitykit.check)", lambda: check(trace), base)
+        print(
+            f"all.created={figs['all.created']:.0f} all.finished={figs['all.finished']:.0f} "
+            f"all.total.p50={figs['all.total.p50']:.1f}s "
+            f"all.throughput_per_hour={figs['all.throughput_per_hour']:.1f}"
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
