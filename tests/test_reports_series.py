@@ -187,3 +187,44 @@ def test_summary_graph_and_exports(tmp_path):
     dot = write_dot(g, tmp_path / "g.dot", highlight=["a", "b", "d"]).read_text()
     assert dot.startswith("digraph") and '"a" -> "b"' in dot
     assert dot.count("color=red") == 5  # 3 nodes + 2 edges of the path
+
+
+def brute_force_best(g: nx.DiGraph) -> float:
+    best = -np.inf
+    for v, d in g.nodes(data=True):
+        if np.isnan(d["final_t"]):
+            continue
+        for u in [*nx.ancestors(g, v), v]:
+            best = max(best, d["final_t"] - g.nodes[u]["created_t"])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_critical_path_matches_brute_force_on_random_dags(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 12))
+    g = nx.DiGraph()
+    for i in range(n):
+        c = float(rng.integers(0, 50))
+        fin = c + float(rng.integers(0, 50)) if rng.random() < 0.8 else np.nan
+        g.add_node(f"n{i}", kind="client", created_t=c, final_t=fin)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if rng.random() < 0.25:
+                g.add_edge(f"n{i}", f"n{j}", relation="depends_on")
+    path = critical_path(g)
+    best = brute_force_best(g)
+    if np.isinf(best):
+        assert path == []
+        return
+    assert nx.is_path(g, path)
+    got = g.nodes[path[-1]]["final_t"] - g.nodes[path[0]]["created_t"]
+    assert got == best
+
+
+def test_a_cycle_has_no_critical_path():
+    g = nx.DiGraph()
+    g.add_node("a", kind="client", created_t=0.0, final_t=5.0)
+    g.add_node("b", kind="client", created_t=1.0, final_t=9.0)
+    g.add_edges_from([("a", "b"), ("b", "a")])
+    assert critical_path(g) == []
