@@ -228,3 +228,23 @@ def test_a_cycle_has_no_critical_path():
     g.add_node("b", kind="client", created_t=1.0, final_t=9.0)
     g.add_edges_from([("a", "b"), ("b", "a")])
     assert critical_path(g) == []
+
+
+def test_run_dir_tables_latency_and_stuck(tmp_path):
+    recs = [*three_clients(), created(1, "s"), mv(2, "s", "Queued", "In Progress"), created(3, "q")]
+    write_trace(sorted(recs, key=lambda r: r["t"]), tmp_path / "trace.jsonl")
+    (tmp_path / "scenario.effective.yaml").write_text(
+        "duration: 40\nwarmup: 0\noutput:\n  stuck_after: 35\n"
+    )
+    run = load_run(tmp_path)
+    assert run.t_end == 40  # the scenario's duration, past the last record (30)
+    unf = run.unfinished.set_index("id")
+    assert list(unf.index) == ["s", "q"]
+    assert unf.loc["s", "in_state"] == 38 and bool(unf.loc["s", "stuck"])
+    assert unf.loc["q", "age"] == 37 and not bool(unf.loc["q", "stuck"])  # Queued: not stuck
+    lat = run.latency_table("kind").set_index("phase")
+    assert lat.loc["total", "count"] == 3
+    assert lat.loc["total", "p50"] == pytest.approx(20)
+    assert lat.loc["total", "p90"] == pytest.approx(28)
+    assert run.key_figures["all.throughput_per_hour"] == pytest.approx(3 * 3600 / 40)
+    assert run.key_figures["all.unfinished"] == 2
