@@ -35,7 +35,7 @@ def baseline():
 def sparse_run(baseline, tmp_path_factory):
     path = tmp_path_factory.mktemp("baseline") / "trace.jsonl"
     res = baseline.run_baseline(
-        computers=1000, hours=2.0, seed=3, trace_path=str(path), client_rate=0.05
+        computers=600, hours=2.0, seed=3, trace_path=str(path), client_rate=0.03
     )
     with open(path, encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh]
@@ -47,14 +47,14 @@ def test_counts_are_consistent(sparse_run) -> None:
     assert res["records"] == len(records)
     assert res["activities_created"] == res["client_created"] + res["server_created"]
     assert res["transitions"] == sum(r["event"] == "transition" for r in records)
-    assert res["events"] > 1000 * 2 * 120  # every computer pinged every 30 s
+    assert res["events"] > 600 * 2 * 120  # every computer pinged every 30 s
 
 
 def test_idle_client_latencies_follow_the_client_rules(sparse_run) -> None:
     _, records = sparse_run
     iso = isolated(latencies(records), 2000.0)
     iso = iso[iso["ended"].notna()]
-    assert len(iso) > 200
+    assert len(iso) > 150
     assert stats.kstest(iso["wait"], delivery_cdf).pvalue > 0.01
     se = iso["wait"].std(ddof=1) / np.sqrt(len(iso))
     assert abs(iso["wait"].mean() - delivery_mean()) < 3 * se

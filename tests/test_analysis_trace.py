@@ -127,7 +127,7 @@ def test_littles_law_on_a_deterministic_stream() -> None:
 def test_littles_law_on_random_overlapping_stays_by_kind() -> None:
     rng = np.random.default_rng(0)
     recs = []
-    arrivals = np.cumsum(rng.exponential(2.0, 10_000))
+    arrivals = np.cumsum(rng.exponential(2.0, 6_000))
     stays = rng.exponential(30.0, arrivals.size)
     for i, (a, s) in enumerate(zip(arrivals, stays, strict=True)):
         kind = "client" if i % 2 else "server"
