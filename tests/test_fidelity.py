@@ -126,8 +126,7 @@ def idle_run(request):
 @pytest.fixture(scope="module")
 def idle_latencies(idle_run):
     _, _, lat, iv = idle_run
-    iso = isolated(lat, ISOLATION)
-    return lat, iso[iso["ended"].notna()], iv
+    return lat, isolated(lat, ISOLATION), iv
 
 
 def test_idle_fleet_has_enough_isolated_activities(idle_latencies) -> None:
@@ -135,7 +134,9 @@ def test_idle_fleet_has_enough_isolated_activities(idle_latencies) -> None:
     clients = lat[lat["kind"] == "client"]
     assert len(clients) > 300
     assert len(iso) > 0.85 * len(clients)  # the fleet is idle: few computers see two
-    assert (iso["end_state"] == "Succeeded").all()
+    # All of them finish (the run lasts 1000 s past the last creation): none is dropped from
+    # the latency samples below, which would bias them.
+    assert (iso["end_state"] == "Succeeded").all(), iso[iso["end_state"] != "Succeeded"]
 
 
 def test_created_to_in_progress_follows_the_client_rules(idle_latencies) -> None:
