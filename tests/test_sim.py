@@ -803,3 +803,34 @@ def test_closed_form_end_counts_match_the_step_by_step_catch_up():
     for k in ("exchanges_urgent", "exchanges_regular", "pings"):
         assert fast.counters[k] == slow.counters[k], k
     assert fast.counters["exchanges_regular"] > 300 * 50
+
+
+def _delivery_latency(records) -> float:
+    created = {r["activity"]: r["t"] for r in of(records, "created")}
+    starts = [
+        r["t"] - created[r["activity"]]
+        for r in of(records, "transition")
+        if r["to"] == "In Progress" and r["activity"] in created
+    ]
+    return sum(starts) / len(starts)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"faults": {"lost_exchange_probability": 0.5}},
+        {"faults": {"server_busy": {"windows": [{"start": 0, "end": 20_000}]}}},
+        {"fleet": {"groups": [{"name": "f", "computers": 20, "offline": {"rate_per_day": 24}}]}},
+    ],
+    ids=["lost-exchange", "server-busy", "offline"],
+)
+def test_faults_keep_conformance_and_add_latency(faults):
+    base = scenario(
+        duration=40_000,
+        fleet={"groups": [{"name": "f", "computers": 20}]},
+        workload={"arrivals": [{"name": "s", "type": "ExecuteScriptRequest", "rate": 0.01}]},
+        seed=9,
+    )
+    _, calm = run(base)
+    _, faulty = run({**base, **faults})  # run() asserts the trace is conformant
+    assert _delivery_latency(faulty) > 1.3 * _delivery_latency(calm)
