@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the simulator is imported when a run starts
     from .sim.result import SimResult
 
 __all__ = [
+    "METRIC_COLUMNS",
     "METRIC_EVENTS",
     "SUMMARY_PERCENTILES",
     "TRACE_FILES",
@@ -50,6 +51,26 @@ TRACE_FILES: Mapping[str, str] = {"parquet": "trace.parquet", "jsonl": "trace.js
 #: Record kinds the summary reads back; exchanges, deliveries and results (most of a trace)
 #: are counted but not loaded.
 METRIC_EVENTS: tuple[str, ...] = ("created", "transition", "enqueue", "consume", "ack", "fault")
+#: The columns of those records that activity_table and key_figures read (the rest of a
+#: million-activity trace would only cost memory).
+METRIC_COLUMNS: tuple[str, ...] = (
+    "t",
+    "event",
+    "activity",
+    "computer",
+    "kind",
+    "type",
+    "state",
+    "from",
+    "to",
+    "deliver_after",
+    "depends_on",
+    "progress_of",
+    "threshold",
+    "parent",
+    "handler",
+    "fault",
+)
 #: Latency percentiles in summary.json (the key figures keep their own, fixed set).
 SUMMARY_PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 _PHASES = {
@@ -215,8 +236,13 @@ def _read_trace(path: Path) -> tuple[pd.DataFrame, dict[str, int]]:
         events = pq.read_table(path, columns=["event"])["event"]
         counts = pc.value_counts(events).to_pylist()
         by_event = {c["values"]: int(c["counts"]) for c in counts}
-        table = pq.read_table(path, filters=[("event", "in", list(METRIC_EVENTS))])
-        return table.to_pandas(), dict(sorted(by_event.items()))
+        names = set(pq.read_schema(path).names)
+        table = pq.read_table(
+            path,
+            columns=[c for c in METRIC_COLUMNS if c in names],
+            filters=[("event", "in", list(METRIC_EVENTS))],
+        )
+        return table.to_pandas(strings_to_categorical=True), dict(sorted(by_event.items()))
     frame = pd.read_json(path, lines=True, dtype=False) if path.stat().st_size else pd.DataFrame()
     return _frame_of(frame)
 
