@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from activitykit.errors import InputError
-from activitykit.experiments import mean_ci, replicate, run_sweep, smallest_meeting
+from activitykit.experiments import mean_ci, meets, replicate, run_sweep, smallest_meeting
 from activitykit.scenario.schema import Scenario
 
 # dask worker processes cannot import this test module: ship its functions by value
@@ -87,9 +87,9 @@ def test_sweep_tables_have_one_row_per_run_and_per_point(tmp_path: Path) -> None
     iv = res.interval("latency", **{"server.job_handlers": 4, "server.prefetch": 1})
     assert iv.n == 3 and iv.contains(25.0)
     html = (tmp_path / "report.html").read_text()
-    assert html.count("<img") == 3 * 2 and "Failed runs" in html
+    assert html.count("<img") == 2 and "Failed runs" in html  # one panel per parameter
     pngs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
-    assert "latency--server.job_handlers.png" in pngs and len(pngs) == 6
+    assert pngs == ["server.job_handlers.png", "server.prefetch.png"]
 
 
 def test_failed_runs_are_recorded_and_retried_on_resume(tmp_path: Path) -> None:
@@ -196,16 +196,27 @@ def test_string_and_mapping_grid_values_are_stored(tmp_path: Path) -> None:
 def test_smallest_configuration_meeting_an_objective() -> None:
     res = run_sweep(Scenario(), ["server.job_handlers=1,2,4,8"], 5, run_fn=queue_model)
     # true latencies 100, 50, 25, 12.5; sigma 2 over 5 runs gives CIs of about +-2.5
-    best = smallest_meeting(res.points, "latency", 30.0, cost="server.job_handlers")
+    best = smallest_meeting(res.points, {"latency": 30.0}, cost="server.job_handlers")
     assert best is not None and best["server.job_handlers"] == 4
     assert best["latency.ci_high"] <= 30.0
-    assert smallest_meeting(res.points, "latency", 5.0, cost="server.job_handlers") is None
-    cheapest_by_mean = smallest_meeting(
-        res.points, "latency", 100.5, cost=lambda r: r["server.job_handlers"], confident=False
+    assert smallest_meeting(res.points, {"latency": 5.0}, cost="server.job_handlers") is None
+    # a lower limit too: "noise" is uniform(0, 1) per run, its mean passes 0 confidently
+    both = smallest_meeting(
+        res.points, {"latency": 60.0}, at_least={"noise": 0.0}, cost="server.job_handlers"
     )
-    assert cheapest_by_mean is not None
+    assert both is not None and both["server.job_handlers"] == 2
+    # cost as a function returning a tuple: prefer many handlers (odd, but orderable)
+    most = smallest_meeting(
+        res.points, {"latency": 200.0}, cost=lambda r: (-r["server.job_handlers"],)
+    )
+    assert most is not None and most["server.job_handlers"] == 8
+    # by the mean alone, a limit just above the true mean passes, confidently it does not
+    near = {"latency": 25.0 + 0.5}
+    assert meets(res.points, near, confident=True).sum() == 1  # only 8 handlers
     with pytest.raises(KeyError, match="no key figure"):
-        smallest_meeting(res.points, "latencies", 1.0, cost="server.job_handlers")
+        smallest_meeting(res.points, {"latencies": 1.0}, cost="server.job_handlers")
+    with pytest.raises(ValueError, match="at least one objective"):
+        smallest_meeting(res.points, cost="server.job_handlers")
 
 
 @pytest.mark.slow

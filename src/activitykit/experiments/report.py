@@ -1,9 +1,11 @@
 """The comparison report of a sweep: each key figure against each swept parameter.
 
-One PNG per (figure, parameter): the mean over replications with its confidence interval
-as error bars; when more than one parameter is swept, one line per combination of the
-other parameters. ``report.html`` embeds every PNG (it opens without network or the PNG
-files) above the table of grid points and the list of failed runs.
+For each swept parameter, one PNG of small multiples: every key figure against that
+parameter, as the mean over replications with its confidence interval as error bars; when
+more than one parameter is swept, one line per combination of the other parameters.
+``report.html`` embeds the PNGs (it opens without network or the PNG files) above the
+table of grid points and the list of failed runs. ``figure_vs_param`` draws one figure
+against one parameter, for notebooks.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["figure_vs_param", "write_comparison"]
+__all__ = ["figure_vs_param", "panel_vs_param", "write_comparison"]
 
 
 def _slug(text: str) -> str:
@@ -30,18 +33,17 @@ def _is_numeric(values: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
 
 
-def figure_vs_param(
+def _draw(
+    ax: Any,
     points: pd.DataFrame,
     figure: str,
     param: str,
     params: Sequence[str],
-    confidence: float = 0.95,
-) -> object:
-    """A matplotlib Figure of ``figure`` (mean and CI) against ``param``."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
-    fig = Figure(figsize=(5.0, 3.4), layout="constrained")
-    ax = fig.add_subplot()
+    *,
+    legend: bool,
+) -> None:
+    """Mean and CI error bars of ``figure`` against ``param``: one line per combination of
+    the other parameters."""
     others = [p for p in params if p != param]
     groups = points.groupby(others, sort=False, dropna=False) if others else [((), points)]
     numeric = _is_numeric(points[param])
@@ -60,15 +62,68 @@ def figure_vs_param(
         err = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
         values = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{p}={v}" for p, v in zip(others, values, strict=True)) or None
-        ax.errorbar(x, mean, yerr=err, marker=next(markers), capsize=3, label=label)
+        ax.errorbar(x, mean, yerr=err, marker=next(markers), markersize=4, capsize=3, label=label)
     if not numeric:
         ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+    elif len(categories) <= 12:  # label the grid values themselves, not 1.25, 1.5, ...
+        ax.set_xticks(sorted(float(c) for c in categories), [f"{c:g}" for c in sorted(categories)])
+    ax.set_title(figure, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, alpha=0.3)
+    if legend and others:
+        ax.legend(fontsize=6)
+
+
+def figure_vs_param(
+    points: pd.DataFrame,
+    figure: str,
+    param: str,
+    params: Sequence[str],
+    confidence: float = 0.95,
+) -> Any:
+    """A matplotlib Figure of ``figure`` (mean and CI error bars) against ``param``."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    fig = Figure(figsize=(5.0, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    _draw(ax, points, figure, param, params, legend=True)
     ax.set_xlabel(param)
     ax.set_ylabel(figure)
     ax.set_title(f"{figure}: mean and {confidence:.0%} CI", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    if others:
-        ax.legend(fontsize=7)
+    return fig
+
+
+def panel_vs_param(
+    points: pd.DataFrame,
+    figures: Sequence[str],
+    param: str,
+    params: Sequence[str],
+    confidence: float = 0.95,
+    columns: int = 4,
+) -> Any:
+    """Every figure against ``param`` as small multiples (one matplotlib Figure).
+
+    One image per parameter rather than one per (figure, parameter): rendering dominates the
+    cost of a report, and dozens of separate PNGs cost several times more than one panel.
+    """
+    from matplotlib.figure import Figure
+
+    shown = [f for f in figures if not points[f"{f}.mean"].isna().all()]
+    rows = max(1, -(-len(shown) // columns))
+    fig = Figure(figsize=(4.0 * columns, 2.7 * rows + 0.6))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for i, (ax, figure) in enumerate(zip(axes, shown, strict=False)):
+        _draw(ax, points, figure, param, params, legend=i == 0)
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
+    height = fig.get_figheight()
+    fig.suptitle(
+        f"Key figures against {param}: mean and {confidence:.0%} CI over replications",
+        y=1 - 0.12 / height,
+    )
+    fig.subplots_adjust(
+        left=0.05, right=0.98, bottom=0.3 / height, top=1 - 0.75 / height, hspace=0.5, wspace=0.25
+    )
     return fig
 
 
@@ -91,27 +146,23 @@ def write_comparison(
     figures: Sequence[str],
     confidence: float = 0.95,
 ) -> Path:
-    """Write ``report.html`` and ``figures/<figure>--<param>.png`` into ``out_dir``."""
+    """Write ``report.html`` and ``figures/<param>.png`` (one panel per parameter)."""
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     sections: list[str] = []
     for param in params:
-        imgs = []
-        for figure in figures:
-            if points[f"{figure}.mean"].isna().all():
-                continue
-            fig = figure_vs_param(points, figure, param, params, confidence)
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=90)  # type: ignore[attr-defined]
-            data = buf.getvalue()
-            (fig_dir / f"{_slug(figure)}--{_slug(param)}.png").write_bytes(data)
-            b64 = base64.b64encode(data).decode()
-            imgs.append(
-                f'<figure><img alt="{html.escape(figure)} against {html.escape(param)}" '
-                f'src="data:image/png;base64,{b64}"></figure>'
-            )
-        sections.append(f"<h2>Against {html.escape(param)}</h2>\n" + "\n".join(imgs))
+        fig = panel_vs_param(points, figures, param, params, confidence)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=72)
+        data = buf.getvalue()
+        (fig_dir / f"{_slug(param)}.png").write_bytes(data)
+        b64 = base64.b64encode(data).decode()
+        sections.append(
+            f"<h2>Against {html.escape(param)}</h2>\n"
+            f'<img alt="key figures against {html.escape(param)}" '
+            f'src="data:image/png;base64,{b64}">'
+        )
     failed = runs[runs["status"] != "ok"]
     fail_html = (
         failed[[*params, "run_id", "seed", "error"]]

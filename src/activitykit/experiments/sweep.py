@@ -85,7 +85,7 @@ def _key(spec: RunSpec) -> str:
 
 
 def _progress_bar(total: int, enabled: bool | None, desc: str) -> Any:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text: tqdm.auto wants ipywidgets in notebooks
 
     show = sys.stderr.isatty() if enabled is None else enabled
     return tqdm(total=total, disable=not show, unit="run", desc=desc, file=sys.stderr)
