@@ -299,3 +299,22 @@ def test_progress_bar_follows_simulated_time(
     on_progress(1500.0, 1800.0)
     assert (bar.n, bar.total) == (1500, 1800)
     bar.close()
+
+
+def test_latency_by_group_answers_the_ping_interval_question() -> None:
+    scenario = load_scenario(
+        ROOT / "scenarios" / "ping-interval-tradeoff.yaml",
+        [*(f"fleet.groups.{i}.computers=100" for i in range(3)), "duration=3600"],
+    )
+    summary = run_scenario(scenario, None).summary
+    groups = summary["latency_by_group"]
+    assert list(groups) == ["ping-10s", "ping-30s", "ping-120s"]
+    assert sum(g["to_start"]["count"] for g in groups.values()) == (
+        summary["latency"]["client"]["to_start"]["count"]
+    )
+    means = [g["to_start"]["mean"] for g in groups.values()]
+    assert means == sorted(means)  # a longer ping interval, a later delivery
+    # At most one ping interval plus the urgent exchange delay (60 s) before delivery.
+    for g, ping in zip(groups.values(), (10, 30, 120), strict=True):
+        assert g["to_start"]["max"] <= ping + 60 + 1e-6
+    assert "g:ping-10s" in summary_table(summary)

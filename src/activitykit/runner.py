@@ -308,6 +308,7 @@ def build_summary(
         latency[scope] = {
             phase: _stats(acts[phase].to_numpy(dtype=float)[mask & measured]) for phase in _PHASES
         }
+    by_group = _latency_by_group(scenario, acts, measured)
     span = end - warmup
     final_t = acts["final_t"].to_numpy(dtype=float)
     done = (final_t >= warmup) & (final_t <= end)
@@ -350,6 +351,7 @@ def build_summary(
             "by_type": _counts(acts, "type"),
         },
         "latency": latency,
+        "latency_by_group": by_group,
         "throughput": throughput,
         "unfinished": {
             "count": len(unfinished),
@@ -377,6 +379,31 @@ def build_summary(
         "key_figures": figures,
     }
     return _plain(summary, nan=True)
+
+
+def _latency_by_group(
+    scenario: Scenario, acts: pd.DataFrame, measured: np.ndarray
+) -> dict[str, Any]:
+    """Client latencies per fleet group (for fleets of several groups), warm-up excluded.
+
+    The simulator numbers computers ``c1``..``cN`` group after group, in the order of
+    ``fleet.groups``; activities on computers named otherwise are left out.
+    """
+    groups = scenario.fleet.groups
+    if len(groups) < 2:
+        return {}
+    stops = np.cumsum([g.computers for g in groups])
+    comp = pd.Series(acts["computer"].to_numpy(dtype=object), dtype="string")
+    number = pd.to_numeric(comp.str.removeprefix("c"), errors="coerce").to_numpy(dtype=float)
+    index = np.searchsorted(stops, number - 1, side="right")  # NaN -> past the last group
+    client = (acts["kind"] == "client").to_numpy() & measured
+    return {
+        g.name: {
+            phase: _stats(acts[phase].to_numpy(dtype=float)[client & (index == i)])
+            for phase in _PHASES
+        }
+        for i, g in enumerate(groups)
+    }
 
 
 def _plain(value: Any, *, nan: bool) -> Any:
@@ -453,6 +480,13 @@ def summary_table(summary: Mapping[str, Any]) -> str:
                 continue
             lines.append(
                 f"{scope:<12}{phase:<10}{st['count']:>9,}"
+                + "".join(f"{_fmt(st[k]):>11}" for k in ("p50", "p90", "p99", "max"))
+            )
+    for group, phases in summary.get("latency_by_group", {}).items():
+        st = phases["total"]
+        if st["count"]:
+            lines.append(
+                f"{'g:' + group:<12.12}{'total':<10}{st['count']:>9,}"
                 + "".join(f"{_fmt(st[k]):>11}" for k in ("p50", "p90", "p99", "max"))
             )
     thr = summary["throughput"]["all"]["finished_per_hour"]
