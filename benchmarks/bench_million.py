@@ -1,8 +1,9 @@
 """Benchmark: one million computers, 24 simulated hours, one million client activities.
 
 The target of issue 4 (item 5): at most 5 minutes and 6 GiB on the 2-core reference machine,
-with the trace written (Parquet by default, or JSON Lines) to a temporary directory and every
-record fed to the online checker. The activities are ExecuteScriptRequest arriving as a
+with the trace written to a temporary directory (JSON Lines by default, the cheaper of the two
+writers at about 3 us per record against 6 us for Parquet; ``--format parquet`` to compare)
+and every record fed to the online checker. The activities are ExecuteScriptRequest arriving as a
 Poisson stream spread over the day (rate = activities / duration) on random computers, lasting
 exp(mean 20 s) with 5% failures; the computers are pre-started at random points of their
 cycles with the default intervals. Prints wall time, CPU time, peak RSS and the work counts,
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--activities", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
     ap.add_argument("--no-check", action="store_true", help="skip the online checker")
     ap.add_argument("--baseline-slice", type=int, default=2000, help="0 = skip the baseline")
     args = ap.parse_args(argv)
