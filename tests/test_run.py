@@ -309,8 +309,9 @@ def test_latency_by_group_answers_the_ping_interval_question() -> None:
     summary = run_scenario(scenario, None).summary
     groups = summary["latency_by_group"]
     assert list(groups) == ["ping-10s", "ping-30s", "ping-120s"]
-    assert sum(g["to_start"]["count"] for g in groups.values()) == (
-        summary["latency"]["client"]["to_start"]["count"]
+    assert (
+        sum(g["to_start"]["count"] for g in groups.values())
+        == (summary["latency"]["client"]["to_start"]["count"])
     )
     means = [g["to_start"]["mean"] for g in groups.values()]
     assert means == sorted(means)  # a longer ping interval, a later delivery
