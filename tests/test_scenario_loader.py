@@ -427,6 +427,8 @@ def test_backoff_order_and_server_only_chain_with_group(tmp_path: Path) -> None:
         """
         faults:
           server_busy: {backoff_initial: 600, backoff_max: 300}
+        fleet:
+          groups: [{registration_spread: 60, start_phase_spread: 30}]
         workload:
           chains:
             - name: c
@@ -435,4 +437,5 @@ def test_backoff_order_and_server_only_chain_with_group(tmp_path: Path) -> None:
         """,
     )
     assert "s.yaml:2: faults.server_busy.backoff_max: backoff_max (300.0) must be >= " in msg
-    assert "s.yaml:6: workload.chains[0].group: every step is a server activity" in msg
+    assert "s.yaml:8: workload.chains[0].group: every step is a server activity" in msg
+    assert "s.yaml:4: fleet.groups[0].start_phase_spread: start_phase_spread only applies" in msg

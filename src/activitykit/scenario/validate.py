@@ -94,6 +94,12 @@ class _Checker:
                     f"duplicate group name {group.name!r}; give every group its own name",
                 )
             seen.add(group.name)
+            if group.start_phase_spread is not None and group.registration_spread > 0:
+                self.add(
+                    (*loc, "start_phase_spread"),
+                    "start_phase_spread only applies when registration_spread is 0 (computers "
+                    "registering during the run start their cycle then); set one of the two",
+                )
             for type_name in group.handlers:
                 kind = self.type_kind((*loc, "handlers", type_name), type_name)
                 if kind is Kind.SERVER:
