@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--path", type=Path, help="write the trace here (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the trace file")
+    ap.add_argument(
+        "--reuse", action="store_true", help="use the trace at --path as it is if it exists"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="time each side this many times (best)")
     args = ap.parse_args(argv)
 
@@ -88,10 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         path = args.path
     try:
         t0 = time.perf_counter()
-        n = write_trace(path, args.records, args.seed)
+        if args.reuse and path.exists():
+            with open(path, "rb") as fh:
+                n = sum(1 for _ in fh)
+            how = "reused"
+        else:
+            n = write_trace(path, args.records, args.seed)
+            how = f"written in {time.perf_counter() - t0:.1f} s"
         size = path.stat().st_size
-        print(f"trace: {path} ({n:,} records, {size / 2**20:.1f} MiB), written in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(f"trace: {path} ({n:,} records, {size / 2**20:.1f} MiB), {how}")
         base = min(baseline(path) for _ in range(args.repeat))
         runs = [run_check(path) for _ in range(args.repeat)]
         chk = min(r[0] for r in runs)
@@ -99,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux: KiB
         print(out.strip().splitlines()[-1] if out.strip() else "(no output)")
         print(f"baseline json.loads loop: {base:8.2f} s  ({n / base / 1e6:.2f} M records/s)")
-        print(f"activitykit check:        {chk:8.2f} s  ({n / chk / 1e6:.2f} M records/s), "
-              f"exit {code}")
+        print(
+            f"activitykit check:        {chk:8.2f} s  ({n / chk / 1e6:.2f} M records/s), "
+            f"exit {code}"
+        )
         print(f"ratio check/baseline:     {chk / base:8.2f}  (goal <= 1.0)")
         print(f"peak memory of check:     {peak / 2**30:8.2f} GiB  (goal < 4 GiB)")
         if code != 0:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..model import START_STATES, Kind, Profile, parse_profile
-from ..trace.readers import read_table, table_from_records, validate_record
+from ..trace.readers import CHECK_FIELDS, read_table, table_from_records, validate_record
 from ..trace.schema import FIELDS
 from . import rules as R
 from .report import CheckReport, Violation, finalize
@@ -43,7 +43,7 @@ _KIND_NAMES = np.array([Kind.CLIENT.value, Kind.SERVER.value, None], dtype=objec
 def load_table(source: Any, input_format: str | None = None) -> pa.Table:
     """A validated trace table (``FIELDS`` columns present + ``line``) from any source."""
     if isinstance(source, str | Path):
-        return read_table(source, input_format)
+        return read_table(source, input_format, fields=CHECK_FIELDS)
     if _is_frame(source):
         return table_from_records(_validated(_frame_rows(source), "<frame>"))
     if isinstance(source, pa.Table):
@@ -84,7 +84,7 @@ def _frame_rows(df: Any) -> Iterable[tuple[int, dict[str, Any]]]:
 def _validated(pairs: Iterable[tuple[int, Any]], source: str):
     last = None
     for n, raw in pairs:
-        rec = validate_record(raw, source, n)
+        rec = validate_record(raw, source, n, CHECK_FIELDS)
         if last is not None and rec["t"] < last:
             raise InputError(
                 f"t={rec['t']:g} is smaller than t={last:g} of the previous record; records "
@@ -108,10 +108,17 @@ def check(
     Raises ``InputError`` for input that cannot be judged (the message names file, line and
     rule); everything well-formed but wrong becomes a violation in the report.
     """
-    prof = parse_profile(profile)
+    prof = _profile(profile)
     if max_age is not None and not max_age >= 0:
         raise InputError(f"--max-age must be >= 0 seconds, got {max_age!r}")
     return check_table(load_table(source, input_format), profile=prof, max_age=max_age)
+
+
+def _profile(profile: Profile | str) -> Profile:
+    try:
+        return parse_profile(profile)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 class _Cols:
@@ -143,7 +150,8 @@ class _Cols:
             if not self.has(name) or not self.n:
                 self._cache[key] = (np.full(self.n, _NONE, dtype=np.int64), [])
             else:
-                enc = pc.dictionary_encode(self.table.column(name).combine_chunks())
+                col = self.table.column(name).combine_chunks()
+                enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
                 codes = pc.fill_null(enc.indices, _NONE).to_numpy().astype(np.int64)
                 self._cache[key] = (codes, enc.dictionary)
         return self._cache[key]
@@ -154,6 +162,25 @@ class _Cols:
         names = dictionary.to_pylist() if len(dictionary) else []
         table = np.array([mapping.get(u, _NONE) for u in names] + [_NONE], dtype=np.int64)
         return table[codes]  # -1 indexes the trailing sentinel
+
+    def codes_at(self, name: str, mapping: Mapping[str, int], rows: np.ndarray) -> np.ndarray:
+        """``codes`` at ``rows`` only (cheaper than the whole column)."""
+        if not self.has(name) or not len(rows):
+            return np.full(len(rows), _NONE, dtype=np.int64)
+        col = self.table.column(name).combine_chunks()
+        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+        idx = enc.indices.take(pa.array(rows, type=pa.int64()))
+        codes = pc.fill_null(idx, _NONE).to_numpy().astype(np.int64)
+        names = enc.dictionary.to_pylist()
+        table = np.array([mapping.get(u, _NONE) for u in names] + [_NONE], dtype=np.int64)
+        return table[codes]
+
+    def num_at(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """``num`` at ``rows`` only."""
+        if not self.has(name):
+            return np.full(len(rows), np.nan)
+        col = self.table.column(name).take(pa.array(rows, type=pa.int64()))
+        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
 
     def take(self, name: str, rows: np.ndarray) -> list[Any]:
         if not self.has(name):
@@ -178,7 +205,7 @@ def _op_keys(c: _Cols, rows: np.ndarray) -> np.ndarray:
     """Dense integer keys of the rows' operation ids (ids compare by their text)."""
     if pa.types.is_string(c.table.schema.field("operation_id").type):
         return c.encoded("operation_id")[0][rows]
-    return c.num("operation_id")[rows].astype(np.int64)
+    return c.num_at("operation_id", rows).astype(np.int64)
 
 
 def check_table(
@@ -194,13 +221,17 @@ def check_table(
     kinds = frozenset(ev_names)
     active = frozenset(r.id for r in R.RULES.values() if r.needs <= kinds)
 
+    ev_masks: dict[tuple[str, ...], np.ndarray] = {}
+
     def is_ev(*names: str) -> np.ndarray:
-        codes = [ev_names.index(x) for x in names if x in ev_names]
-        if not codes:
-            return np.zeros(n, dtype=bool)
-        if len(codes) == 1:
-            return ev_codes == codes[0]
-        return np.isin(ev_codes, codes)
+        """Rows whose event is one of ``names`` (a table look-up on the event codes)."""
+        if names not in ev_masks:
+            lut = np.zeros(len(ev_names) + 1, dtype=bool)
+            for x in names:
+                if x in ev_names:
+                    lut[ev_names.index(x)] = True
+            ev_masks[names] = lut[ev_codes]
+        return ev_masks[names]
 
     acode, adict = c.encoded("activity")
     na = len(adict)
@@ -230,10 +261,6 @@ def check_table(
     dup_created = is_created & has_act & (line > c0_row)
     first_created = is_created & has_act & (line == c0_row)
 
-    state_code = c.codes("state", _SC)
-    from_code = c.codes("from", _SC)
-    to_code = c.codes("to", _SC)
-
     found: list[tuple[str, int, str]] = []  # (rule, table row, message)
 
     # -- T1 -----------------------------------------------------------------------------------
@@ -244,14 +271,17 @@ def check_table(
             found.append(("T1", int(i), R.msg_orphan(anames[acode[i]])))
     for i in np.flatnonzero(dup_created):
         found.append(("T1", int(i), R.msg_created_twice(anames[acode[i]], int(c0[acode[i]]))))
+    fc_rows = np.flatnonzero(first_created)
+    fc_state = c.codes_at("state", _SC, fc_rows)
     start_codes = np.array([_SC[s.value] for s in START_STATES])
-    for i in np.flatnonzero(first_created & ~np.isin(state_code, start_codes)):
-        found.append(("T1", int(i), R.msg_not_start(_STATE_NAMES[state_code[i]])))
+    for j in np.flatnonzero(~np.isin(fc_state, start_codes)):
+        found.append(("T1", int(fc_rows[j]), R.msg_not_start(_STATE_NAMES[fc_state[j]])))
 
     # -- per-activity facts from the first created record -------------------------------------
-    fc_rows = np.flatnonzero(first_created)
     kind_of = np.full(na, _NONE, dtype=np.int64)
-    kind_of[acode[fc_rows]] = c.codes("kind", R.KIND_CODE)[fc_rows]
+    kind_of[acode[fc_rows]] = c.codes_at("kind", R.KIND_CODE, fc_rows)
+    state_of = np.full(na, _NONE, dtype=np.int64)
+    state_of[acode[fc_rows]] = fc_state
     comp_codes, comp_dict = c.encoded("computer")
     comp_of = np.full(na, _NONE, dtype=np.int64)
     comp_of[acode[fc_rows]] = comp_codes[fc_rows]
@@ -286,8 +316,11 @@ def check_table(
     srow = vi[s_in_v]
     sa = va[s_in_v]
     s_is_tr = is_tr_all[srow]
-    cur = np.where(s_is_tr, to_code[srow], state_code[srow])
-    frm = np.where(s_is_tr, from_code[srow], _NONE)
+    cur = state_of[sa]  # created rows; transitions overwritten below
+    frm = np.full(len(srow), _NONE, dtype=np.int64)
+    s_tr = np.flatnonzero(s_is_tr)
+    cur[s_tr] = c.codes_at("to", _SC, srow[s_tr])
+    frm[s_tr] = c.codes_at("from", _SC, srow[s_tr])
     k = len(srow)
     prev_cur = np.full(k, _NONE, dtype=np.int64)
     prev_from = np.full(k, _NONE, dtype=np.int64)
@@ -300,7 +333,7 @@ def check_table(
     tr = np.flatnonzero(s_is_tr)  # indexes into the state rows
     trow = srow[tr]
     tpos = s_in_v[tr]  # positions in grouped order
-    t_from, t_to = frm[tr], to_code[trow]
+    t_from, t_to = frm[tr], cur[tr]
     t_prev, t_prev_from, t_prev_line = prev_cur[tr], prev_from[tr], prev_line[tr]
     t_kind = kind_of[va[tpos]]
     client = t_kind == R.KIND_CODE[Kind.CLIENT.value]
@@ -343,11 +376,12 @@ def check_table(
         lt = np.where(last >= 0, vt[np.maximum(last, 0)], np.nan)
         return rows, last, lt == t[rows]
 
-    def no_cause(rule: str, event: str, rows, last, same) -> None:
+    def no_cause(rule: str, event: str, sel, rows, last, same) -> None:
+        to = t_to[sel]
         for j in np.flatnonzero(~same):
-            i = int(rows[j])
             prev_t = None if last[j] < 0 else float(vt[last[j]])
-            found.append((rule, i, R.msg_no_cause(event, _STATE_NAMES[to_code[i]], prev_t)))
+            msg = R.msg_no_cause(event, _STATE_NAMES[to[j]], prev_t)
+            found.append((rule, int(rows[j]), msg))
 
     for rule, event, sel in (
         ("C1", "deliver", client & (t_to == _IP)),
@@ -355,33 +389,30 @@ def check_table(
         ("C5", "cancel", t_to == _X),
     ):
         if rule in active and sel.any():
-            no_cause(rule, event, *cause_at_same_t(event, sel))
+            no_cause(rule, event, sel, *cause_at_same_t(event, sel))
     if "C2" in active:
         sel = client & ((t_to == _OK) | (t_to == _KO))
         if sel.any():
             rows, last, same = cause_at_same_t("result", sel)
-            no_cause("C2", "result", rows, last, same)
-            status = c.codes("status", {"succeeded": _OK, "failed": _KO})
-            got = status[vi[np.maximum(last, 0)]]
-            for j in np.flatnonzero(same & (got != t_to[sel])):
-                i = int(rows[j])
-                found.append(
-                    ("C2", i, R.msg_status(_STATE_NAMES[to_code[i]], _STATUS_TEXT[got[j]]))
-                )
+            no_cause("C2", "result", sel, rows, last, same)
+            got = c.codes_at("status", {"succeeded": _OK, "failed": _KO}, vi[np.maximum(last, 0)])
+            to = t_to[sel]
+            for j in np.flatnonzero(same & (got != to)):
+                msg = R.msg_status(_STATE_NAMES[to[j]], _STATUS_TEXT[got[j]])
+                found.append(("C2", int(rows[j]), msg))
     if "C4" in active:
         sel = (t_from == _B) & ((t_to == _Q) | (t_to == _W))
         if sel.any():
             last = last_of("approve")[tpos[sel]]
             approve_line = np.where(last >= 0, vl[np.maximum(last, 0)], -1)
-            rows = trow[sel]
+            rows, to = trow[sel], t_to[sel]
             for j in np.flatnonzero((last < 0) | (approve_line < t_prev_line[sel])):
-                i = int(rows[j])
-                found.append(("C4", i, R.msg_no_approve(_STATE_NAMES[to_code[i]])))
+                found.append(("C4", int(rows[j]), R.msg_no_approve(_STATE_NAMES[to[j]])))
     # C6
     sel = (t_from == _S) & ((t_to == _Q) | (t_to == _IP))
     if sel.any():
         rows = trow[sel]
-        da = c.num("deliver_after")[created_row[acode[rows]]]
+        da = c.num_at("deliver_after", created_row[acode[rows]])
         for j in np.flatnonzero(~np.isnan(da) & (t[rows] < da)):
             i = int(rows[j])
             found.append(("C6", i, R.msg_too_early(float(t[i]), float(da[j]))))
@@ -518,7 +549,7 @@ def _c7(
     crow = created_row[acode[rows]]
     deps = c.take("depends_on", crow)
     pof = c.take("progress_of", crow)
-    thr = c.num("threshold")[crow]
+    thr = c.num_at("threshold", crow)
     flat = [d for ds in deps if ds for d in ds]
     dep_code = iter(
         pc.index_in(pa.array(flat, pa.string()), value_set=adict).to_pylist() if flat else []
@@ -529,7 +560,7 @@ def _c7(
         p_rows = prog_rows[order]
         width = int(line.max()) + 1
         p_key = acode[p_rows] * width + line[p_rows]
-        p_val = c.num("value")[p_rows]
+        p_val = c.num_at("value", p_rows)
         of_codes = pc.index_in(pa.array(pof, pa.string()), value_set=adict).to_pylist()
     for j, i in enumerate(rows):
         ln = int(line[i])

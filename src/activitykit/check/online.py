@@ -29,7 +29,7 @@ _IP, _OK, _KO, _X = (
     State.CANCELED.value,
 )
 _Q, _S, _W, _B = State.QUEUED.value, State.SCHEDULED.value, State.WAITING.value, State.BLOCKED.value
-_ENDS = {"succeeded": _OK, "failed": _KO}
+_ENDS = {"succeeded": _OK, "failed": _KO, 6: _OK, 5: _KO, "6": _OK, "5": _KO}
 _CLIENT = Kind.CLIENT.value
 
 
@@ -96,7 +96,10 @@ class Checker:
         max_age: float | None = None,
         kinds: Collection[str] | None = None,
     ) -> None:
-        self.profile = parse_profile(profile)
+        try:
+            self.profile = parse_profile(profile)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         if max_age is not None and not max_age >= 0:
             raise InputError(f"max_age must be >= 0 seconds, got {max_age!r}")
         self.max_age = max_age

@@ -6,6 +6,8 @@ from .readers import (
     landscape_records,
     read_frame,
     read_records,
+    read_table,
+    table_from_records,
     validate_record,
 )
 from .schema import ARROW_SCHEMA, EVENT_KINDS, FIELDS, KIT_EVENT_KINDS, SPEC_EVENT_KINDS
@@ -40,6 +42,8 @@ __all__ = [
     "open_writer",
     "read_frame",
     "read_records",
+    "read_table",
+    "table_from_records",
     "validate_record",
     "write_trace",
 ]

@@ -43,10 +43,13 @@ from ..model import (
     parse_kind,
     parse_state,
 )
-from .schema import ARROW_SCHEMA, FIELDS, LIST_FIELDS
+from .schema import FIELDS, LIST_FIELDS
 from .writers import TraceFormatError, format_for_path
 
 __all__ = [
+    "CHECK_FIELDS",
+    "COMMON_FIELDS",
+    "EVENT_FIELDS",
     "INPUT_FORMATS",
     "REQUIRED",
     "frame_from_records",
@@ -82,6 +85,74 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "fault": (),
 }
 
+#: Fields every record may carry.
+COMMON_FIELDS: tuple[str, ...] = ("t", "event", "activity", "computer")
+#: Fields each event kind defines (TRACE.md plus the kit extensions of ``schema.py``). A
+#: field on a record whose kind does not define it is ignored, like an unknown field.
+EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "created": (
+        "kind",
+        "type",
+        "state",
+        "deliver_after",
+        "depends_on",
+        "progress_of",
+        "threshold",
+        "parent",
+    ),
+    "transition": ("from", "to", "cause"),
+    "deliver": ("operation_id",),
+    "result": ("operation_id", "status"),
+    "exchange": ("urgent",),
+    "consume": ("handler", "attempt"),
+    "progress": ("value",),
+    "group": ("type", "children"),
+    "fault": ("fault", "handler"),
+    "ack": ("handler",),
+}
+#: The fields the checker reads; ``check`` validates only these.
+CHECK_FIELDS: frozenset[str] = frozenset(COMMON_FIELDS) | {
+    "kind",
+    "type",
+    "state",
+    "deliver_after",
+    "depends_on",
+    "progress_of",
+    "threshold",
+    "from",
+    "to",
+    "operation_id",
+    "status",
+    "value",
+}
+#: Fields found only on created/progress/group records: the fast reader parses them from
+#: those lines alone (parsing cost grows with the number of schema fields).
+_COLD_FIELDS = frozenset(
+    {
+        "type",
+        "deliver_after",
+        "depends_on",
+        "progress_of",
+        "threshold",
+        "parent",
+        "value",
+        "children",
+    }
+)
+_COLD_EVENTS = ("created", "progress", "group")
+_ALL_FIELDS = frozenset(FIELDS)
+_ALLOWED: dict[str, frozenset[str]] = {}
+
+
+def _allowed(event: str, fields: frozenset[str]) -> frozenset[str]:
+    key = f"{event}\x00{id(fields)}"
+    got = _ALLOWED.get(key)
+    if got is None:
+        got = (frozenset(COMMON_FIELDS) | frozenset(EVENT_FIELDS.get(event, ()))) & fields
+        _ALLOWED[key] = got
+    return got
+
+
 _STATE_FIELDS = ("state", "from", "to")
 _NUMBER_FIELDS = frozenset({"t", "value", "deliver_after", "threshold"})
 _INT_FIELDS = frozenset({"attempt", "children"})
@@ -103,22 +174,32 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def validate_record(raw: object, source: str = "<records>", line: int | None = None) -> Record:
-    """Check one record against TRACE.md and return it normalised (unknown fields dropped).
+def validate_record(
+    raw: object,
+    source: str = "<records>",
+    line: int | None = None,
+    fields: frozenset[str] = _ALL_FIELDS,
+) -> Record:
+    """Check one record against TRACE.md and return it normalised.
 
-    Raises ``InputError`` naming ``source:line``, the field and the rule on anything a
-    checker cannot judge: not an object, a missing required field, a wrong type, an unknown
-    state or kind name, a non-finite time.
+    Keeps the fields its event kind defines (``COMMON_FIELDS`` + ``EVENT_FIELDS``), limited
+    to ``fields``; everything else is dropped like an unknown field. Raises ``InputError``
+    naming ``source:line``, the field and the rule on anything a checker cannot judge: not
+    an object, a missing required field, a wrong type, an unknown state or kind name, a
+    non-finite time.
     """
     if not isinstance(raw, Mapping):
         raise _bad(source, line, f"a record must be a JSON object, got {type(raw).__name__}")
+    event = raw.get("event")
+    keep = _allowed(event, fields) if isinstance(event, str) else COMMON_FIELDS
     rec: Record = {}
     for name in FIELDS:
+        if name not in keep:
+            continue
         v = raw.get(name)
         if v is None or (isinstance(v, float) and math.isnan(v) and name != "t"):
             continue
         rec[name] = v
-    event = rec.get("event")
     if "t" not in rec:
         raise _bad(source, line, "missing required field 't' (every record needs a time)")
     if event is None:
@@ -157,7 +238,7 @@ def validate_record(raw: object, source: str = "<records>", line: int | None = N
             if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
                 raise _bad(source, line, f"field {name!r} must be a list of strings, got {v!r}")
             rec[name] = list(v)
-        elif not isinstance(v, str):
+        elif not isinstance(v, str) and name != "status":  # status: text or 6/5, see below
             raise _bad(source, line, f"field {name!r} must be a string, got {v!r}")
     for name in _STATE_FIELDS:
         if name in rec:
@@ -275,7 +356,9 @@ def _decode_text(data: bytes, source: str) -> str:
         ) from None
 
 
-def _jsonl_records(data: bytes, source: str) -> Iterator[tuple[int, Record]]:
+def _jsonl_records(
+    data: bytes, source: str, fields: frozenset[str] = _ALL_FIELDS
+) -> Iterator[tuple[int, Record]]:
     text = _decode_text(data, source)
     loads = json.loads
     for n, raw in enumerate(text.split("\n"), start=1):
@@ -288,7 +371,7 @@ def _jsonl_records(data: bytes, source: str) -> Iterator[tuple[int, Record]]:
             raise _bad(
                 source, n, f"malformed JSON ({msg}); each line must be one JSON object"
             ) from None
-        yield n, validate_record(obj, source, n)
+        yield n, validate_record(obj, source, n, fields)
 
 
 def _csv_value(name: str, v: str, source: str, line: int) -> object:
@@ -316,7 +399,9 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
     return v
 
 
-def _csv_records(data: bytes, source: str) -> Iterator[tuple[int, Record]]:
+def _csv_records(
+    data: bytes, source: str, fields: frozenset[str] = _ALL_FIELDS
+) -> Iterator[tuple[int, Record]]:
     text = _decode_text(data, source)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -342,7 +427,7 @@ def _csv_records(data: bytes, source: str) -> Iterator[tuple[int, Record]]:
             for i, name in cols:
                 if i < len(row) and row[i] != "":
                     rec[name] = _csv_value(name, row[i], source, n)
-            yield n, validate_record(rec, source, n)
+            yield n, validate_record(rec, source, n, fields)
     except csv.Error as exc:
         raise _bad(source, n + 1, f"malformed CSV: {exc}") from None
 
@@ -357,7 +442,9 @@ def _parquet_table(path: Path, data: bytes):
         raise InputError(f"not a readable Parquet file: {exc}", source=str(path)) from None
 
 
-def _parquet_records(table, source: str) -> Iterator[tuple[int, Record]]:
+def _parquet_records(
+    table, source: str, fields: frozenset[str] = _ALL_FIELDS
+) -> Iterator[tuple[int, Record]]:
     names = [n for n in table.column_names if n in FIELDS]
     if "t" not in names or "event" not in names:
         raise _bad(source, None, "Parquet file has no 't' and 'event' columns (TRACE.md fields)")
@@ -366,30 +453,34 @@ def _parquet_records(table, source: str) -> Iterator[tuple[int, Record]]:
     for batch in table.to_batches(65536):
         for row in batch.to_pylist():
             n += 1
-            yield n, validate_record(row, source, n)
+            yield n, validate_record(row, source, n, fields)
 
 
-def read_records(path: str | Path, input_format: str | None = None) -> Iterator[tuple[int, Record]]:
+def read_records(
+    path: str | Path, input_format: str | None = None, *, fields: frozenset[str] = _ALL_FIELDS
+) -> Iterator[tuple[int, Record]]:
     """Yield ``(line, record)`` for every record of the trace at ``path``, validated.
 
     The format comes from the extension (``.jsonl``, ``.jsonl.gz``, ``.csv``, ``.parquet``;
     a ``.json`` file holding a list is a Landscape export), or from ``input_format``
     (one of ``INPUT_FORMATS``). Raises ``InputError`` at the first bad record, naming the
-    file, the line and the rule; decreasing ``t`` is one such rule.
+    file, the line and the rule; decreasing ``t`` is one such rule. ``fields`` limits the
+    fields read (and validated) to a subset of ``FIELDS``.
     """
     path = Path(path)
     data = _open_bytes(path)
     source = str(path)
     fmt = _resolve_format(path, input_format, data[:4096])
     if fmt == "landscape":
-        yield from landscape_records(_load_json_document(data, source), source)
+        for n, rec in landscape_records(_load_json_document(data, source), source):
+            yield n, {k: v for k, v in rec.items() if k in fields}
         return
     if fmt == "parquet":
-        gen = _parquet_records(_parquet_table(path, data), source)
+        gen = _parquet_records(_parquet_table(path, data), source, fields)
     elif fmt == "csv":
-        gen = _csv_records(data, source)
+        gen = _csv_records(data, source, fields)
     else:
-        gen = _jsonl_records(data, source)
+        gen = _jsonl_records(data, source, fields)
     order = _Monotone(source)
     for n, rec in gen:
         order(rec, n)
@@ -442,44 +533,97 @@ class _Fallback(Exception):
     """The fast path met something it will not judge; the careful path takes over."""
 
 
-def _nonblank_lines(data: bytes) -> np.ndarray:
-    """1-based numbers of the lines of ``data`` that are not empty (a lone "\\r" is empty)."""
+def _line_starts(data: bytes) -> np.ndarray:
+    """Byte offset of the start of every physical line, plus ``len(data)`` at the end."""
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
-    starts = np.concatenate(([0], nl + 1))
-    ends = np.concatenate((nl, [len(buf)]))
-    length = ends - starts
-    cr = np.zeros(len(starts), dtype=bool)
+    ends = [] if len(buf) and buf[-1] == 10 else [len(buf)]
+    return np.concatenate(([0], nl + 1, ends)).astype(np.int64)
+
+
+def _nonblank_lines(data: bytes, starts: np.ndarray | None = None) -> np.ndarray:
+    """1-based numbers of the lines of ``data`` that are not empty (a lone "\\r" is empty)."""
+    if starts is None:
+        starts = _line_starts(data)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    first, after = starts[:-1], starts[1:]
+    length = after - first - (buf[np.maximum(after - 1, 0)] == 10) if len(buf) else after - first
     one = length == 1
-    cr[one] = buf[starts[one]] == 13
+    cr = np.zeros(len(first), dtype=bool)
+    cr[one] = buf[first[one]] == 13
     # whitespace-only lines are rare; if pyarrow skips them the row count below differs
     # and the careful path numbers the lines instead.
     return np.flatnonzero((length > 0) & ~cr) + 1
 
 
-def _fast_jsonl(data: bytes):
+def _read_json(data, fields: list[str]):
     import pyarrow as pa
     import pyarrow.json as pj
 
+    return pj.read_json(
+        pa.BufferReader(data),
+        read_options=pj.ReadOptions(block_size=1 << 22, use_threads=True),
+        parse_options=pj.ParseOptions(
+            explicit_schema=pa.schema([pa.field(f, FIELDS[f]) for f in fields]),
+            unexpected_field_behavior="ignore",
+        ),
+    )
+
+
+def _fast_jsonl(data: bytes, fields: frozenset[str] = _ALL_FIELDS):
+    """Two passes: the common fields on every line, then the fields that only created,
+    progress and group records carry on those lines alone (far cheaper than one pass with
+    every field in the schema). Rows are numbered with their physical lines."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if not data.strip() or b"\x00" in data:
         raise _Fallback
+    hot = [f for f in FIELDS if f in fields and f not in _COLD_FIELDS]
+    cold = [f for f in FIELDS if f in fields and f in _COLD_FIELDS]
     try:
-        table = pj.read_json(
-            pa.BufferReader(data),
-            read_options=pj.ReadOptions(block_size=1 << 21, use_threads=True),
-            parse_options=pj.ParseOptions(
-                explicit_schema=ARROW_SCHEMA, unexpected_field_behavior="ignore"
-            ),
-        )
+        table = _read_json(data, hot)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         raise _Fallback from None
-    lines = _nonblank_lines(data)
+    starts = _line_starts(data)
+    lines = _nonblank_lines(data, starts)
     if len(lines) != table.num_rows:
         raise _Fallback
+    ev = pc.dictionary_encode(table.column("event").combine_chunks())
+    table = table.set_column(table.column_names.index("event"), "event", ev)
+    if cold and table.num_rows:
+        names = ev.dictionary.to_pylist()
+        codes = [names.index(e) for e in _COLD_EVENTS if e in names]
+        rows = np.flatnonzero(np.isin(ev.indices.fill_null(-1).to_numpy(), codes))
+        every = pa.LargeStringArray.from_buffers(
+            len(starts) - 1, pa.py_buffer(starts), pa.py_buffer(data)
+        )
+        picked = every.take(pa.array(lines[rows] - 1))
+        offsets = np.frombuffer(picked.buffers()[1], dtype=np.int64)
+        body = picked.buffers()[2]
+        if len(rows):
+            body = body.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+            if body.size and body[body.size - 1] != 10:
+                body = pa.py_buffer(body.to_pybytes() + b"\n")
+        try:
+            sub = _read_json(body, cold) if len(rows) else None
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            raise _Fallback from None
+        if sub is not None and sub.num_rows != len(rows):
+            raise _Fallback
+        where = np.full(table.num_rows, -1, dtype=np.int64)
+        where[rows] = np.arange(len(rows))
+        idx = pa.array(where, mask=where < 0)
+        for f in cold:
+            col = (
+                sub.column(f).take(idx) if sub is not None else pa.nulls(table.num_rows, FIELDS[f])
+            )
+            table = table.append_column(f, col)
+        table = table.select([f for f in FIELDS if f in table.column_names])
     return table, lines
 
 
-def _fast_csv(data: bytes):
+def _fast_csv(data: bytes, fields: frozenset[str] = _ALL_FIELDS):
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -489,13 +633,17 @@ def _fast_csv(data: bytes):
     names = [h.strip() for h in next(csv.reader([header]))] if header.strip() else []
     if "t" not in names or "event" not in names or len(set(names)) != len(names):
         raise _Fallback
-    types = {n: (pa.string() if n in LIST_FIELDS else FIELDS[n]) for n in names if n in FIELDS}
+    types = {
+        n: (pa.string() if n in LIST_FIELDS else FIELDS[n])
+        for n in names
+        if n in FIELDS and n in fields
+    }
     try:
         table = pcsv.read_csv(
             pa.BufferReader(data),
             convert_options=pcsv.ConvertOptions(
                 column_types=types,
-                include_columns=[n for n in names if n in FIELDS],
+                include_columns=list(types),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
                 true_values=["true"],
@@ -517,22 +665,24 @@ def _fast_csv(data: bytes):
     return table, lines
 
 
-def _canonical(col, parse, source_type=None):
-    """Column with every value replaced by ``parse(value).value``; raises on unknown names."""
+def _dictionary(col, parse=None):
+    """The column dictionary-encoded; with ``parse``, its dictionary mapped to canonical names.
+
+    The checker reads the integer codes straight from these columns, so each text column is
+    hashed once. ``parse`` raising (an unknown name) sends the caller to the careful path.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if source_type is not None:
-        arr = pc.cast(arr, source_type)
-    enc = pc.dictionary_encode(arr)
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+    if parse is None:
+        return enc
     values = enc.dictionary.to_pylist()
     canon = [parse(v) for v in values]
     if canon == values:
-        return arr
-    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(canon, pa.string())).cast(
-        pa.string()
-    )
+        return enc
+    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(canon, pa.string()))
 
 
 def _status(v: Any) -> str:
@@ -540,7 +690,7 @@ def _status(v: Any) -> str:
     return _STATUS[key]
 
 
-def _validate_table(table, lines: np.ndarray):
+def _validate_table(table, lines: np.ndarray, fields: frozenset[str] = _ALL_FIELDS):
     """Vectorised twin of ``validate_record`` + the t-order rule; raises ``_Fallback`` on doubt.
 
     Returns the table with only ``FIELDS`` columns (canonical types and names) plus ``line``.
@@ -548,7 +698,7 @@ def _validate_table(table, lines: np.ndarray):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    names = [n for n in FIELDS if n in table.column_names]
+    names = [n for n in FIELDS if n in table.column_names and n in fields]
     if "t" not in names or "event" not in names:
         raise _Fallback
     table = table.select(names)
@@ -556,6 +706,10 @@ def _validate_table(table, lines: np.ndarray):
         want = FIELDS[n]
         have = table.schema.field(n).type
         if have.equals(want) or (n == "operation_id" and pa.types.is_string(have)):
+            continue
+        if pa.types.is_dictionary(have) and pa.types.is_string(have.value_type) and (
+            pa.types.is_string(want)
+        ):
             continue
         numeric = pa.types.is_integer(have) or pa.types.is_floating(have)
         if pa.types.is_string(want):
@@ -579,12 +733,38 @@ def _validate_table(table, lines: np.ndarray):
             col = table.column(n).to_numpy()
             if np.isinf(col).any():
                 raise _Fallback
-    ev = table.column("event").combine_chunks()
-    if ev.null_count:
+    if table.column("event").null_count:
         raise _Fallback
-    enc = pc.dictionary_encode(ev)
-    kinds = enc.dictionary.to_pylist()
-    idx = enc.indices.to_numpy()
+    table = table.set_column(names.index("event"), "event", _dictionary(table.column("event")))
+    if table.num_rows:
+        # a field on a record whose kind does not define it is ignored (validate_record)
+        evc = table.column("event").chunk(0)
+        ev_names = evc.dictionary.to_pylist()
+        ev_idx = evc.indices.to_numpy()
+        for n in names:
+            if n in COMMON_FIELDS:
+                continue
+            allowed = [i for i, e in enumerate(ev_names) if n in EVENT_FIELDS.get(e, ())]
+            here = np.isin(ev_idx, allowed)
+            col = table.column(n)
+            stray = col.is_valid().to_numpy(zero_copy_only=False) & ~here
+            if stray.any():
+                cleared = pc.if_else(pa.array(here), col, pa.scalar(None, col.type))
+                table = table.set_column(names.index(n), n, cleared)
+    parsers = {
+        "kind": lambda v: parse_kind(v).value,
+        "status": _status,
+        **{n: (lambda v: parse_state(v).value) for n in _STATE_FIELDS},
+    }
+    try:
+        for n, parse in parsers.items():
+            if n in names:
+                table = table.set_column(names.index(n), n, _dictionary(table.column(n), parse))
+    except (UnknownStateError, UnknownKindError, KeyError, AttributeError, TypeError):
+        raise _Fallback from None
+    enc = table.column("event").chunk(0) if table.num_rows else None
+    kinds = enc.dictionary.to_pylist() if enc is not None else []
+    idx = enc.indices.to_numpy() if enc is not None else np.zeros(0, dtype=np.int32)
     valid: dict[str, np.ndarray] = {}
 
     def ok(name: str) -> np.ndarray:
@@ -596,24 +776,6 @@ def _validate_table(table, lines: np.ndarray):
             )
         return valid[name]
 
-    try:
-        for n in _STATE_FIELDS:
-            if n in names:
-                table = table.set_column(
-                    names.index(n), n, _canonical(table.column(n), lambda v: parse_state(v).value)
-                )
-        if "kind" in names:
-            table = table.set_column(
-                names.index("kind"),
-                "kind",
-                _canonical(table.column("kind"), lambda v: parse_kind(v).value),
-            )
-        if "status" in names:
-            table = table.set_column(
-                names.index("status"), "status", _canonical(table.column("status"), _status)
-            )
-    except (UnknownStateError, UnknownKindError, KeyError, AttributeError):
-        raise _Fallback from None
     for code, kind in enumerate(kinds):
         need = REQUIRED.get(kind, ())
         if not need:
@@ -623,9 +785,13 @@ def _validate_table(table, lines: np.ndarray):
             if not ok(f)[rows].all():
                 raise _Fallback
         if kind == "created":
-            client = np.asarray(
-                pc.equal(table.column("kind"), "client").to_numpy(zero_copy_only=False), dtype=bool
+            kcol = table.column("kind").chunk(0)
+            client_code = (
+                kcol.dictionary.to_pylist().index("client")
+                if "client" in (kcol.dictionary.to_pylist())
+                else -1
             )
+            client = kcol.indices.fill_null(-2).to_numpy() == client_code
             if not ok("computer")[rows & client].all():
                 raise _Fallback
             if (ok("progress_of") & ~ok("threshold"))[rows].any():
@@ -633,28 +799,32 @@ def _validate_table(table, lines: np.ndarray):
     return table.append_column("line", pa.array(np.asarray(lines, dtype=np.int64)))
 
 
-def read_table(path: str | Path, input_format: str | None = None):
-    """The whole trace at ``path`` as a validated pyarrow Table (``FIELDS`` present + ``line``).
+def read_table(
+    path: str | Path, input_format: str | None = None, *, fields: frozenset[str] = _ALL_FIELDS
+):
+    """The whole trace at ``path`` as a validated pyarrow Table (fields present + ``line``).
 
     Uses pyarrow's multithreaded readers and vectorised validation; on anything it cannot
     vouch for it re-reads the file record by record (``read_records``), so it raises the
-    same precise ``InputError`` or returns the same values.
+    same precise ``InputError`` or returns the same values. Text columns that name states,
+    kinds, statuses and events come dictionary-encoded. ``fields`` limits what is read.
     """
     path = Path(path)
     data = _open_bytes(path)
     fmt = _resolve_format(path, input_format, data[:4096])
     try:
         if fmt == "jsonl":
-            return _validate_table(*_fast_jsonl(data))
+            return _validate_table(*_fast_jsonl(data, fields), fields)
         if fmt == "csv":
-            return _validate_table(*_fast_csv(data))
+            return _validate_table(*_fast_csv(data, fields), fields)
         if fmt == "parquet":
             table = _parquet_table(path, data)
-            return _validate_table(table, np.arange(1, table.num_rows + 1, dtype=np.int64))
+            lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
+            return _validate_table(table, lines, fields)
     except _Fallback:
         pass
     del data
-    return table_from_records(read_records(path, fmt))
+    return table_from_records(read_records(path, fmt, fields=fields))
 
 
 def read_frame(path: str | Path, input_format: str | None = None):
@@ -662,7 +832,14 @@ def read_frame(path: str | Path, input_format: str | None = None):
 
     Same reading and validation as ``read_table``; missing values are None/NaN.
     """
-    return read_table(path, input_format).to_pandas()
+    import pyarrow as pa
+
+    table = read_table(path, input_format)
+    plain = [
+        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(plain)).to_pandas()
 
 
 # -- Landscape API export ---------------------------------------------------------------------
