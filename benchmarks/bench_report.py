@@ -10,7 +10,8 @@ directory, then times, in this process:
 - ``write_report`` (every figure, table and export; the conformance check is timed
   separately with --check, as it is the checker's cost, not the report's).
 
-Prints each time and its ratio to the baseline. Usage:
+Prints wall and CPU time of each step and the wall-time ratio to the baseline (on a
+shared machine, compare CPU times too: pyarrow reads with several threads). Usage:
 
     .venv/bin/python benchmarks/bench_report.py [--activities N] [--check] [--keep DIR]
 """
@@ -32,11 +33,12 @@ from activitykit.trace import ARROW_SCHEMA
 
 
 def _timed(label: str, fn, baseline: float | None = None):
-    t0 = time.perf_counter()
+    """Run ``fn``; print wall and CPU seconds (CPU matters on a shared machine)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     result = fn()
-    dt = time.perf_counter() - t0
-    ratio = f"  ({dt / baseline:6.1f} x baseline)" if baseline else ""
-    print(f"{label:<44} {dt:8.2f} s{ratio}", flush=True)
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    ratio = f"  ({dt / baseline:5.1f} x baseline)" if baseline else ""
+    print(f"{label:<44} {dt:8.2f} s wall {cpu:8.2f} s cpu{ratio}", flush=True)
     return result, dt
 
 

@@ -167,15 +167,32 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
 
 
 def queue_waits(frame: TraceSource) -> pd.DataFrame:
-    """Per server activity: first ``enqueue`` time, first ``consume`` at or after it, wait."""
+    """Per server activity, in order of first ``enqueue``: ``activity``, ``enqueue_t`` (its
+    first enqueue), ``consume_t`` (its first consume, NaN if none) and ``wait``."""
     f = as_frame(frame)
     event = events(f)
-    enq = f.loc[event == "enqueue", ["activity", "t"]].drop_duplicates("activity")
-    con = f.loc[event == "consume", ["activity", "t"]].drop_duplicates("activity")
-    out = enq.merge(con, on="activity", how="left", suffixes=("_enqueue", "_consume"))
-    out = out.rename(columns={"t_enqueue": "enqueue_t", "t_consume": "consume_t"})
+    enq = np.flatnonzero(event == "enqueue")
+    con = np.flatnonzero(event == "consume")
+    activity = f["activity"].to_numpy(dtype=object)
+    t = f["t"].to_numpy(dtype=float)
+    codes, uniques = pd.factorize(np.r_[activity[enq], activity[con]])
+    e_codes, c_codes = codes[: len(enq)], codes[len(enq) :]
+    e_uniq, e_first = np.unique(e_codes, return_index=True)
+    consume_t = np.full(len(uniques), np.nan)
+    c_uniq, c_first = np.unique(c_codes, return_index=True)
+    consume_t[c_uniq] = t[con][c_first]
+    order = np.argsort(e_first, kind="stable")  # factorize order is first-seen order anyway
+    e_uniq, e_first = e_uniq[order], e_first[order]
+    enqueue_t = t[enq][e_first]
+    out = pd.DataFrame(
+        {
+            "activity": pd.Series(np.asarray(uniques, dtype=object)[e_uniq], dtype=object),
+            "enqueue_t": enqueue_t,
+            "consume_t": consume_t[e_uniq],
+        }
+    )
     out["wait"] = out["consume_t"] - out["enqueue_t"]
-    return out.reset_index(drop=True)
+    return out
 
 
 def busy_intervals(frame: TraceSource, activities: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -193,32 +210,40 @@ def busy_intervals(frame: TraceSource, activities: pd.DataFrame | None = None) -
         return pd.DataFrame({"handler": [], "start": [], "end": []}).astype(
             {"handler": object, "start": float, "end": float}
         )
-    # Candidate ends by activity: later consume/ack rows and the final transition.
-    marks = f.loc[(event == "consume") | (event == "ack"), ["activity", "t", "event"]]
-    fin = acts.loc[acts["finished"], ["id", "final_t"]]
-    fin = pd.DataFrame({"activity": fin["id"], "t": fin["final_t"], "event": "final"})
-    pos = np.concatenate([marks.index.to_numpy(), np.full(len(fin), np.iinfo(np.int64).max)])
-    allm = pd.concat([marks, fin], ignore_index=True)
-    allm["pos"] = pos
-    # Final rows sort after same-t rows of their activity; stable order otherwise.
-    allm = allm.sort_values(["activity", "t", "pos"], kind="stable").reset_index(drop=True)
-    same_next = allm["activity"].shift(-1).to_numpy(dtype=object) == allm["activity"].to_numpy(
-        dtype=object
+    # Candidate ends by activity: later consume/ack rows and the final transition, sorted
+    # by (activity code, t, file position) with integer keys only.
+    ids = pd.Index(acts["id"].to_numpy(dtype=object))
+    n = len(ids)
+    rows = np.flatnonzero((event == "consume") | (event == "ack"))
+    code = ids.get_indexer(f["activity"].to_numpy(dtype=object)[rows]).astype(np.int64)
+    code = np.where(code < 0, n + np.arange(len(rows)), code)  # uncreated: its own group
+    fin = np.flatnonzero(acts["finished"].to_numpy(dtype=bool))
+    key_code = np.r_[code, fin]
+    key_t = np.r_[f["t"].to_numpy(dtype=float)[rows], acts["final_t"].to_numpy(dtype=float)[fin]]
+    key_pos = np.r_[rows, np.full(len(fin), np.iinfo(np.int64).max)]  # finals after same-t
+    is_cons = np.r_[(event == "consume")[rows], np.zeros(len(fin), dtype=bool)]
+    order = np.lexsort((key_pos, key_t, key_code))
+    key_code, key_t, key_pos, is_cons = (
+        key_code[order],
+        key_t[order],
+        key_pos[order],
+        is_cons[order],
     )
-    next_t = np.where(same_next, allm["t"].shift(-1).to_numpy(dtype=float), np.nan)
-    is_cons = (allm["event"] == "consume").to_numpy()
-    ends = pd.DataFrame({"pos": allm["pos"].to_numpy()[is_cons], "end": next_t[is_cons]})
+    same_next = np.r_[key_code[1:] == key_code[:-1], False]
+    next_t = np.where(same_next, np.r_[key_t[1:], np.nan], np.nan)
+    cons_pos, cons_end = key_pos[is_cons], next_t[is_cons]
+    back = np.argsort(cons_pos, kind="stable")  # back to file order = order of `cons`
     out = pd.DataFrame(
         {
-            "pos": cons.index.to_numpy(),
-            "handler": cons["handler"].astype(str).to_numpy(),
+            "handler": cons["handler"].astype(str).to_numpy(dtype=object),
             "start": cons["t"].to_numpy(dtype=float),
+            "end": cons_end[back],
         }
-    ).merge(ends, on="pos", how="left")
+    )
     crash = f.loc[(event == "fault") & (f["fault"] == "handler_crash"), ["handler", "t"]]
     if not crash.empty:
         crash = pd.DataFrame({"handler": crash["handler"].astype(str), "crash_t": crash["t"]})
-        out = out.sort_values("start", kind="stable")
+        out = out.assign(pos=np.arange(len(out))).sort_values("start", kind="stable")
         out = pd.merge_asof(
             out,
             crash.sort_values("crash_t"),
@@ -229,8 +254,9 @@ def busy_intervals(frame: TraceSource, activities: pd.DataFrame | None = None) -
             allow_exact_matches=False,
         )
         out["end"] = np.fmin(out["end"], out["crash_t"])
-        out = out.drop(columns="crash_t").sort_values("pos", kind="stable")
-    return out.drop(columns="pos").reset_index(drop=True)
+        out = out.drop(columns=["crash_t"]).sort_values("pos", kind="stable")
+        out = out.drop(columns="pos")
+    return out.reset_index(drop=True)
 
 
 def _union_length(handler: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:

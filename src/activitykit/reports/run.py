@@ -59,6 +59,7 @@ class RunData:
     stuck_after: float = 3600.0
     profile: str = "result-wins"
     trace_path: Path | None = None
+    _throughput: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -156,7 +157,12 @@ class RunData:
         return _series.occupancy_series(self.entries, step=self.step, t_end=self.t_end)
 
     def throughput(self, by: str = "kind") -> pd.DataFrame:
-        return _series.throughput_series(self.activities, by=by, step=self.step, t_end=self.t_end)
+        """Activities finished per minute, one column per value of ``by`` (cached)."""
+        if by not in self._throughput:
+            self._throughput[by] = _series.throughput_series(
+                self.activities, by=by, step=self.step, t_end=self.t_end
+            )
+        return self._throughput[by]
 
     @cached_property
     def queue(self) -> pd.DataFrame:
