@@ -834,3 +834,34 @@ def test_faults_keep_conformance_and_add_latency(faults):
     _, calm = run(base)
     _, faulty = run({**base, **faults})  # run() asserts the trace is conformant
     assert _delivery_latency(faulty) > 1.3 * _delivery_latency(calm)
+
+
+def test_faults_before_registration_do_not_start_the_client_early():
+    from activitykit.sim import Simulation
+
+    spec = scenario(
+        duration=20_000,
+        fleet={
+            "groups": [
+                {
+                    "name": "f",
+                    "computers": 30,
+                    "registration_spread": 15_000,
+                    "restarts": {"rate_per_day": 20},
+                    "offline": {"rate_per_day": 20},
+                }
+            ]
+        },
+        workload={"batches": [{"name": "b", "type": "ExecuteScriptRequest", "count": 60}]},
+    )
+    w = MemoryTraceWriter()
+    sim = Simulation(Scenario.model_validate(spec), writer=w)
+    sim.run()
+    recs = w.records
+    reg = {f"c{i + 1}": t for i, t in enumerate(sim.reg)}
+    faults = of(recs, "fault")
+    assert len(faults) > 20
+    for f in faults:
+        assert f["t"] >= reg[f["computer"]], f
+    for d in of(recs, "deliver"):  # no message before registration (+ the urgent delay)
+        assert d["t"] >= reg[d["computer"]] + 60.0, d

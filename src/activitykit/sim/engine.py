@@ -220,12 +220,14 @@ class Simulation(FleetMixin, ServerMixin, ActivitiesMixin):
         t = self.env._now
         while i < len(ft) and ft[i][0] <= t:
             _, kind, c, e = ft[i]
+            i += 1
+            if t < self.reg[c]:
+                continue  # not registered yet: nothing to restart, nothing to cut off
             if kind == 0:
                 if self.down[c] != INF:
                     self._restart(c, t, self.gcfg[self.gi[c]].restart_down())
             else:
                 self._on_offline(c, t, e)
-            i += 1
         self._fi = i
         if i < len(ft):
             self._at(ft[i][0], self._on_fault)
