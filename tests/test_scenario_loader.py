@@ -439,3 +439,10 @@ def test_backoff_order_and_server_only_chain_with_group(tmp_path: Path) -> None:
     assert "s.yaml:2: faults.server_busy.backoff_max: backoff_max (300.0) must be >= " in msg
     assert "s.yaml:8: workload.chains[0].group: every step is a server activity" in msg
     assert "s.yaml:4: fleet.groups[0].start_phase_spread: start_phase_spread only applies" in msg
+
+
+def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1.yaml: not UTF-8 text \(invalid continuation"):
+        load_scenario(path)
