@@ -32,9 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--examples",
         type=int,
-        default=50,
+        default=100,
         metavar="N",
-        help="random sequences for the stateful run; 0 skips it (default 50)",
+        help="random sequences for the stateful run; 0 skips it (default 100)",
+    )
+    p.add_argument(
+        "--shrink-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="time Hypothesis may spend shrinking a failure (default 30)",
     )
     p.add_argument(
         "--case",
@@ -125,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 profile=profile,
                 seed=args.seed,
                 examples=args.examples,
+                shrink_seconds=args.shrink_seconds,
                 cases=_select(args.case),
                 stateful=not args.case,
                 trace_path=args.trace,

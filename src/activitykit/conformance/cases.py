@@ -19,7 +19,6 @@ oracle, so one catalogue serves both profiles. Three families:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +107,7 @@ def _one(name: str, title: str, *steps: Step) -> Case:
 
 
 # -- life cycles -----------------------------------------------------------------------------
+# fmt: off
 _CLIENT = [
     _one(
         "client/queued-succeeded",
@@ -388,6 +388,7 @@ _INPUT = [
     _one("input/unknown-activity", "commands naming an unknown activity are refused",
          approve("x"), cancel("x"), block("x"), query("x"), prog("x", 0.5)),
 ]
+# fmt: on
 
 
 # -- forbidden-transition probes ---------------------------------------------------------------
@@ -492,6 +493,3 @@ def get_case(name: str) -> Case:
         close = difflib.get_close_matches(name, list(CASES), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise KeyError(f"no case named {name!r}{hint}") from None
-
-
-Selector = Callable[[Case], bool]

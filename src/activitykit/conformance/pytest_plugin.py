@@ -16,20 +16,18 @@ import pytest
 __all__ = ["ConformanceItem"]
 
 
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("activitykit", "activitykit conformance suite")
     g.addoption("--activitykit-iut", metavar="COMMAND", help="JSON Lines IUT command to test")
-    g.addoption(
-        "--activitykit-iut-python", metavar="MODULE:CLASS", help="in-process IUT to test"
-    )
+    g.addoption("--activitykit-iut-python", metavar="MODULE:CLASS", help="in-process IUT to test")
     g.addoption(
         "--activitykit-profile",
         choices=("result-wins", "cancel-sticky"),
         default="result-wins",
         help="profile of the reference model (default result-wins)",
     )
-    g.addoption("--activitykit-examples", type=int, default=50, help="stateful sequences")
+    g.addoption("--activitykit-examples", type=int, default=100, help="stateful sequences")
+    g.addoption("--activitykit-shrink-seconds", type=float, default=30.0, help="shrink time budget")
     g.addoption("--activitykit-seed", type=int, default=0, help="Hypothesis seed")
     g.addoption("--activitykit-timeout", type=float, default=5.0, help="seconds per request")
 
@@ -91,7 +89,10 @@ class ConformanceItem(pytest.Item):
             from .stateful import run_stateful, write_replay
 
             outcome = run_stateful(
-                session, examples=opt("--activitykit-examples"), seed=opt("--activitykit-seed")
+                session,
+                examples=opt("--activitykit-examples"),
+                seed=opt("--activitykit-seed"),
+                shrink_seconds=opt("--activitykit-shrink-seconds"),
             )
             if not outcome.result.passed:
                 text = "\n".join(evidence(outcome.result))

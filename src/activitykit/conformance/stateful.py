@@ -11,12 +11,14 @@ minimal sequence; that sequence is what we print and save for ``--replay``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .adapters import IUTFailure
-from .cases import Step, adv, approve, block, cancel, cl, con, crash, ex, fin, prog, query, res, sv
+from .cases import Step, adv, approve, block, cancel, cl, con, crash, ex, fin, prog, res, sv
 from .runner import CaseResult, Deviation, Run, Session, StepDeviation
 
 __all__ = ["REPLAY_HEADER", "StatefulOutcome", "read_replay", "run_stateful", "write_replay"]
@@ -24,6 +26,21 @@ __all__ = ["REPLAY_HEADER", "StatefulOutcome", "read_replay", "run_stateful", "w
 REPLAY_HEADER = "activitykit-replay/1"
 COMPUTERS = ("c1", "c2")
 HANDLERS = ("h1", "h2")
+#: The stateful menu: a command name per entry, repeated for weight; simplest first, so
+#: that shrinking (towards the first entry) prefers creating to anything else.
+_MENU = (
+    *("create",) * 3,
+    *("exchange",) * 3,
+    *("result",) * 2,
+    *("consume",) * 2,
+    *("finish",) * 2,
+    "cancel",
+    "approve",
+    "block",
+    "crash",
+    "progress",
+    "advance",
+)
 
 
 @dataclass
@@ -80,14 +97,88 @@ def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Ste
     return profile, steps
 
 
+def _evidence(session: Session, steps: list[Step]) -> Deviation | None:
+    """The deviation ``steps`` provoke when run afresh (None if they no longer do)."""
+    run = Run(session, "stateful", 0, "stateful#final")
+    try:
+        for step in steps:
+            run.step(step)
+    except StepDeviation as exc:
+        return exc.deviation
+    return None
+
+
+@contextlib.contextmanager
+def _shrink_budget(seconds: float) -> Iterator[None]:
+    """Bound Hypothesis's shrink phase (its own limit is 300 s, far too long for CI).
+
+    This sets an internal constant of Hypothesis; if a future version drops it, shrinking
+    simply keeps Hypothesis's default budget.
+    """
+    try:
+        from hypothesis.internal.conjecture import engine
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if old is None:  # pragma: no cover
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old  # type: ignore[attr-defined]
+
+
+def minimize(session: Session, steps: list[Step], label: str = "minimize") -> list[Step]:
+    """Drop single steps while the sequence still deviates (a 1-minimal counterexample).
+
+    Hypothesis's shrinker works on its choice sequence and may stop at its time budget;
+    this deterministic pass over the abstract steps guarantees that no single step of the
+    printed counterexample can be removed. Each candidate is a fresh run.
+    """
+    n = 0
+
+    def fails(candidate: list[Step]) -> bool:
+        nonlocal n
+        n += 1
+        run = Run(session, label, n, f"{label}#{n}")
+        try:
+            for step in candidate:
+                run.step(step)
+        except StepDeviation:
+            return True
+        return False
+
+    current = list(steps)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(current) - 1, -1, -1):
+            candidate = current[:i] + current[i + 1 :]
+            if candidate and fails(candidate):
+                current = candidate
+                changed = True
+    return current
+
+
 def run_stateful(
-    session: Session, examples: int = 50, seed: int = 0, steps: int = 25
+    session: Session,
+    examples: int = 50,
+    seed: int = 0,
+    steps: int = 25,
+    shrink_seconds: float = 30.0,
 ) -> StatefulOutcome:
-    """Run the machine for ``examples`` sequences of up to ``steps`` steps each."""
+    """Run the machine for ``examples`` sequences of up to ``steps`` steps each.
+
+    A deviation is shrunk by Hypothesis (for at most ``shrink_seconds``), then made
+    1-minimal by ``minimize``; the outcome carries that sequence and its evidence.
+    """
     import hypothesis
     from hypothesis import HealthCheck, Verbosity, settings
     from hypothesis import strategies as st
-    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
     state: dict[str, Any] = {"last": [], "failure": None, "n": 0, "steps": 0}
 
@@ -128,25 +219,36 @@ def run_stateful(
             assert self.run is not None
             return self.run.ref._w
 
+        def _ids(self, *states: str) -> list[str]:
+            """Activities the reference holds in one of ``states`` (all when none given)."""
+            if self.run is None:
+                return []
+            acts = self._ref().activities.values()
+            return [a.id for a in acts if not states or a.state.value in states]
+
         def _pick(self, data: st.DataObject, pool: list[str]) -> str:
+            # Mostly a sensible target; one draw in ten any activity at all (probes refusals).
             if not pool or data.draw(st.integers(0, 9), label="arbitrary") == 0:
                 pool = self.ids or ["a1"]
             return data.draw(st.sampled_from(pool))
 
-        @rule(
-            data=st.data(),
-            kind=st.sampled_from(("client", "server")),
-            start=st.sampled_from(("Queued", "Scheduled", "Waiting", "Blocked")),
-            computer=st.sampled_from(COMPUTERS),
-            after=st.sampled_from((0, 30, 60, 300)),
-        )
-        def create(self, data: Any, kind: str, start: str, computer: str, after: int) -> None:
+        @rule(data=st.data(), command=st.sampled_from(_MENU))
+        def act(self, data: Any, command: str) -> None:
+            # One rule drawing from a weighted menu: Hypothesis picks rules uniformly, and
+            # most bugs need several related steps (deliver, result, exchange) in a row.
+            if self.run is not None:
+                self.do(getattr(self, f"_draw_{command}")(data))
+
+        def _draw_create(self, data: Any) -> Step:
             aid = f"a{len(self.ids) + 1}"
+            kind = data.draw(st.sampled_from(("client", "server")))
+            start = data.draw(st.sampled_from(("Queued", "Scheduled", "Waiting", "Blocked")))
+            computer = data.draw(st.sampled_from(COMPUTERS))
             kw: dict[str, Any] = {}
             if start == "Scheduled":
-                kw["deliver_after"] = after
+                kw["deliver_after"] = data.draw(st.sampled_from((0, 30, 60, 300)))
             if start in ("Waiting", "Blocked") and self.ids:
-                if data.draw(st.booleans(), label="threshold"):
+                if data.draw(st.integers(0, 3), label="threshold") == 0:
                     kw["progress_of"] = data.draw(st.sampled_from(self.ids))
                     kw["threshold"] = data.draw(st.sampled_from((0.0, 0.5, 1.0)))
                 else:
@@ -154,79 +256,49 @@ def run_stateful(
                     kw["depends_on"] = sorted(set(deps))
             elif start == "Waiting":
                 start = "Queued"
-            step = cl(aid, start, computer, **kw) if kind == "client" else sv(aid, start, **kw)
             self.ids.append(aid)
-            self.do(step)
+            return cl(aid, start, computer, **kw) if kind == "client" else sv(aid, start, **kw)
 
-        @rule(computer=st.sampled_from(COMPUTERS))
-        def exchange(self, computer: str) -> None:
-            self.do(ex(computer))
+        def _draw_exchange(self, data: Any) -> Step:
+            return ex(data.draw(st.sampled_from(COMPUTERS)))
 
-        @rule(data=st.data(), status=st.sampled_from(("succeeded", "failed")))
-        def result(self, data: Any, status: str) -> None:
-            if self.run is None:
-                return
-            ops = self._ref().ops
-            delivered = sorted({o.activity for o in ops.values()})
-            aid = self._pick(data, delivered)
-            activity = self._ref().activities.get(aid)
+        def _draw_result(self, data: Any) -> Step:
+            w = self._ref()
+            delivered = sorted({o.activity for o in w.ops.values()})
+            unsettled = [a for a in delivered if w.activities[a].state.value != "Succeeded"]
+            aid = self._pick(data, unsettled or delivered)
+            activity = w.activities.get(aid)
             computer = activity.computer if activity and activity.computer else "c1"
-            self.do(res(aid, status, computer))
+            return res(aid, data.draw(st.sampled_from(("succeeded", "failed"))), computer)
 
-        @rule(handler=st.sampled_from(HANDLERS))
-        def consume(self, handler: str) -> None:
-            self.do(con(handler))
+        def _draw_consume(self, data: Any) -> Step:
+            return con(data.draw(st.sampled_from(HANDLERS)))
 
-        @rule(
-            data=st.data(),
-            handler=st.sampled_from(HANDLERS),
-            status=st.sampled_from(("succeeded", "failed")),
-        )
-        def finish(self, data: Any, handler: str, status: str) -> None:
-            if self.run is None:
-                return
-            held = list(self._ref().held.get(handler, []))
-            self.do(fin(self._pick(data, held), status, handler))
+        def _draw_finish(self, data: Any) -> Step:
+            held = sorted((h, a) for h, acts in self._ref().held.items() for a in acts)
+            handler, aid = data.draw(st.sampled_from(held)) if held else ("h1", "a1")
+            if not held or data.draw(st.integers(0, 9), label="arbitrary") == 0:
+                aid = self._pick(data, [])
+            return fin(aid, data.draw(st.sampled_from(("succeeded", "failed"))), handler)
 
-        @rule(handler=st.sampled_from(HANDLERS))
-        def crash_handler(self, handler: str) -> None:
-            self.do(crash(handler))
+        def _draw_crash(self, data: Any) -> Step:
+            return crash(data.draw(st.sampled_from(HANDLERS)))
 
-        @rule(data=st.data(), action=st.sampled_from(("approve", "block", "cancel")))
-        def admin(self, data: Any, action: str) -> None:
-            if self.run is None:
-                return
-            wanted = {"approve": "Blocked", "block": "Queued", "cancel": None}[action]
-            pool = [
-                a.id
-                for a in self._ref().activities.values()
-                if wanted is None or a.state.value == wanted
-            ]
-            aid = self._pick(data, pool)
-            self.do({"approve": approve, "block": block, "cancel": cancel}[action](aid))
+        def _draw_approve(self, data: Any) -> Step:
+            return approve(self._pick(data, self._ids("Blocked")))
 
-        @rule(data=st.data(), value=st.sampled_from((0.25, 0.5, 1.0)))
-        def progress(self, data: Any, value: float) -> None:
-            if self.run is None:
-                return
-            running = [
-                a.id for a in self._ref().activities.values() if a.state.value == "In Progress"
-            ]
-            self.do(prog(self._pick(data, running), value))
+        def _draw_block(self, data: Any) -> Step:
+            return block(self._pick(data, self._ids("Queued")))
 
-        @rule(seconds=st.sampled_from((1, 30, 60, 300)))
-        def advance(self, seconds: int) -> None:
-            self.do(adv(seconds))
+        def _draw_cancel(self, data: Any) -> Step:
+            return cancel(self._pick(data, self._ids()))
 
-        @rule(data=st.data())
-        def ask(self, data: Any) -> None:
-            if self.ids:
-                self.do(query(data.draw(st.sampled_from(self.ids))))
+        def _draw_progress(self, data: Any) -> Step:
+            value = data.draw(st.sampled_from((0.25, 0.5, 1.0)))
+            return prog(self._pick(data, self._ids("In Progress")), value)
 
-        @invariant()
-        def alive(self) -> None:
-            # Comparison happens inside every step; nothing more to assert here.
-            pass
+        def _draw_advance(self, data: Any) -> Step:
+            return adv(data.draw(st.sampled_from((1, 30, 60, 300))))
 
     settings_ = settings(
         max_examples=examples,
@@ -249,10 +321,14 @@ def run_stateful(
     started = time.perf_counter()
     outcome = StatefulOutcome(result)
     try:
-        test()
+        with _shrink_budget(shrink_seconds):
+            test()
     except StepDeviation as exc:
         result.outcome = "fail"
         dev = exc.deviation
+        # If the IUT breaks while we minimise, keep Hypothesis's sequence.
+        with contextlib.suppress(IUTFailure):
+            dev = _evidence(session, minimize(session, list(dev.steps))) or dev
         outcome.counterexample = list(dev.steps)
         result.deviation = Deviation(
             "stateful",

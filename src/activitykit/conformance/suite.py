@@ -122,7 +122,8 @@ def run_suite(
     *,
     profile: Profile | str | None = None,
     seed: int = 0,
-    examples: int = 50,
+    examples: int = 100,
+    shrink_seconds: float = 30.0,
     cases: Iterable[Case] | None = None,
     stateful: bool = True,
     trace_path: str | Path | None = None,
@@ -158,7 +159,9 @@ def run_suite(
                     CaseResult("stateful", "random sequences", "skipped", note="IUT unusable")
                 )
             else:
-                outcome = run_stateful(session, examples=examples, seed=seed)
+                outcome = run_stateful(
+                    session, examples=examples, seed=seed, shrink_seconds=shrink_seconds
+                )
                 results.append(outcome.result)
     finally:
         session.close()

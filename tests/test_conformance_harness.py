@@ -1,0 +1,291 @@
+"""The harness against misbehaving IUTs, and the ``activitykit conform`` command end to end.
+
+Misbehaving IUTs are the reference model with one failure mode switched on at one command
+(hang, hang ignoring SIGTERM, crash, garbage, wrongly typed reply, refused hello). Each
+must be reported within bounded time, naming the request that provoked it, with no
+process left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from activitykit.cli import main
+from activitykit.conformance import (
+    CASES,
+    IUTStartError,
+    PythonIUT,
+    ReferenceSystem,
+    SubprocessIUT,
+    load_python_iut,
+    run_suite,
+)
+from activitykit.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = shlex.quote(sys.executable)
+REFERENCE_IUT = f"{PY} {shlex.quote(str(ROOT / 'examples/iut/reference_iut.py'))}"
+
+BAD_IUT = r"""
+import json, os, signal, sys, time
+from activitykit.conformance import ReferenceSystem
+
+mode, trigger = sys.argv[1], sys.argv[2]
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(os.environ["PIDFILE"], "a") as fh:
+    fh.write(f"{os.getpid()}\n")
+ref = ReferenceSystem()
+for line in sys.stdin:
+    req = json.loads(line)
+    reply = ref.handle(req)
+    if req["cmd"] == trigger:
+        if mode in ("hang", "stubborn"):
+            time.sleep(3600)
+        elif mode == "crash":
+            sys.stderr.write("boom: simulated crash\n")
+            sys.stderr.flush()
+            sys.exit(3)
+        elif mode == "garbage":
+            print("<html>500 Internal Server Error</html>", flush=True)
+            continue
+        elif mode == "wrongtype":
+            reply["id"] = str(reply["id"])
+        elif mode == "refuse":
+            reply = {"id": req["id"], "status": "refused", "reason": "profile not supported"}
+    print(json.dumps(reply), flush=True)
+"""
+
+
+@pytest.fixture
+def bad_iut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    script = tmp_path / "bad_iut.py"
+    script.write_text(BAD_IUT)
+    pidfile = tmp_path / "pids"
+    pidfile.touch()
+    monkeypatch.setenv("PIDFILE", str(pidfile))
+
+    def make(mode: str, trigger: str, prefix: str = "") -> str:
+        return f"{prefix}{PY} {shlex.quote(str(script))} {mode} {trigger}"
+
+    make.pidfile = pidfile  # type: ignore[attr-defined]
+    return make
+
+
+def _assert_all_gone(pidfile: Path, allow_none: bool = False) -> None:
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert pids or allow_none, "the IUT never started"
+    deadline = time.monotonic() + 2.0
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            # A zombie is dead too; anything else is a leftover.
+            stat = Path(f"/proc/{pid}/stat")
+            if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
+                continue
+            alive.append(pid)
+        time.sleep(0.05)
+    assert not alive, f"processes left behind: {alive}"
+
+
+def _cases(*names: str):
+    return [CASES[n] for n in names]
+
+
+# -- misbehaving IUTs --------------------------------------------------------------------------
+def test_hanging_iut_ignoring_sigterm_is_bounded_and_killed(bad_iut) -> None:
+    # A grandchild (`sleep`) in the same process group must go too.
+    cmd = bad_iut("stubborn", "create", prefix=f"sleep 300 & echo $! >> {bad_iut.pidfile}; exec ")
+    started = time.monotonic()
+    report = run_suite(SubprocessIUT(cmd, timeout=0.5), examples=5)
+    elapsed = time.monotonic() - started
+    outcomes = [r.outcome for r in report.results]
+    assert outcomes[:3] == ["error"] * 3
+    assert set(outcomes[3:]) == {"skipped"}
+    first = report.results[0]
+    assert first.note == "timeout"
+    assert "no reply within 0.5 s" in first.deviation.message
+    assert '"cmd": "create"' in first.deviation.message
+    assert report.exit_code == 1
+    assert elapsed < 20, elapsed
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_crashing_iut_is_reported_and_restarted(bad_iut) -> None:
+    iut = SubprocessIUT(bad_iut("crash", "exchange"), timeout=2)
+    report = run_suite(
+        iut, cases=_cases("client/queued-succeeded", "server/queued-succeeded"), stateful=False
+    )
+    crashed, fine = report.results
+    assert crashed.outcome == "error" and crashed.note == "crash"
+    msg = crashed.deviation.message
+    assert "exit status 3" in msg and "boom: simulated crash" in msg
+    assert '"cmd": "exchange"' in msg
+    assert fine.outcome == "pass"  # a fresh process served the next case
+    assert len(bad_iut.pidfile.read_text().split()) == 2
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_garbage_speaking_iut_is_reported(bad_iut) -> None:
+    report = run_suite(
+        SubprocessIUT(bad_iut("garbage", "consume"), timeout=2),
+        cases=_cases("server/queued-succeeded"),
+        stateful=False,
+    )
+    (r,) = report.results
+    assert r.outcome == "error" and r.note == "garbage"
+    assert "not JSON" in r.deviation.message and "500 Internal Server Error" in r.deviation.message
+    assert '"cmd": "consume"' in r.deviation.message
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_wrongly_typed_reply_is_reported(bad_iut) -> None:
+    report = run_suite(
+        SubprocessIUT(bad_iut("wrongtype", "exchange"), timeout=2),
+        cases=_cases("client/queued-succeeded"),
+        stateful=False,
+    )
+    (r,) = report.results
+    assert r.outcome == "error" and r.note == "invalid"
+    assert "id: Input should be a valid integer" in r.deviation.message
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_iut_that_refuses_hello_or_does_not_exist_cannot_start(bad_iut, capsys) -> None:
+    with pytest.raises(IUTStartError, match="profile not supported"):
+        run_suite(SubprocessIUT(bad_iut("refuse", "hello"), timeout=2))
+    assert main(["conform", "--iut", bad_iut("refuse", "hello"), "--examples", "0"]) == 2
+    assert main(["conform", "--iut", "/nonexistent/iut --flag", "--examples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "could not be started" in err and "/nonexistent/iut" in err
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_hang_on_hello_is_bounded(bad_iut) -> None:
+    iut = SubprocessIUT(bad_iut("hang", "hello"), timeout=0.3, start_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(IUTStartError, match="timeout"):
+        run_suite(iut)
+    assert time.monotonic() - started < 5
+    # On a loaded machine the IUT may be killed before it wrote its pid: that is fine.
+    _assert_all_gone(bad_iut.pidfile, allow_none=True)
+
+
+def test_python_adapter_reports_exceptions_and_bad_specs() -> None:
+    class Exploding(ReferenceSystem):
+        def _exchange(self, req):
+            raise RuntimeError("kaboom")
+
+    report = run_suite(
+        PythonIUT(Exploding()), cases=_cases("client/queued-succeeded"), stateful=False
+    )
+    assert report.results[0].note == "exception"
+    assert "kaboom" in report.results[0].deviation.message
+    for spec in ("nocolon", "no_such_module_xyz:Thing", "activitykit.conformance:Nope"):
+        with pytest.raises(InputError, match="--iut-python"):
+            load_python_iut(spec)
+
+
+# -- the command ---------------------------------------------------------------------------
+def test_reference_subprocess_passes_everything(tmp_path: Path, capsys) -> None:
+    junit, trace = tmp_path / "junit.xml", tmp_path / "trace.jsonl"
+    args = ["conform", "--iut", REFERENCE_IUT, "--examples", "5", "--junit", str(junit)]
+    code = main([*args, "--trace", str(trace), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["exit_code"] == 0
+    assert doc["counts"] == {"pass": len(CASES) + 1}
+    assert doc["trace_check"]["ran"] and doc["trace_check"]["ok"]
+    assert doc["implementation"] == "activitykit-reference"
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "0" and len(suite.findall("testcase")) == len(CASES) + 2
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert records[0]["event"] == "created" and len(records) == doc["trace_check"]["records"]
+    ts = [r["t"] for r in records]
+    assert ts == sorted(ts)
+
+
+def test_mutant_fails_with_evidence_and_replay_reproduces(tmp_path: Path, capsys) -> None:
+    mutant = f"{PY} {shlex.quote(str(ROOT / 'examples/iut/mutants/client_scheduled_to_queued.py'))}"
+    ce = tmp_path / "ce.jsonl"
+    code = main(
+        [
+            "conform",
+            "--iut",
+            mutant,
+            "--examples",
+            "20",
+            "--seed",
+            "7",
+            "--shrink-seconds",
+            "2",
+            "--counterexample",
+            str(ce),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "client/scheduled-not-before" in out and "FAIL" in out
+    assert "forbidden move: a client activity may not move Scheduled -> Queued" in out
+    assert "replay: activitykit conform --replay" in out
+    lines = ce.read_text().splitlines()
+    assert json.loads(lines[0])["replay"] == "activitykit-replay/1"
+    assert 1 <= len(lines) - 1 <= 5  # shrunk to a handful of steps
+    assert main(["conform", "--replay", str(ce), "--iut", mutant]) == 1
+    assert "replay" in capsys.readouterr().out
+    assert main(["conform", "--replay", str(ce), "--iut", REFERENCE_IUT]) == 0
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
+    ref = "activitykit.conformance.reference:ReferenceSystem"
+    assert main(["conform", "--iut-python", ref, "--case", "client/queued-succeded"]) == 2
+    assert "did you mean" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"cmd": "create"}\n{"cmd": "fly"}\n')
+    assert main(["conform", "--iut-python", ref, "--replay", str(bad)]) == 2
+    assert f"{bad}:2:" in capsys.readouterr().err
+    assert main(["conform", "--iut-python", ref, "--timeout", "0"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["conform"])
+    assert exc.value.code == 2
+
+
+def test_case_family_selection_and_list(capsys) -> None:
+    ref = "activitykit.conformance.reference:ReferenceSystem"
+    assert main(["conform", "--iut-python", ref, "--case", "server/", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {c["case"] for c in doc["cases"]} == {n for n in CASES if n.startswith("server/")}
+    assert main(["conform", "--iut-python", ref, "--list"]) == 0
+    assert "forbidden/client/succeeded" in capsys.readouterr().out
+
+
+def test_stateful_is_deterministic_under_a_seed() -> None:
+    from activitykit.conformance.runner import Session
+    from activitykit.conformance.stateful import run_stateful
+
+    sys.path.insert(0, str(ROOT / "examples/iut/mutants"))
+    try:
+        from ignores_approval import Mutant  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    found = []
+    for _ in range(2):
+        session = Session(PythonIUT(Mutant()))
+        session.ensure_started()
+        outcome = run_stateful(session, examples=20, seed=3, steps=15, shrink_seconds=1)
+        assert outcome.result.outcome == "fail"
+        found.append(outcome.counterexample)
+    assert found[0] == found[1]
+    assert [s["cmd"] for s in found[0]] == ["create", "exchange"]  # shrunk to the bug itself
