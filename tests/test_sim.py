@@ -865,3 +865,25 @@ def test_faults_before_registration_do_not_start_the_client_early():
         assert f["t"] >= reg[f["computer"]], f
     for d in of(recs, "deliver"):  # no message before registration (+ the urgent delay)
         assert d["t"] >= reg[d["computer"]] + 60.0, d
+
+
+def test_cost_grows_with_activities_not_with_computers():
+    # The same 1,000 activities on 1,000 or on 100,000 computers for a day: the events the
+    # simulator processes are those of the activities (about four each), not of the
+    # 100x more pings and exchanges, which are only counted.
+    def events(computers: int) -> tuple[int, int]:
+        spec = scenario(
+            duration=86400,
+            fleet={"groups": [{"name": "f", "computers": computers}]},
+            workload={
+                "arrivals": [{"name": "s", "type": "ExecuteScriptRequest", "rate": 1000 / 86400}]
+            },
+        )
+        r = simulate(Scenario.model_validate(spec), check=False)
+        return r.events, r.counters["pings"]
+
+    small_events, small_pings = events(1_000)
+    big_events, big_pings = events(100_000)
+    assert big_pings > 90 * small_pings
+    assert small_events < 6_000
+    assert big_events < 1.1 * small_events

@@ -107,7 +107,7 @@ class FleetMixin(Kernel):
         return self.busy_starts[i] if i < len(self.busy_starts) else INF
 
     def _backoff(self, c: int) -> float:
-        b = self.bo[c] or self.bo_init
+        b = min(self.bo[c] or self.bo_init, self.bo_max)
         self.bo[c] = min(2.0 * b, self.bo_max)
         return b * (1.0 + self.bo_jit * (2.0 * self._u_jit() - 1.0))
 
