@@ -12,7 +12,7 @@ from activitykit.errors import InputError
 Rec = dict[str, Any]
 
 
-# -- compact record builders ----------------------------------------------------------------------
+# -- compact record builders ------------------------------------------------------------
 def created(
     t: float, a: str, kind: str = "client", state: str = "Queued", comp: str = "c1", **kw
 ) -> Rec:
@@ -78,7 +78,7 @@ def verdicts(records: list[Rec], **kw: Any) -> set[tuple[str, str | None, int | 
     return b
 
 
-# -- the TRACE.md example and a conformant mix ----------------------------------------------------
+# -- the TRACE.md example ------------------------------------------------------------
 EXAMPLE = [
     created(0, "a1", type="ExecuteScriptRequest", comp="c7"),
     {"t": 61.5, "event": "exchange", "computer": "c7", "urgent": True},
@@ -98,7 +98,7 @@ def test_trace_md_example_is_conformant() -> None:
     assert rep.summary["final_states"]["client"] == {"Succeeded": 1}
 
 
-# -- T1 ---------------------------------------------------------------------------------------------
+# -- T1 ------------------------------------------------------------
 def test_t1_missing_created_reported_once_per_activity() -> None:
     recs = [
         *run_client("a1", 0, 1),
@@ -118,7 +118,7 @@ def test_t1_created_twice_and_non_start_state() -> None:
     assert verdicts(recs) == {("T1", "a1", 7), ("T1", "a2", 8)}
 
 
-# -- T2 / T3 ----------------------------------------------------------------------------------------
+# -- T2 / T3 ------------------------------------------------------------
 def test_t2_from_must_be_current_state() -> None:
     recs = run_client("a1", 0, 1)
     recs[5] = move(2, "a1", "Queued", "Succeeded")  # claims Queued while In Progress
@@ -192,7 +192,7 @@ def test_server_canceled_is_final() -> None:
     assert verdicts(recs) == {("T3", "s", 4)}
 
 
-# -- C1 .. C8 ----------------------------------------------------------------------------------------
+# -- C1 .. C8 ------------------------------------------------------------
 def test_c1_in_progress_needs_deliver_at_same_t() -> None:
     recs = run_client("a1", 0, 1)
     recs[1:3] = [deliver(0.5, "a1", 1), recs[1]]  # delivered earlier than the move
@@ -339,7 +339,7 @@ def test_c8_deliver_and_result_name_the_activity_computer() -> None:
     assert ("C8", "s", 2) in verdicts(srv)
 
 
-# -- applicability, unfinished, stuck -----------------------------------------------------------------
+# -- applicability, unfinished, stuck ------------------------------------------------------------
 def test_table_only_trace_is_judged_on_table_rules() -> None:
     recs = [
         created(0, "a"),
