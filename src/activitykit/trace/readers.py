@@ -333,11 +333,13 @@ def _resolve_format(path: Path, input_format: str | None, head: bytes) -> str:
 
 
 def _looks_like_jsonl(head: bytes) -> bool:
+    """Is the first line one trace record (an object with an ``event``)?"""
     first = head.lstrip().split(b"\n", 1)[0]
     try:
-        return isinstance(json.loads(first), dict)
+        obj = json.loads(first)
     except ValueError:
         return False
+    return isinstance(obj, dict) and "event" in obj
 
 
 # -- careful path -----------------------------------------------------------------------------
