@@ -257,8 +257,10 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["conform", "--iut-python", ref, "--replay", str(bad)]) == 2
     assert f"{bad}:2:" in capsys.readouterr().err
     assert main(["conform", "--iut-python", ref, "--timeout", "0"]) == 2
+    assert main(["conform"]) == 2
+    assert "--iut COMMAND" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(["conform"])
+        main(["conform", "--iut", "x", "--iut-python", "y:Z"])
     assert exc.value.code == 2
 
 
@@ -267,7 +269,7 @@ def test_case_family_selection_and_list(capsys) -> None:
     assert main(["conform", "--iut-python", ref, "--case", "server/", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert {c["case"] for c in doc["cases"]} == {n for n in CASES if n.startswith("server/")}
-    assert main(["conform", "--iut-python", ref, "--list"]) == 0
+    assert main(["conform", "--list"]) == 0
     assert "forbidden/client/succeeded" in capsys.readouterr().out
 
 

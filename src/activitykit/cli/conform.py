@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "could not start or bad usage."
         ),
     )
-    who = p.add_mutually_exclusive_group(required=True)
+    who = p.add_mutually_exclusive_group()
     who.add_argument("--iut", metavar="COMMAND", help="shell command of a JSON Lines IUT")
     who.add_argument(
         "--iut-python", metavar="MODULE:CLASS", help="in-process IUT: an object with handle()"
@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--case",
         action="append",
         metavar="NAME",
-        help="run only this catalogue case (repeatable; a trailing / selects a family)",
+        help="run only this catalogue case (repeatable; a trailing / selects a family, "
+        "e.g. server/); skips the stateful run",
     )
     p.add_argument("--list", action="store_true", help="list the catalogue and exit")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
@@ -102,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{case.title}"
             )
         return 0
+    if args.iut is None and args.iut_python is None:
+        raise InputError(
+            "name the implementation under test: --iut COMMAND or --iut-python MOD:CLASS"
+        )
     if args.timeout <= 0:
         raise InputError(f"--timeout {args.timeout}: must be > 0 seconds")
     if args.examples < 0:

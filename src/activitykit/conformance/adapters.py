@@ -158,7 +158,15 @@ def load_python_iut(spec: str) -> PythonIUT:
     target = getattr(module, attr, None)
     if target is None:
         raise InputError(f"--iut-python {spec!r}: {module_name} has no attribute {attr!r}")
-    return PythonIUT(target() if isinstance(target, type) else target, name=spec)
+    if isinstance(target, type):
+        try:
+            target = target()
+        except Exception as exc:
+            raise InputError(
+                f"--iut-python {spec!r}: {attr}() failed: {exc!r}; the class must be "
+                "constructible without arguments"
+            ) from None
+    return PythonIUT(target, name=spec)
 
 
 class SubprocessIUT(IUT):
