@@ -24,9 +24,11 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The default scenario: a mixed fleet with client and server work, approvals, dependencies
+# and a bulk operation. Writes runs/demo/ (trace, effective scenario, summary, report.html).
 demo: $(VENV)/.installed
-	$(BIN)/activitykit spec
-	$(BIN)/activitykit spec --format png -o spec-diagram.png
+	$(BIN)/activitykit run scenarios/baseline.yaml --out runs/demo
+	@echo "open runs/demo/report.html"
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
