@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -291,3 +292,12 @@ def test_stateful_is_deterministic_under_a_seed() -> None:
         found.append(outcome.counterexample)
     assert found[0] == found[1]
     assert [s["cmd"] for s in found[0]] == ["create", "exchange"]  # shrunk to the bug itself
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_node_iut_written_from_the_document_passes() -> None:
+    iut = SubprocessIUT(f"node {shlex.quote(str(ROOT / 'examples/iut/node/iut.js'))}", timeout=5)
+    report = run_suite(iut, profile="cancel-sticky", examples=10, shrink_seconds=5)
+    assert [r.name for r in report.failed] == []
+    assert report.implementation == "node-example"
+    assert report.trace.ok and report.exit_code == 0
