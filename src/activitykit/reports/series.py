@@ -103,8 +103,8 @@ def state_entries(frame: TraceSource, ids: pd.Index) -> pd.DataFrame:
     act, st, t = act[keep], st[keep], t[keep]
     order = np.argsort(act, kind="stable")  # file order within each activity
     act, st, t = act[order], st[order], t[order]
-    nxt_same = np.r_[act[1:] == act[:-1], False]
-    end = np.where(nxt_same, np.r_[t[1:], np.nan], np.nan)
+    nxt_same = np.r_[act[1:] == act[:-1], False][: len(act)]
+    end = np.where(nxt_same, np.r_[t[1:], np.nan][: len(act)], np.nan)
     return pd.DataFrame({"activity": act, "state": st, "start": t, "end": end})
 
 
