@@ -301,3 +301,16 @@ def test_node_iut_written_from_the_document_passes() -> None:
     assert [r.name for r in report.failed] == []
     assert report.implementation == "node-example"
     assert report.trace.ok and report.exit_code == 0
+
+
+def test_iut_failure_inside_the_stateful_run_is_reported(bad_iut) -> None:
+    iut = SubprocessIUT(bad_iut("crash", "exchange"), timeout=2)
+    started = time.monotonic()
+    report = run_suite(iut, cases=[], examples=20, shrink_seconds=2)
+    (r,) = report.results
+    assert r.name == "stateful" and r.outcome == "error"
+    assert r.note.startswith("crash")
+    assert '"cmd": "exchange"' in r.deviation.message
+    assert r.deviation.request["cmd"] == "exchange"
+    assert time.monotonic() - started < 30
+    _assert_all_gone(bad_iut.pidfile)
