@@ -91,6 +91,26 @@ class _Page:
             return
         self.parts.append(shown.to_html(index=index, float_format=_fmt, na_rep="", border=0))
 
+    def key_figures(self, figures: dict[str, float]) -> None:
+        """Key figures: CSV as name/value; in the HTML, latencies as a scope x phase grid."""
+        _key_table(figures).to_csv(self.assets / "key_figures.csv", index=False)
+        rows, other = [], {}
+        for name, value in figures.items():
+            parts = name.split(".")
+            if len(parts) == 3 and parts[1] in ("to_start", "run", "total"):
+                rows.append({"scope": parts[0], "phase": parts[1], "stat": parts[2], "v": value})
+            else:
+                other[name] = value
+        if rows:
+            grid = pd.DataFrame(rows).pivot_table(
+                index=["scope", "phase"], columns="stat", values="v", sort=False, dropna=False
+            )
+            self.text("Latencies (s), activities created after warm-up:")
+            self.parts.append(grid.to_html(float_format=_fmt, na_rep="", border=0))
+        self.parts.append(
+            _key_table(other).to_html(index=False, float_format=_fmt, na_rep="", border=0)
+        )
+
 
 def _fmt(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.6g}"
@@ -163,7 +183,7 @@ def write_report(
         f"warm-up {run.warmup:g} s; time series in {run.step:g} s bins. "
         "Definitions: docs/reports.md."
     )
-    page.table("key_figures", _key_table(run.key_figures))
+    page.key_figures(run.key_figures)
 
     page.heading("Throughput")
     page.figure("throughput", F.throughput_figure(run))
