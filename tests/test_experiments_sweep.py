@@ -74,6 +74,7 @@ def test_sweep_tables_have_one_row_per_run_and_per_point(tmp_path: Path) -> None
     pd.testing.assert_frame_equal(points, res.points)
     assert {"latency.mean", "latency.ci_low", "latency.ci_high", "latency.n"} <= set(points)
     assert set(stored["status"]) == {"ok"} and (stored["wall_time"] >= 0).all()
+    assert (stored["cpu_time"] >= 0).all()
     # each point's interval is the t-interval of its own runs
     for _, row in points.iterrows():
         sel = (stored["server.job_handlers"] == row["server.job_handlers"]) & (
@@ -232,7 +233,7 @@ def test_results_do_not_depend_on_the_worker_count(tmp_path: Path) -> None:
         out_dir=tmp_path,
         keep_runs=True,
     )
-    cols = [c for c in one.runs.columns if c not in ("wall_time", "worker")]
+    cols = [c for c in one.runs.columns if c not in ("wall_time", "cpu_time", "worker")]
     pd.testing.assert_frame_equal(one.runs[cols], two.runs[cols])
     pd.testing.assert_frame_equal(one.points, two.points)
     assert two.runs["worker"].nunique() == 2  # really spread over two processes

@@ -72,7 +72,7 @@ def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
     spec = task.spec
     fn = run_fn or default_run
     scenario = task.scenario.model_copy(update={"seed": spec.seed})
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     figures: dict[str, float] = {}
     status, error = "ok", ""
     try:
@@ -89,6 +89,7 @@ def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
         "status": status,
         "error": error,
         "wall_time": time.perf_counter() - started,
+        "cpu_time": time.process_time() - cpu_started,
         "worker": f"{os.uname().nodename}:{os.getpid()}",
         "figures": figures,
     }
@@ -104,6 +105,7 @@ def _lost(task: Task, exc: BaseException) -> dict[str, Any]:
         "status": "failed",
         "error": f"worker lost: {_error_text(exc)}",
         "wall_time": float("nan"),
+        "cpu_time": float("nan"),
         "worker": "",
         "figures": {},
     }

@@ -2,8 +2,9 @@
 
 ``runs.parquet`` has one row per run: the swept values (one column per grid key), the
 replication index, the seed, ``status`` (``ok``/``failed``), the ``error`` text, the wall
-time, the worker, and one float column per key figure. ``points.parquet`` has one row per
-grid point: the swept values, how many runs ran and failed, and for every key figure
+and CPU time of the run (their ratio shows how busy the machine was), the worker, and one
+float column per key figure. ``points.parquet`` has one row per grid point: the swept
+values, how many runs ran and failed, and for every key figure
 ``<figure>.mean``, ``<figure>.ci_low``, ``<figure>.ci_high`` and ``<figure>.n``.
 
 ``sweep.json`` records what the directory holds (the scenario fingerprint, the grid keys,
@@ -38,7 +39,16 @@ __all__ = [
 ]
 
 #: Columns of runs.parquet before the grid keys and key figures.
-BASE_COLUMNS = ("run_id", "replication", "seed", "status", "error", "wall_time", "worker")
+BASE_COLUMNS = (
+    "run_id",
+    "replication",
+    "seed",
+    "status",
+    "error",
+    "wall_time",
+    "cpu_time",
+    "worker",
+)
 _STAT_SUFFIXES = ("mean", "ci_low", "ci_high", "n")
 
 
@@ -85,6 +95,7 @@ def runs_table(
     for col in ("replication", "seed"):
         frame[col] = frame[col].astype("int64")
     frame["wall_time"] = frame["wall_time"].astype(float)
+    frame["cpu_time"] = frame["cpu_time"].astype(float)
     for col in ("run_id", "status", "error", "worker"):
         frame[col] = frame[col].fillna("").astype(str)
     for p in params:

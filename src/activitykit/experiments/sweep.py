@@ -135,7 +135,8 @@ def run_sweep(
         Task(
             spec,
             variants[_key(spec)],
-            (store.path / "runs" / spec.run_id) if (store and keep_runs) else None,
+            # absolute: workers may run elsewhere (a fork server keeps the cwd it started in)
+            (store.path.resolve() / "runs" / spec.run_id) if (store and keep_runs) else None,
         )
         for spec in todo
     ]
