@@ -11,6 +11,8 @@ import pytest
 
 from activitykit.conformance import CASES
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "activitykit.conformance.reference:ReferenceSystem"
 
@@ -56,17 +58,31 @@ def test_plugin_runs_the_catalogue_against_the_reference(tmp_path: Path) -> None
     assert f"{len(CASES) + 2} passed" in done.stdout
 
 
-def test_plugin_reports_a_mutant_case_by_case(tmp_path: Path) -> None:
+def test_plugin_reports_a_mutant_case_by_case(pytester: pytest.Pytester) -> None:
     mutant = ROOT / "examples/iut/mutants/releases_on_failed_dependency.py"
-    done = _pytest(
-        tmp_path,
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
         "--activitykit-iut",
         f"{shlex.quote(sys.executable)} {shlex.quote(str(mutant))}",
-        "--activitykit-examples",
-        "0",
+        "--activitykit-case",
+        "client/waiting-dependency-failed",
+        "--activitykit-case",
+        "server/",
         "-rf",
     )
-    assert done.returncode == 1
-    assert "FAILED ::activitykit-conform::client/waiting-dependency-failed" in done.stdout
-    assert "expected Waiting -> Canceled" in done.stdout
-    assert "client/queued-succeeded" not in done.stdout.split("short test summary")[-1]
+    n_server = sum(n.startswith("server/") for n in CASES)
+    # The two dependency cases and the trace check fail; every other server case passes.
+    result.assert_outcomes(failed=3, passed=n_server - 1)
+    out = result.stdout.str()
+    assert "FAILED ::activitykit-conform::client/waiting-dependency-failed" in out
+    assert "FAILED ::activitykit-conform::server/waiting-dependency-failed" in out
+    assert "expected Waiting -> Canceled" in out
+
+
+def test_plugin_refuses_an_unknown_case(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--activitykit-iut", "x", "--activitykit-case", "nope"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no such case" in result.stderr.str()

@@ -29,6 +29,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--activitykit-examples", type=int, default=100, help="stateful sequences")
     g.addoption("--activitykit-shrink-seconds", type=float, default=30.0, help="shrink time budget")
     g.addoption("--activitykit-seed", type=int, default=0, help="Hypothesis seed")
+    g.addoption(
+        "--activitykit-case",
+        action="append",
+        metavar="NAME",
+        help="only this catalogue case (repeatable; a trailing / selects a family); "
+        "skips the stateful run",
+    )
     g.addoption("--activitykit-timeout", type=float, default=5.0, help="seconds per request")
 
 
@@ -88,6 +95,8 @@ class ConformanceItem(pytest.Item):
         if self.what == "stateful":
             from .stateful import run_stateful, write_replay
 
+            if opt("--activitykit-examples") <= 0:
+                pytest.skip("--activitykit-examples 0: no stateful run")
             outcome = run_stateful(
                 session,
                 examples=opt("--activitykit-examples"),
@@ -119,7 +128,25 @@ class _Conformance(pytest.Collector):
     def collect(self) -> list[pytest.Item]:
         from .cases import CASES
 
-        names = [*CASES, "stateful", "trace-check"]
+        wanted = self.config.getoption("--activitykit-case") or []
+        if wanted:
+            unknown = [
+                w
+                for w in wanted
+                if not any(n == w or (w.endswith("/") and n.startswith(w)) for n in CASES)
+            ]
+            if unknown:
+                raise pytest.UsageError(
+                    f"--activitykit-case {unknown}: no such case (see activitykit conform --list)"
+                )
+            names = [
+                n
+                for n in CASES
+                if any(n == w or (w.endswith("/") and n.startswith(w)) for w in wanted)
+            ]
+        else:
+            names = [*CASES, "stateful"]
+        names.append("trace-check")
         return [ConformanceItem.from_parent(self, name=n, what=n) for n in names]
 
 
