@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from activitykit.reports import key_figures, load_run, write_report
 from activitykit.reports.synthetic import synthetic_trace
 from activitykit.trace import ARROW_SCHEMA
+from activitykit.trace.readers import read_frame
 
 
 def _timed(label: str, fn, baseline: float | None = None):
@@ -39,7 +40,7 @@ def _timed(label: str, fn, baseline: float | None = None):
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     ratio = f"  ({dt / baseline:5.1f} x baseline)" if baseline else ""
     print(f"{label:<44} {dt:8.2f} s wall {cpu:8.2f} s cpu{ratio}", flush=True)
-    return result, dt
+    return result, dt, cpu
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
     n = args.activities
     duration = max(3600.0, n * 3.6)  # ~1000 activities created per hour of simulated time
     try:
-        frame, _ = _timed(
+        frame, _, _ = _timed(
             f"generate synthetic trace ({n} activities)",
             lambda: synthetic_trace(n, duration=duration, group_size=200, groups=20),
         )
@@ -67,26 +68,33 @@ def main() -> None:
         )
         del table
 
-        _, base = _timed(
+        _, base, base_cpu = _timed(
             "BASELINE pyarrow read_table + to_pandas",
             lambda: pq.read_table(run_dir / "trace.parquet").to_pandas(),
         )
-        run, t_load = _timed("load_run (read_frame + activity_table)", lambda: load_run(run_dir),
-                             base)  # fmt: skip
-        figs, t_key = _timed(
+        _timed(
+            "  for reference: kit reader read_frame alone",
+            lambda: read_frame(run_dir / "trace.parquet"),
+            base,
+        )
+        run, t_load, c_load = _timed(
+            "load_run (read_frame + activity_table)", lambda: load_run(run_dir), base
+        )
+        figs, t_key, c_key = _timed(
             "key_figures (from the loaded trace)",
             lambda: key_figures(run.trace, warmup=run.warmup, end=run.end),
             base,
         )
-        _, t_rep = _timed(
+        _, t_rep, c_rep = _timed(
             "write_report (no conformance check)",
             lambda: write_report(run, run_dir / "report.html", check=False),
             base,
         )
-        total = t_load + t_key + t_rep
+        total, cpu = t_load + t_key + t_rep, c_load + c_key + c_rep
         print(
-            f"{'TOTAL load_run + key_figures + write_report':<44} {total:8.2f} s  "
-            f"({total / base:6.1f} x baseline)"
+            f"{'TOTAL load_run + key_figures + write_report':<44} {total:8.2f} s wall "
+            f"{cpu:8.2f} s cpu  ({total / base:5.1f} x baseline wall, "
+            f"{cpu / base_cpu:5.1f} x baseline cpu)"
         )
         if args.check:
             from activitykit.check import check
