@@ -24,7 +24,26 @@ from typing import Any
 
 from ..model import Kind, State
 
-__all__ = ["CASES", "Case", "Step", "case_names", "get_case"]
+__all__ = [
+    "CASES",
+    "Case",
+    "Step",
+    "adv",
+    "approve",
+    "block",
+    "cancel",
+    "case_names",
+    "cl",
+    "con",
+    "crash",
+    "ex",
+    "fin",
+    "get_case",
+    "prog",
+    "query",
+    "res",
+    "sv",
+]
 
 Step = dict[str, Any]
 

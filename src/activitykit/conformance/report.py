@@ -14,7 +14,7 @@ from typing import Any
 from .runner import CaseResult, step_to_json
 from .suite import SuiteReport, dumps
 
-__all__ = ["render_json", "render_junit", "render_text"]
+__all__ = ["evidence", "render_json", "render_junit", "render_text"]
 
 _MARK = {"pass": "pass", "fail": "FAIL", "error": "ERROR", "skipped": "skip"}
 

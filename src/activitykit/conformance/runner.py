@@ -25,7 +25,16 @@ from .adapters import IUT, IUTFailure
 from .cases import Case, Step
 from .reference import ReferenceSystem
 
-__all__ = ["CaseResult", "Deviation", "Run", "Session", "TraceBuilder", "step_to_json"]
+__all__ = [
+    "CaseResult",
+    "Deviation",
+    "Run",
+    "Session",
+    "StepDeviation",
+    "TraceBuilder",
+    "compare",
+    "step_to_json",
+]
 
 
 def step_to_json(step: Step) -> str:
@@ -436,7 +445,9 @@ class Session:
         except IUTFailure as exc:
             self.protocol_failures += 1
             result.outcome = "error"
-            result.deviation = getattr(exc, "where", None) or Deviation(
+            where = getattr(exc, "where", None)
+            result.steps += where.step if where is not None else 0
+            result.deviation = where or Deviation(
                 case.name, 0, 0, exc.request or {}, f"IUT failure: {exc}"
             )
             result.note = exc.kind

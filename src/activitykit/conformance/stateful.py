@@ -21,7 +21,14 @@ from .adapters import IUTFailure
 from .cases import Step, adv, approve, block, cancel, cl, con, crash, ex, fin, prog, res, sv
 from .runner import CaseResult, Deviation, Run, Session, StepDeviation
 
-__all__ = ["REPLAY_HEADER", "StatefulOutcome", "read_replay", "run_stateful", "write_replay"]
+__all__ = [
+    "REPLAY_HEADER",
+    "StatefulOutcome",
+    "minimize",
+    "read_replay",
+    "run_stateful",
+    "write_replay",
+]
 
 REPLAY_HEADER = "activitykit-replay/1"
 COMPUTERS = ("c1", "c2")

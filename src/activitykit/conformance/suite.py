@@ -28,6 +28,7 @@ __all__ = [
     "SuiteReport",
     "TraceVerdict",
     "check_trace",
+    "dumps",
     "run_replay",
     "run_suite",
 ]
