@@ -109,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         f"machine load: the sequential loop got {cpu_serial / t_serial:.2f} of a core "
         "(other processes share the cores; both figures are needed to read the ratio)"
     )
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if autogroup.exists() and autogroup.read_text().strip() == "1":
+        print(
+            "note: sched_autogroup is on: the kernel shares CPU fairly between sessions, and "
+            "all processes of this one share one session's share; while other sessions keep "
+            "the cores busy, two workers get no more CPU than one process"
+        )
     ratio = t_serial / t_sweep
     verdict = "met" if ratio >= TARGET else "NOT met"
     print(f"speed-up: {ratio:.2f}x (target >= {TARGET}x with 2 workers on 2 cores: {verdict})")

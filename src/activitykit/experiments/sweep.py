@@ -162,7 +162,7 @@ def run_sweep(
         for row in stream:
             rows.append(row)
             bar.update(1)
-            if row["status"] != "ok":
+            if row["status"] != "ok" and not bar.disable:  # else the caller lists failures
                 bar.write(f"run {row['run_id']} failed: {row['error'].splitlines()[0]}")
             if store and time.monotonic() - last_save > _SAVE_EVERY:
                 runs, names = tables()
