@@ -316,16 +316,17 @@ def _summary_figure(run: RunData) -> Figure:
     for k in s.nodes:
         d = s.nodes[k]
         states = {st: d.get(st, 0) for st in STATES}
-        colours.append(STATE_COLOURS[max(states, key=states.__getitem__)])
+        dominant = max(states, key=states.__getitem__) if any(states.values()) else "group"
+        colours.append(STATE_COLOURS["group" if d.get("kind") == "group" else dominant])
     nx.draw_networkx_nodes(
         s, pos, ax=ax, node_size=sizes, node_color=colours, edgecolors="k", linewidths=0.5
     )
-    widths = [0.5 + 3 * math.log10(d["count"]) for _, _, d in s.edges(data=True)]
+    widths = [0.5 + 1.2 * math.log10(d["count"]) for _, _, d in s.edges(data=True)]
     nx.draw_networkx_edges(s, pos, ax=ax, width=widths, arrowsize=10, node_size=sizes)
     nx.draw_networkx_labels(
         s, pos, ax=ax, font_size=7, labels={k: f"{k}\n{s.nodes[k]['count']}" for k in s.nodes}
     )
-    _state_legend(ax, set(STATES))
+    _state_legend(ax, {*STATES, "group"})
     n = len(run.activities)
     ax.set_title(
         f"Dependency graph summarised by type ({n} activities; node colour = most common last "
@@ -345,12 +346,16 @@ def bulk_progress_figure(run: RunData) -> Figure:
         _empty(ax, "bulk operations or progress thresholds")
         return fig
     waiters = thresholds.groupby("parent").size().sort_values(ascending=False)
+    types = dict(zip(run.groups["activity"], run.groups["type"].astype(str), strict=True))
+    watched = run.activities.loc[run.activities["id"].isin(progress["parent"]), ["id", "type"]]
+    types |= dict(zip(watched["id"], watched["type"].astype(str), strict=True))
     parents = list(dict.fromkeys([*waiters.index, *progress["parent"].unique()]))[:_MAX_LINES]
     for i, parent in enumerate(parents):
         colour = f"C{i}"
         p = progress.loc[progress["parent"] == parent]
         if len(p):
-            ax.step(p["t"] / 60, p["value"] * 100, where="post", color=colour, label=str(parent))
+            label = f"{parent} {types.get(parent, '')}".strip()
+            ax.step(p["t"] / 60, p["value"] * 100, where="post", color=colour, label=label)
         th = thresholds.loc[thresholds["parent"] == parent]
         for value in sorted(th["threshold"].dropna().unique()):
             ax.axhline(value * 100, color=colour, ls="--", lw=0.8)

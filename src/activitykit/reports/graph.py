@@ -214,13 +214,17 @@ def edge_frame(activities: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def summary_graph(activities: pd.DataFrame, by: str = "type") -> nx.DiGraph:
+def summary_graph(
+    activities: pd.DataFrame, by: str = "type", groups: pd.DataFrame | None = None
+) -> nx.DiGraph:
     """Quotient graph for runs too big to draw: one node per activity ``type`` or per group.
 
     ``by="group"`` puts each activity under its ``parent`` (or "(no group)"). Node
     attributes: ``count`` and one count per last state; edge attribute ``count`` (how many
-    activity edges it stands for). Built from the table, so a 1M-activity run never needs
-    a 1M-node networkx graph.
+    activity edges it stands for). ``groups`` (the ``group`` records: ``activity``, ``type``)
+    lets ``by="type"`` show bulk parents as "<type> (bulk)" nodes with ``kind="group"``
+    instead of by id. Built from the table, so a 1M-activity run never needs a 1M-node
+    networkx graph.
     """
     if by not in ("type", "group"):
         raise ValueError(f"summary_graph by={by!r}; use 'type' or 'group'")
@@ -232,6 +236,11 @@ def summary_graph(activities: pd.DataFrame, by: str = "type") -> nx.DiGraph:
     for k, row in counts.iterrows():
         s.add_node(k, count=int(row.sum()), **{str(c): int(v) for c, v in row.items() if v})
     lookup = pd.Series(key.to_numpy(), index=ids.to_numpy())
+    if by == "type" and groups is not None and len(groups):
+        gkey = groups["type"].fillna("(no type)").astype(str) + " (bulk)"
+        for k, n in gkey.value_counts().items():
+            s.add_node(k, count=int(n), kind="group")
+        lookup = pd.concat([lookup, pd.Series(gkey.to_numpy(), index=groups["activity"])])
     lookup = lookup[~lookup.index.duplicated()]
     edges = edge_frame(activities)
     if by == "group":  # the parent edges are what the grouping collapses

@@ -102,7 +102,7 @@ class RunData:
     @cached_property
     def type_summary(self) -> nx.DiGraph:
         """The dependency graph summarised by activity type (``graph.summary_graph``)."""
-        return _graph.summary_graph(self.activities, by="type")
+        return _graph.summary_graph(self.activities, by="type", groups=self.groups)
 
     @cached_property
     def groups(self) -> pd.DataFrame:
