@@ -248,3 +248,20 @@ def test_run_dir_tables_latency_and_stuck(tmp_path):
     assert lat.loc["total", "p90"] == pytest.approx(28)
     assert run.key_figures["all.throughput_per_hour"] == pytest.approx(3 * 3600 / 40)
     assert run.key_figures["all.unfinished"] == 2
+
+
+def test_summary_graph_names_bulk_parents_by_type():
+    recs = [
+        {"t": 0, "event": "group", "activity": "g", "type": "Upgrade", "children": 2},
+        created(0, "k1", type="Upgrade", parent="g"),
+        created(0, "k2", type="Upgrade", parent="g"),
+        created(0, "r", "Waiting", type="Reboot", depends_on=["k1"]),
+    ]
+    acts = activity_table(recs)
+    groups = pd.DataFrame({"activity": ["g"], "type": ["Upgrade"]})
+    s = summary_graph(acts, by="type", groups=groups)
+    assert s.nodes["Upgrade (bulk)"] == {"count": 1, "kind": "group"}
+    assert s.edges["Upgrade (bulk)", "Upgrade"]["count"] == 2
+    assert s.edges["Upgrade", "Reboot"]["count"] == 1
+    by_group = summary_graph(acts, by="group")
+    assert by_group.nodes["g"]["count"] == 2 and by_group.nodes["(no group)"]["count"] == 1
