@@ -533,6 +533,16 @@ def check_table(
 _STATUS_TEXT = {_OK: "succeeded", _KO: "failed", _NONE: "nothing"}
 
 
+def _codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:
+    """Activity codes of a few names: probe the (large) activity dictionary against them."""
+    if not names or not len(adict):
+        return {}
+    wanted = pa.array(sorted(set(names)), pa.string())
+    pos = pc.index_in(adict, value_set=wanted).to_numpy(zero_copy_only=False)
+    hit = np.flatnonzero(~np.isnan(pos)) if pos.dtype.kind == "f" else np.flatnonzero(pos >= 0)
+    return {wanted[int(pos[h])].as_py(): int(h) for h in hit}
+
+
 def _c7(
     c: _Cols,
     found: list[tuple[str, int, str]],
@@ -551,9 +561,8 @@ def _c7(
     pof = c.take("progress_of", crow)
     thr = c.num_at("threshold", crow)
     flat = [d for ds in deps if ds for d in ds]
-    dep_code = iter(
-        pc.index_in(pa.array(flat, pa.string()), value_set=adict).to_pylist() if flat else []
-    )
+    code_of = _codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
+    dep_code = iter([code_of.get(d) for d in flat])
     if use_progress and len(prog_rows):
         # progress rows sorted by (activity, line): the latest before a line is one search
         order = np.argsort(acode[prog_rows], kind="stable")
@@ -561,7 +570,7 @@ def _c7(
         width = int(line.max()) + 1
         p_key = acode[p_rows] * width + line[p_rows]
         p_val = c.num_at("value", p_rows)
-        of_codes = pc.index_in(pa.array(pof, pa.string()), value_set=adict).to_pylist()
+        of_codes = [None if x is None else code_of.get(x) for x in pof]
     for j, i in enumerate(rows):
         ln = int(line[i])
         msg = None

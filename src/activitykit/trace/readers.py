@@ -538,9 +538,13 @@ class _Fallback(Exception):
 def _line_starts(data: bytes) -> np.ndarray:
     """Byte offset of the start of every physical line, plus ``len(data)`` at the end."""
     buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
-    ends = [] if len(buf) and buf[-1] == 10 else [len(buf)]
-    return np.concatenate(([0], nl + 1, ends)).astype(np.int64)
+    step = 1 << 24  # chunks keep the temporary mask small (no 1-byte-per-byte copy of the file)
+    parts = [np.zeros(1, dtype=np.int64)]
+    for at in range(0, len(buf), step):
+        parts.append(np.flatnonzero(buf[at : at + step] == 10).astype(np.int64) + (at + 1))
+    if len(buf) and buf[-1] != 10:
+        parts.append(np.array([len(buf)], dtype=np.int64))
+    return np.concatenate(parts)
 
 
 def _nonblank_lines(data: bytes, starts: np.ndarray | None = None) -> np.ndarray:
@@ -709,8 +713,10 @@ def _validate_table(table, lines: np.ndarray, fields: frozenset[str] = _ALL_FIEL
         have = table.schema.field(n).type
         if have.equals(want) or (n == "operation_id" and pa.types.is_string(have)):
             continue
-        if pa.types.is_dictionary(have) and pa.types.is_string(have.value_type) and (
-            pa.types.is_string(want)
+        if (
+            pa.types.is_dictionary(have)
+            and pa.types.is_string(have.value_type)
+            and (pa.types.is_string(want))
         ):
             continue
         numeric = pa.types.is_integer(have) or pa.types.is_floating(have)
@@ -746,9 +752,11 @@ def _validate_table(table, lines: np.ndarray, fields: frozenset[str] = _ALL_FIEL
         for n in names:
             if n in COMMON_FIELDS:
                 continue
-            allowed = [i for i, e in enumerate(ev_names) if n in EVENT_FIELDS.get(e, ())]
-            here = np.isin(ev_idx, allowed)
             col = table.column(n)
+            if col.null_count == len(col):
+                continue
+            lut = np.array([n in EVENT_FIELDS.get(e, ()) for e in ev_names], dtype=bool)
+            here = lut[ev_idx]
             stray = col.is_valid().to_numpy(zero_copy_only=False) & ~here
             if stray.any():
                 cleared = pc.if_else(pa.array(here), col, pa.scalar(None, col.type))
