@@ -278,8 +278,14 @@ def run_stateful(
             computer = activity.computer if activity and activity.computer else "c1"
             return res(aid, data.draw(st.sampled_from(("succeeded", "failed"))), computer)
 
+        def _handlers(self, data: Any, holding: bool) -> str:
+            # Prefer a handler for which the command does something (prefetch is 1).
+            held = self._ref().held
+            pool = [h for h in HANDLERS if bool(held.get(h)) is holding] or list(HANDLERS)
+            return data.draw(st.sampled_from(pool))
+
         def _draw_consume(self, data: Any) -> Step:
-            return con(data.draw(st.sampled_from(HANDLERS)))
+            return con(self._handlers(data, holding=False))
 
         def _draw_finish(self, data: Any) -> Step:
             held = sorted((h, a) for h, acts in self._ref().held.items() for a in acts)
@@ -289,7 +295,7 @@ def run_stateful(
             return fin(aid, data.draw(st.sampled_from(("succeeded", "failed"))), handler)
 
         def _draw_crash(self, data: Any) -> Step:
-            return crash(data.draw(st.sampled_from(HANDLERS)))
+            return crash(self._handlers(data, holding=True))
 
         def _draw_approve(self, data: Any) -> Step:
             return approve(self._pick(data, self._ids("Blocked")))
