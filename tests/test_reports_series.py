@@ -265,3 +265,12 @@ def test_summary_graph_names_bulk_parents_by_type():
     assert s.edges["Upgrade", "Reboot"]["count"] == 1
     by_group = summary_graph(acts, by="group")
     assert by_group.nodes["g"]["count"] == 2 and by_group.nodes["(no group)"]["count"] == 1
+
+
+def test_summary_end_t_sets_the_window(tmp_path):
+    write_trace(three_clients(), tmp_path / "trace.jsonl")
+    (tmp_path / "scenario.effective.yaml").write_text("duration: 40\n")
+    (tmp_path / "summary.json").write_text('{"end_t": 60}')
+    run = load_run(tmp_path)
+    assert run.t_end == 60
+    assert run.key_figures["all.throughput_per_hour"] == pytest.approx(3 * 3600 / 60)

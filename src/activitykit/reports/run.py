@@ -43,7 +43,8 @@ class RunData:
     ``trace``: the records DataFrame (one column per ``FIELDS`` entry); ``activities``: the
     ``activity_table``; ``summary``: ``summary.json`` of a run directory (``{}`` for a bare
     trace); ``scenario``: the effective scenario as a dict, or None. From the scenario, when
-    there is one: ``warmup``; ``end`` (its duration, or the last record's ``t`` if later);
+    there is one: ``warmup``; ``end`` (``end_t`` of summary.json, else the scenario's
+    duration, or the last record's ``t`` if later);
     ``handlers`` (job-handler count); ``stuck_after`` (s); ``profile``. The first three
     drive the key figures; without a scenario they default as in ``key_figures``.
     """
@@ -253,6 +254,15 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _window_end(summary: dict[str, Any], duration: float | None, t_last: float) -> float | None:
+    # The runner's own end of simulation (summary.json "end_t") keeps the report's key
+    # figures identical to the summary's; else the scenario's duration (or the last record).
+    end_t = _number(summary.get("end_t"))
+    if end_t is not None:
+        return end_t
+    return max(duration, t_last) if duration is not None else None
+
+
 def load_run(path: str | PathLike[str]) -> RunData:
     """Load a run directory (``trace.*``, ``summary.json``, ``scenario.effective.yaml``) or a
     single TRACE.md trace file. Raises ``InputError`` for a missing or unreadable source."""
@@ -287,7 +297,7 @@ def load_run(path: str | PathLike[str]) -> RunData:
         summary=summary,
         scenario=scenario,
         warmup=warmup,
-        end=max(duration, t_last) if duration is not None else None,
+        end=_window_end(summary, duration, t_last),
         handlers=int(handlers) if isinstance(handlers, int) else None,
         stuck_after=stuck_after if stuck_after is not None else 3600.0,
         profile=profile if isinstance(profile, str) else "result-wins",
