@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
     ap.add_argument("--no-check", action="store_true", help="skip the online checker")
-    ap.add_argument("--baseline-slice", type=int, default=2000, help="0 = skip the baseline")
+    ap.add_argument("--baseline-slice", type=int, default=5000, help="0 = skip the baseline")
     args = ap.parse_args(argv)
 
     sc = million_scenario(args.computers, args.hours, args.activities, args.seed)

@@ -278,11 +278,15 @@ class Simulation(FleetMixin, ServerMixin, ActivitiesMixin):
         unfinished = tuple((a.id, a.state) for a in self.acts if a.state in OPEN)
         c = self.c
         c["exchanges"] = c["exchanges_urgent"] + c["exchanges_regular"]
+        # Our events have NORMAL priority (1); SimPy's own `until` marker is URGENT (0).
+        events = self.n_sched - sum(1 for item in self._queue if item[1] == 1)
+        # Pending events hold bound methods of this object: drop them so that reference
+        # counting alone can free the run's memory (the caller may have the collector off).
+        self._queue.clear()
         return SimResult(
             end_t=end_t,
             records=self._nrec[0],
-            # Our events have NORMAL priority (1); SimPy's own `until` marker is URGENT (0).
-            events=self.n_sched - sum(1 for item in self._queue if item[1] == 1),
+            events=events,
             wall_seconds=time.perf_counter() - wall0,
             violations=violations,
             counters=dict(c),
