@@ -238,3 +238,24 @@ def test_results_do_not_depend_on_the_worker_count(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(one.points, two.points)
     assert two.runs["worker"].nunique() == 2  # really spread over two processes
     assert len(list((tmp_path / "runs").glob("*/marker.txt"))) == 12
+
+
+@pytest.mark.slow
+def test_an_existing_scheduler_runs_the_sweep(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        res = run_sweep(
+            Scenario(seed=2),
+            ["server.job_handlers=1,2"],
+            2,
+            scheduler=cluster.scheduler_address,
+            out_dir=tmp_path,
+            run_fn=flaky_model,
+        )
+        assert len(cluster.scheduler.workers) == 1  # the sweep left the cluster running
+    local = run_sweep(Scenario(seed=2), ["server.job_handlers=1,2"], 2, run_fn=flaky_model)
+    cols = ["run_id", "seed", "status", "latency", "noise"]
+    pd.testing.assert_frame_equal(res.runs[cols], local.runs[cols])
