@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -45,14 +46,19 @@ def write_trace(path: Path, records: int, seed: int) -> int:
     return n
 
 
-def baseline(path: Path) -> float:
-    """Seconds for a plain loop that parses every line with json.loads and keeps nothing."""
+def baseline(path: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of a plain loop that parses every line with json.loads."""
     loads = json.loads
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             loads(line)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def find_cli() -> list[str]:
@@ -63,12 +69,13 @@ def find_cli() -> list[str]:
     return [found] if found else [sys.executable, "-m", "activitykit"]
 
 
-def run_check(path: Path) -> tuple[float, int, str]:
+def run_check(path: Path) -> tuple[float, float, int, str]:
+    """(wall, CPU, exit code, output) of the installed CLI checking ``path``."""
     cmd = [*find_cli(), "check", str(path), "--limit", "5"]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
-    return elapsed, proc.returncode, (proc.stdout + proc.stderr)
+    return elapsed, _children_cpu() - cpu, proc.returncode, (proc.stdout + proc.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             how = f"written in {time.perf_counter() - t0:.1f} s"
         size = path.stat().st_size
         print(f"trace: {path} ({n:,} records, {size / 2**20:.1f} MiB), {how}")
-        base = min(baseline(path) for _ in range(args.repeat))
+        bases = [baseline(path) for _ in range(args.repeat)]
+        base, base_cpu = min(b[0] for b in bases), min(b[1] for b in bases)
         runs = [run_check(path) for _ in range(args.repeat)]
-        chk = min(r[0] for r in runs)
-        code, out = runs[-1][1], runs[-1][2]
+        chk, chk_cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+        code, out = runs[-1][2], runs[-1][3]
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux: KiB
         print(out.strip().splitlines()[-1] if out.strip() else "(no output)")
         print(f"baseline json.loads loop: {base:8.2f} s  ({n / base / 1e6:.2f} M records/s)")
@@ -112,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             f"exit {code}"
         )
         print(f"ratio check/baseline:     {chk / base:8.2f}  (goal <= 1.0)")
+        print(
+            f"CPU seconds (user+sys):   baseline {base_cpu:.2f}, check {chk_cpu:.2f} "
+            f"(ratio {chk_cpu / base_cpu:.2f}; the check uses 2 threads while parsing)"
+        )
+        print(f"load average at the end:  {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"peak memory of check:     {peak / 2**30:8.2f} GiB  (goal < 4 GiB)")
         if code != 0:
             print("the synthetic trace should be conformant; check reported:", file=sys.stderr)

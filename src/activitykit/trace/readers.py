@@ -583,7 +583,7 @@ def _fast_jsonl(data: bytes, fields: frozenset[str] = _ALL_FIELDS):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not data.strip() or b"\x00" in data:
+    if not data or b"\x00" in data:
         raise _Fallback
     hot = [f for f in FIELDS if f in fields and f not in _COLD_FIELDS]
     cold = [f for f in FIELDS if f in fields and f in _COLD_FIELDS]
@@ -593,14 +593,14 @@ def _fast_jsonl(data: bytes, fields: frozenset[str] = _ALL_FIELDS):
         raise _Fallback from None
     starts = _line_starts(data)
     lines = _nonblank_lines(data, starts)
-    if len(lines) != table.num_rows:
+    if len(lines) != table.num_rows or not table.num_rows:
         raise _Fallback
     ev = pc.dictionary_encode(table.column("event").combine_chunks())
     table = table.set_column(table.column_names.index("event"), "event", ev)
     if cold and table.num_rows:
         names = ev.dictionary.to_pylist()
-        codes = [names.index(e) for e in _COLD_EVENTS if e in names]
-        rows = np.flatnonzero(np.isin(ev.indices.fill_null(-1).to_numpy(), codes))
+        lut = np.array([e in _COLD_EVENTS for e in names] + [False], dtype=bool)
+        rows = np.flatnonzero(lut[ev.indices.fill_null(-1).to_numpy()])
         every = pa.LargeStringArray.from_buffers(
             len(starts) - 1, pa.py_buffer(starts), pa.py_buffer(data)
         )
