@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Run every combination of the --grid values, each with --replications seeds "
             "(seed, seed+1, ...), on a local dask cluster or an existing scheduler. Results "
             "go to DIR: runs.parquet (one row per run), points.parquet (one row per grid "
-            "point, mean and 95%% CI per key figure) and report.html. Re-running with the "
+            "point, mean and 95% CI per key figure) and report.html. Re-running with the "
             "same DIR skips the runs already done. Exit 0 when all runs succeeded, 1 when "
             "some failed, 2 on bad input."
         ),
