@@ -617,13 +617,25 @@ def _fast_jsonl(data: bytes, fields: frozenset[str] = _ALL_FIELDS):
             raise _Fallback from None
         if sub is not None and sub.num_rows != len(rows):
             raise _Fallback
-        where = np.full(table.num_rows, -1, dtype=np.int64)
-        where[rows] = np.arange(len(rows))
-        idx = pa.array(where, mask=where < 0)
+        n = table.num_rows
+        where = np.full(n, -1, dtype=np.int32)
+        where[rows] = np.arange(len(rows), dtype=np.int32)
+        missing = where < 0
         for f in cold:
-            col = (
-                sub.column(f).take(idx) if sub is not None else pa.nulls(table.num_rows, FIELDS[f])
-            )
+            typ = FIELDS[f]
+            part = sub.column(f).combine_chunks() if sub is not None else None
+            if part is None or part.null_count == len(part):
+                col = pa.nulls(n, typ)
+            elif pa.types.is_floating(typ):
+                # spread the few values over the rows without a gather of every row
+                full = np.full(n, np.nan)
+                full[rows] = part.to_numpy(zero_copy_only=False)
+                col = pa.array(full, mask=missing | np.isnan(full))
+            elif pa.types.is_string(typ):
+                # the parsed values become the dictionary; rows point into it (no string copy)
+                col = pa.DictionaryArray.from_arrays(pa.array(where, mask=missing), part)
+            else:
+                col = part.take(pa.array(where, mask=missing))
             table = table.append_column(f, col)
         table = table.select([f for f in FIELDS if f in table.column_names])
     return table, lines
