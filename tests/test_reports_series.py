@@ -273,4 +273,5 @@ def test_summary_end_t_sets_the_window(tmp_path):
     (tmp_path / "summary.json").write_text('{"end_t": 60}')
     run = load_run(tmp_path)
     assert run.t_end == 60
+    assert repr(run).endswith("3 activities, 9 records, t_end=60, warmup=0)")
     assert run.key_figures["all.throughput_per_hour"] == pytest.approx(3 * 3600 / 60)

@@ -36,7 +36,7 @@ TRACE_NAMES: tuple[str, ...] = (
 )
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class RunData:
     """One run, ready to report.
 
@@ -61,6 +61,12 @@ class RunData:
     profile: str = "result-wins"
     trace_path: Path | None = None
     _throughput: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:  # the default would print whole DataFrames
+        return (
+            f"RunData({str(self.path)!r}: {len(self.activities)} activities, "
+            f"{len(self.trace)} records, t_end={self.t_end:g}, warmup={self.warmup:g})"
+        )
 
     @property
     def name(self) -> str:
