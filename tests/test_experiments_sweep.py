@@ -7,6 +7,7 @@ independently of the simulator; ``test_experiments_sim.py`` runs the real thing.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -259,3 +260,27 @@ def test_an_existing_scheduler_runs_the_sweep(tmp_path: Path) -> None:
     local = run_sweep(Scenario(seed=2), ["server.job_handlers=1,2"], 2, run_fn=flaky_model)
     cols = ["run_id", "seed", "status", "latency", "noise"]
     pd.testing.assert_frame_equal(res.runs[cols], local.runs[cols])
+
+
+def dying_model(scenario: Scenario, run_dir: Path | None) -> dict[str, float]:
+    if scenario.server.job_handlers == 3:
+        os._exit(3)  # the worker process dies, as on a segfault or the OOM killer
+    return queue_model(scenario, run_dir)
+
+
+@pytest.mark.slow
+def test_a_run_that_kills_its_worker_is_recorded(tmp_path: Path) -> None:
+    res = run_sweep(
+        Scenario(),
+        ["server.job_handlers=1,3"],
+        1,
+        workers=2,
+        run_fn=dying_model,
+        out_dir=tmp_path,
+        report=False,
+    )
+    assert res.failed == 1 and res.ran == 2
+    lost = res.runs[res.runs["status"] == "failed"].iloc[0]
+    assert lost["server.job_handlers"] == 3
+    assert lost["error"].startswith("worker lost: ")
+    assert res.runs.loc[res.runs["status"] == "ok", "server.job_handlers"].tolist() == [1]

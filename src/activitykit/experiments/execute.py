@@ -139,7 +139,13 @@ def _local_cluster(workers: int) -> Any:
     from distributed import LocalCluster
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+    settings = {
+        "distributed.worker.multiprocessing-method": method,
+        # a run that kills its worker (out of memory, mostly) would do it again: retry once
+        # rather than dask's three times, then record it as failed
+        "distributed.scheduler.allowed-failures": 1,
+    }
+    with dask.config.set(settings):
         if method == "forkserver":
             from distributed.utils import get_mp_context
 
