@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +247,27 @@ def test_catalogue_exercises_every_allowed_transition(profile: Profile) -> None:
 def test_case_names_are_unique_and_titled() -> None:
     assert len(CASES) > 60
     assert all(c.title and c.runs for c in CASES.values())
+
+
+def test_session_trace_fits_the_trace_schema_and_the_checker_flags_a_bad_move(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "session.parquet"
+    cases = [CASES["client/waiting-direct-delivery"], CASES["server/redelivery-after-crash"]]
+    report = run_suite(PythonIUT(ReferenceSystem()), cases=cases, stateful=False, trace_path=path)
+    table = pq.read_table(path)
+    assert table.num_rows == report.trace.records > 0
+    events = set(table.column("event").to_pylist())
+    assert {"created", "exchange", "deliver", "result", "consume", "fault"} <= events
+
+    class ScheduledToQueued(ReferenceSystem):
+        def _publishes_when_due(self, a: Any) -> bool:
+            return True
+
+    bad = run_suite(
+        PythonIUT(ScheduledToQueued()), cases=[CASES["client/scheduled-not-before"]], stateful=False
+    )
+    assert bad.trace.ran and not bad.trace.ok
+    assert any(v.startswith("T3 client/scheduled-not-before#1/a1") for v in bad.trace.violations)
