@@ -128,6 +128,12 @@ def test_resume_skips_done_runs_and_adds_new_ones(tmp_path: Path) -> None:
     assert (res.ran, res.skipped) == (5, 4)
     assert len(res.runs) == 9 and len(res.points) == 3
     assert list(res.points["server.job_handlers"]) == [1, 2, 4]
+    # asking for less reports on exactly that; the table on disk keeps everything
+    few = run_sweep(Scenario(), ["server.job_handlers=2"], 2, out_dir=tmp_path, run_fn=counting)
+    assert len(calls) == 9 and (few.ran, few.skipped) == (0, 2)
+    assert list(few.runs["seed"]) == [0, 1] and list(few.points["latency.n"]) == [2]
+    assert len(pd.read_parquet(tmp_path / "runs.parquet")) == 9
+    assert len(pd.read_parquet(tmp_path / "points.parquet")) == 1
 
 
 def test_a_results_dir_of_another_scenario_is_refused(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def run_replications_from_args(args: argparse.Namespace, scenario: Scenario) -> 
         scenario,
         n,
         out_dir=out_dir,
-        workers=getattr(args, "workers", 1) or 1,
+        workers=getattr(args, "workers", 1),
         scheduler=getattr(args, "scheduler", None),
         keep_runs=True,
         progress=None if not quiet else False,

@@ -7,6 +7,9 @@ float column per key figure. ``points.parquet`` has one row per grid point: the 
 values, how many runs ran and failed, and for every key figure
 ``<figure>.mean``, ``<figure>.ci_low``, ``<figure>.ci_high`` and ``<figure>.n``.
 
+``runs.parquet`` keeps every run ever done in the directory; ``points.parquet`` covers the
+runs of the latest call (its grid and replications).
+
 ``sweep.json`` records what the directory holds (the scenario fingerprint, the grid keys,
 the figure names), so a re-run in the same directory can skip finished runs and refuses to
 mix results of a different scenario into the table. Tables are rewritten atomically

@@ -174,11 +174,13 @@ def run_sweep(
             runs, names = tables()
             store.save(runs, None, names)
 
-    runs, names = tables()
+    stored_runs, names = tables()
+    # the answer covers the runs asked for; runs.parquet keeps every run done in out_dir
+    runs = stored_runs[stored_runs["run_id"].isin(wanted)].reset_index(drop=True)
     points = points_table(runs, params, names, confidence)
     report_path = None
     if store:
-        store.save(runs, points, names)
+        store.save(stored_runs, points, names)
         if report:
             from .report import write_comparison
 
