@@ -165,3 +165,18 @@ def test_replication_hook_reports_intervals(
 def test_replication_hook_without_the_option_is_not_taken() -> None:
     args = _run_like_parser().parse_args(["x.yaml"])
     assert args.replications is None and args.workers == 1 and args.scheduler is None
+
+
+def test_run_replications_through_activitykit_run(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "reps"
+    argv = ["run", str(scenario_file), "--replications", "3", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "tiny: 3 of 3 replication(s) ok" in text and "95% CI" in text
+    assert list(pd.read_parquet(out / "runs.parquet")["seed"]) == [4, 5, 6]
+    assert main(["run", str(scenario_file), "--replications", "0", "--out", str(out)]) == 2
+    assert "--replications (0) must be at least 1" in capsys.readouterr().err
+    assert main(["run", str(scenario_file), "--replications", "2", "--workers", "0"]) == 2
+    assert "--workers (0) must be at least 1" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -90,7 +91,7 @@ def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
         "error": error,
         "wall_time": time.perf_counter() - started,
         "cpu_time": time.process_time() - cpu_started,
-        "worker": f"{os.uname().nodename}:{os.getpid()}",
+        "worker": f"{platform.node()}:{os.getpid()}",
         "figures": figures,
     }
 
