@@ -756,37 +756,9 @@ def _validate_table(table, lines: np.ndarray, fields: frozenset[str] = _ALL_FIEL
     if table.column("event").null_count:
         raise _Fallback
     table = table.set_column(names.index("event"), "event", _dictionary(table.column("event")))
-    if table.num_rows:
-        # a field on a record whose kind does not define it is ignored (validate_record)
-        evc = table.column("event").chunk(0)
-        ev_names = evc.dictionary.to_pylist()
-        ev_idx = evc.indices.to_numpy()
-        for n in names:
-            if n in COMMON_FIELDS:
-                continue
-            col = table.column(n)
-            if col.null_count == len(col):
-                continue
-            lut = np.array([n in EVENT_FIELDS.get(e, ()) for e in ev_names], dtype=bool)
-            here = lut[ev_idx]
-            stray = col.is_valid().to_numpy(zero_copy_only=False) & ~here
-            if stray.any():
-                cleared = pc.if_else(pa.array(here), col, pa.scalar(None, col.type))
-                table = table.set_column(names.index(n), n, cleared)
-    parsers = {
-        "kind": lambda v: parse_kind(v).value,
-        "status": _status,
-        **{n: (lambda v: parse_state(v).value) for n in _STATE_FIELDS},
-    }
-    try:
-        for n, parse in parsers.items():
-            if n in names:
-                table = table.set_column(names.index(n), n, _dictionary(table.column(n), parse))
-    except (UnknownStateError, UnknownKindError, KeyError, AttributeError, TypeError):
-        raise _Fallback from None
-    enc = table.column("event").chunk(0) if table.num_rows else None
-    kinds = enc.dictionary.to_pylist() if enc is not None else []
-    idx = enc.indices.to_numpy() if enc is not None else np.zeros(0, dtype=np.int32)
+    evc = table.column("event").chunk(0) if table.num_rows else None
+    kinds = evc.dictionary.to_pylist() if evc is not None else []
+    idx = evc.indices.to_numpy() if evc is not None else np.zeros(0, dtype=np.int32)
     valid: dict[str, np.ndarray] = {}
 
     def ok(name: str) -> np.ndarray:
@@ -798,26 +770,46 @@ def _validate_table(table, lines: np.ndarray, fields: frozenset[str] = _ALL_FIEL
             )
         return valid[name]
 
-    for code, kind in enumerate(kinds):
-        need = REQUIRED.get(kind, ())
-        if not need:
+    # a field on a record whose kind does not define it is ignored (as validate_record does)
+    for n in names:
+        col = table.column(n)
+        if n in COMMON_FIELDS or col.null_count == len(col):
             continue
-        rows = idx == code
-        for f in need:
-            if not ok(f)[rows].all():
-                raise _Fallback
-        if kind == "created":
-            kcol = table.column("kind").chunk(0)
-            client_code = (
-                kcol.dictionary.to_pylist().index("client")
-                if "client" in (kcol.dictionary.to_pylist())
-                else -1
-            )
-            client = kcol.indices.fill_null(-2).to_numpy() == client_code
-            if not ok("computer")[rows & client].all():
-                raise _Fallback
-            if (ok("progress_of") & ~ok("threshold"))[rows].any():
-                raise _Fallback
+        here = np.array([n in EVENT_FIELDS.get(e, ()) for e in kinds], dtype=bool)[idx]
+        stray = ok(n) & ~here
+        if stray.any():
+            cleared = pc.if_else(pa.array(here), col, pa.scalar(None, col.type))
+            table = table.set_column(names.index(n), n, cleared)
+            valid[n] = ok(n) & here
+    parsers = {
+        "kind": lambda v: parse_kind(v).value,
+        "status": _status,
+        **{n: (lambda v: parse_state(v).value) for n in _STATE_FIELDS},
+    }
+    try:
+        for n, parse in parsers.items():
+            if n in names:
+                table = table.set_column(names.index(n), n, _dictionary(table.column(n), parse))
+    except (UnknownStateError, UnknownKindError, KeyError, AttributeError, TypeError):
+        raise _Fallback from None
+    # required fields: one pass per field over the rows of the kinds that need it
+    for f in {f for k in kinds for f in REQUIRED.get(k, ())}:
+        if f in names and not table.column(f).null_count:
+            continue
+        need = np.array([f in REQUIRED.get(k, ()) for k in kinds], dtype=bool)[idx]
+        if (need & ~ok(f)).any():
+            raise _Fallback
+    if "created" in kinds:
+        created = np.flatnonzero(idx == kinds.index("created"))
+        kcol = table.column("kind").chunk(0)
+        knames = kcol.dictionary.to_pylist()
+        client = np.array([k == "client" for k in knames] + [False], dtype=bool)[
+            kcol.indices.take(pa.array(created)).fill_null(-1).to_numpy()
+        ]
+        if not ok("computer")[created[client]].all():
+            raise _Fallback
+        if (ok("progress_of")[created] & ~ok("threshold")[created]).any():
+            raise _Fallback
     return table.append_column("line", pa.array(np.asarray(lines, dtype=np.int64)))
 
 
