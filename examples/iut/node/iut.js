@@ -305,7 +305,8 @@ class System {
     const a = this.get(req);
     if (a.state !== "Blocked") throw new Refused(`${a.id} is ${a.state}, not Blocked`);
     this.emit("approve", { activity: a.id });
-    if (a.dependsOn.length > 0 || a.progressOf !== null) this.move(a, "Waiting", "approve");
+    const waits = a.dependsOn.length > 0 || a.progressOf !== null;
+    if (waits && this.verdict(a) !== "release") this.move(a, "Waiting", "approve");
     else this.toQueued(a, "approve");
     this.propagate();
     return {};

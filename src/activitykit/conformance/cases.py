@@ -221,6 +221,13 @@ _CLIENT = [
         "approving when every dependency already succeeded moves Blocked -> Queued",
         cl("d"), ex(), res("d"), ex(), cl("a1", "Blocked", depends_on=["d"]), approve("a1"), ex(),
     ),
+    _one(
+        "client/blocked-approved-dependency-failed",
+        "approving after a dependency failed moves Blocked -> Waiting, then the release rule "
+        "cancels it",
+        cl("d"), ex(), res("d", "failed"), ex(), cl("a1", "Blocked", depends_on=["d"]),
+        approve("a1"), ex(),
+    ),
     _one("client/blocked-canceled", "cancel moves Blocked -> Canceled", cl("a1", "Blocked"),
          cancel("a1"), approve("a1")),
     _one(

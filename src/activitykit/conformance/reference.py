@@ -449,7 +449,10 @@ class ReferenceSystem:
         if a.state is not B:
             raise Refused(f"only a Blocked activity can be approved; {a.id} is {a.state.value}")
         self._emit("approve", activity=a.id)
-        if a.depends_on or a.progress_of:
+        # SPEC.md section 6: -> Waiting only while a dependency is unmet (a failed one
+        # is unmet too; the release rule then cancels it), else straight to Queued.
+        unmet = (a.depends_on or a.progress_of) and self._dependency_verdict(a) != "release"
+        if unmet:
             self._move(a, W, "approve")
         else:
             self._to_queued(a, "approve")
