@@ -1,12 +1,13 @@
 """Hypothesis stateful testing: random command sequences, reference beside IUT, every step.
 
-The rule-based machine below draws protocol steps (creates of every start state and kind,
-exchanges, results, consumes, finishes, crashes, approvals, blocks, cancels, progress,
-clock advances, queries) with a bias towards requests that make sense (results for
-activities that were delivered, finishes by the handler that holds the activity) and a
-share of arbitrary ones (which probe refusals). Every step goes through ``runner.Run``,
-which compares the IUT with the reference after it. Hypothesis shrinks a failure to a
-minimal sequence; that sequence is what we print and save for ``--replay``.
+The machine below has one rule that draws a command from a weighted menu (creates of every
+start state and kind, exchanges, results, consumes, finishes, crashes, approvals, blocks,
+cancels, progress, clock advances) and aims it where it makes sense (results for delivered
+operations, finishes by the handler holding the activity, consumes by a free handler),
+with one draw in ten aimed at any activity (which probes refusals). Every step goes through
+``runner.Run``, which compares the IUT with the reference after it. A failure is shrunk by
+Hypothesis within a time budget, then made 1-minimal by ``minimize``; that sequence is
+what we print and save for ``--replay``.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def minimize(session: Session, steps: list[Step], label: str = "minimize") -> li
 
 def run_stateful(
     session: Session,
-    examples: int = 50,
+    examples: int = 100,
     seed: int = 0,
     steps: int = 25,
     shrink_seconds: float = 30.0,
