@@ -290,3 +290,14 @@ def test_a_run_that_kills_its_worker_is_recorded(tmp_path: Path) -> None:
     assert lost["server.job_handlers"] == 3
     assert lost["error"].startswith("worker lost: ")
     assert res.runs.loc[res.runs["status"] == "ok", "server.job_handlers"].tolist() == [1]
+
+
+@pytest.mark.slow
+def test_replicate_intervals_cover_a_known_mean_95_percent_of_the_time() -> None:
+    """End to end (seeds, tables, intervals): 200 experiments of 5 replications each."""
+    trials, hits = 200, 0
+    for k in range(trials):
+        rep = replicate(Scenario(seed=1000 * k), 5, run_fn=queue_model)
+        hits += rep.intervals["latency"].contains(50.0)  # 2 job-handlers: 100 / 2
+    # binomial sd of the estimate: sqrt(.95 * .05 / 200) = 0.015; allow about 3 sd
+    assert 0.90 <= hits / trials <= 0.995, hits / trials
