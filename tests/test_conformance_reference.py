@@ -271,3 +271,27 @@ def test_session_trace_fits_the_trace_schema_and_the_checker_flags_a_bad_move(
     )
     assert bad.trace.ran and not bad.trace.ok
     assert any(v.startswith("T3 client/scheduled-not-before#1/a1") for v in bad.trace.violations)
+
+
+def test_silent_and_inconsistent_moves_are_caught() -> None:
+    class Silent(ReferenceSystem):
+        def _move(self, a: Any, dst: Any, cause: str) -> None:
+            if cause == "cancel":  # changes state, tells nobody
+                a.state = dst
+                return
+            super()._move(a, dst, cause)
+
+    class WrongFrom(ReferenceSystem):
+        def _emit(self, event: str, **fields: Any) -> None:
+            if event == "transition" and fields.get("to") == "In Progress":
+                fields["from"] = "Blocked"
+            super()._emit(event, **fields)
+
+    case = [CASES["client/queued-canceled"]]
+    (silent,) = run_suite(PythonIUT(Silent()), cases=case, stateful=False).results
+    assert silent.outcome == "fail"
+    assert "a1: expected Queued -> Canceled, the IUT did no move" in silent.deviation.message
+    case = [CASES["client/queued-succeeded"]]
+    (wrong,) = run_suite(PythonIUT(WrongFrom()), cases=case, stateful=False).results
+    assert "the IUT reported a1 moving from Blocked, but it was Queued" in wrong.deviation.message
+    assert "forbidden move" in wrong.deviation.message
