@@ -282,7 +282,15 @@ def check_table(
     kind_of[acode[fc_rows]] = c.codes_at("kind", R.KIND_CODE, fc_rows)
     state_of = np.full(na, _NONE, dtype=np.int64)
     state_of[acode[fc_rows]] = fc_state
-    comp_codes, comp_dict = c.encoded("computer")
+    # computers matter on created, deliver and result rows only: encode just those
+    comp_rows = np.flatnonzero(first_created | is_ev("deliver", "result"))
+    comp_codes = np.full(n, _NONE, dtype=np.int64)
+    comp_dict: Any = pa.array([], pa.string())
+    if c.has("computer") and len(comp_rows):
+        part = c.table.column("computer").take(pa.array(comp_rows)).combine_chunks()
+        enc = part if pa.types.is_dictionary(part.type) else pc.dictionary_encode(part)
+        comp_codes[comp_rows] = pc.fill_null(enc.indices, _NONE).to_numpy()
+        comp_dict = enc.dictionary
     comp_of = np.full(na, _NONE, dtype=np.int64)
     comp_of[acode[fc_rows]] = comp_codes[fc_rows]
     created_row = np.full(na, _NONE, dtype=np.int64)
