@@ -32,6 +32,7 @@ Run: ``python benchmarks/baseline_direct_simpy.py [--computers N] [--hours H] [-
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import sys
@@ -339,6 +340,10 @@ def run_baseline(
             raise RefusedMoveError(f"online checker: {bad[0]}")
         writer.write(rec)
 
+    # Like activitykit.sim.simulate, run with the cyclic garbage collector off (reference
+    # counting still frees everything): the ratio then compares the models, not a GC setting.
+    gc_was_on = gc.isenabled()
+    gc.disable()
     try:
         env = simpy.Environment()
         server = _Server(env, write)
@@ -358,6 +363,8 @@ def run_baseline(
         env.run(until=hours * 3600.0)
     finally:
         writer.close()
+        if gc_was_on:
+            gc.enable()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     trace_bytes = Path(trace_path).stat().st_size
     if tmp is not None:
