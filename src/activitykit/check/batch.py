@@ -188,8 +188,15 @@ class _Cols:
         return self.table.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
     def record(self, i: int) -> dict[str, Any]:
-        row = self.table.slice(int(i), 1).to_pylist()[0]
-        return {k: v for k, v in row.items() if k in FIELDS and v is not None}
+        return self.records([i])[0]
+
+    def records(self, rows: list[int]) -> list[dict[str, Any]]:
+        """The records at ``rows`` as dicts (fields present only), gathered in one go."""
+        if not rows:
+            return []
+        names = [f for f in FIELDS if self.has(f)]
+        got = self.table.select(names).take(pa.array(rows, type=pa.int64())).to_pylist()
+        return [{k: v for k, v in row.items() if v is not None} for row in got]
 
 
 def _first_line(codes: np.ndarray, size: int, lines: np.ndarray, big: int) -> np.ndarray:
@@ -489,16 +496,17 @@ def check_table(
                 found.append(("C2", i, R.msg_op_unknown(c.record(i)["operation_id"])))
 
     # -- violations ---------------------------------------------------------------------------
+    records = c.records([i for _, i, _ in found])
     violations = [
         Violation(
             rule,
             None if acode[i] < 0 else str(anames[acode[i]]),
             float(t[i]),
             int(line[i]),
-            c.record(i),
+            rec,
             msg,
         )
-        for rule, i, msg in found
+        for (rule, i, msg), rec in zip(found, records, strict=True)
     ]
 
     # -- last state of each created activity --------------------------------------------------
