@@ -145,6 +145,9 @@ def _local_cluster(workers: int) -> Any:
         # a run that kills its worker (out of memory, mostly) would do it again: retry once
         # rather than dask's three times, then record it as failed
         "distributed.scheduler.allowed-failures": 1,
+        # the statistical profiler samples every worker's stack 100 times a second: about
+        # a fifth more CPU per run of pure-Python simulation, for a dashboard nobody sees
+        "distributed.worker.profile.enabled": False,
     }
     with dask.config.set(settings):
         if method == "forkserver":
