@@ -31,6 +31,7 @@ __all__ = [
     "format_intervals",
     "mean_ci",
     "meets",
+    "panel_vs_param",
     "parse_axis",
     "replicate",
     "replication_seeds",
@@ -57,6 +58,7 @@ _HOME = {
     "format_intervals": "replicate",
     "mean_ci": "stats",
     "meets": "objectives",
+    "panel_vs_param": "report",
     "parse_axis": "grid",
     "replicate": "replicate",
     "replication_seeds": "grid",
@@ -74,7 +76,7 @@ if TYPE_CHECKING:
     from .grid import GridAxis, RunSpec, apply_values, expand, parse_axis, replication_seeds, run_id
     from .objectives import meets, smallest_meeting
     from .replicate import ReplicationResult, format_intervals, replicate
-    from .report import figure_vs_param, write_comparison
+    from .report import figure_vs_param, panel_vs_param, write_comparison
     from .stats import Interval, mean_ci, summarise
     from .sweep import SweepResult, run_sweep
 
