@@ -100,3 +100,19 @@ def test_apply_values_sets_nested_fields_and_list_items() -> None:
 def test_apply_values_refuses_bad_points(values: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):
         apply_values(Scenario(), values)
+
+
+def test_public_names_resolve_and_the_cli_hook_is_light() -> None:
+    import subprocess
+    import sys
+
+    import activitykit.experiments as ex
+
+    assert all(getattr(ex, name) is not None for name in ex.__all__)
+    code = (
+        "import sys, argparse; from activitykit.experiments import add_replication_args; "
+        "add_replication_args(argparse.ArgumentParser()); "
+        "print(sorted(m for m in ('pandas', 'scipy', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # so `activitykit run --help` stays fast
