@@ -314,3 +314,30 @@ def test_iut_failure_inside_the_stateful_run_is_reported(bad_iut) -> None:
     assert r.deviation.request["cmd"] == "exchange"
     assert time.monotonic() - started < 30
     _assert_all_gone(bad_iut.pidfile)
+
+
+def test_counterexample_goes_beside_the_trace_or_to_temp_never_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import tempfile
+
+    cwd, tmp = tmp_path / "cwd", tmp_path / "tmp"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    mutant = "client_scheduled_to_queued:Mutant"
+    monkeypatch.syspath_prepend(str(ROOT / "examples/iut/mutants"))
+    args = ["conform", "--iut-python", mutant, "--examples", "5", "--shrink-seconds", "1"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    (saved,) = (tmp / "activitykit-conform").glob("counterexample-*.jsonl")
+    assert f"saved to {saved}" in out and f"--replay {saved}" in out
+    assert list(cwd.iterdir()) == []
+    trace = tmp_path / "out" / "session.jsonl"
+    trace.parent.mkdir()
+    assert main([*args, "--trace", str(trace)]) == 1
+    assert (tmp_path / "out" / "session.counterexample.jsonl").is_file()
+    assert (
+        f"saved to {tmp_path / 'out' / 'session.counterexample.jsonl'}" in capsys.readouterr().out
+    )
+    assert list(cwd.iterdir()) == []

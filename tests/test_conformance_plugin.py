@@ -72,11 +72,12 @@ def test_plugin_reports_a_mutant_case_by_case(pytester: pytest.Pytester) -> None
         "-rf",
     )
     n_server = sum(n.startswith("server/") for n in CASES)
-    # The two dependency cases and the trace check fail; every other server case passes.
-    result.assert_outcomes(failed=3, passed=n_server - 1)
+    # The three dependency cases and the trace check fail; every other server case passes.
+    result.assert_outcomes(failed=4, passed=n_server - 2)
     out = result.stdout.str()
     assert "FAILED ::activitykit-conform::client/waiting-dependency-failed" in out
     assert "FAILED ::activitykit-conform::server/waiting-dependency-failed" in out
+    assert "FAILED ::activitykit-conform::server/waiting-direct-dependency-failed" in out
     assert "expected Waiting -> Canceled" in out
 
 

@@ -85,6 +85,14 @@ class System {
     if (a.kind === "server") this.enqueue(a);
   }
 
+  // Due or released: to Queued, or (release "direct") ready in its state: a server one is
+  // published and moved by the consume that takes it, a client one by its next exchange.
+  makeReady(a, cause) {
+    if (a.release !== "direct") return this.toQueued(a, cause);
+    a.ready = true;
+    if (a.kind === "server") this.enqueue(a);
+  }
+
   enqueue(a) {
     this.queue.push(a.id);
     this.emit("enqueue", { activity: a.id });
@@ -109,7 +117,7 @@ class System {
     while (changed) {
       changed = false;
       for (const a of this.acts.values()) {
-        if (a.state !== "Waiting" || ready.has(a.id)) continue;
+        if (a.state !== "Waiting" || ready.has(a.id) || a.ready) continue;
         const v = this.verdict(a);
         if (v === "cancel") {
           this.emit("cancel", { activity: a.id });
@@ -118,7 +126,7 @@ class System {
         } else if (v === "release") {
           if (a.kind === "client" && a.computer === exchanging) ready.add(a.id);
           else {
-            this.toQueued(a, "released");
+            this.makeReady(a, "released");
             changed = true;
           }
         }
@@ -129,8 +137,9 @@ class System {
 
   publishDue() {
     for (const a of this.acts.values()) {
-      if (a.kind === "server" && a.state === "Scheduled" && a.deliverAfter <= this.clock) {
-        this.toQueued(a, "due");
+      const due = a.state === "Scheduled" && a.deliverAfter <= this.clock;
+      if (a.kind === "server" && due && !a.ready) {
+        this.makeReady(a, "due");
       }
     }
   }
@@ -182,6 +191,7 @@ class System {
     const deps = this.field(req, "depends_on", "array", false) || [];
     const progressOf = this.field(req, "progress_of", "string", false);
     const threshold = this.field(req, "threshold", "number", false);
+    const release = this.field(req, "release", "string", false) || "queue";
     if (this.acts.has(id)) throw new Refused(`activity '${id}' already exists`);
     if (kind !== "client" && kind !== "server") throw new Refused(`unknown kind '${kind}'`);
     const typeKind = SERVER_TYPES.has(type) ? "server" : CLIENT_TYPES.has(type) ? "client" : null;
@@ -204,10 +214,13 @@ class System {
     if (threshold !== null && (threshold < 0 || threshold > 1)) {
       throw new Refused(`threshold ${threshold} is outside [0, 1]`);
     }
+    if (release !== "queue" && release !== "direct") {
+      throw new Refused(`release '${release}' unknown; accepted: queue, direct`);
+    }
     const a = {
       id, kind, type, state, computer: kind === "client" ? computer : null,
       deliverAfter: after, dependsOn: deps, progressOf, threshold,
-      canceledRunning: false, progress: null,
+      canceledRunning: false, progress: null, release, ready: false,
     };
     this.acts.set(id, a);
     if (kind === "server" && state === "Queued") this.enqueue(a);
@@ -237,7 +250,8 @@ class System {
     for (const a of this.acts.values()) {
       if (a.kind !== "client" || a.computer !== computer) continue;
       const due = a.state === "Scheduled" && a.deliverAfter <= this.clock;
-      if (ready.has(a.id) || a.state === "Queued" || due) {
+      const released = a.state === "Waiting" && a.ready;
+      if (ready.has(a.id) || a.state === "Queued" || due || released) {
         const op = this.nextOp++;
         this.ops.set(JSON.stringify(op), { activity: a.id, computer });
         this.emit("deliver", { activity: a.id, computer, operation_id: op });
@@ -268,12 +282,13 @@ class System {
     while (this.queue.length > 0) {
       const id = this.queue.shift();
       const a = this.acts.get(id);
-      if (a.state !== "Queued" && a.state !== "In Progress") continue;
+      const readyDirect = (a.state === "Scheduled" || a.state === "Waiting") && a.ready;
+      if (a.state !== "Queued" && a.state !== "In Progress" && !readyDirect) continue;
       held.push(id);
       const attempt = (this.attempts.get(id) || 0) + 1;
       this.attempts.set(id, attempt);
       this.emit("consume", { activity: id, handler, attempt });
-      if (a.state === "Queued") this.move(a, "In Progress", "consume");
+      if (a.state !== "In Progress") this.move(a, "In Progress", "consume");
       return { activity: id };
     }
     return { activity: null };

@@ -59,8 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--counterexample",
         metavar="FILE",
-        default="conform-counterexample.jsonl",
-        help="where a shrunk failing sequence is saved (default %(default)s)",
+        default=None,
+        help="where a shrunk failing sequence is saved (default: beside --trace as "
+        "NAME.counterexample.jsonl, else under the system temp directory; the report "
+        "prints the path)",
     )
     p.set_defaults(func=run)
 
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from ..conformance import CASES, IUTStartError, SubprocessIUT, load_python_iut
     from ..conformance.report import render_json, render_junit, render_text
     from ..conformance.stateful import read_replay
-    from ..conformance.suite import run_suite
+    from ..conformance.suite import default_counterexample_path, run_suite
     from ..errors import InputError
 
     if args.list:
@@ -141,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 cases=_select(args.case),
                 stateful=not args.case,
                 trace_path=args.trace,
-                counterexample_path=args.counterexample,
+                counterexample_path=args.counterexample or default_counterexample_path(args.trace),
                 replay_hint=hint,
             )
     except IUTStartError as exc:

@@ -252,6 +252,19 @@ _CLIENT = [
         cl("a1"), cl("a2"), ex(), cancel("a2"), res("a1"), ex(),
     ),
     _one(
+        "client/waiting-direct",
+        "release direct: released outside its computer's exchange, Waiting stays Waiting "
+        "until that exchange delivers it, Waiting -> In Progress",
+        cl("d", computer="c2"), cl("a1", "Waiting", depends_on=["d"], release="direct"),
+        ex("c2"), res("d", computer="c2"), ex("c2"), query("a1"), ex("c1"), res("a1"), ex(),
+    ),
+    _one(
+        "client/scheduled-direct",
+        "release direct changes nothing for a client Scheduled activity (always direct)",
+        cl("a1", "Scheduled", deliver_after=10, release="direct"), ex(), adv(10), query("a1"),
+        ex(),
+    ),
+    _one(
         "client/operation-id-uniqueness",
         "every delivery carries an operation-id never used before, across computers and "
         "after results",
@@ -374,6 +387,72 @@ _SERVER = [
         sv("a1"), con(), cancel("a1"), crash("h1"), con("h2"),
     ),
     _one(
+        "server/scheduled-direct",
+        "release direct: a due Scheduled activity is published but stays Scheduled until a "
+        "handler consumes it, Scheduled -> In Progress; no consume before deliver_after",
+        sv("a1", "Scheduled", deliver_after=50, release="direct"), con(), adv(49), con(),
+        query("a1"), adv(1), query("a1"), con(), fin("a1"),
+    ),
+    _one(
+        "server/scheduled-direct-created-due",
+        "release direct, created already due: published at once, consumed Scheduled -> "
+        "In Progress",
+        adv(100), sv("a1", "Scheduled", deliver_after=10, release="direct"), query("a1"),
+        con(), fin("a1", "failed"),
+    ),
+    _one(
+        "server/scheduled-direct-fifo",
+        "direct and queued activities share one FIFO queue in publication order",
+        sv("a1", "Scheduled", deliver_after=10, release="direct"), sv("a2"), adv(10),
+        sv("a3", "Scheduled", deliver_after=5, release="direct"), con("h1"), con("h2"),
+        con("h3"),
+    ),
+    _one(
+        "server/scheduled-direct-canceled",
+        "a published Scheduled activity canceled before a handler takes it is never consumed",
+        sv("a1", "Scheduled", deliver_after=10, release="direct"), adv(10), cancel("a1"), con(),
+    ),
+    _one(
+        "server/scheduled-direct-redelivery",
+        "consumed Scheduled -> In Progress, then its handler crashes: redelivered without a move",
+        sv("a1", "Scheduled", deliver_after=0, release="direct"), con("h1"), crash("h1"),
+        con("h2"), fin("a1", handler="h2"), con("h1"),
+    ),
+    _one(
+        "server/waiting-direct",
+        "release direct: a released Waiting activity is published but stays Waiting until a "
+        "handler consumes it, Waiting -> In Progress",
+        sv("d"), sv("a1", "Waiting", depends_on=["d"], release="direct"), con(), con("h2"),
+        fin("d"), query("a1"), con("h2"), fin("a1", handler="h2"),
+    ),
+    _one(
+        "server/waiting-direct-threshold",
+        "release direct with a threshold: published when progress reaches it, consumed Waiting "
+        "-> In Progress",
+        sv("p", type=PROGRESS_TYPE), sv("a1", "Waiting", progress_of="p", threshold=0.5,
+                                         release="direct"),
+        con(), prog("p", 0.25), con("h2"), prog("p", 0.5), query("a1"), con("h2"),
+    ),
+    _one(
+        "server/waiting-direct-dependency-failed",
+        "release direct does not change cancellation: a failed dependency cancels it",
+        sv("d"), sv("a1", "Waiting", depends_on=["d"], release="direct"), con(),
+        fin("d", "failed"), con(),
+    ),
+    _one(
+        "server/waiting-direct-approved",
+        "approving with an unmet dependency moves Blocked -> Waiting; with release direct it "
+        "is then consumed Waiting -> In Progress",
+        sv("d"), sv("a1", "Blocked", depends_on=["d"], release="direct"), approve("a1"), con(),
+        fin("d"), query("a1"), con("h2"),
+    ),
+    _one(
+        "server/waiting-direct-canceled",
+        "a released (published) Waiting activity canceled before consumption is never consumed",
+        sv("d"), sv("a1", "Waiting", depends_on=["d"], release="direct"), con(), fin("d"),
+        cancel("a1"), con(),
+    ),
+    _one(
         "server/prefetch",
         "a handler holds at most one unacknowledged message",
         sv("a1"), sv("a2"), con(), con(), con("h2"),
@@ -407,6 +486,9 @@ _INPUT = [
                                                       threshold=0.5)),
     _one("create/threshold-range", "a threshold lies in [0, 1]",
          sv("p"), sv("a1", "Waiting", progress_of="p", threshold=1.5)),
+    _one("create/unknown-release", "release is queue or direct",
+         sv("a1", "Scheduled", deliver_after=1, release="sideways"),
+         cl("a2", "Waiting", depends_on=["a1"], release="later"), query()),
     _one("input/advance-backwards", "the clock never goes back", adv(10), adv(-5), adv(0)),
     _one("input/progress-range", "a progress value lies in [0, 1] and only a running "
          "activity reports one", sv("a1"), prog("a1", 0.5), con(), prog("a1", 1.5),
@@ -499,6 +581,42 @@ def _canceled_running(kind: Kind) -> Case:
 
 
 _FORBIDDEN += [_canceled_running(k) for k in Kind]
+
+
+def _direct(kind: Kind, state: State, ready: bool) -> Case:
+    """``release: direct`` activities, not yet due/released or ready and unmoved."""
+    make = cl if kind is Kind.CLIENT else sv
+    if state is State.SCHEDULED:
+        setup = [make("t", "Scheduled", deliver_after=1000 if not ready else 10, release="direct")]
+        setup += [adv(10)] if ready else []
+        what = "due and published" if ready else "not yet due"
+    else:
+        setup = [make("dep", computer="c2") if kind is Kind.CLIENT else make("dep")]
+        setup.append(make("t", "Waiting", depends_on=["dep"], release="direct"))
+        if ready:
+            finish_dep = (
+                [ex("c2"), res("dep", computer="c2"), ex("c2")]
+                if kind is Kind.CLIENT
+                else [con("h9"), fin("dep", handler="h9")]
+            )
+            setup += finish_dep
+        what = "released and published" if ready else "with its dependency unmet"
+    slug = f"{state.value.lower()}-direct{'-ready' if ready else ''}"
+    return Case(
+        f"forbidden/{kind.value}/{slug}",
+        f"release direct, {state.value} {what}: only the moves the machine allows (a consume "
+        "or exchange before it is ready moves nothing)",
+        tuple(tuple([*setup, *probe, query()]) for probe in _probes(kind)),
+    )
+
+
+_FORBIDDEN += [
+    _direct(k, s, ready)
+    for k in Kind
+    for s in (State.SCHEDULED, State.WAITING)
+    for ready in (False, True)
+    if not (k is Kind.CLIENT and s is State.SCHEDULED)  # client Scheduled is always direct
+]
 
 #: Every case, by name, in catalogue order.
 CASES: dict[str, Case] = {c.name: c for c in [*_CLIENT, *_SERVER, *_FORBIDDEN, *_INPUT]}

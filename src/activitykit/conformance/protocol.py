@@ -26,12 +26,20 @@ from ..model import parse_state
 __all__ = [
     "COMMANDS",
     "PROTOCOL",
+    "RELEASE_MODES",
     "ReplyShapeError",
     "validate_reply",
 ]
 
 #: The protocol name and version a ``hello`` carries; an IUT refuses a version it lacks.
 PROTOCOL = "activitykit-iut/1"
+
+#: ``create``'s optional ``release``: ``queue`` (the default: a due Scheduled or released
+#: Waiting activity moves to Queued) or ``direct`` (it keeps its state until the moment of
+#: delivery, then moves straight to In Progress). Added to version 1 as an optional field,
+#: so the protocol name is unchanged; an IUT without it refuses ``direct`` with a reason,
+#: and every case that uses it then fails (the reference accepts it).
+RELEASE_MODES: tuple[str, ...] = ("queue", "direct")
 
 #: Every command of version 1, in the order the document describes them.
 COMMANDS: tuple[str, ...] = (

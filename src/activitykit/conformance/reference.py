@@ -30,7 +30,7 @@ from ..model import (
     machine,
     parse_profile,
 )
-from .protocol import PROTOCOL
+from .protocol import PROTOCOL, RELEASE_MODES
 
 __all__ = ["PREFETCH", "ReferenceSystem", "Refused", "serve_stdio"]
 
@@ -68,6 +68,12 @@ class _Activity:
     #: True once it moved In Progress -> Canceled (result-wins lets one late result settle it).
     canceled_running: bool = False
     progress: float | None = None
+    #: ``create``'s ``release``: ``queue`` (pass through Queued) or ``direct`` (keep the
+    #: Scheduled/Waiting state until the moment of delivery: SPEC.md 2.2 and 3).
+    release: str = "queue"
+    #: ``direct`` only: due or released, and waiting for a handler (server: it is in the
+    #: queue) or for its computer's next exchange (client).
+    ready: bool = False
 
 
 @dataclass
@@ -186,6 +192,20 @@ class ReferenceSystem:
         if a.kind is Kind.SERVER:
             self._enqueue(a)
 
+    def _make_ready(self, a: _Activity, cause: str) -> None:
+        """Due or released: to Queued, or (``release: direct``) ready in the state it is in.
+
+        A direct server activity is published without a move; the handler that consumes it
+        moves it Scheduled/Waiting -> In Progress. A direct client activity waits, unmoved,
+        for its computer's next exchange (``_deliverable``).
+        """
+        if a.release != "direct":
+            self._to_queued(a, cause)
+            return
+        a.ready = True
+        if a.kind is Kind.SERVER:
+            self._enqueue(a)
+
     # -- the seven places where implementations go wrong (mutants override these) ------------
     def _publishes_when_due(self, a: _Activity) -> bool:
         """A due Scheduled activity moves to Queued by itself only when it is a server one."""
@@ -193,7 +213,7 @@ class ReferenceSystem:
 
     def _deliverable(self, a: _Activity) -> bool:
         """May this client activity be sent at its computer's exchange?"""
-        if a.state is Q:
+        if a.state is Q or (a.state is W and a.ready):
             return True
         return a.state is S and a.deliver_after is not None and a.deliver_after <= self._w.clock
 
@@ -255,7 +275,7 @@ class ReferenceSystem:
         while changed:
             changed = False
             for a in list(self._w.activities.values()):
-                if a.state is not W or a in ready:
+                if a.state is not W or a in ready or a.ready:
                     continue
                 verdict = self._dependency_verdict(a)
                 if verdict == "cancel":
@@ -266,7 +286,7 @@ class ReferenceSystem:
                     if a.kind is Kind.CLIENT and a.computer == exchanging:
                         ready.append(a)
                     else:
-                        self._to_queued(a, "released")
+                        self._make_ready(a, "released")
                         changed = True
         return ready
 
@@ -297,6 +317,7 @@ class ReferenceSystem:
         progress_of = _field(req, "progress_of", str, required=False)
         threshold = _field(req, "threshold", (int, float), required=False)
         _field(req, "parent", str, required=False)
+        release = _field(req, "release", str, required=False) or "queue"
         w = self._w
         if aid in w.activities:
             raise Refused(f"activity {aid!r} already exists; ids are unique")
@@ -332,6 +353,8 @@ class ReferenceSystem:
             raise Refused("progress_of and threshold go together")
         if threshold is not None and not 0 <= threshold <= 1:
             raise Refused(f"threshold {threshold} is outside [0, 1]")
+        if release not in RELEASE_MODES:
+            raise Refused(f"release {release!r} unknown; accepted: {', '.join(RELEASE_MODES)}")
         a = _Activity(
             aid,
             kind,
@@ -343,6 +366,7 @@ class ReferenceSystem:
             tuple(depends_on),
             progress_of,
             float(threshold) if threshold is not None else None,
+            release=release,
         )
         w.activities[aid] = a
         if kind is Kind.SERVER and state is Q:
@@ -354,8 +378,8 @@ class ReferenceSystem:
     def _publish_due(self) -> None:
         for a in self._w.activities.values():
             due = a.deliver_after is not None and a.deliver_after <= self._w.clock
-            if a.state is S and due and self._publishes_when_due(a):
-                self._to_queued(a, "due")
+            if a.state is S and due and not a.ready and self._publishes_when_due(a):
+                self._make_ready(a, "due")
 
     def _exchange(self, req: Request) -> dict[str, Any]:
         computer = _field(req, "computer", str)
@@ -414,12 +438,13 @@ class ReferenceSystem:
         while w.queue:
             aid = w.queue.pop(0)
             a = w.activities[aid]
-            if a.state not in (Q, IP):  # canceled or blocked since it was published
+            # Canceled or blocked since it was published: the broker drops the message.
+            if a.state not in (Q, IP) and not (a.state in (S, W) and a.ready):
                 continue
             held.append(aid)
             w.attempts[aid] = w.attempts.get(aid, 0) + 1
             self._emit("consume", activity=aid, handler=handler, attempt=w.attempts[aid])
-            if a.state is Q:
+            if a.state is not IP:  # Queued, or Scheduled/Waiting published by ``direct``
                 self._move(a, IP, "consume")
             return {"activity": aid}
         return {"activity": None}

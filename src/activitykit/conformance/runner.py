@@ -265,7 +265,13 @@ def _reason(reply: dict[str, Any]) -> str:
 def compare(step: Step, ref: dict[str, Any], iut: dict[str, Any]) -> list[str]:
     """Differences between the reference's and the IUT's replies to the same step."""
     if ref["status"] != iut["status"]:
-        return [f"expected {_reason(ref)}, the IUT answered {_reason(iut)}"]
+        msg = f"expected {_reason(ref)}, the IUT answered {_reason(iut)}"
+        if step.get("cmd") == "create" and step.get("release", "queue") != "queue":
+            msg += (
+                f" (this case needs create's release {step['release']!r}: SPEC.md's direct "
+                "Scheduled/Waiting -> In Progress; docs/iut-protocol.md section 4)"
+            )
+        return [msg]
     out = []
     rm, im = _moves(ref), _moves(iut)
     for aid in sorted(rm.keys() | im.keys()):

@@ -11,6 +11,9 @@ are reported as skipped, which bounds the time a hanging IUT can cost.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ __all__ = [
     "SuiteReport",
     "TraceVerdict",
     "check_trace",
+    "default_counterexample_path",
     "dumps",
     "run_replay",
     "run_suite",
@@ -97,6 +101,22 @@ class SuiteReport:
             "replay_file": self.replay_file,
             "replay_command": self.replay_command,
         }
+
+
+def default_counterexample_path(trace_path: str | Path | None = None) -> Path:
+    """Where ``conform`` saves a counterexample when ``--counterexample`` is not given.
+
+    Beside the session trace when there is one (``run.jsonl`` -> ``run.counterexample.jsonl``),
+    else a fresh name under the system temp directory, never the current directory: a test
+    run or CI job must not find files dropped where it happened to be started. Computing the
+    path creates nothing; the file is written only when a counterexample exists.
+    """
+    if trace_path is not None:
+        trace = Path(trace_path)
+        return trace.with_name(trace.name.split(".")[0] + ".counterexample.jsonl")
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"counterexample-{stamp}-{os.getpid()}.jsonl"
+    return Path(tempfile.gettempdir()) / "activitykit-conform" / name
 
 
 def check_trace(records: list[dict[str, Any]], profile: Profile) -> TraceVerdict:
@@ -182,6 +202,7 @@ def run_suite(
     if outcome is not None and outcome.counterexample:
         report.counterexample = outcome.counterexample
         if counterexample_path is not None:
+            Path(counterexample_path).parent.mkdir(parents=True, exist_ok=True)
             Path(counterexample_path).write_text(
                 write_replay(outcome.counterexample, prof.value), encoding="utf-8"
             )
