@@ -420,3 +420,17 @@ def test_bad_records_raise_input_error() -> None:
         check(42)
     with pytest.raises(InputError, match="smaller than"):
         Checker().feed_many([created(5, "a"), created(1, "b")])
+
+
+def test_online_checker_api() -> None:
+    checker = Checker()
+    assert checker.feed(EXAMPLE[0]) == []
+    got = checker.feed(move(5, "a1", "Queued", "Succeeded"))
+    assert [(v.rule, v.line) for v in got] == [("T3", 2), ("C2", 2)]  # lines count from 1
+    assert checker.violations == got
+    assert checker.feed_many([move(6, "zz", "Queued", "In Progress")])[0].rule == "T1"
+    rep = checker.finish()
+    assert rep.summary["records"] == 3 and not rep.ok
+    assert "T3" in repr(rep.violation_list[0]) and "ok=False" in repr(rep)
+    with pytest.raises(InputError, match="max_age"):
+        Checker(max_age=-1)
