@@ -849,6 +849,12 @@ def read_frame(path: str | Path, input_format: str | None = None):
     import pyarrow as pa
 
     table = read_table(path, input_format)
+    keep = [
+        f.name
+        for f in table.schema
+        if f.name in ("t", "event", "line") or table.column(f.name).null_count < table.num_rows
+    ]
+    table = table.select(keep)
     plain = [
         pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
         for f in table.schema
