@@ -10,7 +10,7 @@ times and the ratio. Target on a 2-core machine: >= 1.7x.
 
 Each run must take several seconds for the fixed costs of dask (start-up, imports in the
 workers, shipping results) to be amortised; the default is ``scenarios/baseline.yaml``
-stretched to four simulated days (``--set duration=345600``: about 5 s per run).
+stretched to eight simulated days (``--set duration=691200``: 2-4 s of CPU per run).
 
     python benchmarks/bench_sweep.py [--scenario FILE] [--set KEY=VALUE ...] [--workers 2]
 """
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=None,
         metavar="KEY=VALUE",
-        help="scenario overrides (default: duration=345600)",
+        help="scenario overrides (default: duration=691200)",
     )
     ap.add_argument("--grid", default="server.job_handlers=1,2,3,4")
     ap.add_argument("--replications", type=int, default=2)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from activitykit.runner import run_scenario
     from activitykit.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.set or ["duration=345600"])
+    scenario = load_scenario(args.scenario, args.set or ["duration=691200"])
     axis = parse_axis(args.grid)
     specs = expand([axis], replication_seeds(scenario.seed, args.replications))
     print(
