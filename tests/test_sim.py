@@ -887,3 +887,16 @@ def test_cost_grows_with_activities_not_with_computers():
     assert big_pings > 90 * small_pings
     assert small_events < 6_000
     assert big_events < 1.1 * small_events
+
+
+def test_bulk_with_count_targets_that_many_distinct_computers():
+    spec = scenario(
+        fleet=fleet(computers=10),
+        workload={"bulks": [{"name": "A", "type": "ExecuteScriptRequest", "count": 3}]},
+    )
+    _, recs = run(spec)
+    (group,) = of(recs, "group")
+    assert group["children"] == 3
+    children = [c for c in of(recs, "created") if c.get("parent") == group["activity"]]
+    assert len({c["computer"] for c in children}) == 3
+    assert [p["value"] for p in of(recs, "progress", group["activity"])] == [0.0, 1 / 3, 2 / 3, 1.0]

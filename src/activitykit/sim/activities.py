@@ -235,7 +235,6 @@ class ActivitiesMixin(Kernel):
                     self._cancel(w, t, "dependency failed")
 
     # ------------------------------------------------------------------ workload walking
-    # ------------------------------------------------------------------ workload walking
     def _on_create(self, ev: Ev) -> None:
         plan = self.plan
         i = self._ci
@@ -261,13 +260,13 @@ class ActivitiesMixin(Kernel):
 
     def _create_bulk(self, si: int, k, where: str, t: float) -> None:
         lo, hi = self.layout.span(k.group, where)
-        targets = list(range(lo, hi))
-        if k.count is not None and k.count < len(targets):
+        if k.count is not None and k.count < hi - lo:
             rng = self.streams.rng(f"bulk/{k.name}")
-            targets = sorted(rng.choice(targets, k.count, replace=False).tolist())
+            targets = sorted((rng.choice(hi - lo, k.count, replace=False) + lo).tolist())
+        else:
+            targets = list(range(lo, hi))
         gid = f"a{next(self._ids)}"
         grp = Group(gid, len(targets))
-        self.groups[gid] = grp
         self.bulk_groups[k.name] = grp
         self.c["groups"] += 1
         self.emit({"t": t, "event": "group", "activity": gid, "type": k.type, "children": grp.n})

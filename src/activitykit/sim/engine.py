@@ -244,7 +244,6 @@ class Simulation(FleetMixin, ServerMixin, ActivitiesMixin):
         wall0 = time.perf_counter()
         sc = self.sc
         self.t_stop = sc.duration if sc.run_until == "duration" else sc.drain_limit
-        self.groups: dict[str, Group] = {}
         self.bulk_groups: dict[str, Group] = {}
         self.bulk_children: dict[str, dict[int, Act]] = {}
         self._ci = 0
