@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from ..errors import InputError
 from ..model import Kind, activity_type
-from ..scenario.schema import HandlerSpec
+from ..scenario.schema import Arrival, Batch, Bulk, Chain, ChainStep, HandlerSpec
 from .base import IP, OK, OPEN, Act, B, Ev, Group, Kernel, Q, Record, S, W, X, neg_thr
 
-__all__ = ["ActivitiesMixin"]
+__all__ = ["ActivitiesMixin", "Template"]
+
+#: Every workload entry that describes one activity (what ``_new`` instantiates).
+Template = Arrival | Batch | Bulk | ChainStep
 
 
 class ActivitiesMixin(Kernel):
     """What happens to activities on the server side, from creation to their final state."""
 
     # ------------------------------------------------------------------ activities
-    def _handler(self, tpl, a: Act, where: str) -> None:
+    def _handler(self, tpl: Template, a: Act, where: str) -> None:
         """Resolve duration sampler and failure probability: template, then group/server."""
         tname = a.atype.name
         spec: HandlerSpec
@@ -39,7 +42,7 @@ class ActivitiesMixin(Kernel):
 
     def _new(
         self,
-        tpl,
+        tpl: Template,
         where: str,
         comp: int,
         t: float,
@@ -258,7 +261,7 @@ class ActivitiesMixin(Kernel):
         else:
             self._create_chain(spec, src.where, comp, t)
 
-    def _create_bulk(self, si: int, k, where: str, t: float) -> None:
+    def _create_bulk(self, si: int, k: Bulk, where: str, t: float) -> None:
         lo, hi = self.layout.span(k.group, where)
         if k.count is not None and k.count < hi - lo:
             rng = self.streams.rng(f"bulk/{k.name}")
@@ -285,7 +288,7 @@ class ActivitiesMixin(Kernel):
         if grp.n == 0:
             self._progress(grp, 1.0, t)
 
-    def _create_chain(self, ch, where: str, comp: int, t: float) -> None:
+    def _create_chain(self, ch: Chain, where: str, comp: int, t: float) -> None:
         made: dict[str, Act] = {}
         for j, s in enumerate(ch.steps):
             deps = [made[d] for d in s.depends_on]

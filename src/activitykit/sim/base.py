@@ -9,7 +9,8 @@ from collections.abc import Callable
 from heapq import heappush
 from typing import Any
 
-from ..model import State
+from ..model import ActivityType, State
+from ..scenario.schema import FleetGroup
 from .rand import Streams
 from .result import SimulationInvariantError
 
@@ -87,7 +88,7 @@ class Act:
         "wsorted",
     )
 
-    def __init__(self, aid: str, atype, client: bool, comp: int, state: str) -> None:
+    def __init__(self, aid: str, atype: ActivityType, client: bool, comp: int, state: str) -> None:
         self.id = aid
         self.atype = atype
         self.client = client
@@ -128,7 +129,7 @@ class Group:
 class GroupCfg:
     __slots__ = ("I", "P", "U", "cap", "default", "handlers", "name", "restart_down")
 
-    def __init__(self, g, streams: Streams) -> None:
+    def __init__(self, g: FleetGroup, streams: Streams) -> None:
         self.name = g.name
         self.I = g.exchange_interval
         self.U = g.urgent_exchange_interval
