@@ -900,3 +900,32 @@ def test_bulk_with_count_targets_that_many_distinct_computers():
     children = [c for c in of(recs, "created") if c.get("parent") == group["activity"]]
     assert len({c["computer"] for c in children}) == 3
     assert [p["value"] for p in of(recs, "progress", group["activity"])] == [0.0, 1 / 3, 2 / 3, 1.0]
+
+
+def test_trace_is_identical_across_processes_with_different_hash_seeds(tmp_path):
+    # String hashing differs between interpreter processes; nothing in a run may depend on it.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    spec_file = tmp_path / "scenario.json"
+    spec_file.write_text(json.dumps(rich_scenario(seed=3)))
+    code = (
+        "import json, sys\n"
+        "from activitykit.scenario.schema import Scenario\n"
+        "from activitykit.sim import simulate\n"
+        "from activitykit.trace import JsonlTraceWriter\n"
+        "sc = Scenario.model_validate(json.loads(open(sys.argv[1]).read()))\n"
+        "w = JsonlTraceWriter(sys.argv[2])\n"
+        "simulate(sc, writer=w)\n"
+        "w.close()\n"
+    )
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"trace-{hash_seed}.jsonl"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", code, str(spec_file), str(out)], check=True, env=env)
+        outs.append(out.read_bytes())
+    assert len(outs[0]) > 10_000
+    assert outs[0] == outs[1]
