@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             got = row[name]
             if not (got == want or (math.isnan(got) and math.isnan(want))):
                 mismatches += 1
+    busiest = float(res.runs.groupby("worker")["wall_time"].sum().max())
+    print(
+        f"dask overhead: {t_sweep - busiest:.2f} s (sweep wall time minus the busiest "
+        "worker's time inside runs: start-up, shipping, tables)"
+    )
     print(f"key figures identical between the two: {'yes' if not mismatches else 'NO'}")
     print(
         f"machine load: the sequential loop got {cpu_serial / t_serial:.2f} of a core "
