@@ -929,3 +929,21 @@ def test_trace_is_identical_across_processes_with_different_hash_seeds(tmp_path)
         outs.append(out.read_bytes())
     assert len(outs[0]) > 10_000
     assert outs[0] == outs[1]
+
+
+def test_stale_ping_view_causes_an_empty_urgent_exchange_after_delivery():
+    # Staleness 45 s: created at 100, first ping seeing it at 150 -> delivered at 210. The
+    # ping at 210 looks at the store as of 165, when the message still waited: "yes" ->
+    # an empty urgent exchange at 270. The 1000 s handler reports at 1210 -> exchange 1270.
+    spec = scenario(
+        server={"job_handlers": 1, "ping_staleness": 45},
+        fleet=fleet(handlers={"ExecuteScriptRequest": {"duration": 1000}}),
+        workload={"batches": [batch(at=100)]},
+    )
+    r, recs = run(spec)
+    assert [e["t"] for e in of(recs, "exchange")] == [210.0, 1270.0]
+    # urgent: 60 (first, idle), 210, 270 (stale, idle), 1270; regular: 1170 (270 + 900,
+    # before the result), 2170, 3070
+    assert r.counters["exchanges_urgent"] == 4
+    assert r.counters["exchanges_regular"] == 3
+    assert r.counters["exchanges_idle"] == 1

@@ -143,10 +143,13 @@ class Simulation(FleetMixin, ServerMixin, ActivitiesMixin):
         # an offline period (the ping would fail) can change what the ping does. Without
         # those, the ping's outcome is known at t and its event can be skipped: exact, and
         # one event fewer per activity. Restarts need no exclusion: they reset the schedule.
+        # A stale ping view (ping_staleness > 0) adds pings of its own after deliveries, which
+        # could come before p: no shortcut then either.
         wl = scenario.workload
         tpls = [*wl.arrivals, *wl.batches, *wl.bulks, *(s for ch in wl.chains for s in ch.steps)]
         self._ping_shortcut = (
-            scenario.cancellations.probability == 0
+            scenario.server.ping_staleness == 0  # else stale views add pings of their own
+            and scenario.cancellations.probability == 0
             and all(not tp.cancel_probability for tp in tpls)
             and all(g.offline.rate_per_day == 0 for g in scenario.fleet.groups)
         )

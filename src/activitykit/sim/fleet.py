@@ -270,6 +270,7 @@ class FleetMixin(Kernel):
             self._schedule_x(c)
             return
         cid = f"c{c + 1}"
+        stale_ping: tuple[float, float] | None = None
         if self.busy_starts and self._busy_at(t):
             cnt["busy_rejections"] += 1
             self.emit({"t": t, "event": "fault", "computer": cid, "fault": "busy"})
@@ -307,6 +308,7 @@ class FleetMixin(Kernel):
                         self._deliver(a, c, cid, t)
                 if self.staleness > 0 and first < INF:
                     self.lastdel[c] = (t, first)
+                    stale_ping = (t, first)
             self._xc = -1
         else:
             cnt["exchanges_idle"] += 1
@@ -319,6 +321,16 @@ class FleetMixin(Kernel):
         else:  # a successful exchange ends urgent mode; the computer goes dormant
             self.nx[c] = t + g.I
             self.nu[c] = False
+        if stale_ping is not None:
+            # The ping service's view is `staleness` old: a ping in [t, t + staleness) that
+            # looks at a moment when a just-delivered message was still waiting says "yes",
+            # and the client schedules an (empty) urgent exchange. Simulate that first ping.
+            p = self._next_ping(c, max(t, stale_ping[1] + self.staleness))
+            if p < t + self.staleness and not (self.ptok[c] and self.pat[c] <= p):
+                tok = next(self._tok)
+                self.ptok[c] = tok
+                self.pat[c] = p
+                self._at(p, self._on_ping, (c, tok))
 
     def _deliver(self, a: Act, c: int, cid: str, t: float) -> None:
         op = next(self._ops)
