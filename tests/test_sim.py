@@ -947,3 +947,25 @@ def test_stale_ping_view_causes_an_empty_urgent_exchange_after_delivery():
     assert r.counters["exchanges_urgent"] == 4
     assert r.counters["exchanges_regular"] == 3
     assert r.counters["exchanges_idle"] == 1
+
+
+def test_run_until_drained_stops_once_nothing_is_open():
+    # A 5000 s script created at 3000 is still running at the 3600 s duration: the run goes
+    # on (in 3600 s steps) until its result arrives, and stops at the first step after.
+    spec = scenario(
+        run_until="drained",
+        fleet=fleet(handlers={"ExecuteScriptRequest": {"duration": 5000}}),
+        workload={"batches": [batch(at=3000)]},
+    )
+    r, recs = run(spec)
+    assert moves(recs, "a1")[-1][2] == "Succeeded"
+    done = moves(recs, "a1")[-1][0]
+    assert 8000 < done < r.end_t <= done + 3600
+    assert r.unfinished == ()
+
+
+def test_hostagent_types_are_delivered_through_the_exchange():
+    spec = scenario(workload={"batches": [batch("StartChildComputerActivity")]})
+    _, recs = run(spec)
+    assert of(recs, "created")[0]["kind"] == "client"
+    assert of(recs, "deliver")[0]["t"] == 60.0
