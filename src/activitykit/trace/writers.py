@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -70,7 +71,14 @@ class MemoryTraceWriter(_Base):
 
 
 class JsonlTraceWriter(_Base):
-    """JSON Lines; ``.gz`` paths are gzip-compressed with a zero mtime (deterministic)."""
+    """JSON Lines; ``.gz`` paths are gzip-compressed with a zero mtime (deterministic).
+
+    orjson does the encoding: the simulator writes millions of records and the standard
+    library's encoder was a quarter of its run time. Floats come out exactly as Python's
+    ``repr`` prints them, so traces stay byte-identical across runs and platforms.
+    """
+
+    _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -79,16 +87,22 @@ class JsonlTraceWriter(_Base):
             raw = gzip.GzipFile(self.path, "wb", mtime=0)
         else:
             raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        self._fh = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
-        self._dumps = json.JSONEncoder(separators=(", ", ": "), ensure_ascii=False).encode
+        self._raw = raw
+        self._fh = io.BufferedWriter(raw, buffer_size=1 << 20) if self.path.suffix == ".gz" else raw
 
     def write(self, record: Record) -> None:
-        self._fh.write(self._dumps(record))
-        self._fh.write("\n")
+        try:
+            self._fh.write(orjson.dumps(record, option=self._OPTIONS))
+        except TypeError as exc:
+            raise TraceFormatError(
+                f"record cannot be written as JSON ({exc}): {record!r}"
+            ) from None
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        if not self._raw.closed:
+            if self._fh is not self._raw:
+                self._fh.flush()
+            self._raw.close()
 
 
 class ParquetTraceWriter(_Base):
