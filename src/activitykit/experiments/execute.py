@@ -118,9 +118,11 @@ _PRELOAD = (
     "numpy",
     "pandas",
     "pyarrow",
+    "pyarrow.pandas_compat",
     "activitykit.experiments.execute",
     "activitykit.runner",
     "activitykit.sim",
+    "activitykit.check",
     "activitykit.reports.metrics",
 )
 
