@@ -84,7 +84,7 @@ ONE_RECORD = {
     "event": "created",
     "activity": "a",
     "kind": "server",
-    "type": "SyncPackages",
+    "type": "GenerateUsgReportActivity",
     "state": "Queued",
 }
 

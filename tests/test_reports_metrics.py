@@ -27,7 +27,7 @@ def client(t: float, act: str, typ: str = "ExecuteScriptRequest", state: str = "
     }
 
 
-def server(t: float, act: str, typ: str = "SyncPackages") -> dict:
+def server(t: float, act: str, typ: str = "GenerateUsgReportActivity") -> dict:
     return {
         "t": t,
         "event": "created",

@@ -65,7 +65,7 @@ def test_queue_depth_and_utilisation_series():
             "event": "created",
             "activity": "s1",
             "kind": "server",
-            "type": "SyncPackages",
+            "type": "GenerateUsgReportActivity",
             "state": "Queued",
         },
         {"t": 0, "event": "enqueue", "activity": "s1"},

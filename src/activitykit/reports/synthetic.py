@@ -25,8 +25,8 @@ from ..trace.schema import FIELDS
 
 __all__ = ["synthetic_trace"]
 
-_CLIENT_TYPES = ("ExecuteScriptRequest", "ChangePackagesRequest", "RebootRequest")
-_SERVER_TYPES = ("SyncPackages", "PurgeOldPackages")
+_CLIENT_TYPES = ("ExecuteScriptRequest", "ChangePackagesRequest", "RestartRequest")
+_SERVER_TYPES = ("GenerateUsgReportActivity", "ArchiveRequest")
 
 
 def synthetic_trace(
