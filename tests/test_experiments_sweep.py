@@ -252,7 +252,7 @@ def test_an_existing_scheduler_runs_the_sweep(tmp_path: Path) -> None:
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         res = run_sweep(
             Scenario(seed=2),

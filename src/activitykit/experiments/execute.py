@@ -162,7 +162,7 @@ def _local_cluster(workers: int) -> Any:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never fight over 8787
             silence_logs=logging.ERROR,
         )
 
