@@ -300,7 +300,12 @@ def _state_legend(ax: Axes, states: set[str]) -> None:
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items() if s in states]
-    ax.legend(handles=handles, fontsize="x-small", loc="lower right")
+    # Outside the axes: inside, it hides whichever node the layout put in that corner.
+    ax.legend(
+        handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+    )  # fmt: skip
+    ax.figure.subplots_adjust(right=0.88)
 
 
 def _summary_figure(run: RunData) -> Figure:
@@ -326,6 +331,7 @@ def _summary_figure(run: RunData) -> Figure:
     nx.draw_networkx_labels(
         s, pos, ax=ax, font_size=7, labels={k: f"{k}\n{s.nodes[k]['count']}" for k in s.nodes}
     )
+    ax.margins(0.18)  # room for the long type names of nodes on the circle's rim
     _state_legend(ax, {*STATES, "group"})
     n = len(run.activities)
     ax.set_title(
