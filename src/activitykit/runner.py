@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .model import State
 from .scenario import Scenario, dump_effective, scenario_from_data
 
 if TYPE_CHECKING:  # the simulator is imported when a run starts
@@ -500,13 +501,4 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_STATE_ORDER = (
-    "Queued",
-    "Scheduled",
-    "Waiting",
-    "Blocked",
-    "In Progress",
-    "Succeeded",
-    "Failed",
-    "Canceled",
-)
+_STATE_ORDER = tuple(s.value for s in State)
