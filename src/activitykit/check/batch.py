@@ -156,13 +156,6 @@ class _Cols:
                 self._cache[key] = (codes, enc.dictionary)
         return self._cache[key]
 
-    def codes(self, name: str, mapping: Mapping[str, int]) -> np.ndarray:
-        """Codes of a categorical column through ``mapping`` (missing or unmapped -> -1)."""
-        codes, dictionary = self.encoded(name)
-        names = dictionary.to_pylist() if len(dictionary) else []
-        table = np.array([mapping.get(u, _NONE) for u in names] + [_NONE], dtype=np.int64)
-        return table[codes]  # -1 indexes the trailing sentinel
-
     def codes_at(self, name: str, mapping: Mapping[str, int], rows: np.ndarray) -> np.ndarray:
         """``codes`` at ``rows`` only (cheaper than the whole column)."""
         if not self.has(name) or not len(rows):

@@ -36,7 +36,6 @@ __all__ = [
     "STATE_CODE",
     "Rule",
     "allowed_matrix",
-    "settled",
 ]
 
 
@@ -110,7 +109,6 @@ ACTIVITY_EVENTS: frozenset[str] = frozenset(
 #: States in spec order; the integer codes index ``allowed_matrix``.
 STATES: tuple[State, ...] = tuple(State)
 STATE_CODE: Mapping[str, int] = MappingProxyType({s.value: i for i, s in enumerate(STATES)})
-Q, S, W, B, IP, OK, KO, X = (STATE_CODE[s.value] for s in STATES)
 KIND_CODE: Mapping[str, int] = MappingProxyType({Kind.CLIENT.value: 0, Kind.SERVER.value: 1})
 
 
@@ -122,21 +120,6 @@ def allowed_matrix(kind: Kind | str, profile: Profile | str) -> np.ndarray:
         for dst in dsts:
             out[STATE_CODE[src.value], STATE_CODE[dst.value]] = True
     return out
-
-
-def settled(kind: str, profile: Profile, state: str, entered_from: str | None) -> bool:
-    """Is an activity that ended in ``state`` (entered from ``entered_from``) finished?
-
-    Final states of the machine are; so is a client Canceled under result-wins unless it
-    was canceled while In Progress (then its operation-result is still awaited).
-    """
-    m = machine(kind, profile)
-    st = State(state)
-    if st in m.final:
-        return True
-    if kind == Kind.CLIENT and st is State.CANCELED:
-        return entered_from != State.IN_PROGRESS.value
-    return False
 
 
 # -- messages ---------------------------------------------------------------------------------
