@@ -24,7 +24,13 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..model import START_STATES, Kind, Profile, parse_profile
-from ..trace.readers import CHECK_FIELDS, read_table, table_from_records, validate_record
+from ..trace.readers import (
+    CHECK_FIELDS,
+    _Monotone,
+    read_table,
+    table_from_records,
+    validate_record,
+)
 from ..trace.schema import FIELDS
 from . import rules as R
 from .report import CheckReport, Violation, finalize
@@ -82,17 +88,10 @@ def _frame_rows(df: Any) -> Iterable[tuple[int, dict[str, Any]]]:
 
 
 def _validated(pairs: Iterable[tuple[int, Any]], source: str):
-    last = None
+    order = _Monotone(source)
     for n, raw in pairs:
         rec = validate_record(raw, source, n, CHECK_FIELDS)
-        if last is not None and rec["t"] < last:
-            raise InputError(
-                f"t={rec['t']:g} is smaller than t={last:g} of the previous record; records "
-                "must be in non-decreasing t order",
-                source=source,
-                line=n,
-            )
-        last = rec["t"]
+        order(rec, n)
         yield n, rec
 
 
