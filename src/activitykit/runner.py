@@ -244,8 +244,9 @@ def _read_trace(path: Path) -> tuple[pd.DataFrame, dict[str, int]]:
             filters=[("event", "in", list(METRIC_EVENTS))],
         )
         return table.to_pandas(strings_to_categorical=True), dict(sorted(by_event.items()))
-    frame = pd.read_json(path, lines=True, dtype=False) if path.stat().st_size else pd.DataFrame()
-    return _frame_of(frame)
+    from .trace import read_frame
+
+    return _frame_of(read_frame(path, "jsonl").drop(columns="line"))
 
 
 def _frame_of(records: Any) -> tuple[pd.DataFrame, dict[str, int]]:
