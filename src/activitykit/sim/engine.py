@@ -79,15 +79,11 @@ class Simulation(FleetMixin, ServerMixin, ActivitiesMixin):
         self._feed = None
         self.checked_with = "none"
         if check:
-            self.checked_with = "state-machine"
-            try:
-                from ..check import Checker  # landed in parallel; optional until it does
-            except ImportError:
-                Checker = None
-            if Checker is not None:
-                self._checker = Checker(profile=self.profile)
-                self._feed = self._checker.feed
-                self.checked_with = "activitykit.check.Checker"
+            from ..check import Checker  # imports pyarrow: only for runs that check
+
+            self._checker = Checker(profile=self.profile)
+            self._feed = self._checker.feed
+            self.checked_with = "activitykit.check.Checker"
         self.emit = self._make_emit()
         self.c: dict[str, int] = dict.fromkeys(
             (
