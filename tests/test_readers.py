@@ -18,6 +18,7 @@ from activitykit.trace import (
     read_frame,
     read_records,
     read_table,
+    validate_record,
     write_trace,
 )
 
@@ -107,6 +108,16 @@ def test_unknown_and_misplaced_fields_are_ignored(tmp_path: Path) -> None:
         (3, {"t": 1.0, "event": "exchange", "computer": "c1"}),
     ]
     assert _frame_records(read_frame(path)) == recs
+
+
+def test_field_limit_is_honoured_for_each_fresh_set() -> None:
+    # A field set freed after one call may leave its id() to the next, different, set.
+    rec = {"t": 0, "event": "created", "activity": "a", "kind": "server", "type": "T"}
+    rec |= {"state": "Queued", "parent": "g"}
+    base = {"t", "event", "activity", "kind", "type", "state"}
+    for _ in range(3):
+        assert "parent" not in validate_record(rec, fields=frozenset(base))
+        assert validate_record(rec, fields=frozenset(base | {"parent"}))["parent"] == "g"
 
 
 def test_gzip_is_detected_by_content(tmp_path: Path) -> None:

@@ -141,11 +141,12 @@ _COLD_FIELDS = frozenset(
 )
 _COLD_EVENTS = ("created", "progress", "group")
 _ALL_FIELDS = frozenset(FIELDS)
-_ALLOWED: dict[str, frozenset[str]] = {}
+_ALLOWED: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 
 
 def _allowed(event: str, fields: frozenset[str]) -> frozenset[str]:
-    key = f"{event}\x00{id(fields)}"
+    # keyed by the set itself, not its id(): a freed set's id is reused by the next one
+    key = (event, fields)
     got = _ALLOWED.get(key)
     if got is None:
         got = (frozenset(COMMON_FIELDS) | frozenset(EVENT_FIELDS.get(event, ()))) & fields
