@@ -430,10 +430,8 @@ def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
 
 def _write_report(out_dir: Path) -> Path | None:
     """report.html via the reports package; a failing report does not lose the run."""
-    try:
-        from .reports import write_report  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    from .reports import write_report
+
     try:
         return Path(write_report(out_dir))
     except InputError:

@@ -134,12 +134,10 @@ def _key_table(figures: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame({"name": list(figures), "value": list(figures.values())})
 
 
-def _conformance(run: RunData) -> tuple[pd.DataFrame | None, str]:
-    """Violations from ``activitykit.check`` on the run's trace, or why there are none."""
-    try:
-        from ..check import check  # type: ignore[attr-defined]
-    except ImportError:
-        return None, "The checker (activitykit.check) is not available in this installation."
+def _conformance(run: RunData) -> tuple[pd.DataFrame, str]:
+    """Violations from ``activitykit.check`` on the run's trace, and the verdict."""
+    from ..check import check
+
     source = run.trace_path if run.trace_path is not None else run.trace
     report = check(source, profile=run.profile)
     verdict = "conformant" if len(report.violations) == 0 else "NOT conformant"
@@ -230,8 +228,7 @@ def write_report(
     if check:
         violations, verdict = _conformance(run)
         page.text(verdict)
-        if violations is not None:
-            page.table("violations", violations)
+        page.table("violations", violations)
     else:
         page.text("Not checked (report written with check=False).")
 
