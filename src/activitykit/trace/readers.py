@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import InputError
 from ..model import (
@@ -155,8 +156,9 @@ def _allowed(event: str, fields: frozenset[str]) -> frozenset[str]:
 
 
 _STATE_FIELDS = ("state", "from", "to")
-_NUMBER_FIELDS = frozenset({"t", "value", "deliver_after", "threshold"})
-_INT_FIELDS = frozenset({"attempt", "children"})
+#: Field types from the schema: floats, and integers (``operation_id`` may also be text).
+_NUMBER_FIELDS = frozenset(n for n, ty in FIELDS.items() if pa.types.is_floating(ty))
+_INT_FIELDS = frozenset(n for n, ty in FIELDS.items() if pa.types.is_integer(ty)) - {"operation_id"}
 _STATUS: Mapping[Any, str] = {
     "succeeded": "succeeded",
     "failed": "failed",
@@ -749,7 +751,7 @@ def _validate_table(table, lines: np.ndarray, fields: frozenset[str] = _ALL_FIEL
     t = table.column("t").to_numpy()
     if len(t) and (not np.isfinite(t).all() or (np.diff(t) < 0).any()):
         raise _Fallback
-    for n in ("value", "deliver_after", "threshold"):
+    for n in _NUMBER_FIELDS - {"t"}:
         if n in names:
             col = table.column(n).to_numpy()
             if np.isinf(col).any():
