@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ._frame import STATES
+from ._frame import STATES, TERMINAL_STATES
 from .graph import GRAPH_DRAW_LIMIT
 from .run import RunData
 
@@ -171,8 +171,8 @@ def occupancy_figure(run: RunData) -> Figure:
     occ = run.occupancy
     x = _minutes(occ.index)
     groups = (
-        ("open states", [s for s in STATES if s not in ("Succeeded", "Failed", "Canceled")]),
-        ("final states", ["Succeeded", "Failed", "Canceled"]),
+        ("open states", [s for s in STATES if s not in TERMINAL_STATES]),
+        ("final states", [s for s in STATES if s in TERMINAL_STATES]),
     )
     for ax, (title, states) in zip(fig.axes, groups, strict=True):
         cols = [s for s in states if occ[s].to_numpy().any()]
