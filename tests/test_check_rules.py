@@ -420,6 +420,11 @@ def test_bad_records_raise_input_error() -> None:
         check(42)
     with pytest.raises(InputError, match="smaller than"):
         Checker().feed_many([created(5, "a"), created(1, "b")])
+    for bad in ({"profile": "lenient"}, {"max_age": -1.0}, {"max_age": float("nan")}):
+        with pytest.raises(InputError, match=r"profile|max_age"):
+            check(EXAMPLE, **bad)
+        with pytest.raises(InputError, match=r"profile|max_age"):
+            Checker(**bad)
 
 
 def test_online_checker_api() -> None:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..model import START_STATES, Kind, Profile, parse_profile
+from ..model import START_STATES, Kind, Profile
 from ..trace.readers import (
     CHECK_FIELDS,
     _Monotone,
@@ -107,17 +107,8 @@ def check(
     Raises ``InputError`` for input that cannot be judged (the message names file, line and
     rule); everything well-formed but wrong becomes a violation in the report.
     """
-    prof = _profile(profile)
-    if max_age is not None and not max_age >= 0:
-        raise InputError(f"--max-age must be >= 0 seconds, got {max_age!r}")
+    prof = R.options(profile, max_age)
     return check_table(load_table(source, input_format), profile=prof, max_age=max_age)
-
-
-def _profile(profile: Profile | str) -> Profile:
-    try:
-        return parse_profile(profile)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 class _Cols:

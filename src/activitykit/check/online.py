@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..model import START_STATES, Kind, Profile, State, parse_profile
+from ..model import START_STATES, Kind, Profile, State
 from ..trace.schema import EVENT_KINDS
 from . import rules as R
 from .report import CheckReport, Violation, finalize
@@ -96,12 +96,7 @@ class Checker:
         max_age: float | None = None,
         kinds: Collection[str] | None = None,
     ) -> None:
-        try:
-            self.profile = parse_profile(profile)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        if max_age is not None and not max_age >= 0:
-            raise InputError(f"max_age must be >= 0 seconds, got {max_age!r}")
+        self.profile = R.options(profile, max_age)
         self.max_age = max_age
         self.kinds = frozenset(EVENT_KINDS if kinds is None else kinds)
         self.active = frozenset(r.id for r in R.RULES.values() if r.needs <= self.kinds)

@@ -26,7 +26,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..model import Kind, Profile, State, machine
+from ..errors import InputError
+from ..model import Kind, Profile, State, machine, parse_profile
 
 __all__ = [
     "ACTIVITY_EVENTS",
@@ -36,6 +37,7 @@ __all__ = [
     "STATE_CODE",
     "Rule",
     "allowed_matrix",
+    "options",
 ]
 
 
@@ -120,6 +122,17 @@ def allowed_matrix(kind: Kind | str, profile: Profile | str) -> np.ndarray:
         for dst in dsts:
             out[STATE_CODE[src.value], STATE_CODE[dst.value]] = True
     return out
+
+
+def options(profile: Profile | str, max_age: float | None) -> Profile:
+    """Both drivers' checked options: the parsed profile (``max_age`` must be >= 0 or None)."""
+    try:
+        prof = parse_profile(profile)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if max_age is not None and not max_age >= 0:
+        raise InputError(f"max_age (--max-age) must be >= 0 seconds, got {max_age!r}")
+    return prof
 
 
 # -- messages ---------------------------------------------------------------------------------
