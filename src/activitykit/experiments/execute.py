@@ -82,33 +82,38 @@ def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
         figures = {str(k): float(v) for k, v in fn(scenario, task.run_dir).items()}
     except Exception as exc:  # a failed run is a result, not a crash of the sweep
         status, error = "failed", _error_text(exc)
+    return _row(
+        spec,
+        status=status,
+        error=error,
+        wall_time=time.perf_counter() - started,
+        cpu_time=time.process_time() - cpu_started,
+        worker=f"{platform.node()}:{os.getpid()}",
+        figures=figures,
+    )
+
+
+def _lost(task: Task, exc: BaseException) -> dict[str, Any]:
+    """The row of a run whose worker died (or that dask could not run at all)."""
+    return _row(
+        task.spec,
+        status="failed",
+        error=f"worker lost: {_error_text(exc)}",
+        wall_time=float("nan"),
+        cpu_time=float("nan"),
+        worker="",
+        figures={},
+    )
+
+
+def _row(spec: RunSpec, **outcome: Any) -> dict[str, Any]:
+    """One run's row: the run's identity from ``spec``, then what became of it."""
     return {
         "run_id": spec.run_id,
         "point": spec.point,
         "replication": spec.replication,
         "seed": spec.seed,
-        "status": status,
-        "error": error,
-        "wall_time": time.perf_counter() - started,
-        "cpu_time": time.process_time() - cpu_started,
-        "worker": f"{platform.node()}:{os.getpid()}",
-        "figures": figures,
-    }
-
-
-def _lost(task: Task, exc: BaseException) -> dict[str, Any]:
-    """The row of a run whose worker died (or that dask could not run at all)."""
-    return {
-        "run_id": task.spec.run_id,
-        "point": task.spec.point,
-        "replication": task.spec.replication,
-        "seed": task.spec.seed,
-        "status": "failed",
-        "error": f"worker lost: {_error_text(exc)}",
-        "wall_time": float("nan"),
-        "cpu_time": float("nan"),
-        "worker": "",
-        "figures": {},
+        **outcome,
     }
 
 
