@@ -179,3 +179,12 @@ def test_reference_update_rewrites_only_the_generated_part(tmp_path: Path) -> No
     assert text.startswith("# Title\n\nintro\n\n") and text.endswith(f"{END}\n\ntail\n")
     assert "OLD TEXT" not in text and "### FleetGroup" in text
     assert update_file(doc) is False
+
+
+def test_start_states_are_the_models_start_states() -> None:
+    # schema.StartState spells the start states out (a Literal must); it must not drift
+    # from the model's START_STATES.
+    from activitykit.model import START_STATES
+    from activitykit.scenario.schema import StartState
+
+    assert set(typing.get_args(StartState)) == {s.value for s in START_STATES}
