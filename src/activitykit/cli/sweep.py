@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         args.grid,
         args.replications,
         out_dir=out,
-        workers=1 if args.scheduler is None and workers == 1 else workers,
+        workers=workers,
         scheduler=args.scheduler,
         keep_runs=args.keep_runs,
         progress=False if args.quiet else None,
