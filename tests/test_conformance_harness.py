@@ -246,7 +246,10 @@ def test_mutant_fails_with_evidence_and_replay_reproduces(tmp_path: Path, capsys
     assert 1 <= len(lines) - 1 <= 5  # shrunk to a handful of steps
     assert main(["conform", "--replay", str(ce), "--iut", mutant]) == 1
     assert "replay" in capsys.readouterr().out
-    assert main(["conform", "--replay", str(ce), "--iut", REFERENCE_IUT]) == 0
+    capsys.readouterr()
+    assert main(["conform", "--replay", str(ce), "--iut", REFERENCE_IUT, "--format", "json"]) == 0
+    (case,) = json.loads(capsys.readouterr().out)["cases"]
+    assert case["title"] == f"{len(lines) - 1} steps from {ce}"
 
 
 def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:

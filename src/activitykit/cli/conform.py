@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from ..conformance import CASES, IUTStartError, SubprocessIUT, load_python_iut
     from ..conformance.report import render_json, render_junit, render_text
     from ..conformance.stateful import read_replay
-    from ..conformance.suite import default_counterexample_path, run_suite
+    from ..conformance.suite import default_counterexample_path, run_replay, run_suite
     from ..errors import InputError
 
     if args.list:
@@ -124,14 +124,12 @@ def run(args: argparse.Namespace) -> int:
         if args.replay:
             path = Path(args.replay)
             saved_profile, steps = read_replay(path.read_text(encoding="utf-8"), str(path))
-            from ..conformance.cases import Case
-
-            report = run_suite(
+            report = run_replay(
                 iut,
+                steps,
                 profile=profile or saved_profile,
-                cases=[Case("replay", f"{len(steps)} steps from {path}", (tuple(steps),))],
-                stateful=False,
                 trace_path=args.trace,
+                title=f"{len(steps)} steps from {path}",
             )
         else:
             report = run_suite(

@@ -222,9 +222,10 @@ def run_replay(
     profile: Profile | str | None = None,
     trace_path: str | Path | None = None,
     name: str = "replay",
+    title: str | None = None,
 ) -> SuiteReport:
-    """Run one recorded step sequence as a single case."""
-    case = Case(name, f"{len(steps)} replayed steps", (tuple(steps),))
+    """Run one recorded step sequence as a single case (``title`` says where it came from)."""
+    case = Case(name, title or f"{len(steps)} replayed steps", (tuple(steps),))
     return run_suite(iut, profile=profile, cases=[case], stateful=False, trace_path=trace_path)
 
 
