@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .graph import GRAPH_DRAW_LIMIT, write_dot, write_graphml
+from .metrics import LATENCY_PHASES
 from .run import RunData, load_run
 
 __all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_compare", "write_report"]
@@ -97,7 +98,7 @@ class _Page:
         rows, other = [], {}
         for name, value in figures.items():
             parts = name.split(".")
-            if len(parts) == 3 and parts[1] in ("to_start", "run", "total"):
+            if len(parts) == 3 and parts[1] in LATENCY_PHASES:
                 rows.append({"scope": parts[0], "phase": parts[1], "stat": parts[2], "v": value})
             else:
                 other[name] = value

@@ -23,7 +23,13 @@ from ..errors import InputError
 from . import graph as _graph
 from . import series as _series
 from ._frame import as_frame
-from .metrics import activity_table, busy_intervals, figures_from, queue_waits
+from .metrics import (
+    LATENCY_PHASES,
+    activity_table,
+    busy_intervals,
+    figures_from,
+    queue_waits,
+)
 
 __all__ = ["TRACE_NAMES", "RunData", "load_run"]
 
@@ -194,7 +200,7 @@ class RunData:
         acts = self.activities.loc[self.activities["created_t"] >= self.warmup]
         rows = []
         for value, grp in acts.groupby(acts[by].fillna("(none)").astype(str), sort=True):
-            for phase in ("to_start", "run", "total"):
+            for phase in LATENCY_PHASES:
                 v = grp[phase].dropna()
                 rows.append(
                     {
