@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model import START_STATES, State
 from .adapters import IUTFailure
 from .cases import Step, adv, approve, block, cancel, cl, con, crash, ex, fin, prog, res, sv
 from .runner import CaseResult, Deviation, Run, Session, StepDeviation
@@ -70,6 +71,8 @@ _MENU = (
     *("chain",) * 2,  # a dependent of an existing activity, then that one ends
 )
 _EPISODES = frozenset({"client_cycle", "server_cycle", "redelivery", "cancel_running", "chain"})
+#: Start states a drawn activity may be created in, in ``State`` order (stable draws).
+_START_STATES = tuple(s.value for s in State if s in START_STATES)
 
 
 @dataclass
@@ -414,9 +417,7 @@ def run_stateful(
         ) -> Step:
             aid = f"a{len(self.ids) + 1}"
             kind = kind or data.draw(st.sampled_from(("client", "server")))
-            start = start or data.draw(
-                st.sampled_from(("Queued", "Scheduled", "Waiting", "Blocked"))
-            )
+            start = start or data.draw(st.sampled_from(_START_STATES))
             computer = data.draw(st.sampled_from(COMPUTERS))
             kw: dict[str, Any] = {}
             if (
