@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 FORMATS = ("text", "json")
@@ -113,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--timeout {args.timeout}: must be > 0 seconds")
     if args.examples < 0:
         raise InputError(f"--examples {args.examples}: must be >= 0")
+    # Hypothesis caches what it learns from the source in ./.hypothesis unless told otherwise;
+    # like the counterexample, that belongs under the temp directory, never the CWD.
+    os.environ.setdefault(
+        "HYPOTHESIS_STORAGE_DIRECTORY",
+        str(Path(tempfile.gettempdir()) / "activitykit-conform" / "hypothesis"),
+    )
     if args.iut is not None:
         iut = SubprocessIUT(args.iut, timeout=args.timeout)
         hint = f"--iut {shlex.quote(args.iut)}"
