@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .errors import InputError
 from .model import State
@@ -128,12 +129,14 @@ def run_scenario(
     """
     from .sim import simulate
     from .sim.result import SimulationInvariantError
-    from .trace import MemoryTraceWriter, open_writer
+    from .trace import TableTraceWriter, open_writer
 
     scenario = _effective(scenario, seed, trace_format)
     started = time.perf_counter()
     trace_path: Path | None = None
-    memory = MemoryTraceWriter() if out_dir is None else None
+    # In memory, records become Arrow columns as they come (not a list of dicts): a sweep's
+    # workers each hold a whole trace, and compact columns keep them off each other's caches.
+    memory = TableTraceWriter() if out_dir is None else None
     writer: Any = memory
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -153,7 +156,7 @@ def run_scenario(
         writer.close()
         if bar is not None:
             bar.close()
-    frame, by_event = _read_trace(trace_path) if memory is None else _frame_of(memory.records)
+    frame, by_event = _read_trace(trace_path) if memory is None else _frame_of_table(memory.table())
     if broken is not None:
         result = _broken_result(scenario, broken, frame, by_event, time.perf_counter() - started)
     summary = build_summary(scenario, result, frame, by_event)
@@ -231,22 +234,26 @@ def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float, float], Non
 def _read_trace(path: Path) -> tuple[pd.DataFrame, dict[str, int]]:
     """The records the summary needs, and the count of every record kind."""
     if path.suffix == ".parquet":
-        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        events = pq.read_table(path, columns=["event"])["event"]
-        counts = pc.value_counts(events).to_pylist()
-        by_event = {c["values"]: int(c["counts"]) for c in counts}
         names = set(pq.read_schema(path).names)
-        table = pq.read_table(
-            path,
-            columns=[c for c in METRIC_COLUMNS if c in names],
-            filters=[("event", "in", list(METRIC_EVENTS))],
+        return _frame_of_table(
+            pq.read_table(path, columns=[c for c in METRIC_COLUMNS if c in names])
         )
-        return table.to_pandas(strings_to_categorical=True), dict(sorted(by_event.items()))
     from .trace import read_frame
 
     return _frame_of(read_frame(path, "jsonl").drop(columns="line"))
+
+
+def _frame_of_table(table: pa.Table) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Like ``_frame_of`` for an Arrow table: filter and convert only what the summary reads."""
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(table["event"]).to_pylist()
+    by_event = {c["values"]: int(c["counts"]) for c in counts}
+    keep = pc.is_in(table["event"], value_set=pa.array(METRIC_EVENTS))
+    table = table.filter(keep).select([c for c in METRIC_COLUMNS if c in table.column_names])
+    return table.to_pandas(strings_to_categorical=True), dict(sorted(by_event.items()))
 
 
 def _frame_of(records: Any) -> tuple[pd.DataFrame, dict[str, int]]:
