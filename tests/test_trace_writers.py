@@ -1,0 +1,90 @@
+"""The trace writers: round trips, determinism, and refusal of fields the format cannot hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from activitykit.trace import (
+    FIELDS,
+    JsonlTraceWriter,
+    ParquetTraceWriter,
+    TableTraceWriter,
+    TraceFormatError,
+    read_records,
+    write_trace,
+)
+
+RECORDS = [
+    {"t": 0.0, "event": "created", "activity": "a1", "kind": "client",
+     "type": "ExecuteScriptRequest", "computer": "c1", "state": "Queued"},
+    {"t": 0.0, "event": "created", "activity": "a2", "kind": "server",
+     "type": "ArchiveRequest", "state": "Waiting", "depends_on": ["a1"]},
+    {"t": 61.5, "event": "exchange", "computer": "c1", "urgent": True},
+    {"t": 61.5, "event": "deliver", "activity": "a1", "computer": "c1", "operation_id": 1},
+    {"t": 61.5, "event": "transition", "activity": "a1", "from": "Queued", "to": "In Progress"},
+]  # fmt: skip
+
+
+def _rows(table) -> list[dict]:
+    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 100])
+def test_table_writer_round_trip_across_batches(batch: int) -> None:
+    w = TableTraceWriter(batch_size=batch)
+    for r in RECORDS:
+        w.write(r)
+    w.close()
+    table = w.table()
+    assert table.schema.names == list(FIELDS)
+    assert _rows(table) == RECORDS
+
+
+def test_table_writer_empty() -> None:
+    assert TableTraceWriter().table().num_rows == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: TableTraceWriter(batch_size=2), lambda p: ParquetTraceWriter(p / "t.parquet", 2)],
+)
+def test_unknown_field_is_refused_with_the_record(make, tmp_path: Path) -> None:
+    w = make(tmp_path)
+    w.write(RECORDS[0])
+    with pytest.raises(TraceFormatError, match=r"\['colour'\].*'colour': 'red'"):
+        w.write({"t": 1.0, "event": "progress", "activity": "a1", "colour": "red"})
+        w.close()
+
+
+def test_parquet_writer_matches_table_writer(tmp_path: Path) -> None:
+    path = write_trace(RECORDS, tmp_path / "t.parquet")
+    assert _rows(pq.read_table(path)) == RECORDS
+    with pytest.raises(TypeError, match="read the file back"):
+        ParquetTraceWriter(tmp_path / "u.parquet").table()
+
+
+@pytest.mark.parametrize("name", ["t.jsonl", "t.jsonl.gz"])
+def test_jsonl_is_byte_identical_and_reads_back(name: str, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write_trace(RECORDS, a / name)
+    write_trace(RECORDS, b / name)
+    assert (a / name).read_bytes() == (b / name).read_bytes()
+    assert [r for _, r in read_records(a / name)] == RECORDS
+
+
+def test_jsonl_numpy_scalars_and_refusals(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    with JsonlTraceWriter(path) as w:
+        w.write({"t": np.float64(2.5), "event": "consume", "activity": "a2",
+                 "handler": "h1", "attempt": np.int64(1)})  # fmt: skip
+        with pytest.raises(TraceFormatError, match="cannot be written as JSON"):
+            w.write({"t": 3.0, "event": "cancel", "activity": {"a2"}})
+    assert path.read_text() == (
+        '{"t":2.5,"event":"consume","activity":"a2","handler":"h1","attempt":1}\n'
+    )
