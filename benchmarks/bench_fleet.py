@@ -20,47 +20,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from activitykit.scenario.schema import Scenario
+from activitykit.scenario import Scenario, load_scenario
 from activitykit.sim import simulate
 from activitykit.trace import JsonlTraceWriter
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 
 def fleet_scenario(computers: int, hours: float, seed: int) -> Scenario:
-    """The benchmark fleet as a scenario (what ``run_baseline`` hard-codes)."""
-    return Scenario.model_validate(
-        {
-            "name": "bench-fleet",
-            "seed": seed,
-            "duration": hours * 3600.0,
-            "fleet": {
-                "groups": [
-                    {
-                        "name": "fleet",
-                        "computers": computers,
-                        "handlers": {
-                            "ExecuteScriptRequest": {
-                                "duration": {"dist": "exponential", "mean": 20.0},
-                                "failure_probability": 0.05,
-                            }
-                        },
-                    }
-                ]
-            },
-            "server": {
-                "job_handlers": 4,
-                "handlers": {
-                    "GenerateUsgReportActivity": {"duration": {"dist": "exponential", "mean": 5.0}}
-                },
-            },
-            "workload": {
-                "arrivals": [
-                    {"name": "scripts", "type": "ExecuteScriptRequest", "rate": 2.0},
-                    {"name": "usg-reports", "type": "GenerateUsgReportActivity", "rate": 0.5},
-                ]
-            },
-        }
+    """``scenarios/bench-fleet.yaml`` (what ``run_baseline`` hard-codes), resized.
+
+    Loaded from the bundled file, not re-spelled here, so the benchmark and the scenario users
+    run can never drift apart.
+    """
+    return load_scenario(
+        ROOT / "scenarios" / "bench-fleet.yaml",
+        [f"fleet.groups.0.computers={computers}", f"duration={hours * 3600.0}", f"seed={seed}"],
     )
 
 
