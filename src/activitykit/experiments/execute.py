@@ -132,21 +132,39 @@ _PRELOAD = (
 )
 
 
+def _start_fork_server() -> str:
+    """Start the fork server now, with our preload list; return the start method to use.
+
+    The server imports ``_PRELOAD`` (about a second) in its own process, on another core,
+    while this process goes on importing dask and starting the scheduler: the two overlap
+    instead of adding up. A server already running (an earlier sweep in this process) is
+    reused as it is. Where there is no fork server (Windows), spawn it is.
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    # dask sets its own preload list later (get_mp_context); once the server runs, a new
+    # list has no effect, so ours, set first, is the one that counts
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(_PRELOAD))
+    multiprocessing.forkserver.ensure_running()
+    return "forkserver"
+
+
 def _local_cluster(workers: int) -> Any:
     """A LocalCluster whose worker processes fork from a preloaded fork server.
 
     With dask's default (spawn) every worker imports Python, dask, pandas and the simulator
     from scratch: several seconds per sweep, which a sweep of short runs never wins back.
     A fork server imports them once; its forks start with everything loaded, and later
-    sweeps in the same process (a notebook) reuse it. Where there is no fork server
-    (Windows), spawn it is.
+    sweeps in the same process (a notebook) reuse it.
     """
-    import multiprocessing
+    method = _start_fork_server()  # first: it works while the imports below run
 
     import dask
     from distributed import LocalCluster
 
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     settings = {
         "distributed.worker.multiprocessing-method": method,
         # a run that kills its worker (out of memory, mostly) would do it again: retry once
@@ -155,14 +173,12 @@ def _local_cluster(workers: int) -> Any:
         # the statistical profiler samples every worker's stack 100 times a second: about
         # a fifth more CPU per run of pure-Python simulation, for a dashboard nobody sees
         "distributed.worker.profile.enabled": False,
+        # a worker gets its next run when it finishes one, not while it runs one: runs last
+        # seconds, so the round trip costs nothing, and no run waits behind a busy worker
+        # while another worker idles at the end of the sweep
+        "distributed.scheduler.worker-saturation": 1.0,
     }
     with dask.config.set(settings):
-        if method == "forkserver":
-            from distributed.utils import get_mp_context
-
-            get_mp_context()  # dask sets its own preload list once; ours replaces it
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(list(_PRELOAD))  # no effect once the server runs
         return LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
