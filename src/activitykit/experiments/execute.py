@@ -152,16 +152,14 @@ def _start_fork_server() -> str:
     return "forkserver"
 
 
-def _local_cluster(workers: int) -> Any:
-    """A LocalCluster whose worker processes fork from a preloaded fork server.
+def _local_cluster(workers: int, method: str) -> Any:
+    """A LocalCluster whose worker processes start with ``method`` (see _start_fork_server).
 
     With dask's default (spawn) every worker imports Python, dask, pandas and the simulator
     from scratch: several seconds per sweep, which a sweep of short runs never wins back.
     A fork server imports them once; its forks start with everything loaded, and later
     sweeps in the same process (a notebook) reuse it.
     """
-    method = _start_fork_server()  # first: it works while the imports below run
-
     import dask
     from distributed import LocalCluster
 
@@ -206,13 +204,16 @@ def run_dask(
     ``scheduler`` is the address of a running scheduler (``tcp://host:8786``); without it a
     LocalCluster of ``workers`` single-threaded processes is started and stopped here.
     """
-    from distributed import Client, as_completed
-
     if not tasks:
         return
+    # before importing dask: the fork server's imports then overlap this process's
+    method = _start_fork_server() if scheduler is None else ""
+
+    from distributed import Client, as_completed
+
     cluster = None
     if scheduler is None:
-        cluster = _local_cluster(workers)
+        cluster = _local_cluster(workers, method)
         client = Client(cluster)
     else:
         client = Client(scheduler, timeout="30s")
