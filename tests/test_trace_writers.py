@@ -46,6 +46,22 @@ def test_table_writer_round_trip_across_batches(batch: int) -> None:
 
 def test_table_writer_empty() -> None:
     assert TableTraceWriter().table().num_rows == 0
+    kept = TableTraceWriter(events=["fault"], columns=["t", "event"]).table()
+    assert kept.num_rows == 0 and kept.schema.names == ["t", "event"]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_table_writer_keeps_only_the_kinds_and_fields_asked_for_but_counts_all(batch: int) -> None:
+    w = TableTraceWriter(batch_size=batch, events=["created", "transition"], columns=["t", "to"])
+    w.write_many(RECORDS)
+    w.close()
+    table = w.table()
+    assert table.schema.names == ["t", "to"]
+    assert table.to_pylist() == [
+        {"t": r["t"], "to": r.get("to")} for r in RECORDS if r["event"] in ("created", "transition")
+    ]
+    assert w.counts == {"created": 2, "exchange": 1, "deliver": 1, "transition": 1}
+    assert sum(w.counts.values()) == len(RECORDS)
 
 
 @pytest.mark.parametrize(

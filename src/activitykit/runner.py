@@ -134,9 +134,12 @@ def run_scenario(
     scenario = _effective(scenario, seed, trace_format)
     started = time.perf_counter()
     trace_path: Path | None = None
-    # In memory, records become Arrow columns as they come (not a list of dicts): a sweep's
-    # workers each hold a whole trace, and compact columns keep them off each other's caches.
-    memory = TableTraceWriter() if out_dir is None else None
+    # In memory, the records the summary reads become Arrow columns as they come (not a list
+    # of dicts), the rest is only counted: a sweep's workers each hold a run's trace, and
+    # compact columns keep them off each other's caches.
+    memory = (
+        TableTraceWriter(events=METRIC_EVENTS, columns=METRIC_COLUMNS) if out_dir is None else None
+    )
     writer: Any = memory
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -156,7 +159,11 @@ def run_scenario(
         writer.close()
         if bar is not None:
             bar.close()
-    frame, by_event = _read_trace(trace_path) if memory is None else _frame_of_table(memory.table())
+    if memory is None:
+        frame, by_event = _read_trace(trace_path)
+    else:
+        frame = memory.table().to_pandas(strings_to_categorical=True)
+        by_event = dict(sorted(memory.counts.items()))
     if broken is not None:
         result = _broken_result(scenario, broken, frame, by_event, time.perf_counter() - started)
     summary = build_summary(scenario, result, frame, by_event)

@@ -112,14 +112,34 @@ class TableTraceWriter(_Base):
     Records are batched into columns every ``batch_size`` records, so a long in-memory run
     holds compact columns rather than millions of dicts: less memory, and far less memory
     traffic when several runs share a machine (a sweep). ``table()`` returns the whole trace.
+
+    A reader that needs only some of it says so: ``events`` keeps only records of those
+    kinds and ``columns`` only those fields (the runner's summary reads about half the
+    records and two thirds of the fields). ``counts`` still counts every record written.
     """
 
-    def __init__(self, batch_size: int = 65_536) -> None:
+    def __init__(
+        self,
+        batch_size: int = 65_536,
+        *,
+        events: Iterable[str] | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> None:
         self._rows = batch_size
         self._buf: list[Record] = []
         self._tables: list[pa.Table] = []
+        self._keep = None if events is None else frozenset(events)
+        self._schema = (
+            ARROW_SCHEMA if columns is None else pa.schema([ARROW_SCHEMA.field(c) for c in columns])
+        )
+        #: records written per kind (``event``), kept or not
+        self.counts: dict[str, int] = {}
 
     def write(self, record: Record) -> None:
+        event = record["event"]
+        self.counts[event] = self.counts.get(event, 0) + 1
+        if self._keep is not None and event not in self._keep:
+            return
         self._buf.append(record)
         if len(self._buf) >= self._rows:
             self._flush()
@@ -135,7 +155,7 @@ class TableTraceWriter(_Base):
                 f"record has field(s) {sorted(unknown)} that the trace schema does not hold; "
                 f"add them to activitykit.trace.schema.FIELDS: {bad!r}"
             )
-        self._sink(pa.Table.from_pylist(self._buf, schema=ARROW_SCHEMA))
+        self._sink(pa.Table.from_pylist(self._buf, schema=self._schema))
         self._buf = []
 
     def _sink(self, table: pa.Table) -> None:
@@ -145,7 +165,7 @@ class TableTraceWriter(_Base):
         """Every record written so far, as one table."""
         self._flush()
         if not self._tables:
-            return ARROW_SCHEMA.empty_table()
+            return self._schema.empty_table()
         return pa.concat_tables(self._tables)
 
     def close(self) -> None:
