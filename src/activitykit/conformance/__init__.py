@@ -12,8 +12,7 @@ package itself must not pull in pydantic, the model or Hypothesis.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "CASES",
@@ -42,32 +41,21 @@ __all__ = [
     "validate_reply",
 ]
 
-_WHERE = {
-    "adapters": (
-        "IUT",
-        "IUTFailure",
-        "IUTStartError",
-        "PythonIUT",
-        "SubprocessIUT",
-        "load_python_iut",
-    ),
-    "cases": ("CASES", "Case", "case_names", "get_case"),
-    "protocol": ("COMMANDS", "PROTOCOL", "RELEASE_MODES", "ReplyShapeError", "validate_reply"),
-    "reference": ("ReferenceSystem", "serve_stdio"),
-    "runner": ("CaseResult", "Deviation", "Session"),
-    "suite": ("SuiteReport", "TraceVerdict", "run_replay", "run_suite"),
-}
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "adapters": (
+            "IUT",
+            "IUTFailure",
+            "IUTStartError",
+            "PythonIUT",
+            "SubprocessIUT",
+            "load_python_iut",
+        ),
+        "cases": ("CASES", "Case", "case_names", "get_case"),
+        "protocol": ("COMMANDS", "PROTOCOL", "RELEASE_MODES", "ReplyShapeError", "validate_reply"),
+        "reference": ("ReferenceSystem", "serve_stdio"),
+        "runner": ("CaseResult", "Deviation", "Session"),
+        "suite": ("SuiteReport", "TraceVerdict", "run_replay", "run_suite"),
+    },
+)

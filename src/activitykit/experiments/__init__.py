@@ -13,8 +13,9 @@ Names are imported on first use (PEP 562), so that ``activitykit run --help`` ca
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = [
     "GridAxis",
@@ -43,32 +44,6 @@ __all__ = [
     "write_comparison",
 ]
 
-_HOME = {
-    "GridAxis": "grid",
-    "Interval": "stats",
-    "ReplicationResult": "replicate",
-    "RunFn": "execute",
-    "RunSpec": "grid",
-    "SweepResult": "sweep",
-    "add_replication_args": "cli_args",
-    "apply_values": "grid",
-    "default_run": "execute",
-    "expand": "grid",
-    "figure_vs_param": "report",
-    "format_intervals": "replicate",
-    "mean_ci": "stats",
-    "meets": "objectives",
-    "panel_vs_param": "report",
-    "parse_axis": "grid",
-    "replicate": "replicate",
-    "replication_seeds": "grid",
-    "run_id": "grid",
-    "run_replications_from_args": "cli_args",
-    "run_sweep": "sweep",
-    "smallest_meeting": "objectives",
-    "summarise": "stats",
-    "write_comparison": "report",
-}
 
 if TYPE_CHECKING:
     from .cli_args import add_replication_args, run_replications_from_args
@@ -81,14 +56,24 @@ if TYPE_CHECKING:
     from .sweep import SweepResult, run_sweep
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "cli_args": ("add_replication_args", "run_replications_from_args"),
+        "execute": ("RunFn", "default_run"),
+        "grid": (
+            "GridAxis",
+            "RunSpec",
+            "apply_values",
+            "expand",
+            "parse_axis",
+            "replication_seeds",
+            "run_id",
+        ),
+        "objectives": ("meets", "smallest_meeting"),
+        "replicate": ("ReplicationResult", "format_intervals", "replicate"),
+        "report": ("figure_vs_param", "panel_vs_param", "write_comparison"),
+        "stats": ("Interval", "mean_ci", "summarise"),
+        "sweep": ("SweepResult", "run_sweep"),
+    },
+)

@@ -1,0 +1,30 @@
+"""Packages that import their names on first use (activitykit._lazy): every name resolves."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+LAZY = ["activitykit.conformance", "activitykit.experiments", "activitykit.reports"]
+
+
+@pytest.mark.parametrize("name", LAZY)
+def test_every_exported_name_resolves_and_is_listed(name: str) -> None:
+    package = importlib.import_module(name)
+    for export in package.__all__:
+        value = getattr(package, export)
+        assert getattr(package, export) is value  # cached after the first lookup
+    assert set(package.__all__) <= set(dir(package))
+    with pytest.raises(AttributeError, match=f"module '{name}' has no attribute 'nope'"):
+        package.nope  # noqa: B018
+
+
+def test_reading_key_figures_does_not_load_the_graph_and_html_code() -> None:
+    # simulation workers (sweeps) import reports.metrics; networkx is for report graphs.
+    # (The conformance and experiments packages have their own such tests.)
+    code = "import sys, activitykit.reports.metrics; print('networkx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
