@@ -152,14 +152,16 @@ def _start_fork_server() -> str:
     return "forkserver"
 
 
-def _local_cluster(workers: int, method: str) -> Any:
-    """A LocalCluster whose worker processes start with ``method`` (see _start_fork_server).
+def _local_cluster(workers: int) -> Any:
+    """A LocalCluster whose worker processes fork from a preloaded fork server.
 
     With dask's default (spawn) every worker imports Python, dask, pandas and the simulator
     from scratch: several seconds per sweep, which a sweep of short runs never wins back.
     A fork server imports them once; its forks start with everything loaded, and later
     sweeps in the same process (a notebook) reuse it.
     """
+    method = _start_fork_server()  # before importing dask: the two import side by side
+
     import dask
     from distributed import LocalCluster
 
@@ -211,17 +213,11 @@ def run_dask(
     """
     if not tasks:
         return
-    # before importing dask: the fork server's imports then overlap this process's
-    method = _start_fork_server() if scheduler is None else ""
+    cluster = _local_cluster(workers) if scheduler is None else None  # before any dask import
 
     from distributed import Client, as_completed
 
-    cluster = None
-    if scheduler is None:
-        cluster = _local_cluster(workers, method)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler, timeout="30s")
+    client = Client(scheduler, timeout="30s") if cluster is None else Client(cluster)
     try:
         by_key = {}
         futures = []
