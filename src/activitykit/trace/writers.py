@@ -115,7 +115,7 @@ class TableTraceWriter(_Base):
 
     A reader that needs only some of it says so: ``events`` keeps only records of those
     kinds and ``columns`` only those fields (the runner's summary reads about half the
-    records and two thirds of the fields). ``counts`` still counts every record written.
+    records and two thirds of the fields); ``counts`` then counts every record written.
     """
 
     def __init__(
@@ -132,14 +132,16 @@ class TableTraceWriter(_Base):
         self._schema = (
             ARROW_SCHEMA if columns is None else pa.schema([ARROW_SCHEMA.field(c) for c in columns])
         )
-        #: records written per kind (``event``), kept or not
+        #: with ``events``: records written per kind, kept or not (without, the table has
+        #: them all, and the hot path of a Parquet trace pays for no counting)
         self.counts: dict[str, int] = {}
 
     def write(self, record: Record) -> None:
-        event = record["event"]
-        self.counts[event] = self.counts.get(event, 0) + 1
-        if self._keep is not None and event not in self._keep:
-            return
+        if self._keep is not None:
+            event = record["event"]
+            self.counts[event] = self.counts.get(event, 0) + 1
+            if event not in self._keep:
+                return
         self._buf.append(record)
         if len(self._buf) >= self._rows:
             self._flush()
