@@ -253,38 +253,41 @@ def check_table(
 
     found: list[tuple[str, int, str]] = []  # (rule, table row, message)
     ctx = R.Context(profile, kinds)
+
     def judge(on: str, facts: dict[str, Any], base: np.ndarray) -> None:
         """Evaluate the clauses on ``on`` records over the view of ``base``'s facts."""
         _judge(R.active_clauses(kinds, on), _View(facts, base, decode), ctx, found)
 
     decode: dict[str, Any] = {"activity": lambda code: str(anames[code])}
-    record_facts: dict[str, Any] = {
-        "row": lambda rows: rows,
-        "activity": lambda rows: acode[rows],
-        "t": lambda rows: t[rows],
-        "line": lambda rows: line[rows],
-    }
+
+    def record_facts(rows: np.ndarray) -> dict[str, Any]:
+        """Facts every view has, for a view over positions in ``rows`` (table rows)."""
+        return {
+            "row": lambda j: rows[j],
+            "activity": lambda j: acode[rows[j]],
+            "t": lambda j: t[rows[j]],
+            "line": lambda j: line[rows[j]],
+        }
 
     # -- T1: orphans and created records ------------------------------------------------------
     orow = np.flatnonzero(orphan)
     if len(orow):
         _, first = np.unique(acode[orow], return_index=True)
-        judge("orphan", record_facts, orow[first])
+        judge("orphan", record_facts(orow[first]), np.arange(len(first)))
     fc_rows = np.flatnonzero(first_created)
     fc_state = c.codes_at("state", _SC, fc_rows)
-    cr_rows = np.flatnonzero(first_created | dup_created)
-    state_at = np.full(n, _NONE, dtype=np.int64)
-    state_at[fc_rows] = fc_state
     dup_rows = np.flatnonzero(dup_created)
-    state_at[dup_rows] = c.codes_at("state", _SC, dup_rows)
+    cr_rows = np.concatenate((fc_rows, dup_rows))
+    cr_state = np.concatenate((fc_state, c.codes_at("state", _SC, dup_rows)))
+    cr_first = np.concatenate((np.full(len(fc_rows), _NONE), c0[acode[dup_rows]]))
     judge(
         "created",
         {
-            **record_facts,
-            "state": lambda rows: state_at[rows],
-            "created_line": lambda rows: np.where(dup_created[rows], c0[acode[rows]], _NONE),
+            **record_facts(cr_rows),
+            "state": lambda j: cr_state[j],
+            "created_line": lambda j: cr_first[j],
         },
-        cr_rows,
+        np.arange(len(cr_rows)),
     )
 
     # -- per-activity facts from the first created record -------------------------------------
@@ -320,13 +323,17 @@ def check_table(
         starts[1:] = va[1:] != va[:-1]
     gstart = np.maximum.accumulate(np.where(starts, pos, 0)) if m else pos
 
+    latest: dict[str, np.ndarray] = {}
+
     def last_of(event: str) -> np.ndarray:
         """Position (in grouped order) of the latest ``event`` row of the same activity."""
-        idx = np.where(is_ev(event)[vi], pos, -1)
-        if m:
-            np.maximum.accumulate(idx, out=idx)
-            idx[idx < gstart] = -1
-        return idx
+        if event not in latest:
+            idx = np.where(is_ev(event)[vi], pos, -1)
+            if m:
+                np.maximum.accumulate(idx, out=idx)
+                idx[idx < gstart] = -1
+            latest[event] = idx
+        return latest[event]
 
     # -- state rows: created + transitions ----------------------------------------------------
     is_tr_all = is_ev("transition")
@@ -411,12 +418,15 @@ def check_table(
     decode["computer"] = decode["own_computer"] = lambda code: (
         None if code < 0 else comp_dict[int(code)].as_py()
     )
-    op_facts: dict[str, Any] = {
-        **record_facts,
-        "computer": lambda rows: comp_codes[rows],
-        "own_computer": lambda rows: comp_of[acode[rows]],
-        "operation_id": lambda rows: np.array(c.take("operation_id", rows), dtype=object),
-    }
+
+    def op_facts(rows: np.ndarray) -> dict[str, Any]:
+        return {
+            **record_facts(rows),
+            "computer": lambda j: comp_codes[rows[j]],
+            "own_computer": lambda j: comp_of[acode[rows[j]]],
+            "operation_id": lambda j: np.array(c.take("operation_id", rows[j]), dtype=object),
+        }
+
     d_first = np.full(len(d_rows), _NONE, dtype=np.int64)
     r_delivered = np.full(len(r_rows), _NONE, dtype=np.int64)
     if len(d_rows) or len(r_rows):
@@ -438,15 +448,16 @@ def check_table(
             p = np.minimum(np.searchsorted(ukey, rkey), len(ukey) - 1)
             hit = (ukey[p] == rkey) & (first_line[p] < line[r_rows])
             r_delivered[hit] = first_line[p][hit]
-    d_pos = np.full(n, _NONE, dtype=np.int64)
-    d_pos[d_rows] = np.arange(len(d_rows))
-    r_pos = np.full(n, _NONE, dtype=np.int64)
-    r_pos[r_rows] = np.arange(len(r_rows))
-    judge("deliver", {**op_facts, "op_first_line": lambda rows: d_first[d_pos[rows]]}, d_rows)
     judge(
-        "result", {**op_facts, "op_delivered_line": lambda rows: r_delivered[r_pos[rows]]}, r_rows
+        "deliver",
+        {**op_facts(d_rows), "op_first_line": lambda j: d_first[j]},
+        np.arange(len(d_rows)),
     )
-
+    judge(
+        "result",
+        {**op_facts(r_rows), "op_delivered_line": lambda j: r_delivered[j]},
+        np.arange(len(r_rows)),
+    )
 
     # -- violations ---------------------------------------------------------------------------
     records = c.records([i for _, i, _ in found])

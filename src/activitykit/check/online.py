@@ -139,8 +139,7 @@ class Checker:
                     tuple(
                         c
                         for c in moves
-                        if c.when is None
-                        or c.when(SimpleNamespace(kind=k, frm=f, to=t), self._ctx)
+                        if c.when is None or c.when(SimpleNamespace(kind=k, frm=f, to=t), self._ctx)
                     )
                     for t in range(n)
                 ]

@@ -218,9 +218,7 @@ def _c7_message(v: Any, ctx: Context) -> str:
 
 
 def _c8(event: str) -> Clause:
-    return Clause(
-        "C8", event, lambda v, c: v.computer != v.own_computer, _computer_message(event)
-    )
+    return Clause("C8", event, lambda v, c: v.computer != v.own_computer, _computer_message(event))
 
 
 _RULES = (
@@ -278,8 +276,10 @@ _RULES = (
             Clause(
                 "T3",
                 "transition",
-                lambda v, c: c.refused[v.kind, v.frm, v.to]
-                & ((v.cur != v.frm) | c.refused_after[v.kind, v.entered_from + 1, v.frm, v.to]),
+                lambda v, c: (
+                    c.refused[v.kind, v.frm, v.to]
+                    & ((v.cur != v.frm) | c.refused_after[v.kind, v.entered_from + 1, v.frm, v.to])
+                ),
                 lambda v, c: c.move_reason(v),
             ),
         ),
@@ -366,8 +366,9 @@ _RULES = (
                 "C4",
                 "transition",
                 lambda v, c: v.approve_line < v.since_line,
-                lambda v, c: f"Blocked -> {state_name(v.to)} without an approve since it became "
-                "Blocked",
+                lambda v, c: (
+                    f"Blocked -> {state_name(v.to)} without an approve since it became Blocked"
+                ),
                 when=lambda v, c: (v.frm == _B) & _isin(v.to, _Q, _W),
             ),
         ),
@@ -435,9 +436,7 @@ def active_clauses(kinds: Collection[str], on: str) -> tuple[Clause, ...]:
     """The clauses judged on ``on`` records of a trace carrying the event kinds ``kinds``."""
     have = frozenset(kinds)
     return tuple(
-        c
-        for c in CLAUSES
-        if c.on == on and RULES[c.rule].needs <= have and c.needs <= have
+        c for c in CLAUSES if c.on == on and RULES[c.rule].needs <= have and c.needs <= have
     )
 
 
