@@ -152,7 +152,7 @@ class Checker:
         self._groups: dict[str, int] = {}
         self._progress: dict[str, float] = {}
         self._succeeded: dict[str, int] = {}
-        self._ops: dict[tuple[str, str], int] = {}
+        self._ops: dict[tuple[str | None, str], int] = {}
         self._violations: list[Violation] = []
         self._records = 0
         self._last_t = 0.0
@@ -290,8 +290,8 @@ class Checker:
 
     def _deliver(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
         comp = rec["computer"]
-        op = str(rec["operation_id"])
-        key = (comp, op)
+        key = R.op_key(comp, rec["operation_id"])
+        op = key[1]
         first = self._ops.get(key)
         a.computer, a.operation_id, a.t, a.line = comp, rec["operation_id"], t, line
         a.op_first_line = -1 if first is None else first

@@ -88,8 +88,33 @@ RESULT_TO: Mapping[Any, int] = MappingProxyType(
 )
 _CLIENT = KIND_CODE[Kind.CLIENT.value]
 _Q, _S, _W, _B, _IP, _OK, _KO, _X = (STATE_CODE[s.value] for s in STATES)
+
+
+class Table:
+    """A boolean table indexed by codes: a column for arrays of codes, one cell for ints.
+
+    The cells are also kept in a dict because the online driver looks up one cell per
+    record, and a dict look-up costs a fraction of indexing a numpy array with scalars.
+    """
+
+    __slots__ = ("array", "cells")
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.array.setflags(write=False)
+        self.cells: dict[Any, bool] = {
+            (i[0] if len(i) == 1 else i): bool(v) for i, v in np.ndenumerate(array)
+        }
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.cells[key]
+        except (KeyError, TypeError):  # arrays of codes (unhashable), or codes out of range
+            return self.array[key]
+
+
 #: T1: is a state code a start state? (index -1, none, is not)
-NOT_START = np.array([s not in START_STATES for s in STATES] + [True])
+NOT_START = Table(np.array([s not in START_STATES for s in STATES] + [True]))
 
 
 def state_name(code: Any) -> str | None:
@@ -123,7 +148,7 @@ class Context:
 
 
 @cache
-def _tables(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tables(profile: Profile) -> tuple[Table, Table, np.ndarray]:
     """``refused[kind, frm, to]``: not allowed whatever the history (or only with one);
     ``refused_after[kind, entered_from + 1, frm, to]``: refused given that history;
     ``settled[kind, entered_from + 1, state]``: no move is open any more (the report's
@@ -142,9 +167,8 @@ def _tables(profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                     refused_after[k, e, f, t] = not m.allows_after(came, src, dst)
             for e, came in enumerate(history):
                 settled[k, e, f] = m.settled(src, came)
-    for a in (refused, refused_after, settled):
-        a.setflags(write=False)
-    return refused, refused_after, settled
+    settled.setflags(write=False)
+    return Table(refused), Table(refused_after), settled
 
 
 def settled_table(profile: Profile) -> np.ndarray:
@@ -444,6 +468,11 @@ def active_rules(kinds: Collection[str]) -> frozenset[str]:
     """Rules judged on a trace carrying the event kinds ``kinds``."""
     have = frozenset(kinds)
     return frozenset(r.id for r in _RULES if r.needs <= have)
+
+
+def op_key(computer: str | None, operation_id: Any) -> tuple[str | None, str]:
+    """What makes a delivered operation id fresh (C1): per computer, compared by its text."""
+    return computer, str(operation_id)
 
 
 def msg_stuck(state: str, age: float, max_age: float) -> str:
