@@ -196,15 +196,15 @@ class StateMachine:
             why = "only server activities are re-queued when their schedule comes due"
         else:
             why = "the pair is not in the transition table (SPEC.md section 2)"
-        return MoveCheck(
-            False,
-            self.kind,
-            self.profile,
+        return self._refused(
             src,
             dst,
             f"{who} may not move {src.value} -> {dst.value}: {why}; "
             f"from {src.value} it may move to: {allowed}",
         )
+
+    def _refused(self, src: State, dst: State, reason: str) -> MoveCheck:
+        return MoveCheck(False, self.kind, self.profile, src, dst, reason)
 
     def allows_after(self, entered_from: State | None, src: State, dst: State) -> bool:
         """Is ``src -> dst`` allowed for an activity that entered ``src`` from ``entered_from``?
@@ -223,10 +223,7 @@ class StateMachine:
         if not verdict or self.allows_after(entered_from, src, dst):
             return verdict
         need = self.entered_from[src]
-        return MoveCheck(
-            False,
-            self.kind,
-            self.profile,
+        return self._refused(
             src,
             dst,
             f"{src.value} -> {dst.value} is allowed only for a {self.kind.value} activity that "
