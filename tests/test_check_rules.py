@@ -439,3 +439,14 @@ def test_online_checker_api() -> None:
     assert "T3" in repr(rep.violation_list[0]) and "ok=False" in repr(rep)
     with pytest.raises(InputError, match="max_age"):
         Checker(max_age=-1)
+
+
+def test_every_rule_is_defined_by_its_own_clauses() -> None:
+    from activitykit.check.rules import CLAUSES, RULES
+
+    for rule in RULES.values():
+        assert all(c.rule == rule.id for c in rule.clauses)
+        # STUCK is judged at the end of the trace (report.finalize), every other rule by clauses
+        assert bool(rule.clauses) is (rule.id != "STUCK")
+    assert {c.on for c in CLAUSES} == {"orphan", "created", "transition", "deliver", "result"}
+    assert all(c.when is None or c.on == "transition" for c in CLAUSES)

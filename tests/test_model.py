@@ -219,3 +219,36 @@ def test_every_walk_can_finish(key, data) -> None:
                 seen.add(n)
                 todo.append(n)
     assert seen & sm.final
+
+
+def test_history_condition_of_result_wins_is_declared_in_the_model() -> None:
+    from activitykit.model import Kind, Profile, State, machine
+
+    rw = machine(Kind.CLIENT, Profile.RESULT_WINS)
+    X, IP, Q, OK = State.CANCELED, State.IN_PROGRESS, State.QUEUED, State.SUCCEEDED
+    assert rw.entered_from == {X: IP}
+    assert rw.allows(X, OK)  # the table alone allows it...
+    assert rw.allows_after(IP, X, OK)  # ...with the history
+    assert not rw.allows_after(Q, X, OK)
+    assert not rw.allows_after(None, X, OK)
+    refused = rw.check_after(Q, X, OK)
+    assert not refused and "entered Canceled from In Progress" in refused.reason
+    assert rw.check_after(IP, X, OK)
+    # moves without a history condition do not care about the history
+    assert rw.allows_after(None, Q, IP) and rw.allows_after(X, Q, IP)
+    # settled: final states, and a Canceled that awaits no result
+    assert rw.settled(OK, IP) and rw.settled(X, Q) and not rw.settled(X, IP)
+    for kind, profile in ((Kind.SERVER, Profile.RESULT_WINS), (Kind.CLIENT, Profile.CANCEL_STICKY)):
+        m = machine(kind, profile)
+        assert m.entered_from == {} and m.settled(X, IP) and not m.allows_after(IP, X, OK)
+
+
+def test_a_history_condition_must_name_a_real_move() -> None:
+    from activitykit.model import MACHINES, Kind, MachineDefinitionError, Profile, State
+    from activitykit.model.machines import StateMachine
+
+    m = MACHINES[(Kind.CLIENT, Profile.RESULT_WINS)]
+    with pytest.raises(MachineDefinitionError, match="history condition on Canceled"):
+        StateMachine(
+            m.kind, m.profile, m.start, m.final, m.transitions, {State.CANCELED: State.SUCCEEDED}
+        )

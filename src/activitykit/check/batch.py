@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..model import START_STATES, Kind, Profile
+from ..model import Kind, Profile
 from ..trace.readers import (
     CHECK_FIELDS,
     _Monotone,
@@ -252,20 +252,43 @@ def check_table(
     first_created = is_created & has_act & (line == c0_row)
 
     found: list[tuple[str, int, str]] = []  # (rule, table row, message)
+    ctx = R.Context(profile, kinds)
 
-    # -- T1 -----------------------------------------------------------------------------------
+    def judge(on: str, facts: dict[str, Any], base: np.ndarray) -> None:
+        """Evaluate the clauses on ``on`` records over the view of ``base``'s facts."""
+        _judge(R.active_clauses(kinds, on), _View(facts, base, decode), ctx, found)
+
+    decode: dict[str, Any] = {"activity": lambda code: str(anames[code])}
+
+    def record_facts(rows: np.ndarray) -> dict[str, Any]:
+        """Facts every view has, for a view over positions in ``rows`` (table rows)."""
+        return {
+            "row": lambda j: rows[j],
+            "activity": lambda j: acode[rows[j]],
+            "t": lambda j: t[rows[j]],
+            "line": lambda j: line[rows[j]],
+        }
+
+    # -- T1: orphans and created records ------------------------------------------------------
     orow = np.flatnonzero(orphan)
     if len(orow):
         _, first = np.unique(acode[orow], return_index=True)
-        for i in orow[first]:
-            found.append(("T1", int(i), R.msg_orphan(anames[acode[i]])))
-    for i in np.flatnonzero(dup_created):
-        found.append(("T1", int(i), R.msg_created_twice(anames[acode[i]], int(c0[acode[i]]))))
+        judge("orphan", record_facts(orow[first]), np.arange(len(first)))
     fc_rows = np.flatnonzero(first_created)
     fc_state = c.codes_at("state", _SC, fc_rows)
-    start_codes = np.array([_SC[s.value] for s in START_STATES])
-    for j in np.flatnonzero(~np.isin(fc_state, start_codes)):
-        found.append(("T1", int(fc_rows[j]), R.msg_not_start(_STATE_NAMES[fc_state[j]])))
+    dup_rows = np.flatnonzero(dup_created)
+    cr_rows = np.concatenate((fc_rows, dup_rows))
+    cr_state = np.concatenate((fc_state, c.codes_at("state", _SC, dup_rows)))
+    cr_first = np.concatenate((np.full(len(fc_rows), _NONE), c0[acode[dup_rows]]))
+    judge(
+        "created",
+        {
+            **record_facts(cr_rows),
+            "state": lambda j: cr_state[j],
+            "created_line": lambda j: cr_first[j],
+        },
+        np.arange(len(cr_rows)),
+    )
 
     # -- per-activity facts from the first created record -------------------------------------
     kind_of = np.full(na, _NONE, dtype=np.int64)
@@ -300,13 +323,17 @@ def check_table(
         starts[1:] = va[1:] != va[:-1]
     gstart = np.maximum.accumulate(np.where(starts, pos, 0)) if m else pos
 
+    latest: dict[str, np.ndarray] = {}
+
     def last_of(event: str) -> np.ndarray:
         """Position (in grouped order) of the latest ``event`` row of the same activity."""
-        idx = np.where(is_ev(event)[vi], pos, -1)
-        if m:
-            np.maximum.accumulate(idx, out=idx)
-            idx[idx < gstart] = -1
-        return idx
+        if event not in latest:
+            idx = np.where(is_ev(event)[vi], pos, -1)
+            if m:
+                np.maximum.accumulate(idx, out=idx)
+                idx[idx < gstart] = -1
+            latest[event] = idx
+        return latest[event]
 
     # -- state rows: created + transitions ----------------------------------------------------
     is_tr_all = is_ev("transition")
@@ -334,149 +361,103 @@ def check_table(
     t_from, t_to = frm[tr], cur[tr]
     t_prev, t_prev_from, t_prev_line = prev_cur[tr], prev_from[tr], prev_line[tr]
     t_kind = kind_of[va[tpos]]
-    client = t_kind == R.KIND_CODE[Kind.CLIENT.value]
 
-    # T2
-    for j in np.flatnonzero(t_from != t_prev):
-        i = int(trow[j])
-        found.append(
-            (
-                "T2",
-                i,
-                R.msg_from(anames[acode[i]], _STATE_NAMES[t_from[j]], _STATE_NAMES[t_prev[j]]),
-            )
-        )
-    # T3
-    mats = np.stack(
-        [R.allowed_matrix(Kind.CLIENT, profile), R.allowed_matrix(Kind.SERVER, profile)]
-    )
-    ok_pair = mats[t_kind, t_from, t_to]
-    for j in np.flatnonzero(~ok_pair):
-        found.append(
-            (
-                "T3",
-                int(trow[j]),
-                R.msg_pair(
-                    _KIND_NAMES[t_kind[j]], profile, _STATE_NAMES[t_from[j]], _STATE_NAMES[t_to[j]]
-                ),
-            )
-        )
-    if profile is Profile.RESULT_WINS:
-        hist_bad = ok_pair & client & (t_from == _X) & ~((t_prev == _X) & (t_prev_from == _IP))
-        for j in np.flatnonzero(hist_bad):
-            found.append(("T3", int(trow[j]), R.msg_cancel_history(_STATE_NAMES[t_to[j]])))
+    # -- transitions: facts of each (tr index), gathered for the rows a clause selects ---------
+    def last_t(event: str) -> Any:
+        def fact(j: np.ndarray) -> np.ndarray:
+            last = last_of(event)[tpos[j]]
+            return np.where(last >= 0, vt[np.maximum(last, 0)], np.nan)
 
-    # -- causal rules on transitions ----------------------------------------------------------
-    def cause_at_same_t(event: str, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For the selected transitions: rows, cause position (-1), and 'cause at same t'."""
-        last = last_of(event)[tpos[sel]]
-        rows = trow[sel]
-        lt = np.where(last >= 0, vt[np.maximum(last, 0)], np.nan)
-        return rows, last, lt == t[rows]
+        return fact
 
-    def no_cause(rule: str, event: str, sel, rows, last, same) -> None:
-        to = t_to[sel]
-        for j in np.flatnonzero(~same):
-            prev_t = None if last[j] < 0 else float(vt[last[j]])
-            msg = R.msg_no_cause(event, _STATE_NAMES[to[j]], prev_t)
-            found.append((rule, int(rows[j]), msg))
+    def result_to(j: np.ndarray) -> np.ndarray:
+        last = last_of("result")[tpos[j]]
+        got = c.codes_at("status", R.RESULT_TO, vi[np.maximum(last, 0)])
+        return np.where(last >= 0, got, _NONE)
 
-    for rule, event, sel in (
-        ("C1", "deliver", client & (t_to == _IP)),
-        ("C3", "consume", ~client & (t_to == _IP)),
-        ("C5", "cancel", t_to == _X),
-    ):
-        if rule in active and sel.any():
-            no_cause(rule, event, sel, *cause_at_same_t(event, sel))
-    if "C2" in active:
-        sel = client & ((t_to == _OK) | (t_to == _KO))
-        if sel.any():
-            rows, last, same = cause_at_same_t("result", sel)
-            no_cause("C2", "result", sel, rows, last, same)
-            got = c.codes_at("status", {"succeeded": _OK, "failed": _KO}, vi[np.maximum(last, 0)])
-            to = t_to[sel]
-            for j in np.flatnonzero(same & (got != to)):
-                msg = R.msg_status(_STATE_NAMES[to[j]], _STATUS_TEXT[got[j]])
-                found.append(("C2", int(rows[j]), msg))
-    if "C4" in active:
-        sel = (t_from == _B) & ((t_to == _Q) | (t_to == _W))
-        if sel.any():
-            last = last_of("approve")[tpos[sel]]
-            approve_line = np.where(last >= 0, vl[np.maximum(last, 0)], -1)
-            rows, to = trow[sel], t_to[sel]
-            for j in np.flatnonzero((last < 0) | (approve_line < t_prev_line[sel])):
-                found.append(("C4", int(rows[j]), R.msg_no_approve(_STATE_NAMES[to[j]])))
-    # C6
-    sel = (t_from == _S) & ((t_to == _Q) | (t_to == _IP))
-    if sel.any():
-        rows = trow[sel]
-        da = c.num_at("deliver_after", created_row[acode[rows]])
-        for j in np.flatnonzero(~np.isnan(da) & (t[rows] < da)):
-            i = int(rows[j])
-            found.append(("C6", i, R.msg_too_early(float(t[i]), float(da[j]))))
-    # C7
-    sel = (t_from == _W) & ((t_to == _Q) | (t_to == _IP))
-    if sel.any():
-        ok_rows = srow[(cur == _OK) & s_is_tr]
-        first_ok = _first_line(acode[ok_rows], na, line[ok_rows], big)
+    def approve_line(j: np.ndarray) -> np.ndarray:
+        last = last_of("approve")[tpos[j]]
+        return np.where(last >= 0, vl[np.maximum(last, 0)], _NONE)
+
+    first_ok: list[np.ndarray] = []  # computed once, on the first release judged
+
+    def release(j: np.ndarray) -> dict[str, Any]:
+        if not first_ok:
+            ok_rows = srow[(cur == _OK) & s_is_tr]
+            first_ok.append(_first_line(acode[ok_rows], na, line[ok_rows], big))
         prog = np.flatnonzero(is_progress & valid)
-        _c7(
-            c,
-            found,
-            trow[sel],
-            acode,
-            adict,
-            created_row,
-            line,
-            first_ok,
-            prog,
-            "progress" in kinds,
-        )
+        return _release_facts(c, trow[j], acode, adict, created_row, line, first_ok[0], prog)
+
+    tr_facts: dict[str, Any] = {
+        "row": lambda j: trow[j],
+        "activity": lambda j: acode[trow[j]],
+        "t": lambda j: t[trow[j]],
+        "line": lambda j: line[trow[j]],
+        "kind": lambda j: t_kind[j],
+        "frm": lambda j: t_from[j],
+        "to": lambda j: t_to[j],
+        "cur": lambda j: t_prev[j],
+        "entered_from": lambda j: t_prev_from[j],
+        "since_line": lambda j: t_prev_line[j],
+        "deliver_t": last_t("deliver"),
+        "consume_t": last_t("consume"),
+        "cancel_t": last_t("cancel"),
+        "result_t": last_t("result"),
+        "result_to": result_to,
+        "approve_line": approve_line,
+        "deliver_after": lambda j: c.num_at("deliver_after", created_row[acode[trow[j]]]),
+        **dict.fromkeys(
+            ("dep_unmet", "unmet_dependency", "progress_of", "progress", "threshold"), release
+        ),
+    }
+    judge("transition", tr_facts, np.arange(len(tr)))
 
     # -- deliver / result records -------------------------------------------------------------
     d_rows = np.flatnonzero(is_ev("deliver") & valid)
     r_rows = np.flatnonzero(is_ev("result") & valid)
-    for event, rows in (("deliver", d_rows), ("result", r_rows)):
-        if len(rows):
-            own = comp_of[acode[rows]]
-            for j in np.flatnonzero(comp_codes[rows] != own):
-                i = int(rows[j])
-                mine = None if own[j] < 0 else comp_dict[int(own[j])].as_py()
-                found.append(
-                    ("C8", i, R.msg_computer(event, comp_dict[int(comp_codes[i])].as_py(), mine))
-                )
+    decode["computer"] = decode["own_computer"] = lambda code: (
+        None if code < 0 else comp_dict[int(code)].as_py()
+    )
+
+    def op_facts(rows: np.ndarray) -> dict[str, Any]:
+        return {
+            **record_facts(rows),
+            "computer": lambda j: comp_codes[rows[j]],
+            "own_computer": lambda j: comp_of[acode[rows[j]]],
+            "operation_id": lambda j: np.array(c.take("operation_id", rows[j]), dtype=object),
+        }
+
+    d_first = np.full(len(d_rows), _NONE, dtype=np.int64)
+    r_delivered = np.full(len(r_rows), _NONE, dtype=np.int64)
     if len(d_rows) or len(r_rows):
         both = np.concatenate((d_rows, r_rows))
         _, op_dense = np.unique(_op_keys(c, both), return_inverse=True)
         d_op, r_op = op_dense[: len(d_rows)], op_dense[len(d_rows) :]
         width = int(op_dense.max()) + 1 if len(op_dense) else 1
-        if "C1" in active and len(d_rows):
+        if len(d_rows):
+            # an earlier deliver of the same id for the same computer
             key = comp_codes[d_rows].astype(np.int64) * width + d_op
             _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-            for j in np.flatnonzero(first[inv] != np.arange(len(d_rows))):
-                i = int(d_rows[j])
-                rec = c.record(i)
-                found.append(
-                    (
-                        "C1",
-                        i,
-                        R.msg_op_reused(
-                            rec["computer"], rec["operation_id"], int(line[d_rows[first[inv[j]]]])
-                        ),
-                    )
-                )
-        if "C2" in active and "deliver" in kinds and len(r_rows):
-            dkey = acode[d_rows] * width + d_op
-            ukey, first = np.unique(dkey, return_index=True)
-            first_line = line[d_rows[first]] if len(first) else np.zeros(0, np.int64)
+            again = first[inv] != np.arange(len(d_rows))
+            d_first[again] = line[d_rows[first[inv[again]]]]
+        if len(r_rows) and len(d_rows):
+            # the first deliver of the same id to the same activity, if before the result
+            ukey, first = np.unique(acode[d_rows] * width + d_op, return_index=True)
+            first_line = line[d_rows[first]]
             rkey = acode[r_rows] * width + r_op
-            p = np.searchsorted(ukey, rkey)
-            p = np.minimum(p, max(len(ukey) - 1, 0))
-            found_key = (ukey[p] == rkey) if len(ukey) else np.zeros(len(r_rows), dtype=bool)
-            delivered = found_key & (first_line[p] < line[r_rows] if len(ukey) else found_key)
-            for j in np.flatnonzero(~delivered):
-                i = int(r_rows[j])
-                found.append(("C2", i, R.msg_op_unknown(c.record(i)["operation_id"])))
+            p = np.minimum(np.searchsorted(ukey, rkey), len(ukey) - 1)
+            hit = (ukey[p] == rkey) & (first_line[p] < line[r_rows])
+            r_delivered[hit] = first_line[p][hit]
+    judge(
+        "deliver",
+        {**op_facts(d_rows), "op_first_line": lambda j: d_first[j]},
+        np.arange(len(d_rows)),
+    )
+    judge(
+        "result",
+        {**op_facts(r_rows), "op_delivered_line": lambda j: r_delivered[j]},
+        np.arange(len(r_rows)),
+    )
 
     # -- violations ---------------------------------------------------------------------------
     records = c.records([i for _, i, _ in found])
@@ -529,7 +510,63 @@ def check_table(
     )
 
 
-_STATUS_TEXT = {_OK: "succeeded", _KO: "failed", _NONE: "nothing"}
+class _View:
+    """The facts of some records as columns, each gathered on first use (``facts[name]``
+    maps the base indexes to an array, or to a dict of several facts at once)."""
+
+    def __init__(self, facts: Mapping[str, Any], base: np.ndarray, decode: Mapping[str, Any]):
+        self._facts, self._base, self._decode = facts, base, decode
+        self.size = len(base)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        got = self._facts[name](self._base)
+        if isinstance(got, dict):
+            self.__dict__.update(got)
+            return got[name]
+        self.__dict__[name] = got
+        return got
+
+    def sub(self, positions: np.ndarray) -> _View:
+        return _View(self._facts, self._base[positions], self._decode)
+
+    def at(self, j: int) -> _Row:
+        return _Row(self, j)
+
+
+class _Row:
+    """One record of a view as Python scalars with names decoded: what messages read."""
+
+    def __init__(self, view: _View, j: int) -> None:
+        self._view, self._j = view, j
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self._view, name)[self._j]
+        if name in self._view._decode:
+            return self._view._decode[name](value)
+        return value.item() if isinstance(value, np.generic) else value
+
+
+def _judge(
+    clauses: Iterable[R.Clause], view: _View, ctx: R.Context, found: list[tuple[str, int, str]]
+) -> None:
+    """Append ``(rule, table row, message)`` for every record of ``view`` a clause finds."""
+    if not view.size:
+        return
+    for clause in clauses:
+        v = view
+        if clause.when is not None:
+            sel = np.flatnonzero(clause.when(view, ctx))
+            if not len(sel):
+                continue
+            v = view.sub(sel)
+        broken = np.broadcast_to(clause.broken(v, ctx), (v.size,))
+        for j in np.flatnonzero(broken):
+            row = v.at(int(j))
+            found.append((clause.rule, int(row.row), clause.message(row, ctx)))
 
 
 def _codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:
@@ -542,9 +579,8 @@ def _codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:
     return {wanted[int(pos[h])].as_py(): int(h) for h in hit}
 
 
-def _c7(
+def _release_facts(
     c: _Cols,
-    found: list[tuple[str, int, str]],
     rows: np.ndarray,
     acode: np.ndarray,
     adict: pa.Array,
@@ -552,9 +588,8 @@ def _c7(
     line: np.ndarray,
     first_ok: np.ndarray,
     prog_rows: np.ndarray,
-    use_progress: bool,
-) -> None:
-    """Waiting releases: dependencies and progress thresholds, looked up by activity code."""
+) -> dict[str, Any]:
+    """C7's facts for Waiting releases at ``rows``: dependencies and progress, by activity."""
     crow = created_row[acode[rows]]
     deps = c.take("depends_on", crow)
     pof = c.take("progress_of", crow)
@@ -562,28 +597,32 @@ def _c7(
     flat = [d for ds in deps if ds for d in ds]
     code_of = _codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
     dep_code = iter([code_of.get(d) for d in flat])
-    if use_progress and len(prog_rows):
+    if len(prog_rows):
         # progress rows sorted by (activity, line): the latest before a line is one search
         order = np.argsort(acode[prog_rows], kind="stable")
         p_rows = prog_rows[order]
         width = int(line.max()) + 1
         p_key = acode[p_rows] * width + line[p_rows]
         p_val = c.num_at("value", p_rows)
-        of_codes = [None if x is None else code_of.get(x) for x in pof]
+    unmet: list[str | None] = []
+    progress = np.full(len(rows), -np.inf)
     for j, i in enumerate(rows):
         ln = int(line[i])
-        msg = None
+        first = None
         for dep in deps[j] or ():
             code = next(dep_code)
-            if msg is None and (code is None or first_ok[code] > ln):
-                msg = R.msg_dependency(dep)
-        if msg is None and use_progress and pof[j] is not None:
-            v = None
-            if len(prog_rows) and of_codes[j] is not None:
-                q = int(np.searchsorted(p_key, of_codes[j] * width + ln)) - 1
-                if q >= 0 and p_key[q] // width == of_codes[j]:
-                    v = float(p_val[q])
-            if v is None or v < thr[j]:
-                msg = R.msg_threshold(pof[j], v, float(thr[j]))
-        if msg is not None:
-            found.append(("C7", int(i), msg))
+            if first is None and (code is None or first_ok[code] > ln):
+                first = dep
+        unmet.append(first)
+        of = None if pof[j] is None else code_of.get(pof[j])
+        if of is not None and len(prog_rows):
+            q = int(np.searchsorted(p_key, of * width + ln)) - 1
+            if q >= 0 and p_key[q] // width == of:
+                progress[j] = p_val[q]
+    return {
+        "dep_unmet": np.array([u is not None for u in unmet], dtype=bool),
+        "unmet_dependency": np.array(unmet, dtype=object),
+        "progress_of": np.array(pof, dtype=object),
+        "progress": progress,
+        "threshold": np.where(np.array([x is None for x in pof], dtype=bool), np.nan, thr),
+    }

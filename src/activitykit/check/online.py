@@ -1,84 +1,108 @@
 """The online driver: judge records one at a time, as a simulator emits them.
 
-``Checker.feed`` costs a few dict look-ups per record and keeps one small slot object per
-activity, so a simulator can call it for every record it writes and stop at the first
-violation. The verdicts are the ones of ``activitykit.check.batch`` (the rule semantics are
-spelled out in ``activitykit.check.rules``); a differential test holds the two together.
+``Checker.feed`` keeps one small slot object per activity holding the facts the rules read
+(``activitykit.check.rules`` lists them), updates it from each record and asks the rule
+clauses that apply to that record; for a transition only the clauses whose guard holds for
+its (kind, from, to), tabulated once. The clauses are the ones ``batch`` evaluates over
+columns, so the two drivers differ only in how they gather facts; a differential test holds
+that part together.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ..model import START_STATES, Kind, Profile, State
+from ..model import Profile, State
 from ..trace.schema import EVENT_KINDS
 from . import rules as R
 from .report import CheckReport, Violation, finalize
 
 __all__ = ["Checker"]
 
-_START = frozenset(s.value for s in START_STATES)
-_IP, _OK, _KO, _X = (
-    State.IN_PROGRESS.value,
-    State.SUCCEEDED.value,
-    State.FAILED.value,
-    State.CANCELED.value,
-)
-_Q, _S, _W, _B = State.QUEUED.value, State.SCHEDULED.value, State.WAITING.value, State.BLOCKED.value
-_ENDS = {"succeeded": _OK, "failed": _KO, 6: _OK, 5: _KO, "6": _OK, "5": _KO}
-_CLIENT = Kind.CLIENT.value
+_SC = R.STATE_CODE
+_OK = _SC[State.SUCCEEDED.value]
+_NAN = math.nan
 
 
 class _Act:
-    """What the rules need to remember about one created activity."""
+    """One created activity: its facts, and the current record's (the clauses' view)."""
 
     __slots__ = (
+        "activity",
         "approve_line",
         "cancel_t",
+        "ck",
         "computer",
         "consume_t",
         "created_line",
+        "cur",
         "deliver_after",
         "deliver_t",
         "depends_on",
         "entered_from",
+        "frm",
         "kind",
         "line",
+        "op_delivered_line",
+        "op_first_line",
+        "operation_id",
         "ops",
+        "own_computer",
         "progress_of",
         "record",
-        "result_status",
         "result_t",
+        "result_to",
         "since",
-        "state",
+        "since_line",
+        "t",
         "threshold",
+        "to",
         "type",
     )
 
-    def __init__(self, rec: dict[str, Any], line: int) -> None:
-        self.kind: str = rec["kind"]
+    def __init__(self, ck: Checker, aid: str, rec: dict[str, Any], line: int) -> None:
+        self.ck = ck
+        self.activity = aid
+        self.kind: int = R.KIND_CODE[rec["kind"]]
         self.type: str = rec.get("type", "")
-        self.computer: str | None = rec.get("computer")
-        self.state: str = rec["state"]
+        self.own_computer: str | None = rec.get("computer")
+        self.cur: int = _SC[rec["state"]]
         self.since: float = rec["t"]
-        self.line = self.created_line = line
+        self.since_line = self.created_line = line
         self.record = rec
-        self.entered_from: str | None = None
-        self.deliver_after: float | None = rec.get("deliver_after")
+        self.entered_from = -1
+        da = rec.get("deliver_after")
+        self.deliver_after: float = _NAN if da is None else da
         self.depends_on: list[str] | None = rec.get("depends_on")
         self.progress_of: str | None = rec.get("progress_of")
-        self.threshold: float | None = rec.get("threshold")
-        self.deliver_t: float | None = None
-        self.result_t: float | None = None
-        self.result_status: str | None = None
-        self.consume_t: float | None = None
-        self.cancel_t: float | None = None
-        self.approve_line: int | None = None
-        self.ops: set[str] = set()
+        th = rec.get("threshold")
+        self.threshold: float = _NAN if th is None or self.progress_of is None else th
+        self.deliver_t = self.result_t = self.consume_t = self.cancel_t = _NAN
+        self.result_to = -1
+        self.approve_line = -1
+        #: delivered operation ids (as text) -> line of the first deliver
+        self.ops: dict[str, int] = {}
+
+    # C7's facts, looked up only when a release is judged
+    @property
+    def unmet_dependency(self) -> str | None:
+        done = self.ck._succeeded
+        return next((d for d in self.depends_on or () if d not in done), None)
+
+    @property
+    def dep_unmet(self) -> bool:
+        return self.unmet_dependency is not None
+
+    @property
+    def progress(self) -> float:
+        v = self.ck._progress.get(self.progress_of) if self.progress_of is not None else None
+        return -math.inf if v is None else v
 
 
 class Checker:
@@ -99,27 +123,39 @@ class Checker:
         self.profile = R.options(profile, max_age)
         self.max_age = max_age
         self.kinds = frozenset(EVENT_KINDS if kinds is None else kinds)
-        self.active = frozenset(r.id for r in R.RULES.values() if r.needs <= self.kinds)
-        self._result_ops = "result" in self.kinds and "deliver" in self.kinds
-        self._allowed = {
-            k.value: frozenset(
-                (src.value, dst.value)
-                for src, dsts in R.machine(k, self.profile).transitions.items()
-                for dst in dsts
-            )
-            for k in Kind
+        self.active = R.active_rules(self.kinds)
+        self._ctx = R.Context(self.profile, self.kinds)
+        on = {
+            e: R.active_clauses(self.kinds, e) for e in ("orphan", "created", "deliver", "result")
         }
-        self._result_wins = self.profile is Profile.RESULT_WINS
+        self._orphan, self._on_created = on["orphan"], on["created"]
+        self._on_deliver, self._on_result = on["deliver"], on["result"]
+        moves = R.active_clauses(self.kinds, "transition")
+        n = len(R.STATES)
+        #: [kind][frm][to] -> the transition clauses whose guard holds for that move
+        self._moves = [
+            [
+                [
+                    tuple(
+                        c
+                        for c in moves
+                        if c.when is None or c.when(SimpleNamespace(kind=k, frm=f, to=t), self._ctx)
+                    )
+                    for t in range(n)
+                ]
+                for f in range(n)
+            ]
+            for k in range(len(R.KINDS))
+        ]
         self._acts: dict[str, _Act] = {}
         self._orphans: set[str] = set()
         self._groups: dict[str, int] = {}
         self._progress: dict[str, float] = {}
         self._succeeded: dict[str, int] = {}
-        self._ops: dict[tuple[str, str], int] = {}
+        self._ops: dict[tuple[str | None, str], int] = {}
         self._violations: list[Violation] = []
         self._records = 0
         self._last_t = 0.0
-        self._last_line: int | None = None
         self._dispatch = {
             "created": self._created,
             "transition": self._transition,
@@ -131,6 +167,16 @@ class Checker:
             "cancel": self._cancel,
             "progress": self._progress_rec,
         }
+
+    def _judge(
+        self, clauses: Iterable[R.Clause], view: Any, rec: dict[str, Any], line: int, t: float
+    ) -> list[Violation]:
+        ctx = self._ctx
+        return [
+            Violation(c.rule, view.activity, t, line, rec, c.message(view, ctx))
+            for c in clauses
+            if c.broken(view, ctx)
+        ]
 
     # -- driver --------------------------------------------------------------------------------
     def feed(self, record: dict[str, Any], line: int | None = None) -> list[Violation]:
@@ -165,7 +211,8 @@ class Checker:
                 if aid in self._orphans:
                     return []
                 self._orphans.add(aid)
-                out = [Violation("T1", aid, t, line, record, R.msg_orphan(aid))]
+                view = SimpleNamespace(activity=aid, t=t, line=line)
+                out = self._judge(self._orphan, view, record, line, t)
             else:
                 out = handler(record, line, t, aid, a)
         if out:
@@ -183,22 +230,18 @@ class Checker:
         """The report: all violations so far, plus unfinished (and stuck) activities."""
         end = self._last_t if end_t is None else float(end_t)
         vals = list(self._acts.values())
-        code = R.STATE_CODE
         acts = {
             "activity": np.array(list(self._acts), dtype=object),
-            "kind": np.array([R.KIND_CODE[a.kind] for a in vals], dtype=np.int64),
-            "state": np.array([code[a.state] for a in vals], dtype=np.int64),
-            "entered_from": np.array(
-                [-1 if a.entered_from is None else code[a.entered_from] for a in vals],
-                dtype=np.int64,
-            ),
+            "kind": np.array([a.kind for a in vals], dtype=np.int64),
+            "state": np.array([a.cur for a in vals], dtype=np.int64),
+            "entered_from": np.array([a.entered_from for a in vals], dtype=np.int64),
             "since": np.array([a.since for a in vals], dtype=np.float64),
-            "line": np.array([a.line for a in vals], dtype=np.int64),
+            "line": np.array([a.since_line for a in vals], dtype=np.int64),
         }
-        by_line = {a.line: a.record for a in vals}
+        by_line = {a.since_line: a.record for a in vals}
 
         def describe(idx: np.ndarray) -> tuple[list[str], list[str | None]]:
-            return [vals[i].type for i in idx], [vals[i].computer for i in idx]
+            return [vals[i].type for i in idx], [vals[i].own_computer for i in idx]
 
         return finalize(
             acts,
@@ -217,124 +260,54 @@ class Checker:
     def violations(self) -> list[Violation]:
         return list(self._violations)
 
-    # -- handlers ------------------------------------------------------------------------------
+    # -- handlers: update the facts, ask the clauses -------------------------------------------
     def _created(self, rec: dict[str, Any], line: int, t: float, aid: str) -> list[Violation]:
         a = self._acts.get(aid)
-        if a is not None:
-            return [Violation("T1", aid, t, line, rec, R.msg_created_twice(aid, a.created_line))]
-        self._acts[aid] = _Act(rec, line)
-        if rec["state"] not in _START:
-            return [Violation("T1", aid, t, line, rec, R.msg_not_start(rec["state"]))]
-        return []
+        if a is None:
+            self._acts[aid] = _Act(self, aid, rec, line)
+        view = SimpleNamespace(
+            activity=aid,
+            t=t,
+            line=line,
+            state=_SC[rec["state"]],
+            created_line=-1 if a is None else a.created_line,
+        )
+        return self._judge(self._on_created, view, rec, line, t)
 
     def _transition(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
-        frm, to = rec["from"], rec["to"]
-        out: list[Violation] = []
-        cur = a.state
-        if frm != cur:
-            out.append(Violation("T2", aid, t, line, rec, R.msg_from(aid, frm, cur)))
-        client = a.kind == _CLIENT
-        if (frm, to) not in self._allowed[a.kind]:
-            out.append(
-                Violation("T3", aid, t, line, rec, R.msg_pair(a.kind, self.profile, frm, to))
-            )
-        elif (
-            client and frm == _X and self._result_wins and not (cur == _X and a.entered_from == _IP)
-        ):
-            out.append(Violation("T3", aid, t, line, rec, R.msg_cancel_history(to)))
-        active = self.active
-        if to == _IP:
-            if client:
-                if "C1" in active and a.deliver_t != t:
-                    out.append(
-                        Violation(
-                            "C1", aid, t, line, rec, R.msg_no_cause("deliver", to, a.deliver_t)
-                        )
-                    )
-            elif "C3" in active and a.consume_t != t:
-                out.append(
-                    Violation("C3", aid, t, line, rec, R.msg_no_cause("consume", to, a.consume_t))
-                )
-        elif to in (_OK, _KO):
-            if client and "C2" in active:
-                if a.result_t != t:
-                    out.append(
-                        Violation("C2", aid, t, line, rec, R.msg_no_cause("result", to, a.result_t))
-                    )
-                elif _ENDS[a.result_status] != to:  # type: ignore[index]
-                    out.append(
-                        Violation("C2", aid, t, line, rec, R.msg_status(to, a.result_status))
-                    )  # type: ignore[arg-type]
-        elif to == _X and "C5" in active and a.cancel_t != t:
-            out.append(Violation("C5", aid, t, line, rec, R.msg_no_cause("cancel", to, a.cancel_t)))
-        if frm == _B:
-            if (
-                to in (_Q, _W)
-                and "C4" in active
-                and (a.approve_line is None or a.approve_line < a.line)
-            ):
-                out.append(Violation("C4", aid, t, line, rec, R.msg_no_approve(to)))
-        elif frm == _S:
-            if to in (_Q, _IP) and a.deliver_after is not None and t < a.deliver_after:
-                out.append(Violation("C6", aid, t, line, rec, R.msg_too_early(t, a.deliver_after)))
-        elif frm == _W and to in (_Q, _IP):
-            msg = self._c7(a)
-            if msg:
-                out.append(Violation("C7", aid, t, line, rec, msg))
+        frm, to = _SC[rec["from"]], _SC[rec["to"]]
+        a.frm, a.to, a.t, a.line = frm, to, t, line
+        clauses = self._moves[a.kind][frm][to]
+        out = self._judge(clauses, a, rec, line, t) if clauses else []
         a.entered_from = frm
-        a.state = to
+        a.cur = to
         a.since = t
-        a.line = line
+        a.since_line = line
         a.record = rec
         if to == _OK and aid not in self._succeeded:
             self._succeeded[aid] = line
         return out
 
-    def _c7(self, a: _Act) -> str | None:
-        if a.depends_on:
-            for dep in a.depends_on:
-                if dep not in self._succeeded:
-                    return R.msg_dependency(dep)
-        if a.progress_of is not None and "progress" in self.kinds:
-            v = self._progress.get(a.progress_of)
-            if v is None or v < a.threshold:  # type: ignore[operator]
-                return R.msg_threshold(a.progress_of, v, a.threshold)  # type: ignore[arg-type]
-        return None
-
     def _deliver(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
-        out: list[Violation] = []
         comp = rec["computer"]
-        if comp != a.computer:
-            out.append(
-                Violation("C8", aid, t, line, rec, R.msg_computer("deliver", comp, a.computer))
-            )
-        op = str(rec["operation_id"])
-        if "C1" in self.active:
-            key = (comp, op)
-            first = self._ops.get(key)
-            if first is not None:
-                out.append(
-                    Violation(
-                        "C1", aid, t, line, rec, R.msg_op_reused(comp, rec["operation_id"], first)
-                    )
-                )
-            else:
-                self._ops[key] = line
+        key = R.op_key(comp, rec["operation_id"])
+        op = key[1]
+        first = self._ops.get(key)
+        a.computer, a.operation_id, a.t, a.line = comp, rec["operation_id"], t, line
+        a.op_first_line = -1 if first is None else first
+        out = self._judge(self._on_deliver, a, rec, line, t)
+        if first is None:
+            self._ops[key] = line
         a.deliver_t = t
-        a.ops.add(op)
+        a.ops.setdefault(op, line)
         return out
 
     def _result(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
-        out: list[Violation] = []
-        comp = rec["computer"]
-        if comp != a.computer:
-            out.append(
-                Violation("C8", aid, t, line, rec, R.msg_computer("result", comp, a.computer))
-            )
-        if self._result_ops and "C2" in self.active and str(rec["operation_id"]) not in a.ops:
-            out.append(Violation("C2", aid, t, line, rec, R.msg_op_unknown(rec["operation_id"])))
+        a.computer, a.operation_id, a.t, a.line = rec["computer"], rec["operation_id"], t, line
+        a.op_delivered_line = a.ops.get(str(rec["operation_id"]), -1)
+        out = self._judge(self._on_result, a, rec, line, t)
         a.result_t = t
-        a.result_status = rec["status"]
+        a.result_to = R.RESULT_TO[rec["status"]]
         return out
 
     def _consume(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):

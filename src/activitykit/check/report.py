@@ -17,8 +17,8 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from ..model import Kind, Profile, State, machine
-from .rules import KIND_CODE, RULE_IDS, RULE_ORDER, RULES, STATE_CODE, STATES, msg_stuck
+from ..model import Profile
+from .rules import KIND_CODE, RULE_IDS, RULE_ORDER, RULES, STATES, msg_stuck, settled_table
 
 __all__ = ["CheckReport", "Violation", "finalize"]
 
@@ -249,21 +249,6 @@ _STATE_NAMES = np.array([s.value for s in STATES] + [None], dtype=object)
 _KIND_NAMES = np.array([*KIND_CODE, None], dtype=object)
 
 
-def settled_matrix(profile: Profile) -> np.ndarray:
-    """``m[kind_code, state_code]``: is an activity that ended there finished?
-
-    Final states of the machine are. A client Canceled is settled too unless it was entered
-    from In Progress under result-wins (its operation-result is still awaited); that
-    history condition is applied by ``finalize``.
-    """
-    m = np.zeros((len(KIND_CODE), len(STATES)), dtype=bool)
-    for k in Kind:
-        for s in machine(k, profile).final:
-            m[KIND_CODE[k.value], STATE_CODE[s.value]] = True
-    m[KIND_CODE[Kind.CLIENT.value], STATE_CODE[State.CANCELED.value]] = True
-    return m
-
-
 def finalize(
     acts: Mapping[str, np.ndarray],
     violations: list[Violation],
@@ -288,14 +273,11 @@ def finalize(
     state = np.asarray(acts["state"], dtype=np.int64)
     entered = np.asarray(acts["entered_from"], dtype=np.int64)
     n = len(kind)
-    done = settled_matrix(profile)[kind, state] if n else np.zeros(0, dtype=bool)
-    awaiting = (
-        (profile is Profile.RESULT_WINS)
-        & (kind == KIND_CODE[Kind.CLIENT.value])
-        & (state == STATE_CODE[State.CANCELED.value])
-        & (entered == STATE_CODE[State.IN_PROGRESS.value])
-    )
-    keep = np.flatnonzero(~done | awaiting)
+    # the model decides (``StateMachine.settled``): a final state, or one whose exits the
+    # activity's history keeps closed (result-wins: Canceled not entered from In Progress)
+    settled = settled_table(profile)
+    done = settled[kind, entered + 1, state] if n else np.zeros(0, dtype=bool)
+    keep = np.flatnonzero(~done)
     line = np.asarray(acts["line"], dtype=np.int64)
     names = np.asarray(acts["activity"], dtype=object)
     order = np.lexsort((names[keep].astype(str), line[keep])) if len(keep) else keep

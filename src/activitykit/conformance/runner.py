@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..check.rules import op_key
 from ..model import Kind, Profile, State, machine, parse_profile
 from ..trace.schema import FIELDS
 from .adapters import IUT, IUTFailure
@@ -191,7 +192,8 @@ class _Side:
     profile: Profile
     states: dict[str, State] = field(default_factory=dict)
     kinds: dict[str, Kind] = field(default_factory=dict)
-    canceled_running: set[str] = field(default_factory=set)
+    #: the state each activity entered its current state from (the model's history input)
+    entered_from: dict[str, State] = field(default_factory=dict)
     last_op: dict[str, Any] = field(default_factory=dict)
     op_owner: dict[str, str] = field(default_factory=dict)
 
@@ -207,8 +209,8 @@ class _Side:
             kind = ev.get("event")
             aid = ev.get("activity")
             if kind == "deliver":
-                # Unique per computer, as the checker's rule C1 reads TRACE.md.
-                key = json.dumps([ev.get("computer"), ev["operation_id"]])
+                # Unique per computer, compared as the checker's rule C1 compares them.
+                key = op_key(ev.get("computer"), ev["operation_id"])
                 if key in self.op_owner:
                     problems.append(
                         f"operation-id {ev['operation_id']!r} delivered for {aid} was already "
@@ -228,19 +230,13 @@ class _Side:
                     f"{self.who} reported {aid} moving from {src.value}, but it was "
                     f"{self.states[aid].value}"
                 )
-            check = machine(self.kinds[aid], self.profile).check(src, dst)
-            late = src is State.CANCELED and dst in (State.SUCCEEDED, State.FAILED)
-            if check.allowed and late and aid not in self.canceled_running:
-                problems.append(
-                    f"{aid} moved Canceled -> {dst.value}, but a late result may settle only an "
-                    "activity canceled while In Progress, and only once"
-                )
-            elif not check.allowed:
+            # the model judges the move and its history condition (result-wins: a late
+            # result settles only an activity canceled while In Progress)
+            came = self.entered_from.get(aid) if src is self.states[aid] else None
+            check = machine(self.kinds[aid], self.profile).check_after(came, src, dst)
+            if not check.allowed:
                 problems.append(f"{aid}: forbidden move: {check.reason}")
-            if src is State.IN_PROGRESS and dst is State.CANCELED:
-                self.canceled_running.add(aid)
-            elif late:
-                self.canceled_running.discard(aid)
+            self.entered_from[aid] = src
             self.states[aid] = dst
         return problems
 

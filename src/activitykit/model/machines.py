@@ -6,14 +6,16 @@ Each machine is validated when it is built, at import time, so a bad edit to a t
 loudly with the offending states named instead of surfacing later as a wrong verdict.
 
 The history condition of the ``result-wins`` profile (a client Canceled -> Succeeded/Failed
-move is legal only after In Progress -> Canceled) is not a property of the table; the checker
-enforces it because it needs the activity's history.
+move is legal only after In Progress -> Canceled) is not a property of the table, so each
+machine also declares it as data (``entered_from``) and answers for it in
+``StateMachine.allows_after`` / ``check_after`` / ``settled``: the one definition the checker,
+the conformance harness, the reference system and the simulator all ask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from types import MappingProxyType
@@ -80,6 +82,9 @@ _CLIENT: dict[State, frozenset[State]] = {
 _SERVER: dict[State, frozenset[State]] = _CLIENT | {S: frozenset({Q, IP, X})}
 #: Under result-wins the late operation-result may still settle a canceled client activity.
 _RESULT_AFTER_CANCEL: frozenset[State] = frozenset({OK, KO})
+#: ...but only one canceled while it ran: Canceled's exits are open only when the activity
+#: entered Canceled from In Progress (a late result needs an operation that was running).
+_RESULT_WINS_HISTORY: Mapping[State, State] = MappingProxyType({X: IP})
 
 
 class MachineDefinitionError(ValueError):
@@ -110,9 +115,13 @@ class StateMachine:
     start: frozenset[State]
     final: frozenset[State]
     transitions: Mapping[State, frozenset[State]]
+    #: History conditions: ``{s: p}`` opens the exits of ``s`` only to an activity that
+    #: entered ``s`` from ``p`` (result-wins: ``{Canceled: In Progress}`` for clients).
+    entered_from: Mapping[State, State] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transitions", MappingProxyType(dict(self.transitions)))
+        object.__setattr__(self, "entered_from", MappingProxyType(dict(self.entered_from)))
         self._validate()
 
     # -- structure ------------------------------------------------------------------------
@@ -144,6 +153,12 @@ class StateMachine:
         traps = sorted(s.value for s in State if s not in can_finish)
         if traps:
             raise MachineDefinitionError(f"{name}: state(s) {traps} can never reach a final state")
+        for s, p in self.entered_from.items():
+            if s not in self.transitions[p] or not self.transitions[s]:
+                raise MachineDefinitionError(
+                    f"{name}: history condition on {s.value} names {p.value}, but {p.value} -> "
+                    f"{s.value} is not a move or {s.value} has no exits"
+                )
 
     @staticmethod
     def _closure(seeds: frozenset[State], edges: Mapping[State, frozenset[State] | set[State]]):
@@ -181,15 +196,51 @@ class StateMachine:
             why = "only server activities are re-queued when their schedule comes due"
         else:
             why = "the pair is not in the transition table (SPEC.md section 2)"
-        return MoveCheck(
-            False,
-            self.kind,
-            self.profile,
+        return self._refused(
             src,
             dst,
             f"{who} may not move {src.value} -> {dst.value}: {why}; "
             f"from {src.value} it may move to: {allowed}",
         )
+
+    def _refused(self, src: State, dst: State, reason: str) -> MoveCheck:
+        return MoveCheck(False, self.kind, self.profile, src, dst, reason)
+
+    def allows_after(self, entered_from: State | None, src: State, dst: State) -> bool:
+        """Is ``src -> dst`` allowed for an activity that entered ``src`` from ``entered_from``?
+
+        ``entered_from`` is None when the activity was created in ``src`` (or its history is
+        not known); a move with a history condition is then refused.
+        """
+        if dst not in self.transitions[src]:
+            return False
+        need = self.entered_from.get(src)
+        return need is None or entered_from is need
+
+    def check_after(self, entered_from: State | None, src: State, dst: State) -> MoveCheck:
+        """``check`` with the history condition: the verdict and, if refused, why."""
+        verdict = self.check(src, dst)
+        if not verdict or self.allows_after(entered_from, src, dst):
+            return verdict
+        need = self.entered_from[src]
+        return self._refused(
+            src,
+            dst,
+            f"{src.value} -> {dst.value} is allowed only for a {self.kind.value} activity that "
+            f"entered {src.value} from {need.value} (profile {self.profile.value}); this one "
+            "did not",
+        )
+
+    def settled(self, state: State, entered_from: State | None) -> bool:
+        """True when no move is open any more to an activity in ``state`` entered from there.
+
+        A final state is settled; so is a state whose exits its history keeps closed (a
+        client canceled before it ran, under result-wins, awaits no result).
+        """
+        if state in self.final:
+            return True
+        need = self.entered_from.get(state)
+        return need is not None and entered_from is not need
 
     def as_dict(self) -> dict[str, object]:
         """The machine as plain JSON-able data, states in spec order."""
@@ -206,11 +257,13 @@ class StateMachine:
 def _build(kind: Kind, profile: Profile) -> StateMachine:
     table = dict(_CLIENT if kind is Kind.CLIENT else _SERVER)
     final = set(FINAL_STATES)
+    history: Mapping[State, State] = MappingProxyType({})
     if kind is Kind.CLIENT and profile is Profile.RESULT_WINS:
         table[X] = _RESULT_AFTER_CANCEL
+        history = _RESULT_WINS_HISTORY
     else:
         final.add(X)
-    return StateMachine(kind, profile, START_STATES, frozenset(final), table)
+    return StateMachine(kind, profile, START_STATES, frozenset(final), table, history)
 
 
 #: Every (kind, profile) machine, built and self-checked at import.
