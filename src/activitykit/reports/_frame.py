@@ -24,6 +24,7 @@ TERMINAL_STATES: frozenset[str] = frozenset(
     {State.SUCCEEDED.value, State.FAILED.value, State.CANCELED.value}
 )
 
+
 class Events:
     """The ``event`` column of an ``as_frame`` frame, compared by category code.
 

@@ -146,7 +146,7 @@ def validate_record(
         raise _bad(source, line, f"field 'event' must be a string, got {event!r}")
     required = REQUIRED.get(event, ())
     for name in required:
-        if name not in rec:
+        if name not in rec and name in fields:  # a field not read is not judged
             raise _bad(
                 source,
                 line,
@@ -293,7 +293,7 @@ def validate_table(table: pa.Table, lines: np.ndarray, fields: frozenset[str] = 
     except (UnknownStateError, UnknownKindError, KeyError, AttributeError, TypeError):
         raise Fallback from None
     # required fields: one pass per field over the rows of the kinds that need it
-    for f in {f for k in kinds for f in REQUIRED.get(k, ())}:
+    for f in {f for k in kinds for f in REQUIRED.get(k, ())} & fields:
         if f in names and not table.column(f).null_count:
             continue
         if (of_kinds(lambda k, f=f: f in REQUIRED.get(k, ())) & ~ok(f)).any():
