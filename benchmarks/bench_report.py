@@ -29,8 +29,7 @@ import pyarrow.parquet as pq
 
 from activitykit.reports import key_figures, load_run, write_report
 from activitykit.reports.synthetic import synthetic_trace
-from activitykit.trace import ARROW_SCHEMA
-from activitykit.trace import as_frame
+from activitykit.trace import ARROW_SCHEMA, as_frame
 
 
 def _timed(label: str, fn, baseline: float | None = None):

@@ -120,6 +120,21 @@ def test_field_limit_is_honoured_for_each_fresh_set() -> None:
         assert validate_record(rec, fields=frozenset(base | {"parent"}))["parent"] == "g"
 
 
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_fleet_group_is_kept_on_created_records_only(tmp_path: Path, suffix: str) -> None:
+    """One rule table: both paths keep ``group`` where ``created`` defines it, drop it
+    elsewhere (a ``group`` on a transition is ignored like any field its kind lacks)."""
+    created = {"t": 0.0, "event": "created", "activity": "a1", "computer": "c1", "group": "lab"}
+    created |= {"kind": "client", "type": "ExecuteScriptRequest", "state": "Queued"}
+    move = {"t": 1.0, "event": "transition", "activity": "a1", "from": "Queued"}
+    move |= {"to": "Canceled"}
+    path = write_trace([created, {**move, "group": "stray"}], tmp_path / f"t.{suffix}")
+    careful = _records(path)
+    assert [r for _, r in careful] == [created, move]
+    assert _frame_records(as_frame(path)) == careful
+    assert read_table(path).column("group").to_pylist() == ["lab", None]
+
+
 def test_gzip_is_detected_by_content(tmp_path: Path) -> None:
     path = tmp_path / "trace.jsonl"
     path.write_bytes(gzip.compress((DATA / "example.jsonl").read_bytes()))

@@ -277,7 +277,7 @@ def _window_end(summary: dict[str, Any], duration: float | None, t_last: float) 
 
 def load_run(path: str | PathLike[str]) -> RunData:
     """Load a run directory (``trace.*``, ``summary.json``, ``scenario.effective.yaml``) or a
-    single TRACE.md trace file. Raises ``InputError`` for a missing or unreadable source."""
+    single trace file (docs/trace-format.md). Raises ``InputError`` for a missing or unreadable source."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such run directory or trace file", source=str(p))
