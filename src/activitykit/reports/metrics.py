@@ -31,7 +31,6 @@ __all__ = [
     "activity_table",
     "busy_intervals",
     "entry_arrays",
-    "figures_from",
     "flat_figures",
     "key_figures",
     "latency_stats",
@@ -348,30 +347,16 @@ def key_figures(
     """
     f = as_frame(frame_or_records)
     acts = activity_table(f) if activities is None else activities
-    return figures_from(
+    return flat_figures(measures(
         acts, queue_waits(f), busy_intervals(f, acts),
         warmup=warmup, t_end=_end_of(f, end), handlers=handlers,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _end_of(f: pd.DataFrame, end: float | None) -> float:
     if end is not None:
         return float(end)
     return float(f["t"].max()) if len(f) else 0.0
-
-
-def figures_from(
-    acts: pd.DataFrame,
-    waits: pd.DataFrame,
-    busy: pd.DataFrame,
-    *,
-    warmup: float,
-    t_end: float,
-    handlers: int | None,
-) -> dict[str, float]:
-    """``key_figures`` from already extracted tables (``activity_table``, ``queue_waits``,
-    ``busy_intervals``): lets ``RunData`` reuse what its figures need anyway."""
-    return flat_figures(measures(acts, waits, busy, warmup=warmup, t_end=t_end, handlers=handlers))
 
 
 def flat_figures(measured: dict[str, Any]) -> dict[str, float]:
