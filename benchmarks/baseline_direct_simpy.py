@@ -6,7 +6,7 @@ store that the ping service and the message system read, a ``simpy.Store`` as th
 queue with one process per job-handler, and a Poisson process per workload stream. It does
 the same work as ``activitykit.sim`` (issue 4, item 5): every state change is judged by the
 reference machine (``activitykit.model.machine(kind).check``) and a refused move raises; every
-fact is written as a TRACE.md record through ``JsonlTraceWriter``; and, like the simulator
+fact is written as a trace record through ``JsonlTraceWriter``; and, like the simulator
 with ``check=True``, every record also goes through the kit's online checker
 (``activitykit.check.Checker``, rules T1-T3 and C1-C8) when it is installed, and a violation
 raises. Nothing is skipped to make
@@ -141,7 +141,7 @@ class _Server:
             if self.in_flight.pop(op_id, None) is not act or act.computer is not computer:
                 raise RefusedMoveError(
                     f"result for operation-id {op_id} from {computer.id} at t={now} does not "
-                    "match a delivered operation of that computer (TRACE.md C2/C8)"
+                    "match a delivered operation of that computer (trace rules C2/C8)"
                 )
             self.write(
                 {

@@ -5,7 +5,7 @@ directory, then times, in this process:
 
 - baseline: ``pyarrow.parquet.read_table`` + ``to_pandas`` of the trace (the least any
   report must do: get the records into memory);
-- ``load_run`` (validated read via ``activitykit.trace.read_frame`` + activity table);
+- ``load_run`` (validated read via ``activitykit.trace.as_frame`` + activity table);
 - ``key_figures`` (every figure of KEY_FIGURE_NAMES, from scratch on the loaded trace);
 - ``write_report`` (every figure, table and export; the conformance check is timed
   separately with --check, as it is the checker's cost, not the report's).
@@ -29,8 +29,7 @@ import pyarrow.parquet as pq
 
 from activitykit.reports import key_figures, load_run, write_report
 from activitykit.reports.synthetic import synthetic_trace
-from activitykit.trace import ARROW_SCHEMA
-from activitykit.trace.readers import read_frame
+from activitykit.trace import ARROW_SCHEMA, as_frame
 
 
 def _timed(label: str, fn, baseline: float | None = None):
@@ -73,12 +72,12 @@ def main() -> None:
             lambda: pq.read_table(run_dir / "trace.parquet").to_pandas(),
         )
         _timed(
-            "  for reference: kit reader read_frame alone",
-            lambda: read_frame(run_dir / "trace.parquet"),
+            "  for reference: kit reader as_frame alone",
+            lambda: as_frame(run_dir / "trace.parquet"),
             base,
         )
         run, t_load, c_load = _timed(
-            "load_run (read_frame + activity_table)", lambda: load_run(run_dir), base
+            "load_run (as_frame + activity_table)", lambda: load_run(run_dir), base
         )
         figs, t_key, c_key = _timed(
             "key_figures (from the loaded trace)",

@@ -172,7 +172,7 @@ def _sequential(
     figures: dict[str, dict[str, float]] = {}
     for spec in specs:
         result = run_scenario(apply_values(scenario, spec.values), None, seed=spec.seed)
-        figures[spec.run_id] = result.summary["key_figures"]
+        figures[spec.run_id] = result.key_figures
     return time.perf_counter() - started, figures
 
 

@@ -46,7 +46,7 @@ def test_each_replication_is_the_run_of_its_seed() -> None:
     rep = replicate(scenario, 3)
     assert rep.failed == 0 and list(rep.runs["seed"]) == [7, 8, 9]
     for row in rep.runs.to_dict("records"):
-        alone = run_scenario(scenario, None, seed=row["seed"]).summary["key_figures"]
+        alone = run_scenario(scenario, None, seed=row["seed"]).key_figures
         assert all(_same(row[k], v) for k, v in alone.items()), row["seed"]
     p90 = rep.intervals["client.total.p90"]
     assert p90.n == 3

@@ -14,8 +14,8 @@ from activitykit.check import check
 from activitykit.check.synth import synth_trace
 from activitykit.errors import InputError
 from activitykit.trace import (
+    as_frame,
     landscape_records,
-    read_frame,
     read_records,
     read_table,
     validate_record,
@@ -56,7 +56,7 @@ def test_jsonl_example() -> None:
         "from": "Queued",
         "to": "In Progress",
     }
-    assert _frame_records(read_frame(DATA / "example.jsonl")) == recs
+    assert _frame_records(as_frame(DATA / "example.jsonl")) == recs
 
 
 def test_csv_reader_normalises_and_numbers_file_lines() -> None:
@@ -68,7 +68,7 @@ def test_csv_reader_normalises_and_numbers_file_lines() -> None:
     assert recs[14]["status"] == "succeeded" and recs[14]["operation_id"] == 7
     assert recs[11]["urgent"] is True
     assert "extra_column" not in recs[2]
-    assert _frame_records(read_frame(path)) == list(recs.items())
+    assert _frame_records(as_frame(path)) == list(recs.items())
     assert check(path).ok
 
 
@@ -78,7 +78,7 @@ def test_round_trip_every_format(tmp_path: Path, suffix: str) -> None:
     path = write_trace(records, tmp_path / f"trace.{suffix}")
     careful = _records(path)
     assert [r for _, r in careful] == records
-    fast = _frame_records(read_frame(path))
+    fast = _frame_records(as_frame(path))
     assert fast == careful
     assert read_table(path).num_rows == len(records)
 
@@ -107,7 +107,7 @@ def test_unknown_and_misplaced_fields_are_ignored(tmp_path: Path) -> None:
         ),
         (3, {"t": 1.0, "event": "exchange", "computer": "c1"}),
     ]
-    assert _frame_records(read_frame(path)) == recs
+    assert _frame_records(as_frame(path)) == recs
 
 
 def test_field_limit_is_honoured_for_each_fresh_set() -> None:
@@ -118,6 +118,21 @@ def test_field_limit_is_honoured_for_each_fresh_set() -> None:
     for _ in range(3):
         assert "parent" not in validate_record(rec, fields=frozenset(base))
         assert validate_record(rec, fields=frozenset(base | {"parent"}))["parent"] == "g"
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_fleet_group_is_kept_on_created_records_only(tmp_path: Path, suffix: str) -> None:
+    """One rule table: both paths keep ``group`` where ``created`` defines it, drop it
+    elsewhere (a ``group`` on a transition is ignored like any field its kind lacks)."""
+    created = {"t": 0.0, "event": "created", "activity": "a1", "computer": "c1", "group": "lab"}
+    created |= {"kind": "client", "type": "ExecuteScriptRequest", "state": "Queued"}
+    move = {"t": 1.0, "event": "transition", "activity": "a1", "from": "Queued"}
+    move |= {"to": "Canceled"}
+    path = write_trace([created, {**move, "group": "stray"}], tmp_path / f"t.{suffix}")
+    careful = _records(path)
+    assert [r for _, r in careful] == [created, move]
+    assert _frame_records(as_frame(path)) == careful
+    assert read_table(path).column("group").to_pylist() == ["lab", None]
 
 
 def test_gzip_is_detected_by_content(tmp_path: Path) -> None:
@@ -170,7 +185,7 @@ def test_bad_jsonl_line_names_file_line_and_rule(tmp_path: Path, case: str) -> N
     path = tmp_path / "bad.jsonl"
     good = '{"t": 1, "event": "exchange", "computer": "c1"}'
     path.write_text(f"{good}\n\n{line}\n{good}\n", encoding="utf-8")
-    for read in (lambda: _records(path), lambda: read_frame(path), lambda: check(path)):
+    for read in (lambda: _records(path), lambda: as_frame(path), lambda: check(path)):
         with pytest.raises(InputError) as err:
             read()
         assert str(err.value).startswith(f"{path}:3: ")
@@ -184,7 +199,7 @@ def test_binary_garbage(tmp_path: Path) -> None:
         check(path)
     path.write_bytes(b'{"t": 0, "event": "fault"}\n\xff\xfe garbage\n')
     with pytest.raises(InputError, match=rf"{path}:2: not UTF-8"):
-        read_frame(path)
+        as_frame(path)
 
 
 def test_missing_unreadable_and_unknown_files(tmp_path: Path) -> None:

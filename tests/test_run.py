@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from activitykit.cli import main
+from activitykit.cli.run import summary_table
 from activitykit.errors import InputError
-from activitykit.runner import default_out_dir, run_scenario, summary_table
+from activitykit.reports.summary import key_figures_of
+from activitykit.runner import default_out_dir, run_scenario
 from activitykit.scenario import load_scenario, loads_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +83,8 @@ def test_run_writes_the_run_directory(tmp_path: Path, capsys: pytest.CaptureFixt
     assert summary["records"]["total"] == sum(summary["records"]["by_event"].values())
     assert summary["events_processed"] > 0 and summary["wall_seconds"] > 0
     assert summary["counters"]["exchanges"] > 0
-    assert "all.total.p50" in summary["key_figures"]
+    assert "key_figures" not in summary  # the key figures are a view of it, not a second copy
+    assert key_figures_of(summary)["all.total.p50"] == summary["latency"]["all"]["total"]["p50"]
     assert summary["unfinished"]["count"] == acts["total"] - sum(
         n for s, n in acts["by_state"].items() if s in ("Succeeded", "Failed", "Canceled")
     )
@@ -106,9 +109,12 @@ def test_in_memory_run_gives_the_same_summary(tmp_path: Path) -> None:
     in_memory = run_scenario(scenario, None).summary
     for fmt in ("parquet", "jsonl"):  # each format is read back its own way
         on_disk = run_scenario(scenario, tmp_path / fmt, trace_format=fmt).summary
-        for key in ("activities", "latency", "throughput", "unfinished", "stuck", "records"):
+        for key in ("activities", "latency", "throughput", "queue_wait", "job_handlers"):
             assert on_disk[key] == in_memory[key], (fmt, key)
-        figures = [(k, v, in_memory["key_figures"][k]) for k, v in on_disk["key_figures"].items()]
+        for key in ("latency_by_group", "unfinished", "stuck", "records"):
+            assert on_disk[key] == in_memory[key], (fmt, key)
+        mem = key_figures_of(in_memory)
+        figures = [(k, v, mem[k]) for k, v in key_figures_of(on_disk).items()]
         assert all(a == b or (math.isnan(a) and math.isnan(b)) for _, a, b in figures), fmt
 
 
@@ -320,3 +326,63 @@ def test_latency_by_group_answers_the_ping_interval_question() -> None:
     for g, ping in zip(groups.values(), (10, 30, 120), strict=True):
         assert g["to_start"]["max"] <= ping + 60 + 1e-6
     assert "g:ping-10s" in summary_table(summary)
+
+
+def test_created_records_carry_the_fleet_group_and_reports_use_it(tmp_path: Path) -> None:
+    two = SMALL.replace(
+        "    - name: g\n      computers: 30\n",
+        "    - name: g\n      computers: 30\n    - name: h\n      computers: 10\n",
+    )
+    scenario = load_scenario(small(tmp_path, two))
+    assert [g.name for g in scenario.fleet.groups] == ["g", "h"]
+    result = run_scenario(scenario, tmp_path / "r", trace_format="jsonl")
+    assert result.trace_path is not None
+    records = [json.loads(line) for line in result.trace_path.read_text().splitlines()]
+    created = [r for r in records if r["event"] == "created" and r["kind"] == "client"]
+    assert created and all(r["group"] == ("g" if int(r["computer"][1:]) <= 30 else "h")
+                           for r in created)  # fmt: skip
+    # The per-group breakdown reads the field, not the computer ids: renamed computers
+    # keep their groups.
+    from activitykit.reports.summary import summarise
+
+    renamed = [{**r, "computer": "pc-" + r["computer"]} if "computer" in r else r for r in records]
+    by_event: dict[str, int] = {}
+    for r in records:
+        by_event[r["event"]] = by_event.get(r["event"], 0) + 1
+    from activitykit.trace import as_frame
+
+    again = summarise(
+        result.scenario, result.sim, as_frame(renamed), dict(sorted(by_event.items()))
+    )
+    assert again["latency_by_group"] == result.summary["latency_by_group"]
+    assert sum(g["total"]["count"] for g in again["latency_by_group"].values()) > 0
+
+
+def test_a_failing_simulation_is_a_result_not_an_exception(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import activitykit.sim as sim
+
+    def crashing(scenario, *, writer=None, check=True, progress=None):
+        record = {"t": 5.0, "event": "created", "activity": "a1", "kind": "server"}
+        writer.write({**record, "type": "ArchiveRequest", "state": "Queued"})
+        raise ZeroDivisionError("a bug in the model")
+
+    monkeypatch.setattr(sim, "simulate", crashing)
+    result = run_scenario(load_scenario(small(tmp_path)), tmp_path / "r")
+    assert result.failed and isinstance(result.error, ZeroDivisionError)
+    assert not result.conformant and result.exit_code == 1
+    assert result.summary["activities"]["by_state"] == {"Queued": 1}
+    written = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert written["error"].startswith("ZeroDivisionError: a bug in the model")
+    assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "c")]) == 1
+    assert "the simulation failed: ZeroDivisionError" in capsys.readouterr().err
+
+    def refusing(scenario, *, writer=None, check=True, progress=None):
+        raise InputError("workload.arrivals.0: state Scheduled needs deliver_after")
+
+    monkeypatch.setattr(sim, "simulate", refusing)
+    result = run_scenario(load_scenario(small(tmp_path)), None)
+    assert isinstance(result.error, InputError) and result.exit_code == 2
+    assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "d")]) == 2
+    assert "needs deliver_after" in capsys.readouterr().err

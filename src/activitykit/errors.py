@@ -7,7 +7,9 @@ so the CLI prints it as it is and exits 2, without a traceback.
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+import traceback
+
+__all__ = ["InputError", "error_text"]
 
 
 class InputError(ValueError):
@@ -20,3 +22,13 @@ class InputError(ValueError):
         super().__init__(where + message)
         self.source = source
         self.line = line
+
+
+def error_text(exc: BaseException) -> str:
+    """What a failed run records: the exception line first (what a table shows), then, for a
+    bug rather than bad input, the innermost frames."""
+    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if isinstance(exc, InputError):
+        return head
+    frames = traceback.format_tb(exc.__traceback__)[-3:]
+    return head + ("\n" + "".join(frames).rstrip() if frames else "")

@@ -1,4 +1,4 @@
-"""One row per activity with the moments of its life, extracted from TRACE.md records.
+"""One row per activity with the moments of its life, extracted from trace records.
 
 This is the measuring tape of the fidelity tests: it reads only the trace (what any
 implementation could write), never the simulator's internals. An activity *leaves the
@@ -8,10 +8,11 @@ under the result-wins profile does not bring it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 import pandas as pd
+
+from ..errors import InputError
+from ..trace.frame import TraceSource
+from ..trace.frame import as_frame as trace_frame
 
 __all__ = ["END_STATES", "LatencyInputError", "as_frame", "isolated", "latencies"]
 
@@ -42,16 +43,13 @@ class LatencyInputError(ValueError):
     """Records that cannot be read as a trace (missing fields, activity without created)."""
 
 
-def as_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """Records (dicts, e.g. ``MemoryTraceWriter.records``) or a DataFrame, as a DataFrame."""
-    df = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(records)
-    missing = {"t", "event"} - set(df.columns)
-    if len(df) and missing:
-        raise LatencyInputError(
-            f"trace records lack the required field(s) {sorted(missing)} (TRACE.md: every "
-            "record has 't' and 'event')"
-        )
-    return df
+def as_frame(records: TraceSource) -> pd.DataFrame:
+    """``trace.as_frame`` (the kit's one trace -> DataFrame function), its errors raised as
+    ``LatencyInputError`` like every other complaint of these yardsticks."""
+    try:
+        return trace_frame(records)
+    except InputError as exc:
+        raise LatencyInputError(str(exc)) from None
 
 
 def _first(df: pd.DataFrame, mask: pd.Series) -> pd.Series:
@@ -59,7 +57,7 @@ def _first(df: pd.DataFrame, mask: pd.Series) -> pd.Series:
     return sel.groupby("activity", sort=False)["t"].min()
 
 
-def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+def latencies(records: TraceSource) -> pd.DataFrame:
     """Per-activity timings, indexed by activity id, in order of creation.
 
     Columns: ``kind``, ``type``, ``computer``, ``start_state``, the absolute times
@@ -72,16 +70,13 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
     df = as_frame(records)
     if df.empty:
         return pd.DataFrame(columns=_COLUMNS[1:], index=pd.Index([], name="activity"))
-    for col in ("activity", "kind", "type", "computer", "state", "to"):
-        if col not in df.columns:
-            df = df.assign(**{col: None})
     ev = df["event"]
     created = df.loc[ev == "created"]
     dup = created["activity"].duplicated()
     if dup.any():
         raise LatencyInputError(
             f"activity {created.loc[dup, 'activity'].iloc[0]!r} has more than one created "
-            "record (TRACE.md rule T1)"
+            "record (trace rule T1)"
         )
     out = pd.DataFrame(
         {
@@ -98,7 +93,7 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
     unknown = stray[~stray.isin(known)]
     if len(unknown):
         raise LatencyInputError(
-            f"activity {unknown.iloc[0]!r} has records but no created record (TRACE.md rule T1)"
+            f"activity {unknown.iloc[0]!r} has records but no created record (trace rule T1)"
         )
     is_tr = ev == "transition"
     out["enqueued"] = _first(df, ev == "enqueue")
@@ -118,8 +113,8 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
     bad = out[(out[["wait", "run", "queue_wait"]] < 0).any(axis=1)]
     if len(bad):
         raise LatencyInputError(
-            f"activity {bad.index[0]!r} goes back in time: {bad.iloc[0].to_dict()} (TRACE.md: "
-            "records are ordered by t)"
+            f"activity {bad.index[0]!r} goes back in time: {bad.iloc[0].to_dict()} (the trace "
+            "format: records are ordered by t)"
         )
     return out
 

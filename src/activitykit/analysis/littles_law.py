@@ -70,9 +70,6 @@ def in_system(
     df = as_frame(records).reset_index(drop=True)
     if df.empty:
         return np.empty(0), np.empty(0)
-    for col in ("activity", "kind", "to"):
-        if col not in df.columns:
-            df = df.assign(**{col: None})
     born = df[df["event"] == "created"]
     if kind is not None:
         born = born[born["kind"] == kind]
@@ -91,7 +88,7 @@ def in_system(
     if len(early):
         raise LatencyInputError(
             f"activity {early['activity'].iloc[0]!r} ends at t={early['t'].iloc[0]} before "
-            "its created record (TRACE.md rule T1)"
+            "its created record (trace rule T1)"
         )
     counts = steps["d"].cumsum().to_numpy(dtype=float)
     return steps["t"].to_numpy(dtype=float), counts

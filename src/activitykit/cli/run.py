@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import InputError
-    from ..runner import default_out_dir, run_scenario, summary_table
+    from ..runner import default_out_dir, run_scenario
     from ..scenario import load_scenario
 
     if args.seed is not None and args.seed < 0:
@@ -72,10 +74,72 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"\nwrote {out}/ ({', '.join(['scenario.effective.yaml', *written, 'summary.json'])})"
         )
-    if not result.conformant:
+    if isinstance(result.error, InputError):
+        raise result.error  # a setting only the simulation found wrong: exit 2, no traceback
+    if result.failed and result.error is not None and not result.summary["violations"]["count"]:
+        print(f"activitykit run: the simulation failed: {result.summary['error']}", file=sys.stderr)
+    elif not result.conformant:
         print(
             f"activitykit run: {result.summary['violations']['count']} violation(s); "
             f"see {out / 'summary.json'} or: activitykit check {result.trace_path}",
             file=sys.stderr,
         )
     return result.exit_code
+
+
+def _fmt(value: Any, unit: str = "s") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}" if unit else f"{value:,.2f}"
+    return f"{value:,}"
+
+
+def summary_table(summary: Mapping[str, Any]) -> str:
+    """A short human summary of ``summary.json`` (what ``activitykit run`` prints)."""
+    from ..model import State
+    from ..reports.metrics import LATENCY_PHASES
+
+    order = tuple(s.value for s in State)
+    acts = summary["activities"]
+    lines = [
+        f"scenario {summary['scenario']!r}  seed {summary['seed']}  "
+        f"simulated {_fmt(summary['end_t'])}  wall {_fmt(summary['wall_seconds'])}  "
+        f"events {summary['events_processed']:,}  records {summary['records']['total']:,}",
+        "",
+        f"{'activities':<12}{'total':>9}  " + "  ".join(f"{s:>11}" for s in order),
+    ]
+    for kind, states in [("all", acts["by_state"]), *acts["by_kind"].items()]:
+        total = sum(states.values())
+        lines.append(
+            f"{kind:<12}{total:>9,}  " + "  ".join(f"{states.get(s, 0):>11,}" for s in order)
+        )
+    lines += [
+        "",
+        f"{'latency':<12}{'phase':<10}{'n':>9}{'p50':>11}{'p90':>11}{'p99':>11}{'max':>11}",
+    ]
+    for scope in ("client", "server"):
+        for phase in LATENCY_PHASES:
+            st = summary["latency"][scope][phase]
+            if not st["count"]:
+                continue
+            lines.append(
+                f"{scope:<12}{phase:<10}{st['count']:>9,}"
+                + "".join(f"{_fmt(st[k]):>11}" for k in ("p50", "p90", "p99", "max"))
+            )
+    for group, phases in summary.get("latency_by_group", {}).items():
+        st = phases["total"]
+        if st["count"]:
+            lines.append(
+                f"{'g:' + group:<12.12}{'total':<10}{st['count']:>9,}"
+                + "".join(f"{_fmt(st[k]):>11}" for k in ("p50", "p90", "p99", "max"))
+            )
+    thr = summary["throughput"]["all"]["finished_per_hour"]
+    lines += [
+        "",
+        f"throughput {_fmt(thr, '')}/h   unfinished {summary['unfinished']['count']:,}   "
+        f"stuck {summary['stuck']['count']:,}   violations {summary['violations']['count']:,}",
+    ]
+    if summary["violations"]["count"]:
+        lines += ["", "first violations:", *(f"  {v}" for v in summary["violations"]["first"][:5])]
+    return "\n".join(lines) + "\n"

@@ -15,12 +15,12 @@ import logging
 import os
 import platform
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import error_text
 from ..scenario.schema import Scenario
 from .grid import RunSpec
 
@@ -54,18 +54,13 @@ def default_run(scenario: Scenario, run_dir: Path | None) -> dict[str, float]:
             update={"output": scenario.output.model_copy(update={"report": False})}
         )
     result = run_scenario(scenario, run_dir, seed=scenario.seed, progress=False)
-    if not result.conformant:  # figures of a broken run must not enter an interval
-        v = result.summary["violations"]
+    v = result.summary["violations"]
+    if v["count"]:  # figures of a broken run must not enter an interval
         first = v["first"][0] if v["first"] else ""
         raise RuntimeError(f"online checker found {v['count']} violation(s); first: {first}")
-    return {k: float(v) for k, v in result.summary["key_figures"].items()}
-
-
-def _error_text(exc: BaseException) -> str:
-    """The exception line first (what a table shows), then the innermost frames."""
-    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    frames = traceback.format_tb(exc.__traceback__)[-3:]
-    return head + ("\n" + "".join(frames).rstrip() if frames else "")
+    if result.error is not None:
+        raise result.error
+    return result.key_figures
 
 
 def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
@@ -81,7 +76,7 @@ def execute(task: Task, run_fn: RunFn | None = None) -> dict[str, Any]:
             task.run_dir.mkdir(parents=True, exist_ok=True)
         figures = {str(k): float(v) for k, v in fn(scenario, task.run_dir).items()}
     except Exception as exc:  # a failed run is a result, not a crash of the sweep
-        status, error = "failed", _error_text(exc)
+        status, error = "failed", error_text(exc)
     return _row(
         spec,
         status=status,
@@ -98,7 +93,7 @@ def _lost(task: Task, exc: BaseException) -> dict[str, Any]:
     return _row(
         task.spec,
         status="failed",
-        error=f"worker lost: {_error_text(exc)}",
+        error=f"worker lost: {error_text(exc)}",
         wall_time=float("nan"),
         cpu_time=float("nan"),
         worker="",

@@ -21,15 +21,22 @@ import pandas as pd
 from ._frame import STATES, TERMINAL_STATES, TraceSource, as_frame, events, state_code
 
 __all__ = [
+    "KEY_FIGURES",
     "KEY_FIGURE_NAMES",
     "LATENCY_PHASES",
     "PERCENTILES",
+    "PHASE_STATS",
+    "SCOPES",
     "STATE_COLUMNS",
     "activity_table",
     "busy_intervals",
     "entry_arrays",
-    "figures_from",
+    "flat_figures",
     "key_figures",
+    "latency_stats",
+    "latency_window",
+    "measures",
+    "phase_stats",
     "queue_waits",
 ]
 
@@ -37,20 +44,31 @@ __all__ = [
 STATE_COLUMNS: dict[str, str] = {s: "t_" + s.lower().replace(" ", "_") for s in STATES}
 #: The three latency phases: created -> first In Progress, first In Progress -> final, both.
 LATENCY_PHASES: tuple[str, ...] = ("to_start", "run", "total")
-#: Percentiles reported for each phase (linear interpolation, numpy's default).
-PERCENTILES: tuple[int, ...] = (50, 90, 99)
-_SCOPES = ("all", "client", "server")
-_STATS = (*(f"p{p}" for p in PERCENTILES), "mean")
+#: Percentiles of each phase (linear interpolation, numpy's default).
+PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
+#: The statistics of a latency phase, in ``phase_stats`` order.
+PHASE_STATS: tuple[str, ...] = ("count", "mean", *(f"p{p}" for p in PERCENTILES), "max")
+SCOPES: tuple[str, ...] = ("all", "client", "server")
+#: The latency statistics among the key figures (the summary has every ``PHASE_STATS``).
+_FIGURE_STATS = ("p50", "p90", "p99", "mean")
 
-KEY_FIGURE_NAMES: tuple[str, ...] = (
-    *(f"{s}.{ph}.{st}" for s in _SCOPES for ph in LATENCY_PHASES for st in _STATS),
-    *(f"{s}.throughput_per_hour" for s in _SCOPES),
-    "server.queue_wait.mean",
-    "server.job_handler_utilisation",
-    "all.created",
-    "all.finished",
-    "all.unfinished",
-)
+#: Each key figure's place in ``measures`` (and so in summary.json): the figures are a
+#: flat view of the measures, never computed on their own.
+KEY_FIGURES: dict[str, tuple[str, ...]] = {
+    **{
+        f"{s}.{ph}.{st}": ("latency", s, ph, st)
+        for s in SCOPES
+        for ph in LATENCY_PHASES
+        for st in _FIGURE_STATS
+    },
+    **{f"{s}.throughput_per_hour": ("throughput", s, "finished_per_hour") for s in SCOPES},
+    "server.queue_wait.mean": ("queue_wait", "mean"),
+    "server.job_handler_utilisation": ("job_handlers", "utilisation"),
+    "all.created": ("activities", "total"),
+    "all.finished": ("activities", "finished"),
+    "all.unfinished": ("unfinished", "count"),
+}
+KEY_FIGURE_NAMES: tuple[str, ...] = tuple(KEY_FIGURES)
 
 _TERMINAL_CODES = np.array([STATES.index(s) for s in sorted(TERMINAL_STATES)])
 _IN_PROGRESS = STATES.index("In Progress")
@@ -58,6 +76,7 @@ _CREATED_COLUMNS = (
     "kind",
     "type",
     "computer",
+    "group",
     "parent",
     "deliver_after",
     "depends_on",
@@ -102,7 +121,8 @@ def entry_arrays(frame: TraceSource, ids: pd.Index) -> tuple[np.ndarray, np.ndar
 def activity_table(frame: TraceSource) -> pd.DataFrame:
     """One row per activity (per ``created`` record), in creation order.
 
-    Columns: ``id``, ``kind``, ``type``, ``computer``, ``parent``, ``created_t``,
+    Columns: ``id``, ``kind``, ``type``, ``computer``, ``group`` (its fleet group), ``parent``,
+    ``created_t``,
     ``start_state``, ``deliver_after``, ``depends_on``, ``progress_of``, ``threshold``, the
     time the activity FIRST entered each state (``t_queued`` ... ``t_canceled``, NaN if never),
     ``state`` (its last state), ``state_t`` (when it entered it), ``finished`` (last state
@@ -123,11 +143,11 @@ def activity_table(frame: TraceSource) -> pd.DataFrame:
     # Plain object columns: pandas would otherwise convert each to Arrow strings (slow, and
     # slower again on every later .to_numpy()).
     cols: dict[str, Any] = {"id": pd.Series(ids.to_numpy(), dtype=object)}
-    for col in _CREATED_COLUMNS[:4]:
+    for col in _CREATED_COLUMNS[:5]:
         cols[col] = pd.Series(created[col].to_numpy(dtype=object), dtype=object)
     cols["created_t"] = created["t"].to_numpy(dtype=float)
     cols["start_state"] = pd.Series(created["state"].to_numpy(dtype=object), dtype=object)
-    for col in _CREATED_COLUMNS[4:]:
+    for col in _CREATED_COLUMNS[5:]:
         if col in ("deliver_after", "threshold"):
             cols[col] = created[col].to_numpy(dtype=float, na_value=np.nan)
         else:
@@ -270,14 +290,42 @@ def _union_length(handler: np.ndarray, start: np.ndarray, end: np.ndarray) -> fl
     return float(contrib.clip(lower=0).sum())
 
 
-def _stats(values: np.ndarray) -> dict[str, float]:
+def phase_stats(values: np.ndarray) -> dict[str, float | int | None]:
+    """``PHASE_STATS`` of the durations ``values`` (NaN = did not happen, left out); None
+    where undefined (no value)."""
     values = values[~np.isnan(values)]
+    out: dict[str, float | int | None] = {"count": len(values)}
     if len(values) == 0:
-        return dict.fromkeys(_STATS, math.nan)
-    pct = np.percentile(values, PERCENTILES)
-    out = {f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)}
+        return out | dict.fromkeys(PHASE_STATS[1:])
     out["mean"] = float(values.mean())
+    for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True):
+        out[f"p{p}"] = float(v)
+    out["max"] = float(values.max())
     return out
+
+
+def latency_window(acts: pd.DataFrame, *, warmup: float, t_end: float) -> dict[str, np.ndarray]:
+    """Per phase, which activities its latency statistics cover: created in the window
+    ``[warmup, t_end]`` and the phase over by ``t_end``."""
+    created_t = acts["created_t"].to_numpy(dtype=float)
+    final_t = acts["final_t"].to_numpy(dtype=float)
+    in_window = (created_t >= warmup) & (created_t <= t_end)
+    phase_end = {
+        "to_start": acts[STATE_COLUMNS["In Progress"]].to_numpy(dtype=float),
+        "run": final_t,
+        "total": final_t,
+    }
+    return {phase: in_window & (phase_end[phase] <= t_end) for phase in LATENCY_PHASES}
+
+
+def latency_stats(
+    acts: pd.DataFrame, select: np.ndarray, window: dict[str, np.ndarray]
+) -> dict[str, dict[str, float | int | None]]:
+    """``phase_stats`` of each phase over the activities ``select`` picks in ``window``."""
+    return {
+        phase: phase_stats(acts[phase].to_numpy(dtype=float)[select & window[phase]])
+        for phase in LATENCY_PHASES
+    }
 
 
 def key_figures(
@@ -299,10 +347,10 @@ def key_figures(
     """
     f = as_frame(frame_or_records)
     acts = activity_table(f) if activities is None else activities
-    return figures_from(
+    return flat_figures(measures(
         acts, queue_waits(f), busy_intervals(f, acts),
         warmup=warmup, t_end=_end_of(f, end), handlers=handlers,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _end_of(f: pd.DataFrame, end: float | None) -> float:
@@ -311,7 +359,19 @@ def _end_of(f: pd.DataFrame, end: float | None) -> float:
     return float(f["t"].max()) if len(f) else 0.0
 
 
-def figures_from(
+def flat_figures(measured: dict[str, Any]) -> dict[str, float]:
+    """The key figures (``KEY_FIGURE_NAMES`` order) read from ``measures`` or a summary;
+    undefined ones are NaN."""
+    out: dict[str, float] = {}
+    for name, path in KEY_FIGURES.items():
+        value: Any = measured
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        out[name] = math.nan if value is None else float(value)
+    return out
+
+
+def measures(
     acts: pd.DataFrame,
     waits: pd.DataFrame,
     busy: pd.DataFrame,
@@ -319,55 +379,49 @@ def figures_from(
     warmup: float,
     t_end: float,
     handlers: int | None,
-) -> dict[str, float]:
-    """``key_figures`` from already extracted tables (``activity_table``, ``queue_waits``,
-    ``busy_intervals``): lets ``RunData`` reuse what its figures need anyway."""
+) -> dict[str, Any]:
+    """Every measure of the window ``[warmup, t_end]``, nested as in summary.json: latency
+    statistics per scope and phase, throughput, queue wait, job-handler utilisation and the
+    activities created / finished by ``t_end``. None where undefined."""
     span = t_end - warmup
-    out: dict[str, float] = {}
-
     created_t = acts["created_t"].to_numpy(dtype=float)
     final_t = acts["final_t"].to_numpy(dtype=float)
     kind = acts["kind"].to_numpy(dtype=object)
-    in_window = (created_t >= warmup) & (created_t <= t_end)
-    phase_end = {
-        "to_start": acts[STATE_COLUMNS["In Progress"]].to_numpy(dtype=float),
-        "run": final_t,
-        "total": final_t,
-    }
+    window = latency_window(acts, warmup=warmup, t_end=t_end)
     done_in_window = (final_t >= warmup) & (final_t <= t_end)
     scopes = {
         "all": np.ones(len(acts), dtype=bool),
         "client": kind == "client",
         "server": kind == "server",
     }
-    for scope, mask in scopes.items():
-        for phase in LATENCY_PHASES:
-            sel = mask & in_window & (phase_end[phase] <= t_end)
-            stats = _stats(acts[phase].to_numpy(dtype=float)[sel])
-            for st in _STATS:
-                out[f"{scope}.{phase}.{st}"] = stats[st]
+    out: dict[str, Any] = {
+        "latency": {s: latency_stats(acts, mask, window) for s, mask in scopes.items()},
+        "throughput": {},
+    }
     for scope, mask in scopes.items():
         count = int((mask & done_in_window).sum())
-        out[f"{scope}.throughput_per_hour"] = count * 3600.0 / span if span > 0 else math.nan
+        out["throughput"][scope] = {
+            "finished": count,
+            "finished_per_hour": count * 3600.0 / span if span > 0 else None,
+        }
 
     created_by_id = pd.Series(created_t, index=acts["id"].to_numpy())
     w_created = waits["activity"].map(created_by_id).to_numpy(dtype=float)
     sel = (w_created >= warmup) & (waits["consume_t"].to_numpy(dtype=float) <= t_end)
     w = waits["wait"].to_numpy(dtype=float)[sel]
-    out["server.queue_wait.mean"] = float(w.mean()) if len(w) else math.nan
+    out["queue_wait"] = {"count": len(w), "mean": float(w.mean()) if len(w) else None}
 
     n_handlers = handlers if handlers is not None else busy["handler"].nunique()
+    utilisation = None
     if n_handlers and span > 0:
         s = np.clip(busy["start"].to_numpy(dtype=float), warmup, t_end)
         e = np.clip(np.nan_to_num(busy["end"].to_numpy(dtype=float), nan=t_end), warmup, t_end)
         used = _union_length(busy["handler"].to_numpy(dtype=object), s, e)
-        out["server.job_handler_utilisation"] = used / (n_handlers * span)
-    else:
-        out["server.job_handler_utilisation"] = math.nan
+        utilisation = used / (n_handlers * span)
+    out["job_handlers"] = {"count": int(n_handlers), "utilisation": utilisation}
 
     existed = created_t <= t_end
     finished = int((existed & (final_t <= t_end)).sum())
-    out["all.created"] = float(existed.sum())
-    out["all.finished"] = float(finished)
-    out["all.unfinished"] = float(existed.sum() - finished)
-    return {name: out[name] for name in KEY_FIGURE_NAMES}
+    out["activities"] = {"total": int(existed.sum()), "finished": finished}
+    out["unfinished"] = {"count": int(existed.sum()) - finished}
+    return out

@@ -27,7 +27,8 @@ from .metrics import (
     LATENCY_PHASES,
     activity_table,
     busy_intervals,
-    figures_from,
+    flat_figures,
+    measures,
     queue_waits,
 )
 
@@ -93,7 +94,13 @@ class RunData:
     @cached_property
     def key_figures(self) -> dict[str, float]:
         """``key_figures`` of the run, with the scenario's warm-up, end and handler count."""
-        return figures_from(
+        return flat_figures(self.measures)
+
+    @cached_property
+    def measures(self) -> dict[str, Any]:
+        """``metrics.measures`` of the run (the numbers summary.json holds), with the
+        scenario's warm-up, end and handler count."""
+        return measures(
             self.activities,
             self.queue_waits,
             self.busy,
@@ -277,7 +284,8 @@ def _window_end(summary: dict[str, Any], duration: float | None, t_last: float) 
 
 def load_run(path: str | PathLike[str]) -> RunData:
     """Load a run directory (``trace.*``, ``summary.json``, ``scenario.effective.yaml``) or a
-    single TRACE.md trace file. Raises ``InputError`` for a missing or unreadable source."""
+    single trace file (docs/trace-format.md). Raises ``InputError`` for a missing or
+    unreadable source."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such run directory or trace file", source=str(p))

@@ -69,6 +69,7 @@ class ActivitiesMixin(Kernel):
         rec: Record = {"t": t, "event": "created", "activity": a.id}
         if comp >= 0:
             rec["computer"] = f"c{comp + 1}"
+            rec["group"] = self.sc.fleet.groups[self.gi[comp]].name
         rec["kind"] = "client" if client else "server"
         rec["type"] = at.name
         rec["state"] = state

@@ -1,16 +1,24 @@
-"""The TRACE.md interchange format: record layout, writers and readers."""
+"""The trace interchange format (docs/trace-format.md): its rules, readers and writers.
 
-from .readers import (
-    INPUT_FORMATS,
-    frame_from_records,
-    landscape_records,
-    read_frame,
-    read_records,
-    read_table,
-    table_from_records,
-    validate_record,
+``schema`` holds every field and event rule as data; ``validate`` applies them to one record
+or to a whole table; ``readers`` and ``landscape`` read files, ``writers`` write them, and
+``frame.as_frame`` is the one way from any trace to a DataFrame.
+"""
+
+from .frame import as_frame, count_events
+from .landscape import landscape_records
+from .readers import INPUT_FORMATS, read_records, read_table, table_from_records
+from .schema import (
+    ARROW_SCHEMA,
+    CHECK_FIELDS,
+    EVENT_KINDS,
+    EVENT_RULES,
+    FIELD_RULES,
+    FIELDS,
+    KIT_EVENT_KINDS,
+    SPEC_EVENT_KINDS,
 )
-from .schema import ARROW_SCHEMA, EVENT_KINDS, FIELDS, KIT_EVENT_KINDS, SPEC_EVENT_KINDS
+from .validate import validate_record
 from .writers import (
     CsvTraceWriter,
     JsonlTraceWriter,
@@ -26,8 +34,11 @@ from .writers import (
 
 __all__ = [
     "ARROW_SCHEMA",
+    "CHECK_FIELDS",
     "EVENT_KINDS",
+    "EVENT_RULES",
     "FIELDS",
+    "FIELD_RULES",
     "INPUT_FORMATS",
     "KIT_EVENT_KINDS",
     "SPEC_EVENT_KINDS",
@@ -38,11 +49,11 @@ __all__ = [
     "TableTraceWriter",
     "TraceFormatError",
     "TraceWriter",
+    "as_frame",
+    "count_events",
     "format_for_path",
-    "frame_from_records",
     "landscape_records",
     "open_writer",
-    "read_frame",
     "read_records",
     "read_table",
     "table_from_records",

@@ -1,0 +1,210 @@
+"""The run summary (summary.json): computed here, once, from the run's trace.
+
+Every statistic in it comes from ``metrics.measures`` (latency statistics, throughput, queue
+wait, job-handler utilisation) over the window from the warm-up to the end of the run; the
+key figures the sweeps compare are a flat view of the same numbers (``key_figures_of``),
+never a second computation. On top of the measures the summary adds counts by state, kind
+and type, per-fleet-group latencies, unfinished and stuck activities, the checker's
+violations and the simulator's counters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .metrics import (
+    LATENCY_PHASES,
+    activity_table,
+    busy_intervals,
+    flat_figures,
+    latency_stats,
+    latency_window,
+    measures,
+    queue_waits,
+)
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+    from ..sim.result import SimResult
+
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "SUMMARY_EVENTS",
+    "key_figures_of",
+    "summarise",
+    "write_summary",
+]
+
+#: Record kinds the summary reads; exchanges, deliveries and results (most of a trace) are
+#: only counted.
+SUMMARY_EVENTS: tuple[str, ...] = ("created", "transition", "enqueue", "consume", "ack", "fault")
+#: The fields of those records it reads (the rest of a million-activity trace would only
+#: cost memory).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "t",
+    "event",
+    "activity",
+    "computer",
+    "group",
+    "kind",
+    "type",
+    "state",
+    "from",
+    "to",
+    "deliver_after",
+    "depends_on",
+    "progress_of",
+    "threshold",
+    "parent",
+    "handler",
+    "fault",
+)
+_PHASES = {
+    "to_start": "created -> first In Progress",
+    "run": "first In Progress -> final state",
+    "total": "created -> final state",
+}
+assert tuple(_PHASES) == LATENCY_PHASES
+
+
+def summarise(
+    scenario: Scenario,
+    sim: SimResult,
+    frame: pd.DataFrame,
+    records_by_event: Mapping[str, int],
+) -> dict[str, Any]:
+    """summary.json as a dict; ``frame`` holds the trace's records (at least
+    ``SUMMARY_EVENTS``, as ``trace.as_frame`` gives them), ``records_by_event`` the count
+    of every record kind.
+
+    Latencies, throughput, queue wait and utilisation cover the window from the warm-up to
+    the end of the run (activities created in the warm-up are left out); counts of
+    activities and of unfinished or stuck ones cover the whole run. Undefined values are
+    None.
+    """
+    end, warmup = float(sim.end_t), scenario.warmup
+    acts = activity_table(frame)
+    measured = measures(
+        acts,
+        queue_waits(frame),
+        busy_intervals(frame, acts),
+        warmup=warmup,
+        t_end=end,
+        handlers=scenario.server.job_handlers,
+    )
+    unfinished = acts.loc[~acts["finished"].to_numpy(dtype=bool)]
+    t_run = unfinished["t_in_progress"].to_numpy(dtype=float)
+    in_progress = (unfinished["state"] == "In Progress").to_numpy()
+    age_running = end - t_run
+    stuck_mask = in_progress & (age_running >= scenario.output.stuck_after)
+    stuck = unfinished.loc[stuck_mask].assign(age=age_running[stuck_mask])
+    stuck = stuck.sort_values("age", ascending=False, kind="stable")
+    ages = end - unfinished["created_t"].to_numpy(dtype=float)
+    violations = [str(v) for v in (sim.violations or ())]
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "profile": scenario.model.profile,
+        "end_t": end,
+        "conformant": not violations,
+        "activities": {
+            **measured["activities"],
+            "by_state": _value_counts(acts["state"]),
+            "by_kind": _counts(acts, "kind"),
+            "by_type": _counts(acts, "type"),
+        },
+        "latency": {
+            "excludes_created_before": warmup,
+            "phases": _PHASES,
+            **measured["latency"],
+        },
+        "latency_by_group": _latency_by_group(
+            [g.name for g in scenario.fleet.groups],
+            acts,
+            latency_window(acts, warmup=warmup, t_end=end),
+        ),
+        "throughput": {"window": [warmup, end], **measured["throughput"]},
+        "queue_wait": measured["queue_wait"],
+        "job_handlers": measured["job_handlers"],
+        "unfinished": {
+            **measured["unfinished"],
+            "by_state": _value_counts(unfinished["state"]),
+            "oldest_age": float(ages.max()) if len(ages) else None,
+        },
+        "stuck": {
+            "in_progress_for_at_least": scenario.output.stuck_after,
+            "count": len(stuck),
+            "oldest": [
+                {"activity": str(r.id), "type": str(r.type), "computer": r.computer, "age": r.age}
+                for r in stuck.head(20).itertuples()
+            ],
+        },
+        "violations": {"count": len(violations), "first": violations[:50]},
+        "events_processed": int(sim.events),
+        "records": {
+            "total": int(sum(records_by_event.values())),
+            "by_event": dict(records_by_event),
+        },
+        "wall_seconds": float(sim.wall_seconds),
+        "counters": dict(sim.counters or {}),
+    }
+    return _plain(summary)
+
+
+def key_figures_of(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The key figures (``metrics.KEY_FIGURE_NAMES``) of a summary; NaN where undefined."""
+    return flat_figures(dict(summary))
+
+
+def _value_counts(col: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in col.value_counts().sort_index().items()}
+
+
+def _counts(frame: pd.DataFrame, by: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    if frame.empty:
+        return out
+    table = frame.groupby([by, "state"], dropna=False).size()
+    for (key, state), n in table.items():
+        out.setdefault(str(key), {})[str(state)] = int(n)
+    return dict(sorted(out.items()))
+
+
+def _latency_by_group(
+    groups: Sequence[str], acts: pd.DataFrame, window: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """Client latencies per fleet group (the ``group`` of their ``created`` records), in the
+    scenario's group order; for fleets of several groups only."""
+    if len(groups) < 2:
+        return {}
+    client = (acts["kind"] == "client").to_numpy()
+    group = acts["group"].to_numpy(dtype=object)
+    return {g: latency_stats(acts, client & (group == g), window) for g in groups}
+
+
+def _plain(value: Any, *, nan: bool = True) -> Any:
+    """numpy scalars -> Python; NaN/inf kept (``nan``) or -> None (for strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, nan=nan) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, nan=nan) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value) and not nan:
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """summary.json: strict JSON (NaN and infinities as null)."""
+    text = json.dumps(_plain(dict(summary), nan=False), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
