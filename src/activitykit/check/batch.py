@@ -24,14 +24,9 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..model import Kind, Profile
-from ..trace.readers import (
-    CHECK_FIELDS,
-    _Monotone,
-    read_table,
-    table_from_records,
-    validate_record,
-)
-from ..trace.schema import FIELDS
+from ..trace.readers import read_table, table_from_records
+from ..trace.schema import CHECK_FIELDS, FIELDS
+from ..trace.validate import Monotone, validate_record
 from . import rules as R
 from .report import CheckReport, Violation, finalize
 
@@ -88,7 +83,7 @@ def _frame_rows(df: Any) -> Iterable[tuple[int, dict[str, Any]]]:
 
 
 def _validated(pairs: Iterable[tuple[int, Any]], source: str):
-    order = _Monotone(source)
+    order = Monotone(source)
     for n, raw in pairs:
         rec = validate_record(raw, source, n, CHECK_FIELDS)
         order(rec, n)

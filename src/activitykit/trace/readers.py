@@ -32,7 +32,7 @@ from ..errors import InputError
 from ._fast import fast_csv, fast_jsonl
 from ._io import INPUT_FORMATS, decode_text, open_bytes, resolve_format
 from .landscape import landscape_records, load_document
-from .schema import CHECK_FIELDS, FIELDS, LIST_FIELDS
+from .schema import FIELDS, LIST_FIELDS
 from .validate import ALL_FIELDS, Fallback, Monotone, Record, _bad, validate_record, validate_table
 
 __all__ = [
@@ -41,10 +41,6 @@ __all__ = [
     "read_table",
     "table_from_records",
 ]
-
-# The batch checker imports these from here; their homes are ``schema`` and ``validate``.
-_Monotone = Monotone
-__all__ += ["CHECK_FIELDS", "landscape_records", "validate_record"]
 
 
 def _jsonl_records(
