@@ -58,7 +58,7 @@ def test_empty_mapping_is_the_default_scenario_but_an_empty_file_is_refused(
 ) -> None:
     assert load_scenario(write(tmp_path, "{}\n")) == Scenario()
     for text in ("", "# only a comment\n"):
-        with pytest.raises(InputError, match="has no settings .* write at least a name"):
+        with pytest.raises(InputError, match=r"has no settings .* write at least a name"):
             load_scenario(write(tmp_path, text))
 
 
