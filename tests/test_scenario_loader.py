@@ -53,9 +53,13 @@ def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
     assert s.workload.arrivals[0].rate == 0.1
 
 
-def test_empty_file_is_the_default_scenario(tmp_path: Path) -> None:
-    assert load_scenario(write(tmp_path, "")) == Scenario()
-    assert load_scenario(write(tmp_path, "# only a comment\n")) == Scenario()
+def test_empty_mapping_is_the_default_scenario_but_an_empty_file_is_refused(
+    tmp_path: Path,
+) -> None:
+    assert load_scenario(write(tmp_path, "{}\n")) == Scenario()
+    for text in ("", "# only a comment\n"):
+        with pytest.raises(InputError, match=r"has no settings .* write at least a name"):
+            load_scenario(write(tmp_path, text))
 
 
 def test_out_of_range_names_file_line_field_and_value(tmp_path: Path) -> None:
@@ -71,7 +75,7 @@ def test_out_of_range_names_file_line_field_and_value(tmp_path: Path) -> None:
     )
     assert msg == (
         f"{tmp_path / 's.yaml'}:5: fleet.groups[0].ping_interval: "
-        "Input should be greater than 0 (got -5)"
+        "Input should be greater than or equal to 1 (got -5)"
     )
 
 

@@ -51,7 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"activitykit {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+    ) as exc:  # a path the user named; its name and the reason say it all
         print(f"activitykit {args.command}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -44,11 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..errors import InputError
     from ..runner import default_out_dir, run_scenario
     from ..scenario import load_scenario
+    from ._paths import out_dir
 
     if args.seed is not None and args.seed < 0:
         raise InputError(f"--seed must be >= 0 (got {args.seed})")
@@ -58,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_replications_from_args(args, scenario)
     seed = scenario.seed if args.seed is None else args.seed
-    out = Path(args.out) if args.out else default_out_dir(args.scenario, seed)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory; name a directory")
+    out = out_dir(args.out, default_out_dir(args.scenario, seed))
     result = run_scenario(
         scenario,
         out,

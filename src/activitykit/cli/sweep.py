@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..experiments import run_sweep
     from ..scenario import load_scenario
+    from ._paths import out_dir
 
     if args.replications < 1:
         raise InputError(f"--replications ({args.replications}) must be at least 1")
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if args.seed < 0:
             raise InputError(f"--seed ({args.seed}) must be >= 0")
         scenario = scenario.model_copy(update={"seed": args.seed})
-    out = Path(args.out) if args.out else Path("runs") / f"sweep-{scenario.name}"
+    out = out_dir(args.out, Path("runs") / f"sweep-{scenario.name}")
     res = run_sweep(
         scenario,
         args.grid,

@@ -58,8 +58,9 @@ def run_replications_from_args(args: argparse.Namespace, scenario: Scenario) -> 
     seed = getattr(args, "seed", None)
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": int(seed)})
-    out = getattr(args, "out", None)
-    out_dir = Path(out) if out else Path("runs") / f"{scenario.name}-x{n}"
+    from ..cli._paths import out_dir as checked_out_dir
+
+    out_dir = checked_out_dir(getattr(args, "out", None), Path("runs") / f"{scenario.name}-x{n}")
     quiet = bool(getattr(args, "quiet", False))
     res = replicate(
         scenario,

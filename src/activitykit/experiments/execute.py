@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import error_text
+from ..errors import InputError, error_text
 from ..scenario.schema import Scenario
 from .grid import RunSpec
 
@@ -188,6 +188,78 @@ def _local_cluster(workers: int) -> Any:
         )
 
 
+#: Seconds to reach a scheduler named by address before the sweep is refused. A scheduler
+#: on the network answers in milliseconds; dask's own default (30 s, retrying) only delays
+#: the message that the address is wrong.
+CONNECT_TIMEOUT = 5.0
+
+
+def _probe(where: str, scheme: str, host: str, port: int) -> None:
+    """Refuse at once an address nothing listens on, and within ``CONNECT_TIMEOUT`` one whose
+    listener stays silent: a dask scheduler speaks first (its handshake) on plain TCP.
+    distributed's own connect would retry either until its timeout, several times over."""
+    import socket
+
+    try:
+        sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise InputError(
+            f"{where}: cannot connect to {host}:{port} ({reason}); is a dask scheduler "
+            "running there (`dask scheduler`)? Leave --scheduler out to run on this machine"
+        ) from None
+    with sock:
+        if scheme != "tcp":  # TLS: the client speaks first
+            return
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except OSError:  # timed out or reset
+            first = b""
+    if not first:
+        raise InputError(
+            f"{where}: {host}:{port} accepts connections but sent no dask handshake within "
+            f"{CONNECT_TIMEOUT:g} s; is it the scheduler's address (tcp://host:8786)? Leave "
+            "--scheduler out to run on this machine"
+        )
+
+
+def _connect(address: str) -> Any:
+    """A dask Client of the scheduler at ``address``, or an ``InputError`` within a few
+    ``CONNECT_TIMEOUT`` saying why not (a bad address, nothing listening, no answer)."""
+    from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    where = f"--scheduler {address}"
+    try:
+        scheme, loc = parse_address(address, strict=False)
+        host, port = (
+            parse_host_port(loc, default_port=8786) if scheme in ("tcp", "tls") else ("", 0)
+        )
+    except ValueError as exc:
+        raise InputError(
+            f"{where}: not a scheduler address ({exc}); e.g. tcp://host:8786"
+        ) from None
+    if host:
+        _probe(where, scheme, host, port)
+    import dask
+
+    timeout = f"{CONNECT_TIMEOUT}s"
+    try:
+        # the handshake after the connect has its own timeout (30 s by default)
+        with dask.config.set({"distributed.comm.timeouts.connect": timeout}):
+            return Client(address, timeout=timeout)
+    # whatever listens there did not complete dask's handshake: a timeout, a closed
+    # connection, or bytes that are no dask message (a web server's answer read as a frame
+    # length makes distributed allocate exabytes: MemoryError)
+    except Exception as exc:
+        reason = f" ({type(exc).__name__})" if isinstance(exc, OSError | TimeoutError) else ""
+        raise InputError(
+            f"{where}: something listens there but did not answer as a dask scheduler within "
+            f"{CONNECT_TIMEOUT:g} s{reason}; is it the scheduler's address (tcp://host:8786)? "
+            "Leave --scheduler out to run on this machine"
+        ) from None
+
+
 def run_serial(tasks: Sequence[Task], run_fn: RunFn | None = None) -> Iterator[dict[str, Any]]:
     """Run the tasks here, one after the other."""
     for task in tasks:
@@ -212,7 +284,7 @@ def run_dask(
 
     from distributed import Client, as_completed
 
-    client = Client(scheduler, timeout="30s") if cluster is None else Client(cluster)
+    client = _connect(scheduler) if cluster is None else Client(cluster)
     try:
         by_key = {}
         futures = []

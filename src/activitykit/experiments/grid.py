@@ -19,9 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ..errors import InputError
+from ..scenario._yaml import parse_value
 from ..scenario.schema import Scenario
 
 __all__ = [
@@ -94,14 +93,16 @@ def parse_axis(text: str) -> GridAxis:
     for raw in _split_top_level(rest):
         if not raw.strip():
             raise InputError(f"--grid {text!r}: empty value between commas")
-        try:
-            values.append(yaml.safe_load(raw))
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise InputError(f"--grid {key}: value {raw!r} is not valid YAML ({first})") from None
+        # the scenario loader's YAML: the same limits (nesting, recursive aliases) as --set
+        values.append(parse_value(raw, f"--grid {key}: value {_shown(raw)}"))
     if len(set(map(_canonical, values))) != len(values):
         raise InputError(f"--grid {key}: a value is listed twice in {rest!r}")
     return GridAxis(key, tuple(values))
+
+
+def _shown(raw: str, limit: int = 60) -> str:
+    """A value as messages quote it: a long one cut, not echoed whole."""
+    return repr(raw) if len(raw) <= limit else f"{raw[:limit]!r}... ({len(raw):,} characters)"
 
 
 def _canonical(value: Any) -> str:

@@ -170,15 +170,27 @@ class ResultsDir:
 
     def open(self) -> pd.DataFrame:
         """Create the directory or check it holds this experiment; return the stored runs."""
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(
+                "exists and is not a directory; a sweep's results go into a directory "
+                "(name another --out)",
+                source=str(self.path),
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = self.path / self.MANIFEST
         if manifest.exists():
             try:
                 old = json.loads(manifest.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason
                 raise InputError(
-                    f"not a sweep manifest ({exc.msg}); use another --out", source=str(manifest)
+                    f"not a sweep manifest ({reason}); use another --out", source=str(manifest)
                 ) from None
+            if not isinstance(old, dict):
+                raise InputError(
+                    "not a sweep manifest (not a JSON object); use another --out",
+                    source=str(manifest),
+                )
             if old.get("fingerprint") != self.fingerprint:
                 raise InputError(
                     f"holds results of a different scenario ({old.get('scenario')!r}, "
@@ -207,7 +219,7 @@ class ResultsDir:
         runs = self.path / self.RUNS
         if not runs.exists():
             return runs_table([], self.params, [])
-        frame = pd.read_parquet(runs)
+        frame = self._read_runs(runs)
         missing = [c for c in (*self.params, *BASE_COLUMNS) if c not in frame.columns]
         if missing:
             raise InputError(
@@ -215,6 +227,23 @@ class ResultsDir:
                 source=str(runs),
             )
         return frame
+
+    @staticmethod
+    def _read_runs(runs: Path) -> pd.DataFrame:
+        """The stored runs table; a damaged one (a copy cut short, a disk that filled up) is
+        refused with the way out, never rewritten: its finished runs are the sweep's result."""
+        import pyarrow as pa
+
+        try:
+            return pd.read_parquet(runs)
+        except (pa.ArrowException, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(
+                f"cannot be read as a Parquet table ({first}); the runs stored in it are lost "
+                "to this sweep. Restore it from a copy, or move it away (the sweep then runs "
+                "its runs again), or use another --out",
+                source=str(runs),
+            ) from None
 
     def save(self, runs: pd.DataFrame, points: pd.DataFrame | None, figures: Sequence[str]) -> None:
         meta = {"params": self.params, "figures": list(figures), "fingerprint": self.fingerprint}

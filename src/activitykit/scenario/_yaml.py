@@ -7,22 +7,36 @@ into plain data. The result is ``(data, marks)`` with ``marks`` mapping a path t
 ``("fleet", "groups", 0, "ping_interval")`` to its 1-based line.
 
 Duplicate keys in one mapping are refused: YAML would silently keep the last one, and a
-scenario that says two different things about the same setting is a mistake.
+scenario that says two different things about the same setting is a mistake. So are
+documents no scenario needs and that would exhaust the parser: nesting deeper than
+``MAX_DEPTH`` (PyYAML composes recursively, so a few hundred brackets overflow Python's
+stack), aliases that contain themselves, and more than ``MAX_VALUES`` values.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import yaml
 
 from ..errors import InputError
 
-__all__ = ["Marks", "Path", "load_yaml", "parse_value"]
+__all__ = ["MAX_FILE_BYTES", "Marks", "Path", "load_yaml", "parse_value", "read_bounded"]
 
 #: Values one document may expand to. Aliases let a few lines stand for exponentially many
 #: values ("billion laughs"); a real scenario has a few hundred.
 MAX_VALUES = 100_000
+
+#: Bytes a scenario file may have. The bundled ones have a few kilobytes; a file of this size
+#: already holds more than MAX_VALUES values. Only this much is ever read, so /dev/zero or a
+#: log file passed by mistake is refused at once instead of filling memory.
+MAX_FILE_BYTES = 1024 * 1024
+
+#: Levels of nesting one document may have. The deepest field of a scenario
+#: (``workload.chains[i].steps[j].handler.duration.mean``) is at level 8; a --set value
+#: adds its key's levels to that.
+MAX_DEPTH = 32
 
 #: A path into the data: mapping keys (str) and list indexes (int).
 Path = tuple[str | int, ...]
@@ -37,14 +51,60 @@ def _problem_line(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
     return mark.line + 1, f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
-def _walk(node: yaml.Node, path: Path, marks: Marks, source: str, budget: list[int]) -> None:
+def _too_deep(source: str, line: int) -> InputError:
+    return InputError(
+        f"nested more than {MAX_DEPTH} levels deep; a scenario needs at most about 10 "
+        "(sections, lists of entries, distributions): is a bracket or an indentation wrong?",
+        source=source,
+        line=line,
+    )
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting beyond ``MAX_DEPTH`` before its recursion runs out."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self._source = source
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:  # the document node itself is level 0
+                raise _too_deep(self._source, self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _walk(
+    node: yaml.Node,
+    path: Path,
+    marks: Marks,
+    source: str,
+    budget: list[int],
+    within: frozenset[int] = frozenset(),
+) -> None:
+    line = node.start_mark.line + 1
+    if id(node) in within:  # an alias that points at one of the nodes enclosing it
+        raise InputError(
+            "a YAML alias refers to a value that contains it (a recursive alias): the data "
+            "would be infinite; write the value out instead of the alias",
+            source=source,
+            line=line,
+        )
+    # aliases nest without composing anew, so the composer's depth check is not enough
+    if len(path) > MAX_DEPTH:
+        raise _too_deep(source, line)
+    within = within | {id(node)}
     budget[0] -= 1
     if budget[0] < 0:
         raise InputError(
             f"the document expands to more than {MAX_VALUES:,} values (through YAML aliases?); "
             "write the scenario out plainly",
             source=source,
-            line=node.start_mark.line + 1,
+            line=line,
         )
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
@@ -52,7 +112,7 @@ def _walk(node: yaml.Node, path: Path, marks: Marks, source: str, budget: list[i
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             line = key_node.start_mark.line + 1
             if key == "<<":  # merge key: the merged mapping's keys land in this one
-                _walk(value_node, path, marks, source, budget)
+                _walk(value_node, path, marks, source, budget, within)
                 continue
             if key in seen:
                 raise InputError(
@@ -63,12 +123,12 @@ def _walk(node: yaml.Node, path: Path, marks: Marks, source: str, budget: list[i
             seen[key] = line
             child = (*path, key) if isinstance(key, str) else path
             marks.setdefault(child, line)
-            _walk(value_node, child, marks, source, budget)
+            _walk(value_node, child, marks, source, budget, within)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             marks.setdefault(child, item.start_mark.line + 1)
-            _walk(item, child, marks, source, budget)
+            _walk(item, child, marks, source, budget, within)
 
 
 def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
@@ -77,7 +137,7 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
     Raises ``InputError`` naming ``source``, the line and column for syntax errors, tags that
     would construct Python objects, and duplicate keys.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text, source)
     try:
         node = loader.get_single_node()
         marks: Marks = {}
@@ -95,6 +155,24 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
     finally:
         loader.dispose()
     return data, marks
+
+
+def read_bounded(path: str | os.PathLike[str]) -> str:
+    """The UTF-8 text of the file at ``path``, refused beyond ``MAX_FILE_BYTES`` (read no more)."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(
+            f"larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a scenario file (real "
+            "ones have a few KiB): is this the right file?",
+            source=str(path),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
+        ) from None
 
 
 def parse_value(text: str, source: str) -> Any:

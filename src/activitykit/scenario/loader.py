@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import InputError
-from ._yaml import Marks, Path, load_yaml, parse_value
+from ._yaml import MAX_DEPTH, Marks, Path, load_yaml, parse_value, read_bounded
 from .schema import Scenario
 from .validate import Problem, format_path, problems
 
@@ -41,18 +41,22 @@ DEFER = {"defer_cross_checks": True}
 def load_scenario(path: str | FsPath, overrides: Sequence[str] = ()) -> Scenario:
     """Read, validate and return the scenario in ``path`` with ``--set``-style overrides."""
     path = FsPath(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
-        ) from None
-    return loads_scenario(text, source=str(path), overrides=overrides)
+    return loads_scenario(read_bounded(path), source=str(path), overrides=overrides)
 
 
 def loads_scenario(text: str, source: str = "<string>", overrides: Sequence[str] = ()) -> Scenario:
-    """Like ``load_scenario`` for YAML text; ``source`` names it in error messages."""
+    """Like ``load_scenario`` for YAML text; ``source`` names it in error messages.
+
+    A document without any setting (empty, or only comments) is refused: it is almost always
+    the wrong file or an unsaved one, and running all defaults would hide that.
+    """
     data, marks = load_yaml(text, source)
+    if data is None:
+        raise InputError(
+            "the file has no settings (it is empty or only comments); to run every default on "
+            "purpose, write at least a name, e.g. 'name: defaults'",
+            source=source,
+        )
     return scenario_from_data(data, source=source, marks=marks, overrides=overrides)
 
 
@@ -134,7 +138,7 @@ def _file_where(source: str, marks: Marks, loc: Path) -> str:
 
 def _override_where(touched: Mapping[Path, str], loc: Path) -> str:
     blamed = [arg for path, arg in touched.items() if _related(path, loc)]
-    return f"--set {' --set '.join(blamed or touched.values())}: "
+    return f"--set {' --set '.join(map(_shown, blamed or touched.values()))}: "
 
 
 def _related(a: Path, b: Path) -> bool:
@@ -270,14 +274,25 @@ def _tag(model: type[BaseModel]) -> Any:
 
 
 # --- --set overrides ----------------------------------------------------------------------
+def _shown(arg: str, limit: int = 100) -> str:
+    """A ``--set`` argument as messages quote it: long ones cut, not echoed whole."""
+    return arg if len(arg) <= limit else f"{arg[:limit]}... ({len(arg):,} characters)"
+
+
 def _apply_override(data: dict[str, Any], arg: str, effective: dict[str, Any]) -> Path:
     """Apply ``dotted.key=value`` to ``data`` in place; return the path it set."""
-    key, sep, text = arg.partition("=")
+    full, arg = arg, _shown(arg)
+    key, sep, text = full.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
         raise InputError(
             f"--set {arg}: expected dotted.key=value, e.g. duration=7200 or "
             "fleet.groups.0.computers=500"
+        )
+    if len(parts) > MAX_DEPTH:
+        raise InputError(
+            f"--set {arg}: the key has {len(parts)} parts; no scenario field is deeper "
+            f"than about 10 (limit {MAX_DEPTH})"
         )
     path: Path = tuple(int(p) if p.isdigit() else p for p in parts)
     value = parse_value(text, f"--set {arg}")

@@ -6,6 +6,12 @@ second unless a field name says otherwise (``*_per_day``, ``*_per_hour``).
 
 Distributions are written either as a bare number (a fixed value) or as a mapping with a
 ``dist`` key, e.g. ``{dist: exponential, mean: 20}``.
+
+The ``MAX_*`` / ``MIN_*`` limits below are what one run on one machine can do; a value
+beyond them would not fail gracefully later (an overflow, memory exhausted, a run that never
+ends), so validation refuses it up front and names the limit. Single fields carry them as
+``Field`` bounds; the sums over a scenario (fleet size, expected activities, expected fault
+events) are checked in ``validate.py`` against the same constants.
 """
 
 from __future__ import annotations
@@ -15,6 +21,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 __all__ = [
+    "MAX_ACTIVITIES",
+    "MAX_COMPUTERS",
+    "MAX_FAULT_EVENTS",
+    "MAX_JOB_HANDLERS",
+    "MAX_SECONDS",
+    "MIN_INTERVAL",
     "Approvals",
     "Arrival",
     "Batch",
@@ -43,27 +55,54 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo in a scenario must not silently fall back to a default."""
+# --- limits -------------------------------------------------------------------------------
+#: Longest simulated time and largest time value (s): one year. Scenarios span hours to
+#: days; a year of an idle drain already takes seconds of wall time.
+MAX_SECONDS = 365 * 86400.0
+#: Shortest exchange, ping, progress and back-off interval, and mean time between crashes
+#: (s). Landscape Client configures its intervals in whole seconds; shorter ones would only
+#: multiply events (or, near 0, overflow the exchange count).
+MIN_INTERVAL = 1.0
+#: Most computers in a fleet: about 200 bytes of simulator state each (measured), so 2 GB.
+MAX_COMPUTERS = 10_000_000
+#: Most activities a workload may be expected to create (arrival rate x time, batch and
+#: chain counts, bulk children): about 3 KB of memory each in a run (measured), so 15 GB.
+#: The scale target (scenarios/million-computers.yaml) creates 1,000,000.
+MAX_ACTIVITIES = 5_000_000
+#: Most fault events a run may expect (client restarts, offline periods, job-handler
+#: crashes): they are drawn up front, about 200 bytes each.
+MAX_FAULT_EVENTS = 10_000_000
+#: Most job-handler processes: every dispatch looks at each of them (a real server has a few).
+MAX_JOB_HANDLERS = 1000
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in a scenario must not silently fall back to a default.
+
+    Infinity and NaN are refused everywhere (YAML's ``.inf``, ``.nan``): no setting means
+    "for ever", and a NaN compares false with every bound.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 # --- distributions ----------------------------------------------------------------------
 class Fixed(_Strict):
     dist: Literal["fixed"] = Field(default="fixed", description="Always the same value.")
-    value: float = Field(ge=0, description="The value, every time (s).")
+    value: float = Field(ge=0, le=MAX_SECONDS, description="The value, every time (s).")
 
 
 class Exponential(_Strict):
     dist: Literal["exponential"] = Field(description="Memoryless: many short, a few long.")
-    mean: float = Field(gt=0, description="Mean (s).")
+    mean: float = Field(gt=0, le=MAX_SECONDS, description="Mean (s).")
 
 
 class Uniform(_Strict):
     dist: Literal["uniform"] = Field(description="Every value in [low, high] equally likely.")
-    low: float = Field(ge=0, description="Lower bound (s).")
-    high: float = Field(ge=0, description="Upper bound (s).")
+    low: float = Field(ge=0, le=MAX_SECONDS, description="Lower bound (s).")
+    high: float = Field(ge=0, le=MAX_SECONDS, description="Upper bound (s).")
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -74,7 +113,9 @@ class Uniform(_Strict):
 
 class LogNormal(_Strict):
     dist: Literal["lognormal"] = Field(description="Right-skewed: a long tail of slow cases.")
-    mean: float = Field(gt=0, description="Mean of the distribution itself (s), not of its log.")
+    mean: float = Field(
+        gt=0, le=MAX_SECONDS, description="Mean of the distribution itself (s), not of its log."
+    )
     sigma: float = Field(gt=0, description="Standard deviation of the underlying normal.")
 
 
@@ -140,25 +181,34 @@ class FleetGroup(_Strict):
     name: str = Field(
         default="default", min_length=1, description="Group name, unique in the fleet."
     )
-    computers: int = Field(default=100, ge=0, description="Number of computers in the group.")
+    computers: int = Field(
+        default=100, ge=0, le=MAX_COMPUTERS, description="Number of computers in the group."
+    )
     exchange_interval: float = Field(
-        default=900.0, gt=0, description="Regular exchange interval (s)."
+        default=900.0, ge=MIN_INTERVAL, le=MAX_SECONDS, description="Regular exchange interval (s)."
     )
     urgent_exchange_interval: float = Field(
-        default=60.0, gt=0, description="Delay of an urgent exchange (s)."
+        default=60.0,
+        ge=MIN_INTERVAL,
+        le=MAX_SECONDS,
+        description="Delay of an urgent exchange (s).",
     )
-    ping_interval: float = Field(default=30.0, gt=0, description="Ping interval (s).")
+    ping_interval: float = Field(
+        default=30.0, ge=MIN_INTERVAL, le=MAX_SECONDS, description="Ping interval (s)."
+    )
     max_messages_per_exchange: int = Field(
         default=100, ge=1, description="Client->server messages per exchange."
     )
     registration_spread: float = Field(
         default=0.0,
         ge=0,
+        le=MAX_SECONDS,
         description="Computers register at uniform random times in [0, this] (s); 0 = all at t=0.",
     )
     start_phase_spread: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_SECONDS,
         description=(
             "Clients started before t=0 are at random points of their exchange cycle; the first "
             "exchange falls uniformly in [0, this] (s). Default: the exchange interval. "
@@ -193,7 +243,10 @@ class Server(_Strict):
     """The Landscape server: job-handlers behind a RabbitMQ-like queue, and the ping service."""
 
     job_handlers: int = Field(
-        default=2, ge=0, description="Job-handler processes consuming the queue."
+        default=2,
+        ge=0,
+        le=MAX_JOB_HANDLERS,
+        description="Job-handler processes consuming the queue.",
     )
     prefetch: int = Field(
         default=1, ge=1, description="Unacknowledged messages one job-handler may hold."
@@ -201,6 +254,7 @@ class Server(_Strict):
     ping_staleness: float = Field(
         default=0.0,
         ge=0,
+        le=MAX_SECONDS,
         description="The ping service answers from a view of the store this old (s).",
     )
     handlers: dict[str, HandlerSpec] = Field(
@@ -212,7 +266,8 @@ class Server(_Strict):
     )
     progress_interval: float = Field(
         default=10.0,
-        gt=0,
+        ge=MIN_INTERVAL,
+        le=MAX_SECONDS,
         description="How often progress-reporting server activities report progress (s).",
     )
 
@@ -229,11 +284,13 @@ class _Template(_Strict):
     deliver_after: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_SECONDS,
         description="For Scheduled: not delivered before creation time + this (s).",
     )
     deliver_delay_window: float = Field(
         default=0.0,
         ge=0,
+        le=MAX_SECONDS,
         description="Delivery is spread uniformly over this window after deliver_after (s).",
     )
     handler: HandlerSpec | None = Field(
@@ -252,9 +309,14 @@ class Arrival(_Template):
 
     name: str = Field(min_length=1, description="Name, unique in the workload.")
     rate: float = Field(gt=0, description="Mean arrivals per second.")
-    start: float = Field(default=0.0, ge=0, description="First possible arrival (s).")
+    start: float = Field(
+        default=0.0, ge=0, le=MAX_SECONDS, description="First possible arrival (s)."
+    )
     stop: float | None = Field(
-        default=None, ge=0, description="No arrivals after this (s); default: the end."
+        default=None,
+        ge=0,
+        le=MAX_SECONDS,
+        description="No arrivals after this (s); default: the end.",
     )
     group: str | None = Field(
         default=None, description="Client types: target computers of this group (default: any)."
@@ -265,11 +327,16 @@ class Batch(_Template):
     """``count`` activities created at once (``at``) or spread uniformly over ``spread``."""
 
     name: str = Field(min_length=1, description="Name, unique in the workload.")
-    at: float = Field(default=0.0, ge=0, description="Creation time of the first (s).")
-    spread: float = Field(
-        default=0.0, ge=0, description="Creation times uniform in [at, at+spread] (s)."
+    at: float = Field(
+        default=0.0, ge=0, le=MAX_SECONDS, description="Creation time of the first (s)."
     )
-    count: int = Field(ge=1, description="Number of activities.")
+    spread: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Creation times uniform in [at, at+spread] (s).",
+    )
+    count: int = Field(ge=1, le=MAX_ACTIVITIES, description="Number of activities.")
     group: str | None = Field(
         default=None, description="Client types: computers drawn from this group."
     )
@@ -279,10 +346,13 @@ class Bulk(_Template):
     """A bulk operation: one parent (group) activity with one child per targeted computer."""
 
     name: str = Field(min_length=1, description="Name, unique in the workload.")
-    at: float = Field(default=0.0, ge=0, description="Creation time (s).")
+    at: float = Field(default=0.0, ge=0, le=MAX_SECONDS, description="Creation time (s).")
     group: str | None = Field(default=None, description="Target this group (default: whole fleet).")
     count: int | None = Field(
-        default=None, ge=1, description="Target this many random computers (default: all)."
+        default=None,
+        ge=1,
+        le=MAX_COMPUTERS,
+        description="Target this many random computers (default: all).",
     )
     depends_on: list[str] = Field(
         default_factory=list, description="Names of bulks whose children must succeed first."
@@ -314,11 +384,18 @@ class Chain(_Strict):
     """A dependency chain instantiated ``count`` times, each on one random computer."""
 
     name: str = Field(min_length=1, description="Name, unique in the workload.")
-    at: float = Field(default=0.0, ge=0, description="First instance created at (s).")
-    spread: float = Field(
-        default=0.0, ge=0, description="Instances created uniformly in [at, at+spread] (s)."
+    at: float = Field(
+        default=0.0, ge=0, le=MAX_SECONDS, description="First instance created at (s)."
     )
-    count: int = Field(default=1, ge=1, description="Number of instances of the chain.")
+    spread: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="Instances created uniformly in [at, at+spread] (s).",
+    )
+    count: int = Field(
+        default=1, ge=1, le=MAX_ACTIVITIES, description="Number of instances of the chain."
+    )
     group: str | None = Field(
         default=None, description="Computers drawn from this group (default: any)."
     )
@@ -370,8 +447,8 @@ class Cancellations(_Strict):
 class Window(_Strict):
     """A period of simulated time."""
 
-    start: float = Field(ge=0, description="Start (s).")
-    end: float = Field(gt=0, description="End (s), after start.")
+    start: float = Field(ge=0, le=MAX_SECONDS, description="Start (s).")
+    end: float = Field(gt=0, le=MAX_SECONDS, description="End (s), after start.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -385,7 +462,8 @@ class JobHandlerCrash(_Strict):
 
     mtbf: float | None = Field(
         default=None,
-        gt=0,
+        ge=MIN_INTERVAL,
+        le=MAX_SECONDS,
         description="Mean time between crashes of one job-handler (s); null = never.",
     )
     restart_delay: Dist = Field(
@@ -398,8 +476,12 @@ class ServerBusy(_Strict):
     """Periods when the message system answers exchanges with 429/5xx."""
 
     windows: list[Window] = Field(default_factory=list, description="Fixed busy windows.")
-    backoff_initial: float = Field(default=300.0, gt=0, description="First back-off delay (s).")
-    backoff_max: float = Field(default=7200.0, gt=0, description="Back-off ceiling (s).")
+    backoff_initial: float = Field(
+        default=300.0, ge=MIN_INTERVAL, le=MAX_SECONDS, description="First back-off delay (s)."
+    )
+    backoff_max: float = Field(
+        default=7200.0, ge=MIN_INTERVAL, le=MAX_SECONDS, description="Back-off ceiling (s)."
+    )
     backoff_jitter: float = Field(
         default=0.25, ge=0, lt=1, description="Relative +- jitter of each back-off."
     )
@@ -446,6 +528,7 @@ class Output(_Strict):
     stuck_after: float = Field(
         default=3600.0,
         gt=0,
+        le=MAX_SECONDS,
         description="An activity still In Progress this long at the end counts as stuck (s).",
     )
 
@@ -456,8 +539,12 @@ class Scenario(_Strict):
     name: str = Field(default="scenario", min_length=1, description="Name shown in reports.")
     description: str = Field(default="", description="The question this scenario answers.")
     seed: int = Field(default=0, ge=0, description="Random seed; same seed, same trace.")
-    duration: float = Field(default=3600.0, gt=0, description="Simulated time to run (s).")
-    warmup: float = Field(default=0.0, ge=0, description="Excluded from statistics (s).")
+    duration: float = Field(
+        default=3600.0, gt=0, le=MAX_SECONDS, description="Simulated time to run (s)."
+    )
+    warmup: float = Field(
+        default=0.0, ge=0, le=MAX_SECONDS, description="Excluded from statistics (s)."
+    )
     run_until: Literal["duration", "drained"] = Field(
         default="duration",
         description=(
@@ -466,7 +553,10 @@ class Scenario(_Strict):
         ),
     )
     drain_limit: float = Field(
-        default=7 * 86400.0, gt=0, description="Hard stop for run_until=drained (s)."
+        default=7 * 86400.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Hard stop for run_until=drained (s).",
     )
     model: Model = Field(default_factory=Model, description="Readings of the spec's open points.")
     fleet: Fleet = Field(default_factory=Fleet, description="The managed computers.")

@@ -15,7 +15,18 @@ from typing import NamedTuple
 
 from ..model import Kind, UnknownActivityTypeError, activity_type
 from ._yaml import Path
-from .schema import Arrival, Batch, Bulk, Chain, ChainStep, FleetGroup, Scenario
+from .schema import (
+    MAX_ACTIVITIES,
+    MAX_COMPUTERS,
+    MAX_FAULT_EVENTS,
+    Arrival,
+    Batch,
+    Bulk,
+    Chain,
+    ChainStep,
+    FleetGroup,
+    Scenario,
+)
 
 __all__ = ["Problem", "format_path", "problems"]
 
@@ -361,10 +372,116 @@ class _Checker:
                 "every step is a server activity, so the chain runs on no computer; remove group",
             )
 
+    # --- what one run can do (limits in ``schema``) -------------------------------------
+    def limits(self) -> None:
+        """Sums over the scenario against the schema's limits, blamed on the largest part."""
+        s = self.s
+        groups = s.fleet.groups
+        if self.fleet_size > MAX_COMPUTERS:
+            big = max(range(len(groups)), key=lambda i: groups[i].computers)
+            self.add(
+                ("fleet", "groups", big, "computers"),
+                f"the fleet has {self.fleet_size:,} computers in all; the limit is "
+                f"{MAX_COMPUTERS:,} (about 200 bytes of memory each)",
+            )
+        self._bounded(
+            self._expected_activities(),
+            MAX_ACTIVITIES,
+            "the workload would create about {n} activities (arrival rate x time, counts, "
+            "bulk children, chain steps); the limit is {limit} (about 3 KB of memory each): "
+            "lower it, or shorten the duration",
+        )
+        self._bounded(
+            self._expected_faults(),
+            MAX_FAULT_EVENTS,
+            "about {n} fault events expected (client restarts and offline periods per "
+            "computer per day, job-handler crashes per mtbf); the limit is {limit}",
+        )
+        self.drains()
+
+    def _bounded(self, parts: list[tuple[Path, float]], limit: int, message: str) -> None:
+        total = sum(n for _, n in parts)
+        if total > limit:
+            loc = max(parts, key=lambda p: p[1])[0]
+            shown = f"{total:,.0f}" if total < 1e12 else f"{total:.2e}"
+            self.add(loc, message.format(n=shown, limit=f"{limit:,}"))
+
+    def _expected_activities(self) -> list[tuple[Path, float]]:
+        s, w = self.s, self.s.workload
+        parts: list[tuple[Path, float]] = []
+        for i, a in enumerate(w.arrivals):
+            stop = s.duration if a.stop is None else min(a.stop, s.duration)
+            parts.append((("workload", "arrivals", i, "rate"), a.rate * max(stop - a.start, 0.0)))
+        for i, b in enumerate(w.batches):
+            parts.append((("workload", "batches", i, "count"), float(b.count)))
+        for i, k in enumerate(w.bulks):
+            size = self.groups[k.group].computers if k.group in self.groups else self.fleet_size
+            parts.append((("workload", "bulks", i, "count"), float(k.count or size) + 1))
+        for i, c in enumerate(w.chains):
+            parts.append((("workload", "chains", i, "count"), float(c.count * len(c.steps))))
+        return parts
+
+    def _expected_faults(self) -> list[tuple[Path, float]]:
+        s = self.s
+        days = s.duration / 86400.0
+        parts: list[tuple[Path, float]] = []
+        for i, g in enumerate(s.fleet.groups):
+            loc: Path = ("fleet", "groups", i)
+            parts.append(
+                ((*loc, "restarts", "rate_per_day"), g.computers * g.restarts.rate_per_day * days)
+            )
+            parts.append(
+                ((*loc, "offline", "rate_per_day"), g.computers * g.offline.rate_per_day * days)
+            )
+        crash = s.faults.job_handler_crash
+        if crash.mtbf is not None:
+            horizon = s.drain_limit if s.run_until == "drained" else s.duration
+            parts.append(
+                (
+                    ("faults", "job_handler_crash", "mtbf"),
+                    s.server.job_handlers * horizon / crash.mtbf,
+                )
+            )
+        return parts
+
+    def drains(self) -> None:
+        """``run_until: drained`` must be able to drain: server work needs a job-handler."""
+        s = self.s
+        if s.run_until != "drained" or s.server.job_handlers > 0:
+            return
+        w = s.workload
+        entries: list[tuple[Path, Arrival | Batch | ChainStep]] = [
+            *((("workload", "arrivals", i), a) for i, a in enumerate(w.arrivals)),
+            *((("workload", "batches", i), b) for i, b in enumerate(w.batches)),
+            *(
+                (("workload", "chains", i, "steps", j), step)
+                for i, c in enumerate(w.chains)
+                for j, step in enumerate(c.steps)
+            ),
+        ]
+        for loc, entry in entries:
+            try:
+                server = activity_type(entry.type).kind is Kind.SERVER
+            except UnknownActivityTypeError:
+                continue  # reported on the type field already
+            cancel = entry.cancel_probability
+            if cancel is None:
+                cancel = s.cancellations.probability
+            if server and cancel < 1:
+                self.add(
+                    ("server", "job_handlers"),
+                    f"run_until is drained but there are no job-handlers, so the server "
+                    f"activities of {format_path(loc)} ({entry.type}) can never finish and "
+                    f"the run would only stop at drain_limit ({s.drain_limit:g} s); add "
+                    "job-handlers or use run_until: duration",
+                )
+                return
+
 
 def problems(scenario: Scenario) -> list[Problem]:
     """Every cross-reference problem of ``scenario``, in file order of sections."""
     checker = _Checker(scenario)
     checker.fleet()
     checker.workload()
+    checker.limits()
     return checker.found

@@ -1,0 +1,375 @@
+"""Hostile and careless input to the command line: refused with exit 2 and a clear message.
+
+Each class of input here once gave a traceback, a hang or a silently wrong run (issue 16):
+deep nesting, recursive aliases, values the simulator cannot run, oversized files, output
+paths below a file, damaged sweep stores, unreachable schedulers, runs that could never
+drain, empty files and empty paths. Every refusal must exit 2, name the file (and line) or
+the option, the field and the rule, and print no traceback.
+
+Inputs that could exhaust the stack or memory run the CLI in a subprocess under an
+address-space limit, so that a regression fails the test instead of taking the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from activitykit.cli import main
+from activitykit.experiments import execute
+from activitykit.scenario.schema import Scenario
+
+#: Address space of a CLI subprocess: ample for the kit (about 0.5 GiB), far below what the
+#: inputs here would take if read whole or expanded.
+MEMORY_LIMIT = 2 * 1024**3
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def cli_limited(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``activitykit ARGS`` in a subprocess with ``MEMORY_LIMIT`` and a time limit."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "activitykit", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=_limit_memory,
+    )
+
+
+def refused_limited(*args: str, cwd: Path, timeout: float = 120) -> str:
+    """Run limited; assert a clean refusal; return stderr."""
+    proc = cli_limited(*args, cwd=cwd, timeout=timeout)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    return proc.stderr
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """``activitykit ARGS`` in this process; assert a clean refusal; return stderr."""
+    rc = main(list(args))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert rc == 2, err
+    return err
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- 1. deep nesting --------------------------------------------------------------------
+def _block(levels: int) -> str:
+    lines = ["name:"] + ["  " * (i + 1) + f"k{i}:" for i in range(levels)]
+    return "\n".join(lines) + " v\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param("name: " + "[" * 300 + "]" * 300 + "\n", 1, id="flow-300"),
+        pytest.param("name: " + "[" * 5000 + "]" * 5000 + "\n", 1, id="flow-5000"),
+        pytest.param(
+            "fleet:\n  groups:\n    - name: a\n      handlers: " + "{a: " * 400 + "1" + "}" * 400,
+            4,
+            id="flow-in-a-section",
+        ),
+        pytest.param(_block(400), 33, id="block-400"),
+    ],
+)
+def test_deep_nesting_is_refused_with_its_line(tmp_path: Path, text: str, line: int) -> None:
+    path = write(tmp_path, text)
+    err = refused_limited("scenario", "validate", str(path), cwd=tmp_path)
+    assert f"{path}:{line}: nested more than 32 levels deep" in err
+    assert len(err) < 1000  # the document is not echoed back
+
+
+def test_nesting_through_aliases_is_refused(tmp_path: Path) -> None:
+    # each alias adds the levels of the value it stands for without composing them again
+    ten = "[" * 10 + "{}" + "]" * 10
+    text = f"x: &a {ten}\n" + "".join(
+        f"y{i}: &{chr(98 + i)} {'[' * 10}*{chr(97 + i)}{']' * 10}\n" for i in range(3)
+    )
+    path = write(tmp_path, text)
+    err = refused_limited("scenario", "validate", str(path), cwd=tmp_path)
+    assert "nested more than 32 levels deep" in err
+
+
+def test_deep_set_values_and_keys_are_refused_briefly(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\n")
+    deep = "[" * 400 + "]" * 400
+    err = refused_limited("scenario", "show", str(path), "--set", f"name={deep}", cwd=tmp_path)
+    assert "nested more than 32 levels deep" in err and len(err) < 1000
+    key = ".".join(["a"] * 5000)
+    err = refused_limited("scenario", "show", str(path), "--set", f"{key}=1", cwd=tmp_path)
+    assert "the key has 5000 parts" in err and len(err) < 1000
+
+
+# --- 2. recursive aliases ---------------------------------------------------------------
+def test_a_recursive_alias_in_a_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nfleet: &a {groups: [*a]}\n")
+    err = refused_limited("scenario", "validate", str(path), cwd=tmp_path)
+    assert f"{path}:2: a YAML alias refers to a value that contains it" in err
+
+
+def test_a_recursive_alias_in_set_and_grid_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\n")
+    err = refused_limited(
+        "scenario", "show", str(path), "--set", "fleet=&a {groups: [*a]}", cwd=tmp_path
+    )
+    assert "--set fleet=&a {groups: [*a]}" in err and "recursive alias" in err
+    err = refused_limited(
+        "sweep", str(path), "--grid", "fleet=&a {groups: [*a]}", "--workers", "1", cwd=tmp_path
+    )
+    assert "--grid fleet" in err and "recursive alias" in err
+
+
+# --- 3. values the simulator cannot run ---------------------------------------------------
+ARRIVAL = "workload: {arrivals: [{name: a, type: GenerateUsgReportActivity, rate: %s}]}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "rule"),
+    [
+        ("duration: .inf\n", "duration", "finite number"),
+        ("duration: 7200\nwarmup: .nan\n", "warmup", "finite number"),
+        (ARRIVAL % ".inf", "workload.arrivals[0].rate", "finite number"),
+        (ARRIVAL % "1.0e+300", "workload.arrivals[0].rate", "the limit is 5,000,000"),
+        (
+            "fleet: {groups: [{computers: 100000000000000000000}]}\n",
+            "fleet.groups[0].computers",
+            "less than or equal to 10000000",
+        ),
+        (
+            "fleet: {groups: [{name: a, computers: 6000000}, {name: b, computers: 6000000}]}\n",
+            "fleet.groups[0].computers",
+            "12,000,000 computers in all; the limit is 10,000,000",
+        ),
+        (
+            "fleet: {groups: [{exchange_interval: 1.0e-300}]}\n",
+            "fleet.groups[0].exchange_interval",
+            "greater than or equal to 1",
+        ),
+        ("drain_limit: 1.0e+12\n", "drain_limit", "less than or equal to 31536000"),
+        (
+            "workload: {batches: [{name: b, type: ExecuteScriptRequest, count: 100000000000}]}\n",
+            "workload.batches[0].count",
+            "less than or equal to 5000000",
+        ),
+        ("server: {job_handlers: 100000000000000000000}\n", "server.job_handlers", "1000"),
+        (
+            "faults: {job_handler_crash: {mtbf: 1.0e-9}}\n",
+            "faults.job_handler_crash.mtbf",
+            "greater than or equal to 1",
+        ),
+        (
+            "fleet: {groups: [{restarts: {rate_per_day: 1.0e+9}}]}\n",
+            "fleet.groups[0].restarts.rate_per_day",
+            "fault events expected",
+        ),
+    ],
+)
+def test_validation_refuses_what_the_simulator_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, rule: str
+) -> None:
+    path = write(tmp_path, "name: hostile\n" + text)
+    err = refused(capsys, "scenario", "validate", str(path))
+    assert f"{path}:" in err and f": {field}: " in err and rule in err
+    # and `run` refuses it the same way, before simulating anything
+    err = refused(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    assert f": {field}: " in err and not (tmp_path / "out").exists()
+
+
+# --- 5. scenario file size ----------------------------------------------------------------
+@pytest.mark.parametrize("command", [("scenario", "validate"), ("run",)])
+def test_dev_zero_is_refused_at_once(tmp_path: Path, command: tuple[str, ...]) -> None:
+    started = time.monotonic()
+    err = refused_limited(*command, "/dev/zero", cwd=tmp_path, timeout=60)
+    assert "/dev/zero: larger than 1 MiB, the limit for a scenario file" in err
+    assert time.monotonic() - started < 30
+
+
+def test_a_200_mb_scenario_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:  # sparse: no disk or time spent writing it
+        f.write(b"name: big\n# ")
+        f.truncate(200 * 1024**2)
+    started = time.monotonic()
+    err = refused_limited("scenario", "validate", str(big), cwd=tmp_path, timeout=60)
+    assert f"{big}: larger than 1 MiB" in err
+    assert time.monotonic() - started < 30
+
+
+def test_a_file_just_over_the_cap_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "name: x\n" + "# padding\n" * 110_000)
+    assert "larger than 1 MiB" in refused(capsys, "scenario", "validate", str(path))
+
+
+# --- 6. output paths and sweep stores ------------------------------------------------------
+def fake_run(scenario: Scenario, run_dir: Path | None) -> dict[str, float]:
+    rng = np.random.default_rng(scenario.seed)
+    return {"client.total.p90": 60.0 / scenario.server.job_handlers + rng.normal()}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(execute, "default_run", fake_run)
+    monkeypatch.chdir(tmp_path)  # a default runs/ lands here, never in the repository
+    return write(tmp_path, "name: tiny\nduration: 600\nfleet: {groups: [{computers: 5}]}\n")
+
+
+@pytest.mark.parametrize("extra", [(), ("--replications", "2")])
+def test_run_out_below_a_file_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: tuple[str, ...]
+) -> None:
+    afile = write(tmp_path, "not a directory\n", "afile")
+    err = refused(capsys, "run", str(tiny), "--out", str(afile / "sub"), "--quiet", *extra)
+    assert f"--out {afile / 'sub'}: {afile} is a file, so no directory can be created" in err
+
+
+def test_sweep_out_naming_a_file_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = write(tmp_path, "not a directory\n", "afile")
+    args = ("sweep", str(tiny), "--grid", "server.job_handlers=1,2", "--workers", "1", "--quiet")
+    err = refused(capsys, *args, "--out", str(afile))
+    assert f"--out {afile}: exists and is not a directory" in err
+    err = refused(capsys, *args, "--out", str(afile / "sub"))
+    assert f"{afile} is a file" in err
+    assert afile.read_text() == "not a directory\n"
+
+
+def test_a_truncated_runs_table_is_named_with_the_way_out(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    args = ("sweep", str(tiny), "--grid", "server.job_handlers=1,2", "--workers", "1")
+    assert main([*args, "--out", str(out), "--quiet", "--no-report"]) == 0
+    runs = out / "runs.parquet"
+    data = runs.read_bytes()
+    runs.write_bytes(data[: len(data) // 2])
+    err = refused(capsys, *args, "--out", str(out), "--quiet")
+    assert f"{runs}: cannot be read as a Parquet table" in err
+    assert "move it away" in err
+    assert runs.read_bytes() == data[: len(data) // 2]  # left as it was, for a rescue
+
+
+def test_a_sweep_manifest_that_is_no_object_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "sweep.json").write_text("[1, 2]\n")
+    err = refused(capsys, "sweep", str(tiny), "--workers", "1", "--out", str(out), "--quiet")
+    assert f"{out / 'sweep.json'}: not a sweep manifest" in err
+
+
+# --- 7. unreachable schedulers --------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.timeout(60)
+def test_a_scheduler_nobody_listens_on_is_refused_at_once(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    err = refused(capsys, "sweep", str(tiny), "--scheduler", address, "--quiet")
+    assert f"--scheduler {address}: cannot connect" in err
+    assert time.monotonic() - started < execute.CONNECT_TIMEOUT
+
+
+@pytest.mark.timeout(60)
+def test_a_silent_listener_is_refused_within_the_connect_timeout(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        err = refused(capsys, "sweep", str(tiny), "--scheduler", address, "--quiet")
+    assert f"--scheduler {address}:" in err and "sent no dask handshake" in err
+    assert time.monotonic() - started < execute.CONNECT_TIMEOUT + 5
+
+
+def test_a_malformed_scheduler_address_is_refused(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = refused(capsys, "sweep", str(tiny), "--scheduler", "a:b:c", "--quiet")
+    assert "--scheduler a:b:c: not a scheduler address" in err
+
+
+# --- 8. runs that could never drain ---------------------------------------------------------
+DRAINED = (
+    "name: drain\nrun_until: drained\nserver: {job_handlers: 0}\n"
+    "workload: {arrivals: [{name: a, type: GenerateUsgReportActivity, rate: 0.01}]}\n"
+)
+
+
+def test_drained_without_job_handlers_for_server_work_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, DRAINED)
+    err = refused(capsys, "scenario", "validate", str(path))
+    assert f"{path}:3: server.job_handlers: run_until is drained but there are no job-handlers" in (
+        err
+    )
+    assert "workload.arrivals[0] (GenerateUsgReportActivity)" in err and "drain_limit" in err
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",  # no server work: nothing waits for a job-handler
+        "cancellations: {probability: 1.0}\n",  # every one is canceled: it drains
+    ],
+)
+def test_drained_without_job_handlers_is_fine_when_it_can_drain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str
+) -> None:
+    text = DRAINED if extra else DRAINED.split("workload")[0]
+    path = write(tmp_path, text + extra)
+    assert main(["scenario", "validate", str(path)]) == 0, capsys.readouterr().err
+
+
+# --- 13. empty inputs ---------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["", "\n\n", "# a comment only\n"])
+def test_an_empty_scenario_file_is_refused_with_the_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = write(tmp_path, text)
+    err = refused(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    assert f"{path}: the file has no settings" in err and "name: defaults" in err
+    assert not (tmp_path / "out").exists()
+    assert "has no settings" in refused(capsys, "scenario", "validate", str(path))
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_an_empty_out_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    for empty in ("", "  "):
+        err = refused(capsys, command, str(tiny), "--out", empty, "--quiet")
+        assert f"--out {empty!r}: an empty path" in err
+    assert not (tmp_path / "runs").exists()
