@@ -136,12 +136,16 @@ def test_critical_path_of_a_hand_built_dag(tmp_path):
     assert run.critical_path_table()["node"].tolist() == ["a", "b", "d"]
 
 
-def test_critical_path_prefers_a_longer_isolated_activity(tmp_path):
+def test_critical_path_is_a_chain_never_a_lone_activity(tmp_path):
+    # e alone (0..75) outlasts the chain a->b->d (0..60), but a lone activity is no path
+    # through the graph: the old code reported ["e"], a one-node "critical path".
     path = tmp_path / "t.jsonl"
     write_trace(dag_trace(e_total=75), path)
-    run = load_run(path)  # e: created 0, Succeeded at 75 > 60
-    assert run.critical_path == ["e"]
-    assert critical_path(build_graph(run.activities)) == ["e"]
+    run = load_run(path)
+    assert run.critical_path == ["a", "b", "d"]
+    assert critical_path(build_graph(run.activities)) == ["a", "b", "d"]
+    no_edges = [r for r in dag_trace() if r.get("activity") in ("a", "e")]
+    assert critical_path(build_graph(activity_table(no_edges))) == []
 
 
 def test_critical_path_runs_through_groups_and_progress():
@@ -178,7 +182,7 @@ def test_summary_graph_and_exports(tmp_path):
     acts = activity_table(dag_trace())
     s = summary_graph(acts, by="type")
     assert dict(s.nodes(data="count")) == {"ExecuteScriptRequest": 5}
-    assert s.edges["ExecuteScriptRequest", "ExecuteScriptRequest"]["count"] == 3
+    assert s.edges["ExecuteScriptRequest", "ExecuteScriptRequest", "depends_on"]["count"] == 3
     assert len(edge_frame(acts)) == 3
     g = build_graph(acts)
     back = nx.read_graphml(write_graphml(g, tmp_path / "g.graphml"))
@@ -194,7 +198,7 @@ def brute_force_best(g: nx.DiGraph) -> float:
     for v, d in g.nodes(data=True):
         if np.isnan(d["final_t"]):
             continue
-        for u in [*nx.ancestors(g, v), v]:
+        for u in nx.ancestors(g, v):  # a path has at least one edge
             best = max(best, d["final_t"] - g.nodes[u]["created_t"])
     return best
 
@@ -217,7 +221,7 @@ def test_critical_path_matches_brute_force_on_random_dags(seed):
     if np.isinf(best):
         assert path == []
         return
-    assert nx.is_path(g, path)
+    assert len(path) >= 2 and nx.is_path(g, path)
     got = g.nodes[path[-1]]["final_t"] - g.nodes[path[0]]["created_t"]
     assert got == best
 
@@ -260,9 +264,9 @@ def test_summary_graph_names_bulk_parents_by_type():
     acts = activity_table(recs)
     groups = pd.DataFrame({"activity": ["g"], "type": ["Upgrade"]})
     s = summary_graph(acts, by="type", groups=groups)
-    assert s.nodes["Upgrade (bulk)"] == {"count": 1, "kind": "group"}
-    assert s.edges["Upgrade (bulk)", "Upgrade"]["count"] == 2
-    assert s.edges["Upgrade", "Reboot"]["count"] == 1
+    assert s.nodes["Upgrade (bulk g)"] == {"count": 1, "kind": "group"}
+    assert s.edges["Upgrade (bulk g)", "Upgrade in g", "parent"]["count"] == 2
+    assert s.edges["Upgrade in g", "Reboot", "depends_on"]["count"] == 1
     by_group = summary_graph(acts, by="group")
     assert by_group.nodes["g"]["count"] == 2 and by_group.nodes["(no group)"]["count"] == 1
 

@@ -254,7 +254,7 @@ def _graph_section(run: RunData, page: _Page) -> None:
         note = f"critical path: {len(path)} nodes, {length:g} s from first creation to last end"
         page.table("critical_path", cp, note=note)
     else:
-        page.text("No critical path (no finished activity).")
+        page.text("No critical path: no chain of dependent activities ended in this run.")
     n = len(run.activities) + len(run.groups)
     if n <= EXPORT_LIMIT:
         g = run.graph
