@@ -7,6 +7,7 @@ type, which is what once merged them into one summary node and hid the gate.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from matplotlib.patches import FancyArrowPatch
 
@@ -110,3 +111,47 @@ def test_dot_export_styles_edges_like_the_figure(run, tmp_path):
     assert '"g1" -> "p1" [label="progress_of", style=dashed];' in dot
     assert '"g1" -> "c1" [label="parent", style=dotted];' in dot
     assert '"p1" -> "r1" [label="depends_on", style=solid];' in dot
+
+
+def test_a_waiter_canceled_while_waiting_is_not_released(tmp_path):
+    # w1 is released at 50% canary progress; w2 is canceled before it; w3 still waits; w4
+    # is released, then canceled while Queued: released. The old table gave w2
+    # released_t=3, and the figure drew it as a release dot.
+    gate = {"progress_of": "g1", "threshold": 0.5}
+    recs = [r for r in canary_trace() if r.get("activity") not in ("p1", "p2", "r1", "g2")]
+    recs += [
+        _created("w1", "Waiting", **gate),
+        _created("w2", "Waiting", **gate),
+        {"t": 3.0, "event": "cancel", "activity": "w2"},
+        _mv(3, "w2", "Waiting", "Canceled"),
+        _created("w3", "Waiting", progress_of="g1", threshold=1.0, type="Other"),
+        _created("w4", "Waiting", **gate),
+        _mv(5, "w1", "Waiting", "In Progress"),
+        _mv(5, "w4", "Waiting", "Queued"),
+        {"t": 6.0, "event": "cancel", "activity": "w4"},
+        _mv(6, "w4", "Queued", "Canceled"),
+    ]
+    recs = [r for r in recs if not (r.get("activity") == "w3" and r["event"] == "transition")]
+    write_trace(sorted(recs, key=lambda r: r["t"]), tmp_path / "trace.jsonl")
+    run = load_run(tmp_path)
+    th = run.bulk[1].set_index("activity")
+    assert th["outcome"].to_dict() == {
+        "w1": "released",
+        "w2": "canceled",
+        "w3": "waiting",
+        "w4": "released",
+    }
+    assert th.loc["w2", "canceled_t"] == 3.0 and th["released_t"].isna().to_dict() == {
+        "w1": False,
+        "w2": True,
+        "w3": True,
+        "w4": False,
+    }
+    fig = F.bulk_progress_figure(run)
+    marks = {
+        ln.get_marker(): np.asarray(ln.get_xdata()).tolist()
+        for ln in fig.axes[0].lines
+        if len(ln.get_xdata())
+    }
+    assert marks["x"] == [3.0 / 60]  # w2, drawn as canceled
+    assert sorted(marks["o"]) == [5.0 / 60, 5.0 / 60]  # w1 and w4 only

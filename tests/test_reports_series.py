@@ -170,10 +170,13 @@ def test_critical_path_runs_through_groups_and_progress():
     assert critical_path(g) == ["g", "w"]  # 0 .. 20; never ends at the group itself
     progress, thresholds = S.bulk_progress(recs, acts)
     assert progress["value"].tolist() == [0.0, 0.5]
-    assert thresholds.iloc[0].to_dict() == {
+    row = thresholds.iloc[0].to_dict()
+    assert np.isnan(row.pop("canceled_t"))  # it was not canceled
+    assert row == {
         "activity": "w",
         "parent": "g",
         "threshold": 0.5,
+        "outcome": "released",
         "released_t": 6.0,
     }
 

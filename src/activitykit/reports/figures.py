@@ -423,13 +423,19 @@ def bulk_progress_figure(run: RunData) -> Figure:
         th = thresholds.loc[thresholds["parent"] == parent]
         for value in sorted(th["threshold"].dropna().unique()):
             ax.axhline(value * 100, color=colour, ls="--", lw=0.8)
-        rel = th.dropna(subset=["released_t"])
+        rel = th.loc[th["outcome"] == "released"]
         ax.plot(rel["released_t"] / 60, rel["threshold"] * 100, "o", color=colour, ms=4)
+        can = th.loc[th["outcome"] == "canceled"]
+        ax.plot(can["canceled_t"] / 60, can["threshold"] * 100, "x", color=colour, ms=6)
     ax.set_ylim(0, 105)
     ax.set_xlabel("time (min)")
     ax.set_ylabel("parent progress (%)")
-    ax.set_title("Bulk operations: progress vs thresholds (dashed; dots = waiter released)")
-    ax.legend(fontsize="small")
+    ax.set_title(
+        "Parent progress; dashed: a waiter's threshold; o: released; x: canceled while waiting",
+        fontsize="medium",
+    )
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.figure.subplots_adjust(right=0.7)  # room for the legend: it must not hide data
     return fig
 
 

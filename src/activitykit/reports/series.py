@@ -197,17 +197,25 @@ def bulk_progress(
 
     Returns ``(progress, thresholds)``: ``progress`` has ``parent``, ``t``, ``value`` (one row
     per ``progress`` record of a watched parent, plus a 0 at the group's declaration);
-    ``thresholds`` has ``activity``, ``parent``, ``threshold``, ``released_t`` (when the
-    waiter first left Waiting, NaN if never).
+    ``thresholds`` has ``activity``, ``parent``, ``threshold``, ``outcome`` and the time of
+    it: ``released_t`` (the waiter went on to Queued or In Progress), ``canceled_t`` (it
+    was Canceled while still waiting: never released). ``outcome`` is ``released``,
+    ``canceled`` or ``waiting`` (neither by the end of the trace).
     """
     f = as_frame(frame)
     waiters = activities.loc[activities["progress_of"].notna()]
+    released, canceled = _left_waiting(waiters)
+    outcome = np.where(
+        ~np.isnan(released), "released", np.where(~np.isnan(canceled), "canceled", "waiting")
+    )
     thresholds = pd.DataFrame(
         {
             "activity": waiters["id"].to_numpy(dtype=object),
             "parent": waiters["progress_of"].to_numpy(dtype=object),
             "threshold": waiters["threshold"].to_numpy(dtype=float),
-            "released_t": _left_waiting(waiters),
+            "outcome": outcome.astype(object),
+            "released_t": released,
+            "canceled_t": canceled,
         }
     )
     event = events(f)
@@ -221,12 +229,18 @@ def bulk_progress(
     return progress, thresholds
 
 
-def _left_waiting(waiters: pd.DataFrame) -> np.ndarray:
-    # First time after entering Waiting that it reached Queued or In Progress (or was canceled).
-    cand = waiters[["t_queued", "t_in_progress", "t_canceled"]].to_numpy(dtype=float)
+def _left_waiting(waiters: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(released_t, canceled_t)`` per waiter: the first Queued/In Progress after it entered
+    Waiting, and its Canceled when that came first (a cancel ends the wait, it releases
+    nothing). NaN where it did not happen."""
     t_wait = waiters["t_waiting"].to_numpy(dtype=float)[:, None]
-    cand = np.where(cand >= t_wait, cand, np.nan)
-    out = np.full(len(waiters), np.nan)
-    ok = ~np.all(np.isnan(cand), axis=1)
-    out[ok] = np.nanmin(cand[ok], axis=1)
-    return out
+    go = waiters[["t_queued", "t_in_progress"]].to_numpy(dtype=float)
+    go = np.where(go >= t_wait, go, np.nan)
+    released = np.full(len(waiters), np.nan)
+    ok = ~np.all(np.isnan(go), axis=1)
+    released[ok] = np.nanmin(go[ok], axis=1)
+    t_cancel = waiters["t_canceled"].to_numpy(dtype=float)
+    first = (t_cancel >= t_wait[:, 0]) & ~(released <= t_cancel)
+    canceled = np.where(first, t_cancel, np.nan)
+    released = np.where(first, np.nan, released)
+    return released, canceled
