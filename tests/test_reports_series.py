@@ -282,3 +282,47 @@ def test_summary_end_t_sets_the_window(tmp_path):
     assert run.t_end == 60
     assert repr(run).endswith("3 activities, 9 records, t_end=60, warmup=0)")
     assert run.key_figures["all.throughput_per_hour"] == pytest.approx(3 * 3600 / 60)
+
+
+def _server(t: float, act: str) -> list[dict]:
+    return [
+        {"t": t, "event": "created", "activity": act, "kind": "server",
+         "type": "GenerateUsgReportActivity", "state": "Queued"},
+        {"t": t, "event": "enqueue", "activity": act},
+    ]  # fmt: skip
+
+
+def _consume(t: float, act: str) -> list[dict]:
+    return [
+        {"t": t, "event": "consume", "activity": act, "handler": "h1"},
+        mv(t, act, "Queued", "In Progress"),
+    ]
+
+
+def test_queue_depth_is_exact_between_bin_instants():
+    # Two messages wait over [10, 20) and [12, 25): the queue fills and drains between the
+    # bin instants 0 and 60, where the old series sampled it and saw nothing.
+    recs = [*_server(10, "s1"), *_server(12, "s2"), *_consume(20, "s1"), *_consume(25, "s2")]
+    recs = sorted(recs, key=lambda r: r["t"])
+    steps = S.queue_depth_steps(recs)
+    assert steps["t"].tolist() == [0, 10, 12, 20, 25]
+    assert steps["depth"].tolist() == [0, 1, 2, 1, 0]
+    q = S.queue_series(recs, step=60, t_end=120)
+    assert q["queue_depth"].tolist() == [0, 0, 0]  # the instants: blind to the burst
+    assert q["queue_depth_max"].tolist() == [2, 0, 0]
+    assert q["queue_depth_mean"].tolist() == pytest.approx([23 / 60, 0, 0])
+    assert q["enqueued"].tolist() == [2, 0, 0]
+
+
+def test_queue_figure_shows_messages_that_never_waited(tmp_path):
+    from activitykit.reports import figures as F
+
+    recs = [*_server(10, "s1"), *_consume(10, "s1"), *_server(70, "s2"), *_consume(70, "s2")]
+    write_trace(sorted(recs, key=lambda r: r["t"]), tmp_path / "t.jsonl")
+    run = load_run(tmp_path / "t.jsonl")
+    ax = F.queue_figure(run).axes[0]
+    title = ax.get_title()
+    assert "2 enqueued" in title and "wait p50 0 s, max 0 s" in title
+    assert not any("no " in t.get_text() for t in ax.texts)  # not "no queued activities"
+    rug = [ln for ln in ax.lines if ln.get_marker() == "|"]
+    assert np.asarray(rug[0].get_xdata()).tolist() == pytest.approx([10 / 60, 70 / 60])

@@ -19,10 +19,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._frame import STATES, TERMINAL_STATES
 from .graph import EDGE_STYLES, GRAPH_DRAW_LIMIT, edge_frame, summary_keys
 from .run import RunData
+from .series import queue_depth_steps
 
 __all__ = [
     "FIGURES",
@@ -80,6 +82,17 @@ def _empty(ax: Axes, what: str) -> None:
 
 def _minutes(index: pd.Index) -> np.ndarray:
     return np.asarray(index, dtype=float) / 60.0
+
+
+def _seconds(x: float) -> str:
+    """A duration with its unit and no false precision: 0.25 s, 42 s, 7.5 min, 3.2 h."""
+    if x < 10:
+        return f"{x:.2g} s" if x else "0 s"
+    if x < 120:
+        return f"{x:.0f} s"
+    if x < 7200:
+        return f"{x / 60:.1f} min"
+    return f"{x / 3600:.1f} h"
 
 
 def _fold(df: pd.DataFrame, limit: int = _MAX_LINES) -> pd.DataFrame:
@@ -199,12 +212,26 @@ def queue_figure(run: RunData) -> Figure:
     q = run.queue
     x = _minutes(q.index)
     ax1, ax2 = fig.axes
-    if q["queue_depth"].to_numpy().any():
-        ax1.step(x, q["queue_depth"], where="post", color="#3182bd")
-        ax1.set_title("Queue depth (enqueued, not yet consumed)")
-        ax1.set_ylabel("messages")
+    waits = run.queue_waits
+    if len(waits):
+        steps = queue_depth_steps(waits)
+        t = np.r_[steps["t"].to_numpy(), max(run.t_end, float(steps["t"].iloc[-1]))]
+        d = np.r_[steps["depth"].to_numpy(), steps["depth"].iloc[-1]]
+        ax1.step(t / 60, d, where="post", color="#3182bd", lw=1.0)
+        w = waits["wait"].dropna()
+        said = f"{len(waits)} enqueued"
+        if len(w):
+            said += f", wait p50 {_seconds(w.median())}, max {_seconds(w.max())}"
+        if not d.any():  # every message was taken the instant it arrived: show they came
+            enq = waits["enqueue_t"].to_numpy(dtype=float) / 60
+            ax1.plot(enq, np.zeros(len(enq)), "|", color="#3182bd", ms=12)
+            said += "; | = consumed on arrival"
+        ax1.set_title(f"Queue depth, exact ({said})", fontsize="medium")
+        ax1.set_ylabel("messages waiting")
+        ax1.set_ylim(-0.05 * max(1, int(d.max())), 1.05 * max(1, int(d.max())))
+        ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
-        _empty(ax1, "queued server activities")
+        _empty(ax1, "server activities enqueued")
     util = q["utilisation"].to_numpy(dtype=float)
     if np.isfinite(util).any() and np.nansum(util) > 0:
         ax2.step(x, util * 100, where="post", color="#e6550d")
