@@ -16,8 +16,9 @@ def _bad_move(t: float, act: str) -> list[dict]:
 
 def test_identical_violations_are_printed_once_with_their_count() -> None:
     recs = [r for i in range(6) for r in _bad_move(10.0 * i, f"a{i}")]
-    recs.append({"t": 70.0, "event": "transition", "activity": "zz", "from": "Queued",
-                 "to": "In Progress"})  # fmt: skip  (never created: a different finding)
+    recs.append(
+        {"t": 70.0, "event": "transition", "activity": "zz", "from": "Queued", "to": "In Progress"}
+    )  # fmt: skip  (never created: a different finding)
     rep = check(sorted(recs, key=lambda r: r["t"]))
     t3 = [v for v in rep.violation_list if v.rule == "T3"]
     assert len(t3) == 6 and len({v.message for v in t3}) == 1

@@ -1,4 +1,4 @@
-"""One row per activity with the moments of its life, extracted from TRACE.md records.
+"""One row per activity with the moments of its life, extracted from docs/trace-format.md records.
 
 This is the measuring tape of the fidelity tests: it reads only the trace (what any
 implementation could write), never the simulator's internals. An activity *leaves the
@@ -48,7 +48,7 @@ def as_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFram
     missing = {"t", "event"} - set(df.columns)
     if len(df) and missing:
         raise LatencyInputError(
-            f"trace records lack the required field(s) {sorted(missing)} (TRACE.md: every "
+            f"trace records lack the required field(s) {sorted(missing)} (trace format: every "
             "record has 't' and 'event')"
         )
     return df
@@ -81,7 +81,7 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
     if dup.any():
         raise LatencyInputError(
             f"activity {created.loc[dup, 'activity'].iloc[0]!r} has more than one created "
-            "record (TRACE.md rule T1)"
+            "record (docs/trace-format.md rule T1)"
         )
     out = pd.DataFrame(
         {
@@ -98,7 +98,7 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
     unknown = stray[~stray.isin(known)]
     if len(unknown):
         raise LatencyInputError(
-            f"activity {unknown.iloc[0]!r} has records but no created record (TRACE.md rule T1)"
+            f"activity {unknown.iloc[0]!r} has records but no created record (trace rule T1)"
         )
     is_tr = ev == "transition"
     out["enqueued"] = _first(df, ev == "enqueue")
@@ -118,8 +118,8 @@ def latencies(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFra
     bad = out[(out[["wait", "run", "queue_wait"]] < 0).any(axis=1)]
     if len(bad):
         raise LatencyInputError(
-            f"activity {bad.index[0]!r} goes back in time: {bad.iloc[0].to_dict()} (TRACE.md: "
-            "records are ordered by t)"
+            f"activity {bad.index[0]!r} goes back in time: {bad.iloc[0].to_dict()} "
+            "(docs/trace-format.md: records are ordered by t)"
         )
     return out
 

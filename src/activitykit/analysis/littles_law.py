@@ -91,7 +91,7 @@ def in_system(
     if len(early):
         raise LatencyInputError(
             f"activity {early['activity'].iloc[0]!r} ends at t={early['t'].iloc[0]} before "
-            "its created record (TRACE.md rule T1)"
+            "its created record (docs/trace-format.md rule T1)"
         )
     counts = steps["d"].cumsum().to_numpy(dtype=float)
     return steps["t"].to_numpy(dtype=float), counts

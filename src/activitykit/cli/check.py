@@ -1,4 +1,4 @@
-"""``activitykit check``: judge a trace file against TRACE.md and the reference machines."""
+"""``activitykit check``: judge a trace file against the trace format's rules and the machines."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check a trace against the spec (rules T1-T3, C1-C8)",
         description=(
             "Check an activity trace (JSON Lines, .jsonl.gz, CSV, Parquet, or a Landscape API "
-            "activities export) against TRACE.md. Exit 0: conformant; 1: violations; "
+            "activities export) against docs/trace-format.md. Exit 0: conformant; 1: violations; "
             "2: bad input or usage."
         ),
     )

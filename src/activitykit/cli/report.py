@@ -12,9 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the HTML report of a run (figures as PNG, tables as CSV)",
         description=(
             "Write report.html for RUN_DIR (a directory written by 'activitykit run', or any "
-            "TRACE.md trace file), with its figures as PNG and tables as CSV in a folder beside "
-            "it. With --compare, overlay the latency distributions of several runs and tabulate "
-            "their key figures side by side."
+            "trace file, docs/trace-format.md), with its figures as PNG and tables as CSV in a "
+            "folder beside it. With --compare, overlay the latency distributions of several "
+            "runs and tabulate their key figures side by side."
         ),
     )
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directory or trace file")

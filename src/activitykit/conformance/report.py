@@ -65,7 +65,7 @@ def render_text(report: SuiteReport) -> str:
             lines += evidence(r)
             lines.append("")
         if t.ran and not t.ok:
-            lines.append("[trace-check] the session trace breaks TRACE.md rules:")
+            lines.append("[trace-check] the session trace breaks docs/trace-format.md rules:")
             lines += [f"  {v}" for v in t.violations]
             lines.append("")
     if t.note:
@@ -115,7 +115,9 @@ def render_junit(report: SuiteReport) -> str:
             ET.SubElement(tc, "skipped", message=r.note)
     tc = ET.SubElement(suite, "testcase", classname="activitykit.conform", name="trace-check")
     if report.trace.ran and not report.trace.ok:
-        el = ET.SubElement(tc, "failure", message="the session trace breaks TRACE.md rules")
+        el = ET.SubElement(
+            tc, "failure", message="the session trace breaks docs/trace-format.md rules"
+        )
         el.text = "\n".join(report.trace.violations)
     elif not report.trace.ran:
         ET.SubElement(tc, "skipped", message=report.trace.note)
