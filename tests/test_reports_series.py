@@ -136,12 +136,16 @@ def test_critical_path_of_a_hand_built_dag(tmp_path):
     assert run.critical_path_table()["node"].tolist() == ["a", "b", "d"]
 
 
-def test_critical_path_prefers_a_longer_isolated_activity(tmp_path):
+def test_critical_path_is_a_chain_never_a_lone_activity(tmp_path):
+    # e alone (0..75) outlasts the chain a->b->d (0..60), but a lone activity is no path
+    # through the graph: the old code reported ["e"], a one-node "critical path".
     path = tmp_path / "t.jsonl"
     write_trace(dag_trace(e_total=75), path)
-    run = load_run(path)  # e: created 0, Succeeded at 75 > 60
-    assert run.critical_path == ["e"]
-    assert critical_path(build_graph(run.activities)) == ["e"]
+    run = load_run(path)
+    assert run.critical_path == ["a", "b", "d"]
+    assert critical_path(build_graph(run.activities)) == ["a", "b", "d"]
+    no_edges = [r for r in dag_trace() if r.get("activity") in ("a", "e")]
+    assert critical_path(build_graph(activity_table(no_edges))) == []
 
 
 def test_critical_path_runs_through_groups_and_progress():
@@ -166,10 +170,13 @@ def test_critical_path_runs_through_groups_and_progress():
     assert critical_path(g) == ["g", "w"]  # 0 .. 20; never ends at the group itself
     progress, thresholds = S.bulk_progress(recs, acts)
     assert progress["value"].tolist() == [0.0, 0.5]
-    assert thresholds.iloc[0].to_dict() == {
+    row = thresholds.iloc[0].to_dict()
+    assert np.isnan(row.pop("canceled_t"))  # it was not canceled
+    assert row == {
         "activity": "w",
         "parent": "g",
         "threshold": 0.5,
+        "outcome": "released",
         "released_t": 6.0,
     }
 
@@ -178,7 +185,7 @@ def test_summary_graph_and_exports(tmp_path):
     acts = activity_table(dag_trace())
     s = summary_graph(acts, by="type")
     assert dict(s.nodes(data="count")) == {"ExecuteScriptRequest": 5}
-    assert s.edges["ExecuteScriptRequest", "ExecuteScriptRequest"]["count"] == 3
+    assert s.edges["ExecuteScriptRequest", "ExecuteScriptRequest", "depends_on"]["count"] == 3
     assert len(edge_frame(acts)) == 3
     g = build_graph(acts)
     back = nx.read_graphml(write_graphml(g, tmp_path / "g.graphml"))
@@ -194,7 +201,7 @@ def brute_force_best(g: nx.DiGraph) -> float:
     for v, d in g.nodes(data=True):
         if np.isnan(d["final_t"]):
             continue
-        for u in [*nx.ancestors(g, v), v]:
+        for u in nx.ancestors(g, v):  # a path has at least one edge
             best = max(best, d["final_t"] - g.nodes[u]["created_t"])
     return best
 
@@ -217,7 +224,7 @@ def test_critical_path_matches_brute_force_on_random_dags(seed):
     if np.isinf(best):
         assert path == []
         return
-    assert nx.is_path(g, path)
+    assert len(path) >= 2 and nx.is_path(g, path)
     got = g.nodes[path[-1]]["final_t"] - g.nodes[path[0]]["created_t"]
     assert got == best
 
@@ -260,9 +267,9 @@ def test_summary_graph_names_bulk_parents_by_type():
     acts = activity_table(recs)
     groups = pd.DataFrame({"activity": ["g"], "type": ["Upgrade"]})
     s = summary_graph(acts, by="type", groups=groups)
-    assert s.nodes["Upgrade (bulk)"] == {"count": 1, "kind": "group"}
-    assert s.edges["Upgrade (bulk)", "Upgrade"]["count"] == 2
-    assert s.edges["Upgrade", "Reboot"]["count"] == 1
+    assert s.nodes["Upgrade (bulk g)"] == {"count": 1, "kind": "group"}
+    assert s.edges["Upgrade (bulk g)", "Upgrade in g", "parent"]["count"] == 2
+    assert s.edges["Upgrade in g", "Reboot", "depends_on"]["count"] == 1
     by_group = summary_graph(acts, by="group")
     assert by_group.nodes["g"]["count"] == 2 and by_group.nodes["(no group)"]["count"] == 1
 
@@ -275,3 +282,47 @@ def test_summary_end_t_sets_the_window(tmp_path):
     assert run.t_end == 60
     assert repr(run).endswith("3 activities, 9 records, t_end=60, warmup=0)")
     assert run.key_figures["all.throughput_per_hour"] == pytest.approx(3 * 3600 / 60)
+
+
+def _server(t: float, act: str) -> list[dict]:
+    return [
+        {"t": t, "event": "created", "activity": act, "kind": "server",
+         "type": "GenerateUsgReportActivity", "state": "Queued"},
+        {"t": t, "event": "enqueue", "activity": act},
+    ]  # fmt: skip
+
+
+def _consume(t: float, act: str) -> list[dict]:
+    return [
+        {"t": t, "event": "consume", "activity": act, "handler": "h1"},
+        mv(t, act, "Queued", "In Progress"),
+    ]
+
+
+def test_queue_depth_is_exact_between_bin_instants():
+    # Two messages wait over [10, 20) and [12, 25): the queue fills and drains between the
+    # bin instants 0 and 60, where the old series sampled it and saw nothing.
+    recs = [*_server(10, "s1"), *_server(12, "s2"), *_consume(20, "s1"), *_consume(25, "s2")]
+    recs = sorted(recs, key=lambda r: r["t"])
+    steps = S.queue_depth_steps(recs)
+    assert steps["t"].tolist() == [0, 10, 12, 20, 25]
+    assert steps["depth"].tolist() == [0, 1, 2, 1, 0]
+    q = S.queue_series(recs, step=60, t_end=120)
+    assert q["queue_depth"].tolist() == [0, 0, 0]  # the instants: blind to the burst
+    assert q["queue_depth_max"].tolist() == [2, 0, 0]
+    assert q["queue_depth_mean"].tolist() == pytest.approx([23 / 60, 0, 0])
+    assert q["enqueued"].tolist() == [2, 0, 0]
+
+
+def test_queue_figure_shows_messages_that_never_waited(tmp_path):
+    from activitykit.reports import figures as F
+
+    recs = [*_server(10, "s1"), *_consume(10, "s1"), *_server(70, "s2"), *_consume(70, "s2")]
+    write_trace(sorted(recs, key=lambda r: r["t"]), tmp_path / "t.jsonl")
+    run = load_run(tmp_path / "t.jsonl")
+    ax = F.queue_figure(run).axes[0]
+    title = ax.get_title()
+    assert "2 enqueued" in title and "wait p50 0 s, max 0 s" in title
+    assert not any("no " in t.get_text() for t in ax.texts)  # not "no queued activities"
+    rug = [ln for ln in ax.lines if ln.get_marker() == "|"]
+    assert np.asarray(rug[0].get_xdata()).tolist() == pytest.approx([10 / 60, 70 / 60])

@@ -1,6 +1,6 @@
 """Latencies of a client activity on an idle computer, derived from Landscape Client's rules.
 
-SPEC.md section 4, read as a timetable for ONE computer that has nothing else to do:
+docs/spec.md, 'Client exchanges', read as a timetable for ONE computer that has nothing else to do:
 
 * it pings every ``ping`` seconds; a ping that finds a message waiting schedules an urgent
   exchange ``urgent`` seconds later and cancels the pending regular exchange;
@@ -52,7 +52,7 @@ class ClientLatencyInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ClientIntervals:
-    """The three client timers of SPEC.md section 4 (defaults of Landscape Client), in s."""
+    """The three client timers (docs/spec.md, 'Client exchanges'; Landscape Client defaults), s."""
 
     exchange: float = 900.0
     urgent: float = 60.0
@@ -64,7 +64,7 @@ class ClientIntervals:
             if not (isinstance(v, int | float) and v > 0 and math.isfinite(v)):
                 raise ClientLatencyInputError(
                     f"{name} interval {v!r} must be a finite number of seconds > 0 "
-                    "(SPEC.md section 4 defaults: exchange 900, urgent 60, ping 30)"
+                    "(docs/spec.md, 'Client exchanges' defaults: exchange 900, urgent 60, ping 30)"
                 )
 
 
@@ -127,7 +127,7 @@ def simulate_client(
 
     The client has been running long before t=0: it pings at ``ping_phase + k*ping`` and its
     regular exchanges fall at ``exchange_phase + k*exchange``. One activity is created at
-    ``created_at``; its handler takes ``duration``. Every rule of SPEC.md section 4 that an
+    ``created_at``; its handler takes ``duration``. Every exchange rule of docs/spec.md that an
     idle computer can meet is applied as it fires; events at the same instant run in the
     order they were scheduled, as in the client's reactor.
     """

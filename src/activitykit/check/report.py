@@ -137,13 +137,29 @@ class CheckReport:
         """Human-readable report: violations (at most ``limit``), unfinished, summary."""
         s = self.summary
         out: list[str] = []
-        shown = self.violation_list if limit is None else self.violation_list[: max(limit, 0)]
-        for v in shown:
+        # Identical findings (same rule, same message: a T3 pair broken by 66 activities)
+        # are printed once with their count and where the next ones are; ``limit`` counts
+        # these groups, so a flood of one defect cannot hide a different one.
+        groups: dict[tuple[str, str], list[Violation]] = {}
+        for v in self.violation_list:
+            groups.setdefault((v.rule, v.message), []).append(v)
+        listed = list(groups.values())
+        shown = listed if limit is None else listed[: max(limit, 0)]
+        for vs in shown:
+            v = vs[0]
             out.append(str(v))
+            if len(vs) > 1:
+                more = ", ".join(_where(w) for w in vs[1 : 1 + _SAME_SHOWN])
+                rest = len(vs) - 1 - _SAME_SHOWN
+                out.append(
+                    f"    {len(vs)} violations with this message; also {more}"
+                    + (f" and {rest} more" if rest > 0 else "")
+                )
             out.append(f"    rule: {RULES[v.rule].summary}")
             out.append(f"    record: {json.dumps(v.record, ensure_ascii=False)}")
-        if limit is not None and len(self.violation_list) > len(shown):
-            out.append(f"... {len(self.violation_list) - len(shown)} more violation(s) not shown")
+        hidden = sum(len(vs) for vs in listed[len(shown) :])
+        if hidden:
+            out.append(f"... {hidden} more violation(s) not shown")
         u = self._unfinished
         n_unf = len(u["activity"])
         if n_unf:
@@ -235,6 +251,15 @@ class CheckReport:
                 ET.SubElement(case, "skipped", message="not judged on this trace")
         ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
         return path
+
+
+#: Further occurrences of a repeated violation named in the text report.
+_SAME_SHOWN = 3
+
+
+def _where(v: Violation) -> str:
+    line = f"line {v.line}" if v.line is not None else "end"
+    return f"{line} ({v.activity or '-'}, t={v.t:g})"
 
 
 def _plain(v: Any) -> Any:

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a setting, e.g. --set duration=600 --set fleet.groups.0.computers=50",
+        help="override a setting, e.g. --set duration=3600 --set fleet.groups.0.computers=250",
     )
     p.add_argument(
         "--trace-format",

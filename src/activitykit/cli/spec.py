@@ -13,7 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "spec",
         help="print the reference state machines",
-        description="Print the client and server activity state machines of SPEC.md section 2.",
+        description=(
+            "Print the client and server activity state machines: every allowed move and what "
+            "triggers it (docs/spec.md explains the model)."
+        ),
     )
     p.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"

@@ -105,7 +105,7 @@ class StepDeviation(AssertionError):
 
 # -- trace -------------------------------------------------------------------------------------
 class TraceBuilder:
-    """Turns what the IUT said into TRACE.md records, one time line for the whole session.
+    """Turns what the IUT said into trace records, one time line for the whole session.
 
     Each run gets its own id namespace (``<label>/a1``) and starts 1 s after the previous
     run ended, so ids are unique and ``t`` never decreases. Operation-ids are renumbered per
@@ -264,7 +264,7 @@ def compare(step: Step, ref: dict[str, Any], iut: dict[str, Any]) -> list[str]:
         msg = f"expected {_reason(ref)}, the IUT answered {_reason(iut)}"
         if step.get("cmd") == "create" and step.get("release", "queue") != "queue":
             msg += (
-                f" (this case needs create's release {step['release']!r}: SPEC.md's direct "
+                f" (this case needs create's release {step['release']!r}: the model's direct "
                 "Scheduled/Waiting -> In Progress; docs/iut-protocol.md section 4)"
             )
         return [msg]

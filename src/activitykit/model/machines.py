@@ -86,6 +86,43 @@ _RESULT_AFTER_CANCEL: frozenset[State] = frozenset({OK, KO})
 #: entered Canceled from In Progress (a late result needs an operation that was running).
 _RESULT_WINS_HISTORY: Mapping[State, State] = MappingProxyType({X: IP})
 
+# What makes each move happen, named after the trace record that goes with it (the
+# checker's causal rules require those records). Kinds differ only where the channel does:
+# a client activity starts when delivered in an exchange and ends with its operation-result;
+# a server activity starts when a job-handler consumes it and ends when the handler is done.
+_TRIGGERS_COMMON: dict[tuple[State, State], str] = {
+    (Q, X): "cancel",
+    (Q, B): "block",
+    (S, X): "cancel",
+    (W, Q): "release",
+    (W, X): "cancel",
+    (B, Q): "approve",
+    (B, W): "approve (dependencies unmet)",
+    (B, X): "cancel",
+    (IP, X): "cancel",
+}
+_TRIGGERS: dict[Kind, dict[tuple[State, State], str]] = {
+    Kind.CLIENT: _TRIGGERS_COMMON
+    | {
+        (Q, IP): "deliver",
+        (S, IP): "deliver (when due)",
+        (W, IP): "release + deliver",
+        (IP, OK): "result: succeeded",
+        (IP, KO): "result: failed",
+        (X, OK): "late result: succeeded",
+        (X, KO): "late result: failed",
+    },
+    Kind.SERVER: _TRIGGERS_COMMON
+    | {
+        (Q, IP): "consume",
+        (S, Q): "enqueue (when due)",
+        (S, IP): "consume (when due)",
+        (W, IP): "release + consume",
+        (IP, OK): "handler done: succeeded",
+        (IP, KO): "handler done: failed",
+    },
+}
+
 
 class MachineDefinitionError(ValueError):
     """A transition table that breaks a structural rule (reachability, final states...)."""
@@ -118,10 +155,14 @@ class StateMachine:
     #: History conditions: ``{s: p}`` opens the exits of ``s`` only to an activity that
     #: entered ``s`` from ``p`` (result-wins: ``{Canceled: In Progress}`` for clients).
     entered_from: Mapping[State, State] = field(default_factory=dict)
+    #: What triggers each allowed move (the trace record named after it), for diagrams and
+    #: docs; when given, it must label every move and nothing else.
+    triggers: Mapping[tuple[State, State], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transitions", MappingProxyType(dict(self.transitions)))
         object.__setattr__(self, "entered_from", MappingProxyType(dict(self.entered_from)))
+        object.__setattr__(self, "triggers", MappingProxyType(dict(self.triggers)))
         self._validate()
 
     # -- structure ------------------------------------------------------------------------
@@ -159,6 +200,15 @@ class StateMachine:
                     f"{name}: history condition on {s.value} names {p.value}, but {p.value} -> "
                     f"{s.value} is not a move or {s.value} has no exits"
                 )
+        if self.triggers:
+            moves = {(a, b) for a, dsts in self.transitions.items() for b in dsts}
+            unlabelled = sorted(f"{a.value} -> {b.value}" for a, b in moves - set(self.triggers))
+            stray = sorted(f"{a.value} -> {b.value}" for a, b in set(self.triggers) - moves)
+            if unlabelled or stray:
+                raise MachineDefinitionError(
+                    f"{name}: triggers must name every allowed move and only those; "
+                    f"unlabelled: {unlabelled}, not allowed moves: {stray}"
+                )
 
     @staticmethod
     def _closure(seeds: frozenset[State], edges: Mapping[State, frozenset[State] | set[State]]):
@@ -195,7 +245,7 @@ class StateMachine:
         elif (src, dst) == (S, Q):
             why = "only server activities are re-queued when their schedule comes due"
         else:
-            why = "the pair is not in the transition table (SPEC.md section 2)"
+            why = "the pair is not in the transition table (docs/spec.md, 'Transitions')"
         return self._refused(
             src,
             dst,
@@ -263,7 +313,9 @@ def _build(kind: Kind, profile: Profile) -> StateMachine:
         history = _RESULT_WINS_HISTORY
     else:
         final.add(X)
-    return StateMachine(kind, profile, START_STATES, frozenset(final), table, history)
+    moves = {(a, b) for a, dsts in table.items() for b in dsts}
+    triggers = {m: t for m, t in _TRIGGERS[kind].items() if m in moves}  # per profile
+    return StateMachine(kind, profile, START_STATES, frozenset(final), table, history, triggers)
 
 
 #: Every (kind, profile) machine, built and self-checked at import.

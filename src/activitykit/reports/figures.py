@@ -19,10 +19,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._frame import STATES, TERMINAL_STATES
-from .graph import GRAPH_DRAW_LIMIT
+from .graph import EDGE_STYLES, GRAPH_DRAW_LIMIT, edge_frame, summary_keys
 from .run import RunData
+from .series import queue_depth_steps
 
 __all__ = [
     "FIGURES",
@@ -80,6 +82,17 @@ def _empty(ax: Axes, what: str) -> None:
 
 def _minutes(index: pd.Index) -> np.ndarray:
     return np.asarray(index, dtype=float) / 60.0
+
+
+def _seconds(x: float) -> str:
+    """A duration with its unit and no false precision: 0.25 s, 42 s, 7.5 min, 3.2 h."""
+    if x < 10:
+        return f"{x:.2g} s" if x else "0 s"
+    if x < 120:
+        return f"{x:.0f} s"
+    if x < 7200:
+        return f"{x / 60:.1f} min"
+    return f"{x / 3600:.1f} h"
 
 
 def _fold(df: pd.DataFrame, limit: int = _MAX_LINES) -> pd.DataFrame:
@@ -199,12 +212,26 @@ def queue_figure(run: RunData) -> Figure:
     q = run.queue
     x = _minutes(q.index)
     ax1, ax2 = fig.axes
-    if q["queue_depth"].to_numpy().any():
-        ax1.step(x, q["queue_depth"], where="post", color="#3182bd")
-        ax1.set_title("Queue depth (enqueued, not yet consumed)")
-        ax1.set_ylabel("messages")
+    waits = run.queue_waits
+    if len(waits):
+        steps = queue_depth_steps(waits)
+        t = np.r_[steps["t"].to_numpy(), max(run.t_end, float(steps["t"].iloc[-1]))]
+        d = np.r_[steps["depth"].to_numpy(), steps["depth"].iloc[-1]]
+        ax1.step(t / 60, d, where="post", color="#3182bd", lw=1.0)
+        w = waits["wait"].dropna()
+        said = f"{len(waits)} enqueued"
+        if len(w):
+            said += f", wait p50 {_seconds(w.median())}, max {_seconds(w.max())}"
+        if not d.any():  # every message was taken the instant it arrived: show they came
+            enq = waits["enqueue_t"].to_numpy(dtype=float) / 60
+            ax1.plot(enq, np.zeros(len(enq)), "|", color="#3182bd", ms=12)
+            said += "; | = consumed on arrival"
+        ax1.set_title(f"Queue depth, exact ({said})", fontsize="medium")
+        ax1.set_ylabel("messages waiting")
+        ax1.set_ylim(-0.05 * max(1, int(d.max())), 1.05 * max(1, int(d.max())))
+        ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
-        _empty(ax1, "queued server activities")
+        _empty(ax1, "server activities enqueued")
     util = q["utilisation"].to_numpy(dtype=float)
     if np.isfinite(util).any() and np.nansum(util) > 0:
         ax2.step(x, util * 100, where="post", color="#e6550d")
@@ -269,8 +296,7 @@ def graph_figure(run: RunData) -> Figure:
     nx.draw_networkx_nodes(
         g, pos, ax=ax, node_color=colours, node_size=180, edgecolors="k", linewidths=0.5
     )
-    styles = {"depends_on": "solid", "progress_of": "dashed", "parent": "dotted"}
-    for rel, style in styles.items():
+    for rel, style in EDGE_STYLES.items():
         edges = [(u, v) for u, v, r in g.edges(data="relation") if r == rel]
         nx.draw_networkx_edges(
             g,
@@ -297,9 +323,14 @@ def graph_figure(run: RunData) -> Figure:
 
 
 def _state_legend(ax: Axes, states: set[str]) -> None:
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items() if s in states]
+    handles: list[Patch | Line2D] = [
+        Patch(color=c, label=s) for s, c in STATE_COLOURS.items() if s in states
+    ]
+    # The line style of each edge relation, as the caption describes them.
+    handles += [Line2D([], [], color="#555555", ls=ls, label=r) for r, ls in EDGE_STYLES.items()]
     # Outside the axes: inside, it hides whichever node the layout put in that corner.
     ax.legend(
         handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0),
@@ -308,15 +339,29 @@ def _state_legend(ax: Axes, states: set[str]) -> None:
     ax.figure.subplots_adjust(right=0.88)
 
 
+def _summary_layout(s: nx.MultiDiGraph) -> dict[object, np.ndarray]:
+    # Layered like the full graph when it is acyclic (gates then read left to right);
+    # a type that depends on itself makes a cycle, and then a circle is the fair layout.
+    if s.number_of_nodes() == 1:
+        return {n: np.zeros(2) for n in s.nodes}
+    loops = list(nx.selfloop_edges(s))
+    dag = nx.DiGraph(s)
+    dag.remove_edges_from(loops)
+    if nx.is_directed_acyclic_graph(dag):
+        return _layered_layout(dag)
+    return nx.circular_layout(sorted(s.nodes))
+
+
 def _summary_figure(run: RunData) -> Figure:
     s = run.type_summary
     fig = _new(size=(11, 7))
     ax = fig.axes[0]
     nodes = sorted(s.nodes, key=lambda k: -s.nodes[k]["count"])
     s = s.subgraph(nodes[:40]).copy()  # a summary must stay readable too
-    pos = nx.circular_layout(sorted(s.nodes)) if s.number_of_nodes() > 1 else {nodes[0]: (0, 0)}
+    pos = _summary_layout(s)
     counts = np.array([s.nodes[k]["count"] for k in s.nodes], dtype=float)
-    sizes = 300 + 2700 * np.sqrt(counts / counts.max())
+    sizes = 300 + 2700 * np.sqrt(counts / max(counts.max(), 1.0))
+    size_of = dict(zip(s.nodes, sizes, strict=True))
     colours = []
     for k in s.nodes:
         d = s.nodes[k]
@@ -326,21 +371,61 @@ def _summary_figure(run: RunData) -> Figure:
     nx.draw_networkx_nodes(
         s, pos, ax=ax, node_size=sizes, node_color=colours, edgecolors="k", linewidths=0.5
     )
-    widths = [0.5 + 1.2 * math.log10(d["count"]) for _, _, d in s.edges(data=True)]
-    nx.draw_networkx_edges(s, pos, ax=ax, width=widths, arrowsize=10, node_size=sizes)
+    # The critical path as a walk over summary nodes, with the relation of each step.
+    keys = summary_keys(run.activities, "type", run.groups)
+    path = [str(keys.get(n, n)) for n in run.critical_path]
+    rel = _graph_relations(run)
+    on_path = {
+        (u, v, rel.get((a, b), "")) for (a, b), (u, v) in zip(
+            itertools.pairwise(run.critical_path), itertools.pairwise(path), strict=True
+        )
+    }  # fmt: skip
+    # Parallel edges of different relations bend apart, so each style stays visible.
+    bend = {"depends_on": 0.0, "progress_of": 0.25, "parent": -0.25}
+    for relation, style in EDGE_STYLES.items():
+        edges = [(u, v) for u, v, r in s.edges(keys=True) if r == relation]
+        if not edges:
+            continue
+        red = [(u, v, relation) in on_path for u, v in edges]
+        nx.draw_networkx_edges(
+            s, pos, ax=ax, edgelist=edges, style=style,
+            width=[
+                (3.0 if r else 0.8 + 0.5 * math.log10(s.edges[u, v, relation]["count"]))
+                for (u, v), r in zip(edges, red, strict=True)
+            ],
+            edge_color=["red" if r else "#555555" for r in red],
+            arrowsize=10, nodelist=list(s.nodes), node_size=sizes,
+            connectionstyle=f"arc3,rad={bend[relation]}",
+        )  # fmt: skip
+    if path:
+        nx.draw_networkx_nodes(
+            s, pos, nodelist=[k for k in dict.fromkeys(path) if k in s], ax=ax,
+            node_color="none", edgecolors="red", linewidths=2.0,
+            node_size=[size_of[k] * 1.3 for k in dict.fromkeys(path) if k in s],
+        )  # fmt: skip
     nx.draw_networkx_labels(
         s, pos, ax=ax, font_size=7, labels={k: f"{k}\n{s.nodes[k]['count']}" for k in s.nodes}
     )
-    ax.margins(0.18)  # room for the long type names of nodes on the circle's rim
+    ax.margins(0.18)  # room for the long type names of the outer nodes
     _state_legend(ax, {*STATES, "group"})
     n = len(run.activities)
+    cp = f"critical path in red ({len(path)} nodes)" if path else "no critical path"
     ax.set_title(
-        f"Dependency graph summarised by type ({n} activities; node colour = most common last "
-        "state, size = count)",
+        f"Dependency graph summarised by type ({n} activities; colour = most common last "
+        f"state, size = count; {cp})",
         fontsize="medium",
     )
     ax.axis("off")
     return fig
+
+
+def _graph_relations(run: RunData) -> dict[tuple[str, str], str]:
+    """The relation of each edge on the critical path (the only edges looked up)."""
+    on = set(run.critical_path)
+    if not on:
+        return {}
+    e = edge_frame(run.activities.loc[run.activities["id"].isin(on)])
+    return {(str(u), str(v)): r for u, v, r in e.itertuples(index=False, name=None)}
 
 
 def bulk_progress_figure(run: RunData) -> Figure:
@@ -365,13 +450,19 @@ def bulk_progress_figure(run: RunData) -> Figure:
         th = thresholds.loc[thresholds["parent"] == parent]
         for value in sorted(th["threshold"].dropna().unique()):
             ax.axhline(value * 100, color=colour, ls="--", lw=0.8)
-        rel = th.dropna(subset=["released_t"])
+        rel = th.loc[th["outcome"] == "released"]
         ax.plot(rel["released_t"] / 60, rel["threshold"] * 100, "o", color=colour, ms=4)
+        can = th.loc[th["outcome"] == "canceled"]
+        ax.plot(can["canceled_t"] / 60, can["threshold"] * 100, "x", color=colour, ms=6)
     ax.set_ylim(0, 105)
     ax.set_xlabel("time (min)")
     ax.set_ylabel("parent progress (%)")
-    ax.set_title("Bulk operations: progress vs thresholds (dashed; dots = waiter released)")
-    ax.legend(fontsize="small")
+    ax.set_title(
+        "Parent progress; dashed: a waiter's threshold; o: released; x: canceled while waiting",
+        fontsize="medium",
+    )
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.figure.subplots_adjust(right=0.7)  # room for the legend: it must not hide data
     return fig
 
 

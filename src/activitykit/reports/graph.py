@@ -8,12 +8,13 @@ waited on to what waits, with a ``relation``:
 - ``progress_of``: the activity whose progress is watched -> the waiter;
 - ``parent``: a parent (group or activity) -> its child.
 
-**Critical path.** Among all directed paths ``v1 -> ... -> vk`` (k >= 1) whose last node
-is a finished activity (not a group), the one with the greatest elapsed time
-``final_t(vk) - created_t(v1)``: the longest stretch of wall-clock time covered by one chain
-of activities each waiting on, or belonging to, the one before. With no edges it is the
-single activity with the longest end-to-end latency. Ties go to the path with more nodes
-(the whole chain), then to the one whose last node was created first.
+**Critical path.** Among all directed paths ``v1 -> ... -> vk`` with at least one edge
+(k >= 2) whose last node is a finished activity (not a group), the one with the greatest
+elapsed time ``final_t(vk) - created_t(v1)``: the longest stretch of wall-clock time covered
+by one chain of activities each waiting on, or belonging to, the one before. An activity on
+its own is not a chain (its latency is in the latency figures), so a run without dependency
+edges has no critical path. Ties go to the path with more nodes (the whole chain), then to
+the one whose last node was created first.
 Computed with whole-array relaxation rounds (``critical_path_codes``), so a 1M-activity run
 needs no networkx graph; a graph with a cycle (only in a malformed trace) has no critical
 path.
@@ -30,16 +31,22 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "EDGE_STYLES",
     "GRAPH_DRAW_LIMIT",
+    "SPLIT_GROUPS_LIMIT",
     "build_graph",
     "critical_path",
     "critical_path_codes",
     "critical_path_length",
     "edge_frame",
     "summary_graph",
+    "summary_keys",
     "write_dot",
     "write_graphml",
 ]
+
+#: Line style of each edge relation, in the figures and in DOT (one definition for both).
+EDGE_STYLES: dict[str, str] = {"depends_on": "solid", "progress_of": "dashed", "parent": "dotted"}
 
 #: Graphs with more nodes than this are drawn (and exported, above EXPORT_LIMIT) summarised.
 GRAPH_DRAW_LIMIT = 200
@@ -111,6 +118,19 @@ def _group_times(g: nx.DiGraph) -> None:
                 data["final_t"] = max(ends)
 
 
+def _best_incoming(
+    start: np.ndarray, count: np.ndarray, source: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per target node, the best path arriving over one of its in-edges: earliest start,
+    then most nodes. Returns ``(node, start, count)`` for every node that has an in-edge."""
+    cand_start = start[source]
+    cand_count = count[source] + 1
+    order = np.lexsort((-cand_count, cand_start, target))
+    t_sorted = target[order]
+    first = np.r_[True, t_sorted[1:] != t_sorted[:-1]]
+    return t_sorted[first], cand_start[order][first], cand_count[order][first]
+
+
 def critical_path_codes(
     created: np.ndarray,
     final: np.ndarray,
@@ -122,8 +142,11 @@ def critical_path_codes(
 
     ``created``/``final``: per node times (NaN unknown); ``endable``: may end a path (a
     finished activity); ``source``/``target``: edge endpoints. Vectorised: each round
-    relaxes every edge at once, keeping per node the earliest path start (and, on a tie,
-    the most nodes); rounds stop when nothing improves, after at most (longest path) rounds.
+    relaxes every edge at once, keeping per node the earliest start of a path ending there
+    (the node alone included; on a tie, the most nodes); rounds stop when nothing improves,
+    after at most (longest path) rounds. A path must have an edge (module docstring), so
+    the end node is judged by its best *incoming* path, which may start later than the node
+    itself was created (a child declared before its group, say).
     A cycle never settles, so after ``n`` rounds the answer is "no critical path".
     """
     n = len(created)
@@ -131,37 +154,38 @@ def critical_path_codes(
     count = np.ones(n, dtype=np.int64)
     source = np.asarray(source, dtype=np.int64)
     target = np.asarray(target, dtype=np.int64)
-    if len(source):
-        for _ in range(n + 1):
-            cand_start = start[source]
-            cand_count = count[source] + 1
-            order = np.lexsort((-cand_count, cand_start, target))
-            t_sorted = target[order]
-            first = np.r_[True, t_sorted[1:] != t_sorted[:-1]]
-            node = t_sorted[first]
-            bs, bc = cand_start[order][first], cand_count[order][first]
-            better = (bs < start[node]) | ((bs == start[node]) & (bc > count[node]))
-            if not better.any():
-                break
-            start[node[better]] = bs[better]
-            count[node[better]] = bc[better]
-        else:
-            return []
-    length = final - start
-    ok = np.flatnonzero(endable & np.isfinite(length))
+    if len(source) == 0:
+        return []
+    for _ in range(n + 1):
+        node, bs, bc = _best_incoming(start, count, source, target)
+        better = (bs < start[node]) | ((bs == start[node]) & (bc > count[node]))
+        if not better.any():
+            break
+        start[node[better]] = bs[better]
+        count[node[better]] = bc[better]
+    else:
+        return []
+    node, in_start, in_count = _best_incoming(start, count, source, target)
+    length = final[node] - in_start
+    ok = np.flatnonzero(endable[node] & np.isfinite(length))
     if len(ok) == 0:
         return []
     # Longest time, then most nodes, then the end node created first, then node order.
-    pick = np.lexsort((ok, created[ok], -count[ok], -length[ok]))[0]
-    path = [int(ok[pick])]
+    pick = ok[np.lexsort((node[ok], created[node[ok]], -in_count[ok], -length[ok]))[0]]
     by_target = np.argsort(target, kind="stable")
     t_sorted = target[by_target]
-    while count[path[-1]] > 1:
-        v = path[-1]
+
+    def pred(v: int, want_start: float, want_count: int) -> int:
         lo, hi = np.searchsorted(t_sorted, [v, v + 1])
         preds = source[by_target[lo:hi]]
-        match = preds[(start[preds] == start[v]) & (count[preds] == count[v] - 1)]
-        path.append(int(match[0]))
+        match = preds[(start[preds] == want_start) & (count[preds] == want_count)]
+        return int(match[0])
+
+    path = [int(node[pick])]
+    path.append(pred(path[0], in_start[pick], in_count[pick] - 1))
+    while count[path[-1]] > 1:
+        v = path[-1]
+        path.append(pred(v, start[v], count[v] - 1))
     return path[::-1]
 
 
@@ -214,43 +238,84 @@ def edge_frame(activities: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def summary_graph(
-    activities: pd.DataFrame, by: str = "type", groups: pd.DataFrame | None = None
-) -> nx.DiGraph:
-    """Quotient graph for runs too big to draw: one node per activity ``type`` or per group.
+#: Up to this many bulk groups, ``summary_graph(by="type")`` keeps each group and its
+#: children apart (a canary and its roll-out share a type but play different roles); above,
+#: children of one type are merged whatever their group, so the summary stays drawable.
+SPLIT_GROUPS_LIMIT = 12
 
-    ``by="group"`` puts each activity under its ``parent`` (or "(no group)"). Node
-    attributes: ``count`` and one count per last state; edge attribute ``count`` (how many
-    activity edges it stands for). ``groups`` (the ``group`` records: ``activity``, ``type``)
-    lets ``by="type"`` show bulk parents as "<type> (bulk)" nodes with ``kind="group"``
-    instead of by id. Built from the table, so a 1M-activity run never needs a 1M-node
-    networkx graph.
+
+def summary_keys(
+    activities: pd.DataFrame, by: str = "type", groups: pd.DataFrame | None = None
+) -> pd.Series:
+    """The summary node of every activity and group id (index: id, value: node name).
+
+    ``by="type"``: an activity's ``type``; with at most ``SPLIT_GROUPS_LIMIT`` groups, a
+    group is "<type> (bulk <id>)" and its children "<type> in <id>", so two bulks of one
+    type stay two chains; with more groups, "<type> (bulk)" and plain ``type``.
+    ``by="group"``: an activity's ``parent`` (or "(no group)"); a group is itself.
     """
     if by not in ("type", "group"):
         raise ValueError(f"summary_graph by={by!r}; use 'type' or 'group'")
-    ids = activities["id"]
-    key = (activities["type"] if by == "type" else activities["parent"]).astype(object)
-    key = key.where(key.notna(), "(no group)" if by == "group" else "(no type)").astype(str)
-    s = nx.DiGraph()
-    counts = pd.crosstab(key, activities["state"].fillna("unknown"))
+    ids = activities["id"].to_numpy(dtype=object)
+    if by == "group":
+        key = activities["parent"].astype(object)
+        key = key.where(key.notna(), "(no group)").astype(str)
+        out = pd.Series(key.to_numpy(), index=ids)
+        if groups is not None and len(groups):
+            gid = groups["activity"].astype(str).to_numpy()
+            out = pd.concat([out, pd.Series(gid, index=gid)])
+        return out[~out.index.duplicated()]
+    key = activities["type"].astype(object)
+    key = key.where(key.notna(), "(no type)").astype(str)
+    gkey = pd.Series(dtype=object)
+    if groups is not None and len(groups):
+        gtype = groups["type"].astype(object)
+        gtype = gtype.where(gtype.notna(), "(no type)").astype(str)
+        gid = groups["activity"].astype(str)
+        split = groups["activity"].nunique() <= SPLIT_GROUPS_LIMIT
+        gkey = pd.Series(
+            (gtype + (" (bulk " + gid + ")" if split else " (bulk)")).to_numpy(),
+            index=groups["activity"].to_numpy(dtype=object),
+        )
+        if split:
+            parent = activities["parent"]
+            in_group = parent.isin(gid).to_numpy()
+            key = key.where(~in_group, key + " in " + parent.astype(str))
+    out = pd.concat([pd.Series(key.to_numpy(), index=ids), gkey])
+    return out[~out.index.duplicated()]
+
+
+def summary_graph(
+    activities: pd.DataFrame, by: str = "type", groups: pd.DataFrame | None = None
+) -> nx.MultiDiGraph:
+    """Quotient graph for runs too big to draw: one node per ``summary_keys`` name.
+
+    Node attributes: ``count`` and one count per last state (groups: ``kind="group"``).
+    Edges are keyed by ``relation`` (one edge per kind of link between two nodes, so a
+    ``progress_of`` gate is never hidden under ``parent`` edges), with ``relation`` and
+    ``count`` (how many activity edges it stands for). ``by="group"`` leaves out the parent
+    edges, which are what that grouping collapses. Built from the table, so a 1M-activity
+    run never needs a 1M-node networkx graph.
+    """
+    lookup = summary_keys(activities, by, groups)
+    s = nx.MultiDiGraph()
+    key = pd.Series(lookup.loc[activities["id"].to_numpy(dtype=object)].to_numpy())
+    counts = pd.crosstab(key, activities["state"].fillna("unknown").to_numpy())
     for k, row in counts.iterrows():
         s.add_node(k, count=int(row.sum()), **{str(c): int(v) for c, v in row.items() if v})
-    lookup = pd.Series(key.to_numpy(), index=ids.to_numpy())
-    if by == "type" and groups is not None and len(groups):
-        gkey = groups["type"].fillna("(no type)").astype(str) + " (bulk)"
-        for k, n in gkey.value_counts().items():
+    if groups is not None and len(groups) and by == "type":
+        gkeys = lookup.loc[groups["activity"].to_numpy(dtype=object)]
+        for k, n in gkeys.value_counts().items():
             s.add_node(k, count=int(n), kind="group")
-        lookup = pd.concat([lookup, pd.Series(gkey.to_numpy(), index=groups["activity"])])
-    lookup = lookup[~lookup.index.duplicated()]
     edges = edge_frame(activities)
-    if by == "group":  # the parent edges are what the grouping collapses
+    if by == "group":
         edges = edges[edges["relation"] != "parent"]
     src = edges["source"].map(lookup)
     src = src.where(src.notna(), edges["source"].astype(str))  # a group or unknown id
     dst = edges["target"].map(lookup)
-    ec = pd.DataFrame({"u": src, "v": dst}).groupby(["u", "v"]).size()
-    for (u, v), n in ec.items():
-        s.add_edge(u, v, count=int(n))
+    frame = pd.DataFrame({"u": src, "v": dst, "relation": edges["relation"]})
+    for (u, v, rel), n in frame.groupby(["u", "v", "relation"]).size().items():
+        s.add_edge(u, v, key=rel, relation=rel, count=int(n))
     for _, data in s.nodes(data=True):  # a group id seen only as an edge source
         data.setdefault("count", 0)
     return s
@@ -258,7 +323,7 @@ def summary_graph(
 
 def _clean_attrs(g: nx.DiGraph) -> nx.DiGraph:
     # GraphML has no None and no NaN-safe story across tools: drop missing values.
-    h = nx.DiGraph()
+    h = g.__class__()  # a summary's MultiDiGraph keeps its parallel edges
     for n, d in g.nodes(data=True):
         h.add_node(str(n), **{k: _scalar(v) for k, v in d.items() if _present(v)})
     for u, v, d in g.edges(data=True):
@@ -301,8 +366,10 @@ def write_dot(g: nx.DiGraph, path: Path, highlight: list[str] | None = None) -> 
         extra = ", color=red, penwidth=2" if n in on_path else ""
         lines.append(f'  {_dot_id(n)} [label="{label}"{extra}];')
     for u, v, d in g.edges(data=True):
-        label = d.get("relation", d.get("count", ""))
-        extra = ", color=red, penwidth=2" if (u, v) in path_edges else ""
+        rel = d.get("relation", "")
+        label = f"{rel} x{d['count']}" if "count" in d else rel
+        extra = f", style={EDGE_STYLES[rel]}" if rel in EDGE_STYLES else ""
+        extra += ", color=red, penwidth=2" if (u, v) in path_edges else ""
         lines.append(f"  {_dot_id(u)} -> {_dot_id(v)} [label={_dot_id(label)}{extra}];")
     lines.append("}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -114,7 +114,16 @@ class _Page:
 
 
 def _fmt(x: float) -> str:
-    return "" if math.isnan(x) else f"{x:.6g}"
+    """Table numbers without false precision: whole numbers and anything from 100 up
+    without decimals (with thousands separators), 1 decimal from 1, 3 significant digits
+    below. Units are in the column names and notes; the CSV files keep full precision."""
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == int(x) or abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.3g}"
 
 
 def _anchor(title: str) -> str:
@@ -254,7 +263,7 @@ def _graph_section(run: RunData, page: _Page) -> None:
         note = f"critical path: {len(path)} nodes, {length:g} s from first creation to last end"
         page.table("critical_path", cp, note=note)
     else:
-        page.text("No critical path (no finished activity).")
+        page.text("No critical path: no chain of dependent activities ended in this run.")
     n = len(run.activities) + len(run.groups)
     if n <= EXPORT_LIMIT:
         g = run.graph

@@ -5,8 +5,10 @@ Two kinds of series, chosen so every number has a plain meaning:
 - *rates* (throughput, exchange load): events counted in bins ``[k*step, (k+1)*step)``,
   scaled to "per minute" so plots stay comparable whatever the bin width;
 - *levels* (state occupancy, queue depth): how many items are in a condition at the
-  instant ``k*step`` (an item counts over ``[enter, leave)``), and for job-handler
-  utilisation the exact time-average over each bin.
+  instant ``k*step`` (an item counts over ``[enter, leave)``); for job-handler utilisation
+  and queue depth also the exact time-average over each bin, for queue depth its maximum
+  in the bin and the exact step function itself (``queue_depth_steps``), since a queue can
+  fill and drain between two bin instants.
 
 All are computed with sorted arrays and ``searchsorted``; none loops over activities.
 """
@@ -28,6 +30,7 @@ __all__ = [
     "level_at",
     "mean_level",
     "occupancy_series",
+    "queue_depth_steps",
     "queue_series",
     "state_entries",
     "throughput_series",
@@ -124,19 +127,72 @@ def occupancy_series(entries: pd.DataFrame, *, step: float = 60.0, t_end: float)
     return pd.DataFrame(data, index=pd.Index(grid, name="t"))
 
 
+def _queue_waits(waits: pd.DataFrame | TraceSource) -> pd.DataFrame:
+    if isinstance(waits, pd.DataFrame) and "enqueue_t" in waits.columns:
+        return waits
+    return queue_waits(waits)
+
+
+def queue_depth_steps(waits: pd.DataFrame | TraceSource) -> pd.DataFrame:
+    """Queue depth as an exact step function: ``t`` (every instant it changes, after a
+    leading 0 at ``t=0``) and ``depth`` (the level over ``[t, next t)``).
+
+    An activity is queued over ``[first enqueue, first consume)``, so one consumed the
+    instant it was enqueued adds nothing: the level is what a job-handler saw waiting.
+    ``waits``: a ``queue_waits`` table, or a trace to compute it from.
+    """
+    w = _queue_waits(waits)
+    enq = w["enqueue_t"].to_numpy(dtype=float)
+    con = w["consume_t"].to_numpy(dtype=float)
+    con = con[~np.isnan(con)]
+    t = np.r_[enq, con]
+    delta = np.r_[np.ones(len(enq), np.int64), -np.ones(len(con), np.int64)]
+    times, inverse = np.unique(t, return_inverse=True)
+    net = np.bincount(inverse, weights=delta, minlength=len(times)).astype(np.int64)
+    keep = net != 0
+    times, depth = times[keep], np.cumsum(net[keep])
+    if not len(times) or times[0] > 0:
+        times, depth = np.r_[0.0, times], np.r_[0, depth]
+    return pd.DataFrame({"t": times, "depth": depth.astype(np.int64)})
+
+
 def queue_series(
     waits: pd.DataFrame | TraceSource, *, step: float = 60.0, t_end: float
 ) -> pd.DataFrame:
-    """Queue depth at ``0, step, ...``: server activities enqueued and not yet first consumed.
+    """Queue depth per bin ``[k*step, (k+1)*step)`` (clipped to ``t_end``), exactly:
 
+    ``queue_depth`` (at the bin's start instant), ``queue_depth_max`` (the highest level
+    anywhere in the bin), ``queue_depth_mean`` (time-average over the bin) and ``enqueued``
+    (server activities first enqueued in it). Levels are those of ``queue_depth_steps``, so
+    a short burst between two bin instants still shows in the max and the mean.
     ``waits``: a ``queue_waits`` table, or a trace to compute it from."""
-    if not (isinstance(waits, pd.DataFrame) and "enqueue_t" in waits.columns):
-        waits = queue_waits(waits)
+    w = _queue_waits(waits)
     grid = _grid(t_end, step)
-    depth = level_at(
-        waits["enqueue_t"].to_numpy(dtype=float), waits["consume_t"].to_numpy(dtype=float), grid
+    enq = w["enqueue_t"].to_numpy(dtype=float)
+    con = w["consume_t"].to_numpy(dtype=float)
+    depth = level_at(enq, con, grid)
+    steps = queue_depth_steps(w)
+    peak = depth.copy()
+    st, sd = steps["t"].to_numpy(), steps["depth"].to_numpy()
+    inside = st <= max(t_end, 0.0)
+    k = np.minimum(np.floor(st[inside] / step).astype(np.int64), len(grid) - 1)
+    np.maximum.at(peak, k, sd[inside])
+    edges = np.minimum(np.r_[grid, grid[-1] + step], max(t_end, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = mean_level(enq, con, edges) if edges[-1] > 0 else np.zeros(len(grid))
+    # A bin of no width is its instant; clip the rounding dust of the area differences.
+    mean = np.maximum(np.where(np.diff(edges) > 0, mean, depth), 0.0)
+    bins = np.floor(enq / step).astype(np.int64)
+    enqueued = np.bincount(bins[(bins >= 0) & (bins < len(grid))], minlength=len(grid))
+    return pd.DataFrame(
+        {
+            "queue_depth": depth,
+            "queue_depth_max": peak,
+            "queue_depth_mean": mean,
+            "enqueued": enqueued[: len(grid)],
+        },
+        index=pd.Index(grid, name="t"),
     )
-    return pd.DataFrame({"queue_depth": depth}, index=pd.Index(grid, name="t"))
 
 
 def utilisation_series(
@@ -197,17 +253,25 @@ def bulk_progress(
 
     Returns ``(progress, thresholds)``: ``progress`` has ``parent``, ``t``, ``value`` (one row
     per ``progress`` record of a watched parent, plus a 0 at the group's declaration);
-    ``thresholds`` has ``activity``, ``parent``, ``threshold``, ``released_t`` (when the
-    waiter first left Waiting, NaN if never).
+    ``thresholds`` has ``activity``, ``parent``, ``threshold``, ``outcome`` and the time of
+    it: ``released_t`` (the waiter went on to Queued or In Progress), ``canceled_t`` (it
+    was Canceled while still waiting: never released). ``outcome`` is ``released``,
+    ``canceled`` or ``waiting`` (neither by the end of the trace).
     """
     f = as_frame(frame)
     waiters = activities.loc[activities["progress_of"].notna()]
+    released, canceled = _left_waiting(waiters)
+    outcome = np.where(
+        ~np.isnan(released), "released", np.where(~np.isnan(canceled), "canceled", "waiting")
+    )
     thresholds = pd.DataFrame(
         {
             "activity": waiters["id"].to_numpy(dtype=object),
             "parent": waiters["progress_of"].to_numpy(dtype=object),
             "threshold": waiters["threshold"].to_numpy(dtype=float),
-            "released_t": _left_waiting(waiters),
+            "outcome": outcome.astype(object),
+            "released_t": released,
+            "canceled_t": canceled,
         }
     )
     event = events(f)
@@ -221,12 +285,18 @@ def bulk_progress(
     return progress, thresholds
 
 
-def _left_waiting(waiters: pd.DataFrame) -> np.ndarray:
-    # First time after entering Waiting that it reached Queued or In Progress (or was canceled).
-    cand = waiters[["t_queued", "t_in_progress", "t_canceled"]].to_numpy(dtype=float)
+def _left_waiting(waiters: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(released_t, canceled_t)`` per waiter: the first Queued/In Progress after it entered
+    Waiting, and its Canceled when that came first (a cancel ends the wait, it releases
+    nothing). NaN where it did not happen."""
     t_wait = waiters["t_waiting"].to_numpy(dtype=float)[:, None]
-    cand = np.where(cand >= t_wait, cand, np.nan)
-    out = np.full(len(waiters), np.nan)
-    ok = ~np.all(np.isnan(cand), axis=1)
-    out[ok] = np.nanmin(cand[ok], axis=1)
-    return out
+    go = waiters[["t_queued", "t_in_progress"]].to_numpy(dtype=float)
+    go = np.where(go >= t_wait, go, np.nan)
+    released = np.full(len(waiters), np.nan)
+    ok = ~np.all(np.isnan(go), axis=1)
+    released[ok] = np.nanmin(go[ok], axis=1)
+    t_cancel = waiters["t_canceled"].to_numpy(dtype=float)
+    first = (t_cancel >= t_wait[:, 0]) & ~(released <= t_cancel)
+    canceled = np.where(first, t_cancel, np.nan)
+    released = np.where(first, np.nan, released)
+    return released, canceled

@@ -165,7 +165,7 @@ class Offline(_Strict):
 
 
 class Restarts(_Strict):
-    """Landscape Client restarts: running handlers lose their results (SPEC.md section 4)."""
+    """Landscape Client restarts: running handlers lose their results (docs/spec.md)."""
 
     rate_per_day: float = Field(
         default=0.0, ge=0, description="Client restarts per computer per day."
@@ -279,7 +279,7 @@ StartState = Literal["Queued", "Scheduled", "Waiting", "Blocked"]
 class _Template(_Strict):
     """What every created activity may specify."""
 
-    type: str = Field(description="Activity type name (SPEC.md section 5).")
+    type: str = Field(description="Activity type name (docs/spec.md, 'Activity types').")
     state: StartState = Field(default="Queued", description="Start state.")
     deliver_after: float | None = Field(
         default=None,
