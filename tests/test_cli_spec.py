@@ -139,4 +139,4 @@ def test_a_machine_needs_a_trigger_for_every_move() -> None:
     partial = dict(m.triggers)
     partial.pop(next(iter(partial)))
     with pytest.raises(MachineDefinitionError, match="unlabelled"):
-        StateMachine(m.kind, m.profile, m.start, m.final, m.transitions, partial)
+        StateMachine(m.kind, m.profile, m.start, m.final, m.transitions, triggers=partial)
