@@ -13,6 +13,9 @@ Kit extensions (TRACE.md allows extra fields and event kinds):
   ``offline``, ``online``, ``handler_crash``, ``handler_restart``, ``busy``, ``lost_exchange``).
 - event ``ack`` (server): the job-handler acknowledged the message of this activity.
 - field ``attempt`` on ``consume``: 1 for the first delivery, 2+ for a redelivery.
+- field ``redelivered`` on ``consume`` (live runs on a real broker): the broker's own
+  ``redelivered`` flag of the delivery; RabbitMQ also sets it for a message that a dead
+  consumer had prefetched but never started, which ``attempt`` does not count.
 - field ``children`` on ``group``.
 """
 
@@ -77,6 +80,7 @@ FIELDS: MappingProxyType[str, pa.DataType] = MappingProxyType(
         "parent": pa.string(),
         "children": pa.int64(),
         "fault": pa.string(),
+        "redelivered": pa.bool_(),
     }
 )
 #: Fields holding lists; CSV stores them as JSON text.
