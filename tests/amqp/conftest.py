@@ -53,11 +53,11 @@ class Live:
     """A server side on the test broker, with a checked in-memory trace and a fake core."""
 
     def __init__(self, url: str, queue: str, prefetch: int, tmp: str) -> None:
+        from fake_port import RecordingPort
+
         from activitykit.live.amqp.port import Recorder
         from activitykit.live.amqp.server_side import AmqpServerSide, HandlerPool
         from activitykit.trace.writers import MemoryTraceWriter
-
-        from fake_port import RecordingPort
 
         self.trace = MemoryTraceWriter()
         self.recorder = Recorder(self.trace)
@@ -67,8 +67,13 @@ class Live:
         ).open()
         self.pool = HandlerPool(url, queue, prefetch=prefetch, log_dir=tmp)
 
-    def publish(self, activity: str, duration: float = 0.0, outcome: str = "succeeded",
-                atype: str = "GenerateUsgReportActivity") -> None:
+    def publish(
+        self,
+        activity: str,
+        duration: float = 0.0,
+        outcome: str = "succeeded",
+        atype: str = "GenerateUsgReportActivity",
+    ) -> None:
         self.port.create(activity, atype, self.side.clock())
         self.side.publish(activity, atype, duration, outcome)
 
@@ -77,7 +82,7 @@ class Live:
 
     def wait_final(self, n: int, timeout: float = 60.0) -> None:
         ok = self.side.run_until(lambda: self.finals() >= n, timeout)
-        assert ok, f"only {self.finals()} of {n} activities final after {timeout} s: {self.port.state}"
+        assert ok, f"{self.finals()} of {n} activities final after {timeout} s: {self.port.state}"
 
     def records(self, event: str) -> list[dict]:
         return [r for r in self.trace.records if r["event"] == event]

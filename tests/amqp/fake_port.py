@@ -23,14 +23,26 @@ class RecordingPort:
     def create(self, activity: str, atype: str, t: float) -> None:
         self.state[activity] = "Queued"
         self.emit(
-            {"t": t, "event": "created", "activity": activity, "kind": "server",
-             "type": atype, "state": "Queued"}
+            {
+                "t": t,
+                "event": "created",
+                "activity": activity,
+                "kind": "server",
+                "type": atype,
+                "state": "Queued",
+            }
         )
 
     def _move(self, activity: str, to: str, t: float, cause: str) -> None:
         self.emit(
-            {"t": t, "event": "transition", "activity": activity,
-             "from": self.state[activity], "to": to, "cause": cause}
+            {
+                "t": t,
+                "event": "transition",
+                "activity": activity,
+                "from": self.state[activity],
+                "to": to,
+                "cause": cause,
+            }
         )
         self.state[activity] = to
 
@@ -45,7 +57,8 @@ class RecordingPort:
     def finished(self, activity: str, handler: str, status: str, t: float) -> None:
         self.calls.append(("finished", activity, handler, status))
         if self.state[activity] == "In Progress":
-            self._move(activity, "Succeeded" if status == "succeeded" else "Failed", t, "job-handler")
+            to = "Succeeded" if status == "succeeded" else "Failed"
+            self._move(activity, to, t, "job-handler")
 
     def handler_lost(self, handler: str, t: float) -> None:
         self.calls.append(("handler_lost", handler))

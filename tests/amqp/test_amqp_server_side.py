@@ -10,8 +10,11 @@ pytestmark = pytest.mark.amqp
 def test_every_activity_runs_once_and_ends_as_its_job_said(live) -> None:
     live.pool.start_all(["h1", "h2"], live.side)
     for i in range(30):
-        live.publish(f"a{i}", duration=0.01 if i % 3 == 0 else 0.0,
-                     outcome="failed" if i % 5 == 0 else "succeeded")
+        live.publish(
+            f"a{i}",
+            duration=0.01 if i % 3 == 0 else 0.0,
+            outcome="failed" if i % 5 == 0 else "succeeded",
+        )
     live.wait_final(30)
     assert live.recorder.violations == []
     want = {f"a{i}": "Failed" if i % 5 == 0 else "Succeeded" for i in range(30)}
@@ -27,7 +30,8 @@ def test_every_activity_runs_once_and_ends_as_its_job_said(live) -> None:
     for i, r in enumerate(recs):
         if r["event"] == "consume":
             nxt = recs[i + 1]
-            assert (nxt["event"], nxt["activity"], nxt["t"]) == ("transition", r["activity"], r["t"])
+            assert (nxt["event"], nxt["activity"]) == ("transition", r["activity"])
+            assert nxt["t"] == r["t"]
 
 
 def test_nothing_is_left_on_the_queue(live) -> None:
