@@ -50,21 +50,24 @@ def amqp_queue(request: pytest.FixtureRequest) -> str:
 
 
 class Live:
-    """A server side on the test broker, with a checked in-memory trace and a fake core."""
+    """A server side on the test broker: the server core, a checked in-memory trace."""
 
     def __init__(self, url: str, queue: str, prefetch: int, tmp: str) -> None:
-        from fake_port import RecordingPort
-
+        from activitykit.live.amqp.core import StoreServer
         from activitykit.live.amqp.port import Recorder
         from activitykit.live.amqp.server_side import AmqpServerSide, HandlerPool
         from activitykit.trace.writers import MemoryTraceWriter
 
         self.trace = MemoryTraceWriter()
         self.recorder = Recorder(self.trace)
-        self.port = RecordingPort(self.recorder.emit)
+        #: activity -> (work time, outcome) its job message carries
+        self.jobs: dict[str, tuple[float, str]] = {}
+        self.server = StoreServer(self.recorder.emit, handler_model=lambda a: self.jobs[a.id])
+        self.store = self.server.store
         self.side = AmqpServerSide(
-            url, self.port, self.recorder.emit, queue=queue, prefetch=prefetch, purge=True
+            url, self.server, self.recorder.emit, queue=queue, prefetch=prefetch, purge=True
         ).open()
+        self.server.side = self.side
         self.pool = HandlerPool(url, queue, prefetch=prefetch, log_dir=tmp)
 
     def publish(
@@ -74,15 +77,22 @@ class Live:
         outcome: str = "succeeded",
         atype: str = "GenerateUsgReportActivity",
     ) -> None:
-        self.port.create(activity, atype, self.side.clock())
-        self.side.publish(activity, atype, duration, outcome)
+        """Create a Queued server activity: the core publishes it at once."""
+        self.jobs[activity] = (duration, outcome)
+        self.store.create(self.side.clock(), activity, "server", atype, "Queued")
+
+    def state(self, activity: str) -> str:
+        return self.store.get(activity).state
+
+    def states(self) -> dict[str, str]:
+        return {a: x.state for a, x in self.store.activities.items()}
 
     def finals(self) -> int:
-        return sum(s in ("Succeeded", "Failed") for s in self.port.state.values())
+        return sum(s in ("Succeeded", "Failed", "Canceled") for s in self.states().values())
 
     def wait_final(self, n: int, timeout: float = 60.0) -> None:
         ok = self.side.run_until(lambda: self.finals() >= n, timeout)
-        assert ok, f"{self.finals()} of {n} activities final after {timeout} s: {self.port.state}"
+        assert ok, f"{self.finals()} of {n} activities final after {timeout} s: {self.states()}"
 
     def records(self, event: str) -> list[dict]:
         return [r for r in self.trace.records if r["event"] == event]

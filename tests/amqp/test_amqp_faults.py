@@ -31,19 +31,21 @@ def test_kill_9_mid_activity_redelivers_to_the_other_handler(make_live) -> None:
     # message (its job says 30 s), so end the test at the second consume, not the finish.
     assert live.side.run_until(lambda: len(_consumes(live, "long")) == 2, 30)
     second = _consumes(live, "long")[1]
-    assert (second.handler, second.redelivered, second.attempt) == ("h2", True, 2)
+    assert (second.handler, second.redelivered, second.accepted) == ("h2", True, True)
     assert second.t >= t_kill
     print(f"kill -9 -> second consume: {second.t - t_kill:.4f} s")
     # In the checked trace: the fault, then the second consume, and no second move.
     recs = live.trace.records
     kinds = [(r["event"], r.get("activity"), r.get("fault")) for r in recs]
-    assert kinds.index(("fault", None, "handler_crash")) < [
-        i for i, k in enumerate(kinds) if k[:2] == ("consume", "long")
-    ][1]
+    assert (
+        kinds.index(("fault", None, "handler_crash"))
+        < [i for i, k in enumerate(kinds) if k[:2] == ("consume", "long")][1]
+    )
     moves = [r for r in recs if r["event"] == "transition" and r["activity"] == "long"]
     assert [(m["from"], m["to"]) for m in moves] == [("Queued", "In Progress")]
+    again = [r for r in recs if r["event"] == "consume" and r["activity"] == "long"][1]
+    assert (again["attempt"], again["redelivered"]) == (2, True)
     assert live.recorder.violations == []
-    assert ("handler_lost", "h1") in live.port.calls
 
 
 def test_prefetched_messages_of_a_killed_handler_come_back_flagged(make_live) -> None:
@@ -58,7 +60,10 @@ def test_prefetched_messages_of_a_killed_handler_come_back_flagged(make_live) ->
     live.pool.start("h2", "--prefetch", "1")
     assert live.side.run_until(lambda: bool(_consumes(live, "a0")[1:]), 30)
     again = _consumes(live, "a0")[1]
-    assert (again.handler, again.redelivered, again.attempt) == ("h2", True, 2)
+    assert (again.handler, again.redelivered) == ("h2", True)
+    # a1 and a2 were only prefetched by h1, never started: the broker flags them anyway.
+    assert live.side.run_until(lambda: bool(_consumes(live, "a1")), 60)
+    assert _consumes(live, "a1")[0].redelivered
 
 
 def test_broker_restart_keeps_persistent_messages_in_flight(make_live, own_broker) -> None:

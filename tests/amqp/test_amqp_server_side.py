@@ -18,7 +18,7 @@ def test_every_activity_runs_once_and_ends_as_its_job_said(live) -> None:
     live.wait_final(30)
     assert live.recorder.violations == []
     want = {f"a{i}": "Failed" if i % 5 == 0 else "Succeeded" for i in range(30)}
-    assert live.port.state == want
+    assert live.states() == want
     consumes = live.records("consume")
     assert sorted(r["activity"] for r in consumes) == sorted(want)
     assert {r["redelivered"] for r in consumes} == {False}

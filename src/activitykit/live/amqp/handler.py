@@ -118,6 +118,7 @@ def _serve_connection(
     def started(job: Any, method: Any) -> dict[str, Any]:
         return {
             "activity": job.activity,
+            "gen": job.gen,
             "status": "in-progress",
             "redelivered": bool(method.redelivered),
         }
@@ -129,7 +130,7 @@ def _serve_connection(
             job = accept(method, props, body)
             if job is None:
                 continue
-            final = {"activity": job.activity, "status": job.outcome}
+            final = {"activity": job.activity, "gen": job.gen, "status": job.outcome}
             if job.duration > 0:
                 send(props.reply_to, [started(job, method)], None)
                 conn.sleep(job.duration)  # services the connection (heartbeats, deliveries)
@@ -147,7 +148,10 @@ def _serve_connection(
                 if j2 is None or j2.duration > 0 or nxt[1].reply_to != props.reply_to:
                     pending.append(nxt)  # after this batch, on its own (sequential handler)
                     break
-                reports += [started(j2, nxt[0]), {"activity": j2.activity, "status": j2.outcome}]
+                reports += [
+                    started(j2, nxt[0]),
+                    {"activity": j2.activity, "gen": j2.gen, "status": j2.outcome},
+                ]
                 tag = nxt[0].delivery_tag
             send(props.reply_to, reports, tag)
 

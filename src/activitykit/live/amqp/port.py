@@ -1,13 +1,14 @@
 """What the AMQP side tells the server, and where every record of a live run goes.
 
-The AMQP side (``AmqpServerSide``) knows the broker: what it published, what a handler
-consumed and whether the broker flagged it redelivered, what a handler reported finished.
-It does not know the activity semantics (is a consume of a Canceled activity a move? does a
-finish of a redelivered one count?): those belong to the server core, the one implementation
-the simulator also runs. ``ServerPort`` is the narrow interface between the two. The AMQP
-side writes its own records (``enqueue``, ``consume``, ``ack``, ``fault``) and calls the
-port right after, so the core's records (the transitions they cause) follow their cause at
-the same ``t`` (TRACE.md: file order at equal ``t`` is cause before effect).
+The AMQP side (``AmqpServerSide``) knows the broker: what a handler consumed and whether
+the broker flagged it redelivered, what a handler reported finished, which handler died.
+It does not know the activity semantics (is a consume of a Canceled activity a move? does
+the finish of a stale message count?): those belong to the server core
+(``activitykit.server.ActivityStore``), the one implementation the simulator and the
+conformance reference also run. ``ServerPort`` is the narrow interface from the broker to
+the core (``core.StoreServer`` implements it); the core publishes through
+``AmqpServerSide.publish``. The core writes ``enqueue``, ``consume`` and the transitions;
+the AMQP side writes ``ack`` (after the core settled the activity) and ``fault``.
 """
 
 from __future__ import annotations
@@ -30,22 +31,24 @@ class ServerPort(Protocol):
     """State changes of server activities, driven by what happened on the broker.
 
     Each method is called once per event, in the order the harness learned of them, with
-    ``t`` in seconds since the start of the run; the implementation emits the records of
-    the state changes it makes (through the ``Emit`` it shares with the harness).
+    ``t`` on the run's clock; the implementation emits the records of what it decides (the
+    ``consume`` and the transitions) through the ``Emit`` it shares with the harness. A
+    message is ``(activity, gen)``: ``gen`` is the activity's publication it belongs to.
     """
 
-    def published(self, activity: str, t: float) -> None:
-        """The activity's job message went to the queue (``enqueue`` already recorded)."""
+    def consumed(self, activity: str, gen: int, handler: str, redelivered: bool, t: float) -> bool:
+        """A handler took the message; False if it is stale (canceled, republished, ended):
+        the handler's work on it then settles nothing."""
+        ...
 
-    def consumed(self, activity: str, handler: str, redelivered: bool, t: float) -> None:
-        """A handler took the activity from the queue (``consume`` already recorded)."""
-
-    def finished(self, activity: str, handler: str, status: str, t: float) -> None:
+    def finished(self, activity: str, gen: int, handler: str, status: str, t: float) -> None:
         """The handler ended its work ("succeeded"/"failed") and acknowledged the message;
         the harness records ``ack`` after this call returns."""
+        ...
 
     def handler_lost(self, handler: str, t: float) -> None:
         """The handler is gone; the broker requeues what it had not acknowledged."""
+        ...
 
 
 class Recorder:

@@ -14,7 +14,15 @@ from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from ...errors import InputError
 
@@ -57,6 +65,9 @@ class Job(_Strict):
 
     protocol: Literal["activitykit-jobhandler/1"]
     activity: StrictStr
+    #: Publication number of the activity (1, then 2+ if it was published again, e.g. after
+    #: an approval); reports echo it so that a stale message's report cannot settle a newer one.
+    gen: Annotated[StrictInt, Field(ge=1)]
     type: StrictStr
     #: For the kit's own handler: how long to work (real seconds) and how it ends. A user's
     #: handler does its real work and may ignore both.
@@ -66,6 +77,7 @@ class Job(_Strict):
 
 class Report(_Strict):
     activity: Annotated[StrictStr, Field(min_length=1)]
+    gen: Annotated[StrictInt, Field(ge=1)]
     status: Literal["in-progress", "succeeded", "failed"]
     #: The broker's ``redelivered`` flag of the delivery; required for ``in-progress``.
     redelivered: StrictBool | None = None
@@ -80,11 +92,12 @@ class ReportMessage(_Strict):
 
 
 # ---------------------------------------------------------------------- encoding
-def encode_job(activity: str, atype: str, duration: float, outcome: str) -> bytes:
+def encode_job(activity: str, gen: int, atype: str, duration: float, outcome: str) -> bytes:
     return orjson.dumps(
         {
             "protocol": PROTOCOL,
             "activity": activity,
+            "gen": gen,
             "type": atype,
             "duration": duration,
             "outcome": outcome,
@@ -148,92 +161,93 @@ def parse_reports(body: bytes, msg_no: int) -> ReportMessage:
 
 
 # ---------------------------------------------------------------------- session rules
+Message = tuple[str, int]  # (activity, gen): one published job message
+
+
 class Ledger:
     """Who holds what: the rules of a report that need the session's history.
 
-    A handler *holds* an activity from its ``in-progress`` report to its final report.
-    ``prefetch`` (when known) bounds how many a handler may hold at once.
+    A handler *holds* a message ``(activity, gen)`` from its ``in-progress`` report to its
+    final report. ``prefetch`` (when known) bounds how many a handler may hold at once.
     """
 
     def __init__(self, prefetch: int | None = None) -> None:
         self.prefetch = prefetch
-        self.published: set[str] = set()
-        self.consumes: dict[str, int] = defaultdict(int)
-        self.held: dict[str, set[str]] = defaultdict(set)
-        self.holder: dict[str, str] = {}
-        self.final: dict[str, tuple[str, str]] = {}
-        self.stale: dict[str, set[str]] = defaultdict(set)
+        self.published: set[Message] = set()
+        self.deliveries: dict[Message, int] = defaultdict(int)
+        self.held: dict[str, set[Message]] = defaultdict(set)
+        self.holder: dict[Message, str] = {}
+        self.final: dict[Message, tuple[str, str]] = {}
+        self.stale: dict[str, set[Message]] = defaultdict(set)
 
-    def check(self, msg: ReportMessage, msg_no: int) -> list[tuple[Report, int | None]]:
+    def check(self, msg: ReportMessage, msg_no: int) -> None:
         """Raise ReportError for the first report of ``msg`` that breaks a rule, else apply all.
 
-        Checks run on a copy of the handler's holdings first, so a bad message changes
-        nothing. Returns each report with its attempt number (in-progress: 1 for the first
-        delivery of the activity, 2+ after; final: None).
+        Every report is judged against the holdings as the earlier reports of the same message
+        left them, on a copy: a bad message changes nothing.
         """
         h = msg.handler
         held = set(self.held[h])
-        seen: dict[str, int] = {}
+        seen: dict[Message, int] = defaultdict(int)
         for i, r in enumerate(msg.reports):
-            a = r.activity
+            m = (r.activity, r.gen)
             where = f"{_where(h, msg_no)}: reports[{i}]"
-            if a not in self.published:
-                raise ReportError(f"{where}.activity: {a!r} was never published to the queue")
+            if m not in self.published:
+                raise ReportError(
+                    f"{where}: activity {r.activity!r} gen {r.gen} was never published to the "
+                    "queue (echo the job's activity and gen)"
+                )
             if r.status == "in-progress":
-                if a in self.final:
-                    h0, st = self.final[a]
+                if m in self.final:
+                    h0, st = self.final[m]
                     raise ReportError(
-                        f"{where}: {a!r} was delivered again after handler {h0!r} reported it "
-                        f"{st!r}: {h0!r} did not acknowledge the message in the transaction "
-                        "of its final report"
+                        f"{where}: {r.activity!r} was delivered again after handler {h0!r} "
+                        f"reported it {st!r}: {h0!r} did not acknowledge the message in the "
+                        "transaction of its final report"
                     )
-                if a in held:
+                if m in held:
                     if not r.redelivered:
                         raise ReportError(
-                            f"{where}: 'in-progress' for {a!r}, which this handler already "
-                            "holds (one delivery, one in-progress report)"
+                            f"{where}: 'in-progress' for {r.activity!r}, which this handler "
+                            "already holds (one delivery, one in-progress report)"
                         )
-                    held.discard(a)  # its connection dropped and the broker redelivered it
+                    held.discard(m)  # its connection dropped and the broker redelivered it
                 if self.prefetch is not None and len(held - self.stale[h]) >= self.prefetch:
                     raise ReportError(
-                        f"{where}: 'in-progress' for {a!r} while holding {len(held)} "
-                        f"activities; prefetch is {self.prefetch}"
+                        f"{where}: 'in-progress' for {r.activity!r} while holding "
+                        f"{len(held)} messages; prefetch is {self.prefetch}"
                     )
-                if not r.redelivered and (self.consumes[a] + seen.get(a, 0)) > 0:
+                if not r.redelivered and self.deliveries[m] + seen[m] > 0:
                     raise ReportError(
-                        f"{where}.redelivered: false, but {a!r} was delivered before; the "
-                        "broker marks every later delivery redelivered (report its flag as is)"
+                        f"{where}.redelivered: false, but {r.activity!r} was delivered before; "
+                        "the broker marks every later delivery redelivered (report its flag)"
                     )
-                held.add(a)
-                seen[a] = seen.get(a, 0) + 1
+                held.add(m)
+                seen[m] += 1
             else:
-                if a not in held:
+                if m not in held:
                     raise ReportError(
-                        f"{where}: {r.status!r} for {a!r}, which this handler does not hold "
-                        "(report 'in-progress' when the delivery arrives, then one final status)"
+                        f"{where}: {r.status!r} for {r.activity!r}, which this handler does "
+                        "not hold (report 'in-progress' when the delivery arrives, then one "
+                        "final status)"
                     )
-                held.discard(a)
-        out: list[tuple[Report, int | None]] = []
+                held.discard(m)
         for r in msg.reports:
-            a = r.activity
+            m = (r.activity, r.gen)
             if r.status == "in-progress":
-                self.consumes[a] += 1
-                # A redelivery to another handler means the earlier holder lost it.
-                prev = self.holder.get(a)
-                if prev is not None and prev != h:
-                    self.held[prev].discard(a)
-                    self.stale[prev].discard(a)
-                self.stale[h].discard(a)
-                self.holder[a] = h
-                self.held[h].add(a)
-                out.append((r, self.consumes[a]))
+                self.deliveries[m] += 1
+                prev = self.holder.get(m)
+                if prev is not None and prev != h:  # redelivered: the earlier holder lost it
+                    self.held[prev].discard(m)
+                    self.stale[prev].discard(m)
+                self.stale[h].discard(m)
+                self.holder[m] = h
+                self.held[h].add(m)
             else:
-                self.held[h].discard(a)
-                self.stale[h].discard(a)
-                self.holder.pop(a, None)
-                self.final.setdefault(a, (h, r.status))
-                out.append((r, None))
-        return out
+                self.held[h].discard(m)
+                self.stale[h].discard(m)
+                self.holder.pop(m, None)
+                self.final.setdefault(m, (h, r.status))
 
     def reconnected(self) -> None:
         """The harness lost its broker connection: handlers may have lost theirs too.
@@ -242,14 +256,14 @@ class Ledger:
         in the reports queue) or come back redelivered, but it no longer counts against the
         prefetch bound, since the broker may have requeued it.
         """
-        for h, acts in self.held.items():
-            self.stale[h] = set(acts)
+        for h, held in self.held.items():
+            self.stale[h] = set(held)
 
-    def lose(self, handler: str) -> set[str]:
+    def lose(self, handler: str) -> set[Message]:
         """The handler is gone: forget what it held (the broker requeues it); return that."""
         gone = self.held.pop(handler, set())
         self.stale.pop(handler, None)
-        for a in gone:
-            if self.holder.get(a) == handler:
-                del self.holder[a]
+        for m in gone:
+            if self.holder.get(m) == handler:
+                del self.holder[m]
         return gone

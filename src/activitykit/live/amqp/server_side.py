@@ -41,13 +41,16 @@ _CONNECTION_ERRORS = (
 
 @dataclass(frozen=True, slots=True)
 class ConsumeSeen:
-    """One consume as the harness saw it (for tests and the redelivery figures)."""
+    """One delivery as the harness saw it (for tests and the redelivery figures).
+
+    ``accepted`` is the core's verdict: False for a stale message (dropped)."""
 
     t: float
     activity: str
+    gen: int
     handler: str
-    attempt: int
     redelivered: bool
+    accepted: bool
 
 
 @dataclass
@@ -161,11 +164,19 @@ class AmqpServerSide:
         self.close()
 
     # ------------------------------------------------------------------ publishing
-    def publish(self, activity: str, atype: str, duration: float = 0.0, outcome: str = "succeeded"):
-        """Publish one server activity (``duration`` real seconds for the kit's handler)."""
-        body = encode_job(activity, atype, duration, outcome)
-        self.emit({"t": self.clock(), "event": "enqueue", "activity": activity})
-        self.ledger.published.add(activity)
+    def publish(
+        self,
+        activity: str,
+        gen: int,
+        atype: str,
+        duration: float = 0.0,
+        outcome: str = "succeeded",
+    ) -> None:
+        """Put publication ``gen`` of a server activity on the queue (the core has written
+        its ``enqueue``). ``duration`` (real seconds) and ``outcome`` are for the kit's
+        handler."""
+        body = encode_job(activity, gen, atype, duration, outcome)
+        self.ledger.published.add((activity, gen))
         self.counts.published += 1
         while True:
             try:
@@ -173,7 +184,6 @@ class AmqpServerSide:
                 break
             except _CONNECTION_ERRORS as exc:
                 self._reconnect(exc)
-        self.port.published(activity, self.clock())
 
     # ------------------------------------------------------------------ consuming reports
     def pump(self, seconds: float = 0.0) -> None:
@@ -209,31 +219,21 @@ class AmqpServerSide:
         c = self.counts
         c.report_messages += 1
         msg = parse_reports(body, c.report_messages)
-        steps = self.ledger.check(msg, c.report_messages)
+        self.ledger.check(msg, c.report_messages)
         t = self.clock()
         h = msg.handler
-        for report, attempt in steps:
-            a = report.activity
-            if report.status == "in-progress":
-                red = bool(report.redelivered)
+        port = self.port
+        for r in msg.reports:
+            if r.status == "in-progress":
+                red = bool(r.redelivered)
+                ok = port.consumed(r.activity, r.gen, h, red, t)
                 c.consumes += 1
                 c.redelivered += red
-                c.consumed.append(ConsumeSeen(t, a, h, attempt, red))
-                self.emit(
-                    {
-                        "t": t,
-                        "event": "consume",
-                        "activity": a,
-                        "handler": h,
-                        "attempt": attempt,
-                        "redelivered": red,
-                    }
-                )
-                self.port.consumed(a, h, red, t)
+                c.consumed.append(ConsumeSeen(t, r.activity, r.gen, h, red, ok))
             else:
-                self.port.finished(a, h, report.status, t)
+                port.finished(r.activity, r.gen, h, r.status, t)
                 c.acks += 1
-                self.emit({"t": t, "event": "ack", "activity": a, "handler": h})
+                self.emit({"t": t, "event": "ack", "activity": r.activity, "handler": h})
         self._last_tag = method.delivery_tag  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ handlers
