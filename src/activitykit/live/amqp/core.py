@@ -126,15 +126,17 @@ class Action:
     """One administrator action of a scenario on a server activity, at scenario time ``t``."""
 
     t: float
-    what: str  # "create", "approve" or "cancel"
+    what: str  # "create", "approve", "cancel", "handler_crash" or "handler_restart"
     record: Record
 
 
 def server_actions(scenario: Scenario) -> list[Action]:
-    """The server activities ``scenario`` creates and the approvals/cancellations of them.
+    """The server activities ``scenario`` creates, the approvals/cancellations of them, and
+    the job-handler crashes and restarts of its fault model.
 
     Taken from a simulated run (the one workload generator); activities that depend on a
-    client activity are left out (a live server side has no clients to wait for).
+    client activity are left out (a live server side has no clients to wait for). A crash
+    is replayed as a SIGKILL of that handler's process, a restart as a new process.
     """
     from ...sim import simulate  # here: the simulator is needed only for this
 
@@ -153,6 +155,8 @@ def server_actions(scenario: Scenario) -> list[Action]:
             out.append(Action(r["t"], "create", r))
         elif ev in ("approve", "cancel") and r.get("activity") in server:
             out.append(Action(r["t"], ev, r))
+        elif ev == "fault" and r.get("fault") in ("handler_crash", "handler_restart"):
+            out.append(Action(r["t"], r["fault"], r))
     return out
 
 
@@ -194,7 +198,7 @@ class LiveResult:
 
     @property
     def ok(self) -> bool:
-        return not self.report.violations
+        return self.report.ok
 
 
 def run_server_side(
@@ -264,9 +268,22 @@ def run_server_side(
         while i < len(todo) or store.open:
             now = clock()
             while i < len(todo) and todo[i].t <= now:
-                _apply(store, todo[i], now)
+                act = todo[i]
                 i += 1
-            server.run_timers(now)
+                h = act.record.get("handler")
+                if act.what == "handler_crash" and h in pool.procs:
+                    pool.kill(h)
+                    pool.reap()
+                    side.handler_lost(h)
+                elif act.what == "handler_restart" and h not in pool.procs:
+                    pool.start(h)
+                    side.emit(
+                        {"t": clock(), "event": "fault", "handler": h, "fault": "handler_restart"}
+                    )
+                elif act.what not in ("handler_crash", "handler_restart"):
+                    # Each call reads the clock anew: records never go back in time.
+                    _apply(store, act, clock())
+            server.run_timers(clock())
             for name in pool.reap():
                 side.handler_lost(name)
             nxt = [
