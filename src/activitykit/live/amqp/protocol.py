@@ -110,7 +110,7 @@ def decode_job(body: bytes) -> Job:
     try:
         return Job.model_validate(orjson.loads(body))
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(f"not a {PROTOCOL} job message: {exc}") from None
+        raise ValueError(f"not a job message of {PROTOCOL}: {exc}") from None
 
 
 def encode_reports(handler: str, reports: list[dict[str, Any]]) -> bytes:
