@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from typing import Any
@@ -161,12 +162,29 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m activitykit.live.amqp.handler",
         description="The kit's job-handler (docs/job-handler-protocol.md).",
     )
+    env = os.environ.get
+    # Defaults from the environment: `activitykit conform --job-handler` sets these.
     ap.add_argument(
-        "--amqp-url", required=True, help="broker URL, amqp://user:pass@host:port/vhost"
+        "--amqp-url",
+        default=env("ACTIVITYKIT_AMQP_URL"),
+        help="broker URL, amqp://user:pass@host:port/vhost ($ACTIVITYKIT_AMQP_URL)",
     )
-    ap.add_argument("--queue", default="activitykit.jobs", help="the job queue (durable)")
-    ap.add_argument("--name", required=True, help="this handler's name in reports and the trace")
-    ap.add_argument("--prefetch", type=int, default=1, help="unacknowledged messages held (>= 1)")
+    ap.add_argument(
+        "--queue",
+        default=env("ACTIVITYKIT_QUEUE", "activitykit.jobs"),
+        help="the job queue, durable ($ACTIVITYKIT_QUEUE)",
+    )
+    ap.add_argument(
+        "--name",
+        default=env("ACTIVITYKIT_HANDLER"),
+        help="this handler's name in reports and the trace ($ACTIVITYKIT_HANDLER)",
+    )
+    ap.add_argument(
+        "--prefetch",
+        type=int,
+        default=int(env("ACTIVITYKIT_PREFETCH", "1")),
+        help="unacknowledged messages held, >= 1 ($ACTIVITYKIT_PREFETCH)",
+    )
     ap.add_argument("--never-ack", action="store_true", help="fault: never acknowledge")
     ap.add_argument(
         "--reconnect-timeout",
@@ -175,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         help="give up reconnecting after this many seconds",
     )
     args = ap.parse_args(argv)
+    if not args.amqp_url or not args.name:
+        ap.error("--amqp-url and --name are required (or their environment variables)")
     if args.prefetch < 1:
         ap.error("--prefetch must be >= 1")
     try:
