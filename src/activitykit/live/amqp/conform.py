@@ -80,6 +80,8 @@ class _Session:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, timeout: float) -> None:
+        # A fresh interpreter on a loaded machine can take many seconds to subscribe.
+        timeout = max(timeout, 90.0)
         _, before = self.side.queue_counts()
         log = (self.logs / f"{name}.log").open("ab")
         try:

@@ -305,17 +305,39 @@ class HandlerPool:
         self.procs[name] = p
         return p
 
-    def start_all(self, names: Iterable[str], side: AmqpServerSide, timeout: float = 30.0):
+    def start_all(self, names: Iterable[str], side: AmqpServerSide, timeout: float = 90.0):
         """Start handlers one by one, each subscribed before the next starts.
 
         The broker hands out messages round-robin in subscription order; starting them in
-        turn makes that order the order of ``names`` (the simulator's h1, h2, ...).
+        turn makes that order the order of ``names`` (the simulator's h1, h2, ...). The
+        timeout is generous: on a loaded two-core machine a fresh interpreter importing
+        pika and pydantic can take many seconds.
         """
         for name in names:
             _, before = side.queue_counts()
-            self.start(name)
-            if not side.run_until(lambda b=before: side.queue_counts()[1] > b, timeout, 0.05):
-                raise RuntimeError(f"job-handler {name} did not subscribe within {timeout:g} s")
+            p = self.start(name)
+            subscribed = side.run_until(
+                lambda b=before, p=p: side.queue_counts()[1] > b or p.poll() is not None,
+                timeout,
+                0.05,
+            )
+            if not subscribed or p.poll() is not None:
+                why = (
+                    f"exited with status {p.returncode}"
+                    if p.poll() is not None
+                    else (f"did not subscribe within {timeout:g} s")
+                )
+                raise RuntimeError(f"job-handler {name} {why}{self._log_tail(name)}")
+
+    def _log_tail(self, name: str) -> str:
+        if self.log_dir is None:
+            return ""
+        with contextlib.suppress(OSError):
+            with open(os.path.join(self.log_dir, f"{name}.log"), errors="replace") as f:
+                lines = f.read().splitlines()[-5:]
+            if lines:
+                return "; its last output: " + " | ".join(lines)
+        return ""
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs[name]
