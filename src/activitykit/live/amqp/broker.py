@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -136,6 +137,7 @@ class Broker:
         self.node = f"activitykit-{os.getpid()}-{secrets.token_hex(3)}@localhost"
         self._proc: subprocess.Popen[bytes] | None = None
         self._epmd: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -180,6 +182,7 @@ class Broker:
             )
         finally:
             log.close()
+        self._start_watchdog()
         try:
             wait_for_amqp(self.url, self.start_timeout, alive=lambda: self.running)
         except BrokerError as exc:
@@ -187,6 +190,34 @@ class Broker:
             self.stop()
             raise BrokerError(f"{exc}; last lines of its output:\n{tail}") from None
         return self
+
+    def _start_watchdog(self) -> None:
+        """A small process that stops the broker if this process dies without stopping it.
+
+        A test run killed from outside (a timeout, Ctrl-C twice) skips every teardown; the
+        broker and its epmd would run on. The watchdog polls this process and, once it is
+        gone, ends both process groups (and removes a data directory of our own); it exits
+        by itself when they have ended.
+        """
+        assert self._proc is not None and self._epmd is not None
+        if self._watchdog is not None:  # a restart: the old one watches a node that is gone
+            self._watchdog.terminate()
+            self._watchdog.wait(5.0)
+        self._watchdog = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WATCHDOG,
+                str(os.getpid()),
+                str(self._proc.pid),
+                str(self._epmd.pid),
+                *([str(self.data_dir)] if self._own_dir else []),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def stop(self, *, cleanup: bool = True) -> None:
         """Stop the node (SIGTERM, then SIGKILL after ``stop_timeout``) and its epmd.
@@ -197,6 +228,11 @@ class Broker:
         if self._epmd is not None:
             _end_group(self._epmd, 5.0)
             self._epmd = None
+        if self._watchdog is not None:
+            # It sees both groups gone within a second and exits; reap it.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._watchdog.wait(5.0)
+            self._watchdog = None
         if cleanup and self._own_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
@@ -273,6 +309,39 @@ class Broker:
             with contextlib.suppress(OSError):
                 texts.extend(p.read_text(errors="replace").splitlines()[-n:])
         return "\n".join(texts[-n:])
+
+
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+owner, *groups = map(int, sys.argv[1:4])
+data_dir = sys.argv[4] if len(sys.argv) > 4 else None
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+while True:
+    if not alive(owner):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for g in groups:
+                try:
+                    os.killpg(g, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            for _ in range(20):
+                if not any(alive(g) for g in groups):
+                    break
+                time.sleep(0.5)
+        if data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        break
+    if not any(alive(g) for g in groups):
+        break  # stopped by its owner, which cleans up itself
+    time.sleep(1)
+"""
 
 
 def _end_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
