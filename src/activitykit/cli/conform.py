@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     who = p.add_mutually_exclusive_group()
     who.add_argument("--iut", metavar="COMMAND", help="shell command of a JSON Lines IUT")
     who.add_argument(
+        "--job-handler",
+        metavar="COMMAND",
+        help="server-side suite: a job-handler (docs/job-handler-protocol.md) against RabbitMQ",
+    )
+    p.add_argument("--amqp-url", metavar="URL", help="broker for --job-handler (default: own)")
+    who.add_argument(
         "--iut-python", metavar="MODULE:CLASS", help="in-process IUT: an object with handle()"
     )
     p.add_argument("--profile", choices=("result-wins", "cancel-sticky"), default=None)
@@ -107,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{case.title}"
             )
         return 0
+    if args.job_handler is not None:
+        return _run_job_handler(args)
     if args.iut is None and args.iut_python is None:
         raise InputError(
             "name the implementation under test: --iut COMMAND or --iut-python MOD:CLASS"
@@ -162,3 +170,15 @@ def run(args: argparse.Namespace) -> int:
     if args.junit:
         Path(args.junit).write_text(render_junit(report), encoding="utf-8")
     return report.exit_code
+
+
+def _run_job_handler(args: argparse.Namespace) -> int:
+    """The server-side suite (activitykit.live.amqp.conform): PASS/FAIL per case."""
+    from ..live.amqp.conform import run_handler_suite
+
+    results = run_handler_suite(args.job_handler, args.amqp_url, timeout=max(args.timeout, 30))
+    for r in results:
+        print(f"{'PASS' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+    failed = sum(not r.ok for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0

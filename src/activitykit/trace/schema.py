@@ -19,6 +19,9 @@ Kit extensions (the format lets producers add fields and event kinds):
 - event ``ack`` (server): the job-handler acknowledged the message of this activity.
 - field ``attempt`` on ``consume``: 1 for the first delivery, 2+ for a redelivery.
 - field ``children`` on ``group`` records.
+- field ``redelivered`` on ``consume`` (live runs on a real broker): the broker's own
+  ``redelivered`` flag of the delivery; RabbitMQ also sets it for a message that a dead
+  consumer had prefetched but never started, which ``attempt`` does not count.
 - field ``group`` on ``created`` records: the fleet group of the activity's computer (the
   scenario's ``fleet.groups[].name``). Unrelated to the ``group`` event kind above.
 """
@@ -127,6 +130,7 @@ FIELD_RULES: MappingProxyType[str, FieldRule] = MappingProxyType(
         "parent": FieldRule(pa.string(), Value.TEXT),
         "children": FieldRule(pa.int64(), Value.INTEGER),
         "fault": FieldRule(pa.string(), Value.TEXT),
+        "redelivered": FieldRule(pa.bool_(), Value.BOOL),
     }
 )
 
@@ -166,7 +170,9 @@ EVENT_RULES: MappingProxyType[str, EventRule] = MappingProxyType(
         "deliver": EventRule(required=("activity", "computer", "operation_id")),
         "result": EventRule(required=("activity", "computer", "operation_id", "status")),
         "exchange": EventRule(required=("computer",), optional=("urgent",)),
-        "consume": EventRule(required=("activity",), optional=("handler", "attempt")),
+        "consume": EventRule(
+            required=("activity",), optional=("handler", "attempt", "redelivered")
+        ),
         "enqueue": EventRule(required=("activity",)),
         "approve": EventRule(required=("activity",)),
         "cancel": EventRule(required=("activity",)),

@@ -1,0 +1,24 @@
+"""Server activities through a real RabbitMQ broker.
+
+- ``broker``: a private broker on loopback for tests, CI and demos (``Broker``).
+- ``protocol``: the job-handler protocol (docs/job-handler-protocol.md) and its validation.
+- ``handler``: the kit's own job-handler process.
+- ``server_side``: the harness side: publish activities, consume reports, record, forward.
+- ``port``: ``ServerPort``, what the harness tells the server core, and ``Recorder``.
+
+Importing this package imports neither the AMQP client (pika) nor the checker: a name is
+loaded from its submodule on first use.
+"""
+
+from __future__ import annotations
+
+from ..._lazy import lazy_exports
+
+_WHERE = {
+    "broker": ("AMQP_URL_ENV", "Broker", "BrokerError"),
+    "protocol": ("PROTOCOL", "ReportError"),
+    "port": ("Recorder", "ServerPort"),
+    "server_side": ("AmqpServerSide", "HandlerPool"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = sorted(name for names in _WHERE.values() for name in names)

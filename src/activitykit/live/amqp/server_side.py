@@ -1,0 +1,372 @@
+"""The live harness's server side: server activities through a real RabbitMQ queue.
+
+``AmqpServerSide`` publishes each server activity as a persistent message to a durable job
+queue, consumes the job-handlers' reports from its reports queue, validates them
+(``protocol``), records ``enqueue`` / ``consume`` (with the broker's ``redelivered`` flag) /
+``ack`` / ``fault`` records and hands each event to a ``ServerPort``, which makes the state
+changes. One thread, one connection: ``pump`` services the connection for a while and
+handles every report that arrives, so records are written in the order things happened.
+
+``HandlerPool`` starts the kit's own job-handlers as processes (``handler.py``) and tells the
+server side when one of them dies, so the trace shows the crash before the redelivery it
+causes is judged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pika
+import pika.exceptions
+
+from .port import Emit, ServerPort
+from .protocol import Ledger, encode_job, parse_reports
+
+__all__ = ["AmqpServerSide", "ConsumeSeen", "HandlerPool"]
+
+_CONNECTION_ERRORS = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.AMQPChannelError,
+    pika.exceptions.StreamLostError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumeSeen:
+    """One delivery as the harness saw it (for tests and the redelivery figures).
+
+    ``accepted`` is the core's verdict: False for a stale message (dropped)."""
+
+    t: float
+    activity: str
+    gen: int
+    handler: str
+    redelivered: bool
+    accepted: bool
+
+
+@dataclass
+class _Counts:
+    published: int = 0
+    consumes: int = 0
+    redelivered: int = 0
+    acks: int = 0
+    report_messages: int = 0
+    reconnects: int = 0
+    consumed: list[ConsumeSeen] = field(default_factory=list)
+
+
+class AmqpServerSide:
+    """Publish server activities, consume job-handler reports, record and forward them.
+
+    ``queue`` is the durable job queue; reports come back on ``<queue>.reports`` (durable,
+    so that reports survive a broker restart). ``prefetch``, when given, is the prefetch
+    every handler is expected to use (checked: a handler never holds more). ``clock`` gives
+    the trace's ``t`` (default: seconds since this object was made).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        port: ServerPort,
+        emit: Emit,
+        *,
+        queue: str = "activitykit.jobs",
+        prefetch: int | None = None,
+        clock: Callable[[], float] | None = None,
+        reconnect_timeout: float = 60.0,
+        purge: bool = False,
+    ) -> None:
+        self.url = url
+        self.port = port
+        self.emit = emit
+        self.queue = queue
+        self.reports_queue = f"{queue}.reports"
+        self.ledger = Ledger(prefetch)
+        t0 = time.monotonic()
+        self.clock = clock or (lambda: time.monotonic() - t0)
+        self.reconnect_timeout = reconnect_timeout
+        self.counts = _Counts()
+        self._purge = purge
+        self._conn: pika.BlockingConnection | None = None
+        self._ch: object = None
+        self._last_tag = 0
+        self._props = pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            content_type="application/json",
+            reply_to=self.reports_queue,
+        )
+
+    # ------------------------------------------------------------------ connection
+    def open(self) -> AmqpServerSide:
+        self._connect(time.monotonic() + self.reconnect_timeout)
+        if self._purge:
+            self._ch.queue_purge(self.queue)  # type: ignore[attr-defined]
+            self._ch.queue_purge(self.reports_queue)  # type: ignore[attr-defined]
+        return self
+
+    def _connect(self, deadline: float) -> None:
+        params = pika.URLParameters(self.url)
+        params.connection_attempts = 1
+        params.socket_timeout = 5.0
+        while True:
+            try:
+                conn = pika.BlockingConnection(params)
+                break
+            except _CONNECTION_ERRORS:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+        ch = conn.channel()
+        ch.queue_declare(self.queue, durable=True)
+        ch.queue_declare(self.reports_queue, durable=True)
+        ch.basic_qos(prefetch_count=1000)
+        ch.basic_consume(self.reports_queue, self._on_report, auto_ack=False)
+        self._conn, self._ch, self._last_tag = conn, ch, 0
+
+    def _reconnect(self, exc: BaseException) -> None:
+        """The broker went away (restart, network): record it and connect again.
+
+        Reports published before the loss are in the durable reports queue and come again
+        (unacknowledged by us); job messages the broker had accepted survive as persistent
+        messages. Publishes are not confirmed, so a job published in the last moments before
+        a crash of the broker can be lost; a clean broker stop loses none.
+        """
+        self.counts.reconnects += 1
+        self.emit({"t": self.clock(), "event": "fault", "fault": "broker_connection_lost"})
+        self.ledger.reconnected()
+        with contextlib.suppress(Exception):
+            if self._conn is not None and self._conn.is_open:
+                self._conn.close()
+        self._conn = None
+        self._connect(time.monotonic() + self.reconnect_timeout)
+        self.emit({"t": self.clock(), "event": "fault", "fault": "broker_connection_restored"})
+
+    def close(self) -> None:
+        if self._conn is not None and self._conn.is_open:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                self._flush_acks()
+                self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> AmqpServerSide:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ publishing
+    def publish(
+        self,
+        activity: str,
+        gen: int,
+        atype: str,
+        duration: float = 0.0,
+        outcome: str = "succeeded",
+    ) -> None:
+        """Put publication ``gen`` of a server activity on the queue (the core has written
+        its ``enqueue``). ``duration`` (real seconds) and ``outcome`` are for the kit's
+        handler."""
+        body = encode_job(activity, gen, atype, duration, outcome)
+        self.ledger.published.add((activity, gen))
+        self.counts.published += 1
+        while True:
+            try:
+                self._ch.basic_publish("", self.queue, body, self._props)  # type: ignore[attr-defined]
+                break
+            except _CONNECTION_ERRORS as exc:
+                self._reconnect(exc)
+
+    # ------------------------------------------------------------------ consuming reports
+    def pump(self, seconds: float = 0.0) -> None:
+        """Service the connection for ``seconds`` (at least once), handling reports."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self._conn.process_data_events(  # type: ignore[union-attr]
+                    time_limit=max(0.0, deadline - time.monotonic())
+                )
+                self._flush_acks()
+            except _CONNECTION_ERRORS as exc:
+                self._reconnect(exc)
+                continue
+            if time.monotonic() >= deadline:
+                return
+
+    def run_until(self, done: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+        """Pump until ``done()`` is true; False if ``timeout`` s passed first."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
+            self.pump(min(step, max(0.0, deadline - time.monotonic())))
+        return True
+
+    def _flush_acks(self) -> None:
+        if self._last_tag:
+            self._ch.basic_ack(self._last_tag, multiple=True)  # type: ignore[attr-defined]
+            self._last_tag = 0
+
+    def _on_report(self, ch: object, method: object, props: object, body: bytes) -> None:
+        c = self.counts
+        c.report_messages += 1
+        msg = parse_reports(body, c.report_messages)
+        self.ledger.check(msg, c.report_messages)
+        t = self.clock()
+        h = msg.handler
+        port = self.port
+        for r in msg.reports:
+            if r.status == "in-progress":
+                red = bool(r.redelivered)
+                ok = port.consumed(r.activity, r.gen, h, red, t)
+                c.consumes += 1
+                c.redelivered += red
+                c.consumed.append(ConsumeSeen(t, r.activity, r.gen, h, red, ok))
+            else:
+                port.finished(r.activity, r.gen, h, r.status, t)
+                c.acks += 1
+                self.emit({"t": t, "event": "ack", "activity": r.activity, "handler": h})
+        self._last_tag = method.delivery_tag  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ handlers
+    def handler_lost(self, handler: str, fault: str = "handler_crash") -> None:
+        """A handler is gone (its process died): record it and tell the server."""
+        t = self.clock()
+        self.emit({"t": t, "event": "fault", "handler": handler, "fault": fault})
+        self.ledger.lose(handler)
+        self.port.handler_lost(handler, t)
+
+    def queue_counts(self) -> tuple[int, int]:
+        """``(ready messages, consumers)`` of the job queue, as the broker reports them."""
+        while True:
+            try:
+                ok = self._ch.queue_declare(self.queue, durable=True, passive=True)  # type: ignore[attr-defined]
+                return ok.method.message_count, ok.method.consumer_count
+            except _CONNECTION_ERRORS as exc:
+                self._reconnect(exc)
+
+
+class HandlerPool:
+    """The kit's job-handlers as child processes, each in a process group of its own."""
+
+    def __init__(
+        self,
+        url: str,
+        queue: str,
+        prefetch: int = 1,
+        extra_args: Iterable[str] = (),
+        log_dir: str | None = None,
+    ) -> None:
+        self.url = url
+        self.queue = queue
+        self.prefetch = prefetch
+        self.extra_args = list(extra_args)
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "activitykit.live.amqp.handler",
+            "--amqp-url",
+            self.url,
+            "--queue",
+            self.queue,
+            "--name",
+            name,
+            "--prefetch",
+            str(self.prefetch),
+            *self.extra_args,
+            *extra,
+        ]
+        err = subprocess.DEVNULL
+        if self.log_dir is not None:
+            err = open(os.path.join(self.log_dir, f"{name}.log"), "ab")  # noqa: SIM115
+        try:
+            p = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+        finally:
+            if err is not subprocess.DEVNULL:
+                err.close()  # type: ignore[union-attr]
+        self.procs[name] = p
+        return p
+
+    def start_all(self, names: Iterable[str], side: AmqpServerSide, timeout: float = 90.0):
+        """Start handlers one by one, each subscribed before the next starts.
+
+        The broker hands out messages round-robin in subscription order; starting them in
+        turn makes that order the order of ``names`` (the simulator's h1, h2, ...). The
+        timeout is generous: on a loaded two-core machine a fresh interpreter importing
+        pika and pydantic can take many seconds.
+        """
+        for name in names:
+            _, before = side.queue_counts()
+            p = self.start(name)
+            subscribed = side.run_until(
+                lambda b=before, p=p: side.queue_counts()[1] > b or p.poll() is not None,
+                timeout,
+                0.05,
+            )
+            if not subscribed or p.poll() is not None:
+                why = (
+                    f"exited with status {p.returncode}"
+                    if p.poll() is not None
+                    else (f"did not subscribe within {timeout:g} s")
+                )
+                raise RuntimeError(f"job-handler {name} {why}{self._log_tail(name)}")
+
+    def _log_tail(self, name: str) -> str:
+        if self.log_dir is None:
+            return ""
+        with contextlib.suppress(OSError):
+            with open(os.path.join(self.log_dir, f"{name}.log"), errors="replace") as f:
+                lines = f.read().splitlines()[-5:]
+            if lines:
+                return "; its last output: " + " | ".join(lines)
+        return ""
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, sig)
+        p.wait(10)
+
+    def reap(self) -> list[str]:
+        """Names of handlers whose process has ended since the last call."""
+        gone = [n for n, p in self.procs.items() if p.poll() is not None]
+        for n in gone:
+            del self.procs[n]
+        return gone
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            p = self.procs.pop(name)
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(10)
+
+    def __enter__(self) -> HandlerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
