@@ -534,6 +534,7 @@ class ActivityStore:
             elif verdict == "release":
                 if a.client and a.computer == self._exchanging and self._exchanging is not None:
                     if a not in self._ready_now:
+                        a.vis = self._t
                         self._ready_now.append(a)  # this exchange delivers it directly
                 else:
                     self._make_ready(a, "released")

@@ -14,6 +14,7 @@ Kit extensions (TRACE.md allows extra fields and event kinds):
 - event ``ack`` (server): the job-handler acknowledged the message of this activity.
 - field ``attempt`` on ``consume``: 1 for the first delivery, 2+ for a redelivery.
 - field ``children`` on ``group``.
+- field ``group`` on ``created`` (client activities): the fleet group of the computer.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ FIELDS: MappingProxyType[str, pa.DataType] = MappingProxyType(
         "event": pa.string(),
         "activity": pa.string(),
         "computer": pa.string(),
+        "group": pa.string(),
         "kind": pa.string(),
         "type": pa.string(),
         "state": pa.string(),
