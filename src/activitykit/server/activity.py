@@ -83,8 +83,9 @@ class Activity:
     ) -> None:
         self.id = aid
         self.type = atype
-        self.kind: Kind = atype.kind
-        self.client = atype.kind is Kind.CLIENT
+        kind = atype.kind
+        self.kind: Kind = kind
+        self.client = kind is Kind.CLIENT
         self.computer = computer  # the driver's key for the computer (None: server activity)
         self.cname = cname  # its name in records (``c12``)
         self.state = state

@@ -11,7 +11,7 @@ from heapq import heappop, heappush
 from typing import Any
 
 from ..model import (
-    Kind,
+    ActivityType,
     Profile,
     State,
     UnknownActivityTypeError,
@@ -97,6 +97,7 @@ class ActivityStore:
         self._exchanging: Any = None
         self._ready_now: list[Activity] = []
         self._t = 0.0
+        self._types: dict[tuple[str, str], ActivityType] = {}
 
     # -- looking up ------------------------------------------------------------------------
     def get(self, aid: str) -> Activity:
@@ -148,21 +149,16 @@ class ActivityStore:
         self._t = t
         if aid in self.activities or aid in self.groups:
             raise Refused(f"activity {aid!r} already exists; ids are unique")
-        if kind not in ("client", "server"):
-            raise Refused(f"unknown kind {kind!r}; accepted: client, server")
-        try:
-            atype = activity_type(type_name)
-        except UnknownActivityTypeError as exc:
-            raise Refused(str(exc)) from None
-        if atype.kind is not Kind(kind):
-            raise Refused(f"type {type_name} is a {atype.kind.value} activity, not {kind}")
+        atype = self._types.get((type_name, kind))
+        if atype is None:
+            atype = self._type_of(type_name, kind)
         if state not in START:
             try:
                 name = State(state).value
             except ValueError:
                 raise Refused(f"unknown state {state!r}") from None
             raise Refused(f"{name} is not a start state (Queued, Scheduled, Waiting, Blocked)")
-        client = atype.kind is Kind.CLIENT
+        client = kind == "client"
         if client and computer is None:
             raise Refused("a client activity needs a computer")
         if state == S and deliver_after is None:
@@ -240,6 +236,19 @@ class ActivityStore:
             heappush(self._heap, (a.seq, a))
             self._propagate()
         return a
+
+    def _type_of(self, type_name: str, kind: str) -> ActivityType:
+        """Validate a (type, kind) pair once; ``create`` then finds it in ``_types``."""
+        if kind not in ("client", "server"):
+            raise Refused(f"unknown kind {kind!r}; accepted: client, server")
+        try:
+            atype = activity_type(type_name)
+        except UnknownActivityTypeError as exc:
+            raise Refused(str(exc)) from None
+        if atype.kind.value != kind:
+            raise Refused(f"type {type_name} is a {atype.kind.value} activity, not {kind}")
+        self._types[(type_name, kind)] = atype
+        return atype
 
     def _known(self, ref: Any, groups: bool) -> Activity | Group:
         a = self.activities.get(ref) if isinstance(ref, str) else None

@@ -29,7 +29,7 @@ import simpy
 
 from ..scenario.schema import FleetGroup, Scenario
 from ..server.activity import IP, Activity, X
-from .kernel import Record, at
+from .kernel import Record, exact_delay
 from .rand import Streams
 
 if TYPE_CHECKING:
@@ -177,7 +177,15 @@ class Fleet:
         return self.gcfg[self.gi[c]]
 
     def _at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        at(self.env, t, partial(fn, *args))
+        """``kernel.at`` inlined: the fleet schedules a few events per activity."""
+        env = self.env
+        now = env.now
+        d = t - now
+        if d < 0.0:
+            d = 0.0
+        elif now + d != t:
+            d = exact_delay(now, t)
+        env.timeout(d).callbacks.append(partial(fn, *args))
 
     def _busy_at(self, t: float) -> bool:
         i = bisect_right(self.busy_starts, t) - 1
