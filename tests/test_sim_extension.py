@@ -64,3 +64,25 @@ def test_the_example_runs_as_a_script() -> None:
     ).stdout
     assert ", 0 inside the window" in out
     assert "first consume after the window: t=5400.0" in out
+
+
+def test_a_bug_inside_a_job_handler_process_is_reported_as_a_simulator_bug() -> None:
+    import pytest
+
+    from activitykit.sim import SimulationInvariantError, simulate
+
+    ex = _example()
+
+    def setup(sim) -> None:
+        def broken(a):  # an illegal move from inside the job-handler process
+            sim.store._move(a, "Queued", "bug")
+            return 1.0
+
+        for h in sim.handlers:
+            h.duration = broken
+
+    from activitykit.scenario.schema import Scenario
+
+    with pytest.raises(SimulationInvariantError, match="In Progress -> Queued") as info:
+        simulate(Scenario.model_validate(ex.SCENARIO), setup=setup)
+    assert info.value.record["to"] == "Queued"

@@ -31,7 +31,7 @@ Record = dict[str, Any]
 class IllegalMove(AssertionError):
     """A strict store was asked to make a move its machine forbids (a bug in the driver)."""
 
-    def __init__(self, reason: str, record: Record) -> None:
+    def __init__(self, reason: str, record: Record | None = None) -> None:
         self.reason = reason
         self.record = record
         super().__init__(reason)

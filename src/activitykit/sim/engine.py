@@ -152,8 +152,13 @@ class Simulation:
             if sc.run_until == "drained":
                 while self.store.open > 0 and self.env.now < sc.drain_limit:
                     events += self._advance(min(self.env.now + DRAIN_STEP, sc.drain_limit))
-        except IllegalMove as exc:
-            raise SimulationInvariantError(exc.reason, exc.record) from None
+        except Exception as exc:
+            # An error inside a SimPy process reaches us as a copy SimPy made (same type, the
+            # original as __cause__); raise the original, with its fields.
+            orig = exc.__cause__ if type(exc.__cause__) is type(exc) else exc
+            if isinstance(orig, IllegalMove):
+                raise SimulationInvariantError(orig.reason, orig.record) from None
+            raise orig from None
         end_t = float(self.env.now)
         self.fleet.finish_counts(end_t)
         if self._progress_cb is not None:
