@@ -79,12 +79,18 @@ class Activity:
     )
 
     def __init__(
-        self, aid: str, atype: ActivityType, state: str, seq: int, computer: Any, cname: str | None
+        self,
+        aid: str,
+        atype: ActivityType,
+        kind: Kind,
+        state: str,
+        seq: int,
+        computer: Any,
+        cname: str | None,
     ) -> None:
         self.id = aid
         self.type = atype
-        kind = atype.kind
-        self.kind: Kind = kind
+        self.kind = kind  # ``atype.kind``, passed in: it is a computed property
         self.client = kind is Kind.CLIENT
         self.computer = computer  # the driver's key for the computer (None: server activity)
         self.cname = cname  # its name in records (``c12``)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..model import (
     ActivityType,
+    Kind,
     Profile,
     State,
     UnknownActivityTypeError,
@@ -97,7 +98,7 @@ class ActivityStore:
         self._exchanging: Any = None
         self._ready_now: list[Activity] = []
         self._t = 0.0
-        self._types: dict[tuple[str, str], ActivityType] = {}
+        self._types: dict[tuple[str, str], tuple[ActivityType, Kind]] = {}
 
     # -- looking up ------------------------------------------------------------------------
     def get(self, aid: str) -> Activity:
@@ -149,9 +150,8 @@ class ActivityStore:
         self._t = t
         if aid in self.activities or aid in self.groups:
             raise Refused(f"activity {aid!r} already exists; ids are unique")
-        atype = self._types.get((type_name, kind))
-        if atype is None:
-            atype = self._type_of(type_name, kind)
+        known = self._types.get((type_name, kind))
+        atype, kind_ = known if known is not None else self._type_of(type_name, kind)
         if state not in START:
             try:
                 name = State(state).value
@@ -181,7 +181,7 @@ class ActivityStore:
             computer = cname = None
         elif cname is None:
             cname = str(computer)
-        a = Activity(aid, atype, state, len(self.activities), computer, cname)
+        a = Activity(aid, atype, kind_, state, len(self.activities), computer, cname)
         a.release = release
         self.activities[aid] = a
         self.open += 1
@@ -237,7 +237,7 @@ class ActivityStore:
             self._propagate()
         return a
 
-    def _type_of(self, type_name: str, kind: str) -> ActivityType:
+    def _type_of(self, type_name: str, kind: str) -> tuple[ActivityType, Kind]:
         """Validate a (type, kind) pair once; ``create`` then finds it in ``_types``."""
         if kind not in ("client", "server"):
             raise Refused(f"unknown kind {kind!r}; accepted: client, server")
@@ -247,8 +247,8 @@ class ActivityStore:
             raise Refused(str(exc)) from None
         if atype.kind.value != kind:
             raise Refused(f"type {type_name} is a {atype.kind.value} activity, not {kind}")
-        self._types[(type_name, kind)] = atype
-        return atype
+        known = self._types[(type_name, kind)] = (atype, atype.kind)
+        return known
 
     def _known(self, ref: Any, groups: bool) -> Activity | Group:
         a = self.activities.get(ref) if isinstance(ref, str) else None

@@ -73,6 +73,9 @@ class Admin:
         self._approve_delay = st.sampler("approval/delay", ad) if ad is not None else None
         self._u_window = st.uniform("schedule/window")
         self._work: dict[tuple[str, ...], Work] = {}
+        #: (template, fleet group) -> its Work; templates live as long as the scenario.
+        self._work_by_group: dict[tuple[int, str], Work] = {}
+        self._types: dict[str, tuple[str, str, bool]] = {}
         self.bulk_groups: dict[str, str] = {}
         self.bulk_children: dict[str, dict[int, Activity]] = {}
 
@@ -111,8 +114,11 @@ class Admin:
         pwait: str | None = None,
         thr: float | None = None,
     ) -> Activity:
-        at_ = activity_type(tpl.type)
-        client = at_.kind is Kind.CLIENT
+        info = self._types.get(tpl.type)
+        if info is None:
+            at_ = activity_type(tpl.type)
+            info = self._types[tpl.type] = (at_.name, at_.kind.value, at_.kind is Kind.CLIENT)
+        tname, kind, client = info
         state = tpl.state
         if (deps or pwait is not None) and state in (Q, S):
             state = W  # an activity with something to wait for starts Waiting
@@ -125,23 +131,46 @@ class Admin:
         else:
             deliver_after = None
         self.c["created"] += 1
-        a = self.store.create(
-            t,
-            f"a{next(self._ids)}",
-            at_.kind.value,
-            at_.name,
-            state,
-            computer=comp if client else None,
-            cname=self.fleet.name(comp) if client else None,
-            group=self.fleet.group(comp).name if client else None,
-            deliver_after=deliver_after,
-            due=due,
-            depends_on=[d.id for d in deps] if deps else (),
-            progress_of=pwait,
-            threshold=thr,
-            parent=parent,
-            extra=self._work_of(tpl, at_.name, client, comp, where),
-        )
+        fleet = self.fleet
+        if client:
+            g = fleet.gcfg[fleet.gi[comp]]
+            work = self._work_by_group.get((id(tpl), g.name))
+            if work is None:
+                work = self._work_by_group[(id(tpl), g.name)] = self._work_of(
+                    tpl, tname, True, comp, where
+                )
+            a = self.store.create(
+                t,
+                f"a{next(self._ids)}",
+                kind,
+                tname,
+                state,
+                computer=comp,
+                cname=fleet.name(comp),
+                group=g.name,
+                deliver_after=deliver_after,
+                due=due,
+                depends_on=[d.id for d in deps] if deps else (),
+                progress_of=pwait,
+                threshold=thr,
+                parent=parent,
+                extra=work,
+            )
+        else:
+            a = self.store.create(
+                t,
+                f"a{next(self._ids)}",
+                kind,
+                tname,
+                state,
+                deliver_after=deliver_after,
+                due=due,
+                depends_on=[d.id for d in deps] if deps else (),
+                progress_of=pwait,
+                threshold=thr,
+                parent=parent,
+                extra=self._work_of(tpl, tname, False, comp, where),
+            )
         env = self.env
         if state == B and self._approve_delay is not None:
             ap = self.sc.approvals

@@ -107,32 +107,25 @@ def build_plan(scenario: Scenario, layout: FleetLayout, streams: Streams) -> Pla
         lo, hi = layout.span(a.group)
         comp = rng.integers(lo, hi, n) if kind is Kind.CLIENT else np.full(n, -1)
         add("arrival", a, where, t, comp)
-    for i, b in enumerate(wl.batches):
-        where = f"workload.batches[{i}]"
-        kind = _kind_of(b.type)
-        rng = streams.rng(f"batch/{b.name}")
+
+    def spread_out(form: str, e: Batch | Chain, where: str, client: bool) -> None:
+        """``count`` created at ``at``, spread uniformly over ``spread`` when given."""
+        rng = streams.rng(f"{form}/{e.name}")
         t = (
-            np.sort(b.at + rng.uniform(0.0, b.spread, b.count))
-            if b.spread
-            else np.full(b.count, b.at)
+            np.sort(e.at + rng.uniform(0.0, e.spread, e.count))
+            if e.spread
+            else np.full(e.count, e.at)
         )
-        lo, hi = layout.span(b.group)
-        comp = rng.integers(lo, hi, b.count) if kind is Kind.CLIENT else np.full(b.count, -1)
-        add("batch", b, where, t, comp)
+        lo, hi = layout.span(e.group)
+        add(form, e, where, t, rng.integers(lo, hi, e.count) if client else np.full(e.count, -1))
+
+    for i, b in enumerate(wl.batches):
+        spread_out("batch", b, f"workload.batches[{i}]", _kind_of(b.type) is Kind.CLIENT)
     for i, k in enumerate(wl.bulks):
         add("bulk", k, f"workload.bulks[{i}]", np.array([k.at]), np.array([-1]))
     for i, c in enumerate(wl.chains):
-        where = f"workload.chains[{i}]"
-        needs_computer = any(_kind_of(s.type) is Kind.CLIENT for s in c.steps)
-        rng = streams.rng(f"chain/{c.name}")
-        t = (
-            np.sort(c.at + rng.uniform(0.0, c.spread, c.count))
-            if c.spread
-            else np.full(c.count, c.at)
-        )
-        lo, hi = layout.span(c.group)
-        comp = rng.integers(lo, hi, c.count) if needs_computer else np.full(c.count, -1)
-        add("chain", c, where, t, comp)
+        client = any(_kind_of(s.type) is Kind.CLIENT for s in c.steps)
+        spread_out("chain", c, f"workload.chains[{i}]", client)
 
     if not ts:
         return Plan(tuple(sources), [], [], [])
