@@ -49,7 +49,7 @@ class Activity:
 
     __slots__ = (
         "attempts",
-        "canceled_running",
+        "came_from",
         "client",
         "cname",
         "computer",
@@ -79,12 +79,19 @@ class Activity:
     )
 
     def __init__(
-        self, aid: str, atype: ActivityType, state: str, seq: int, computer: Any, cname: str | None
+        self,
+        aid: str,
+        atype: ActivityType,
+        kind: Kind,
+        state: str,
+        seq: int,
+        computer: Any,
+        cname: str | None,
     ) -> None:
         self.id = aid
         self.type = atype
-        self.kind: Kind = atype.kind
-        self.client = atype.kind is Kind.CLIENT
+        self.kind = kind  # ``atype.kind``, passed in: it is a computed property
+        self.client = kind is Kind.CLIENT
         self.computer = computer  # the driver's key for the computer (None: server activity)
         self.cname = cname  # its name in records (``c12``)
         self.state = state
@@ -99,8 +106,10 @@ class Activity:
         self.release = "queue"
         #: ``release: direct`` only: due or released, waiting for delivery in its own state.
         self.ready = False
-        #: Moved In Progress -> Canceled (result-wins lets one late client result settle it).
-        self.canceled_running = False
+        #: The state it entered its current state from (None: created in it). The model's
+        #: history conditions read it (result-wins: Canceled entered from In Progress takes
+        #: one late client result).
+        self.came_from: str | None = None
         self.done = False  # reached a final state once (counted for groups and ``open``)
         self.dependents: list[Activity] | None = None
         self.watchers: list[Activity] | None = None

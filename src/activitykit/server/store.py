@@ -11,6 +11,7 @@ from heapq import heappop, heappush
 from typing import Any
 
 from ..model import (
+    ActivityType,
     Kind,
     Profile,
     State,
@@ -31,7 +32,7 @@ Record = dict[str, Any]
 class IllegalMove(AssertionError):
     """A strict store was asked to make a move its machine forbids (a bug in the driver)."""
 
-    def __init__(self, reason: str, record: Record) -> None:
+    def __init__(self, reason: str, record: Record | None = None) -> None:
         self.reason = reason
         self.record = record
         super().__init__(reason)
@@ -74,12 +75,17 @@ class ActivityStore:
         self.clear()
 
     def _configure_profile(self) -> None:
-        self._result_wins = self.profile is Profile.RESULT_WINS
         self._machines = {
             c: machine(k, self.profile) for c, k in ((True, "client"), (False, "server"))
         }
         self._allowed = {
             c: {s.value: frozenset(d.value for d in dsts) for s, dsts in m.transitions.items()}
+            for c, m in self._machines.items()
+        }
+        # The model's history conditions (``StateMachine.entered_from``) as plain strings, for
+        # the hot path: the exits of state s open only to an activity that entered s from need.
+        self._need = {
+            c: {s.value: p.value for s, p in m.entered_from.items()}
             for c, m in self._machines.items()
         }
 
@@ -97,6 +103,7 @@ class ActivityStore:
         self._exchanging: Any = None
         self._ready_now: list[Activity] = []
         self._t = 0.0
+        self._types: dict[tuple[str, str], tuple[ActivityType, Kind]] = {}
 
     # -- looking up ------------------------------------------------------------------------
     def get(self, aid: str) -> Activity:
@@ -148,21 +155,15 @@ class ActivityStore:
         self._t = t
         if aid in self.activities or aid in self.groups:
             raise Refused(f"activity {aid!r} already exists; ids are unique")
-        if kind not in ("client", "server"):
-            raise Refused(f"unknown kind {kind!r}; accepted: client, server")
-        try:
-            atype = activity_type(type_name)
-        except UnknownActivityTypeError as exc:
-            raise Refused(str(exc)) from None
-        if atype.kind is not Kind(kind):
-            raise Refused(f"type {type_name} is a {atype.kind.value} activity, not {kind}")
+        known = self._types.get((type_name, kind))
+        atype, kind_ = known if known is not None else self._type_of(type_name, kind)
         if state not in START:
             try:
                 name = State(state).value
             except ValueError:
                 raise Refused(f"unknown state {state!r}") from None
             raise Refused(f"{name} is not a start state (Queued, Scheduled, Waiting, Blocked)")
-        client = atype.kind is Kind.CLIENT
+        client = kind == "client"
         if client and computer is None:
             raise Refused("a client activity needs a computer")
         if state == S and deliver_after is None:
@@ -185,7 +186,7 @@ class ActivityStore:
             computer = cname = None
         elif cname is None:
             cname = str(computer)
-        a = Activity(aid, atype, state, len(self.activities), computer, cname)
+        a = Activity(aid, atype, kind_, state, len(self.activities), computer, cname)
         a.release = release
         self.activities[aid] = a
         self.open += 1
@@ -240,6 +241,19 @@ class ActivityStore:
             heappush(self._heap, (a.seq, a))
             self._propagate()
         return a
+
+    def _type_of(self, type_name: str, kind: str) -> tuple[ActivityType, Kind]:
+        """Validate a (type, kind) pair once; ``create`` then finds it in ``_types``."""
+        if kind not in ("client", "server"):
+            raise Refused(f"unknown kind {kind!r}; accepted: client, server")
+        try:
+            atype = activity_type(type_name)
+        except UnknownActivityTypeError as exc:
+            raise Refused(str(exc)) from None
+        if atype.kind.value != kind:
+            raise Refused(f"type {type_name} is a {atype.kind.value} activity, not {kind}")
+        known = self._types[(type_name, kind)] = (atype, atype.kind)
+        return known
 
     def _known(self, ref: Any, groups: bool) -> Activity | Group:
         a = self.activities.get(ref) if isinstance(ref, str) else None
@@ -440,9 +454,8 @@ class ActivityStore:
             self._move(a, dst, cause)
             self._ended(a)
             return True
-        if a.state == X and a.client and self._result_wins and a.canceled_running:
-            self._move(a, dst, cause)
-            a.canceled_running = False  # one late result only
+        if a.state == X and dst in self._allowed[a.client][X] and self._history_opens(a, X):
+            self._move(a, dst, cause)  # a late result (result-wins); final afterwards
             self._ended(a)
             return True
         return False
@@ -453,7 +466,7 @@ class ActivityStore:
         return op
 
     def _may_cancel(self, a: Activity) -> bool:
-        return X in self._allowed[a.client][a.state] and not (a.state == X and a.canceled_running)
+        return X in self._allowed[a.client][a.state]
 
     # -- the machinery ---------------------------------------------------------------------------
     def _move(self, a: Activity, dst: str, cause: str) -> None:
@@ -467,16 +480,19 @@ class ActivityStore:
             "cause": cause,
         }
         if self.strict and (
-            dst not in self._allowed[a.client][src] or (src == X and not a.canceled_running)
+            dst not in self._allowed[a.client][src] or not self._history_opens(a, src)
         ):
-            reason = self._machines[a.client].check(State(src), State(dst)).reason or (
-                f"{a.id}: Canceled -> {dst} is only allowed after In Progress -> Canceled"
-            )
-            raise IllegalMove(reason, rec)
-        if src == IP and dst == X:
-            a.canceled_running = True
+            came = None if a.came_from is None else State(a.came_from)
+            check = self._machines[a.client].check_after(came, State(src), State(dst))
+            raise IllegalMove(f"{a.id}: {check.reason}", rec)
+        a.came_from = src
         a.state = dst
         self.emit(rec)
+
+    def _history_opens(self, a: Activity, state: str) -> bool:
+        """Does ``a``'s history open the exits of ``state`` (``StateMachine.allows_after``)?"""
+        need = self._need[a.client].get(state)
+        return need is None or a.came_from == need
 
     def _ended(self, a: Activity) -> None:
         """``a`` arrived in a final state: its group's progress, its dependents' verdicts."""
@@ -491,8 +507,8 @@ class ActivityStore:
         if deps:
             for d in deps:
                 heappush(self._heap, (d.seq, d))
-            if not (a.state == X and a.canceled_running):
-                a.dependents = None  # it will not move again
+            if not self._allowed[a.client][a.state] or not self._history_opens(a, a.state):
+                a.dependents = None  # it will not move again (the model's ``settled``)
 
     def _set_progress(self, obj: Activity | Group, v: float) -> None:
         obj.progress = v
@@ -534,6 +550,7 @@ class ActivityStore:
             elif verdict == "release":
                 if a.client and a.computer == self._exchanging and self._exchanging is not None:
                     if a not in self._ready_now:
+                        a.vis = self._t
                         self._ready_now.append(a)  # this exchange delivers it directly
                 else:
                     self._make_ready(a, "released")

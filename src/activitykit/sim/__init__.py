@@ -24,6 +24,7 @@ def simulate(
     writer: TraceWriter | None = None,
     check: bool = True,
     progress: Callable[[float, float], None] | None = None,
+    setup: Callable[[Simulation], None] | None = None,
 ) -> SimResult:
     """Run ``scenario`` once and return its ``SimResult``.
 
@@ -31,8 +32,9 @@ def simulate(
     and counted). With ``check`` every record is fed to the online checker and every state
     change to the reference state machine; a violation raises ``SimulationInvariantError``,
     because it means the simulator is wrong, not the scenario. ``progress(now, end)`` is called
-    about 100 times per run. The same scenario (seed included) gives the same trace, byte for
-    byte.
+    about 100 times per run. ``setup(sim)`` runs once the run is built and before it starts:
+    the extension point (add SimPy processes, replace a component's model; see
+    docs/simulator.md). The same scenario (seed included) gives the same trace, byte for byte.
     """
     # The run keeps millions of long-lived objects (activities, per-computer state, the
     # checker's view) and creates no garbage cycles worth collecting, so the cyclic collector
@@ -41,7 +43,10 @@ def simulate(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Simulation(scenario, writer, check, progress).run()
+        sim = Simulation(scenario, writer, check, progress)
+        if setup is not None:
+            setup(sim)
+        return sim.run()
     finally:
         if enabled:
             gc.enable()

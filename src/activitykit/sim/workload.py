@@ -3,6 +3,10 @@
 The whole plan is drawn before the run, as numpy arrays, one stream per workload entry. The
 simulator then walks it with a single chained event instead of holding one pending event per
 future activity, so a million planned activities cost three arrays, not a million heap entries.
+
+The scenario is validated before it gets here (``Scenario`` runs ``scenario.validate``: known
+groups with computers, bulks and chain steps waiting only for earlier ones, thresholds given),
+so nothing below checks it again.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
 from ..model import Kind, activity_type
 from ..scenario.schema import Arrival, Batch, Bulk, Chain, Scenario
 from .rand import Streams
@@ -31,16 +34,10 @@ class FleetLayout:
     def total(self) -> int:
         return self.stops[-1] if self.stops else 0
 
-    def span(self, group: str | None, where: str) -> tuple[int, int]:
+    def span(self, group: str | None) -> tuple[int, int]:
         if group is None:
             return 0, self.total
-        try:
-            i = self.names.index(group)
-        except ValueError:
-            raise InputError(
-                f"{where}.group: unknown fleet group {group!r}; the fleet has: "
-                f"{', '.join(self.names)}"
-            ) from None
+        i = self.names.index(group)
         return self.starts[i], self.stops[i]
 
 
@@ -48,10 +45,6 @@ def fleet_layout(scenario: Scenario) -> FleetLayout:
     names, starts, stops = [], [], []
     at = 0
     for g in scenario.fleet.groups:
-        if g.name in names:
-            raise InputError(
-                f"fleet.groups: group name {g.name!r} is used twice; names must be unique"
-            )
         names.append(g.name)
         starts.append(at)
         at += g.computers
@@ -61,7 +54,7 @@ def fleet_layout(scenario: Scenario) -> FleetLayout:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """One workload entry; ``where`` names it in error messages (``workload.arrivals[0]``)."""
+    """One workload entry; ``where`` names it (``workload.arrivals[0]``) and keys its streams."""
 
     form: str  # "arrival" | "batch" | "bulk" | "chain"
     spec: Arrival | Batch | Bulk | Chain
@@ -81,20 +74,8 @@ class Plan:
         return len(self.t)
 
 
-def _kind_of(type_name: str, where: str) -> Kind:
-    try:
-        return activity_type(type_name).kind
-    except ValueError as e:
-        raise InputError(f"{where}.type: {e}") from None
-
-
-def _pick(rng: np.random.Generator, lo: int, hi: int, n: int, where: str) -> np.ndarray:
-    if hi <= lo:
-        raise InputError(
-            f"{where}: client activities need computers, but the targeted fleet group is empty; "
-            "give the group computers > 0 or target another group"
-        )
-    return rng.integers(lo, hi, n)
+def _kind_of(type_name: str) -> Kind:
+    return activity_type(type_name).kind
 
 
 def build_plan(scenario: Scenario, layout: FleetLayout, streams: Streams) -> Plan:
@@ -115,7 +96,7 @@ def build_plan(scenario: Scenario, layout: FleetLayout, streams: Streams) -> Pla
 
     for i, a in enumerate(wl.arrivals):
         where = f"workload.arrivals[{i}]"
-        kind = _kind_of(a.type, where)
+        kind = _kind_of(a.type)
         rng = streams.rng(f"arrival/{a.name}")
         stop = end if a.stop is None else min(a.stop, end)
         if stop <= a.start:
@@ -123,68 +104,28 @@ def build_plan(scenario: Scenario, layout: FleetLayout, streams: Streams) -> Pla
             continue
         n = int(rng.poisson(a.rate * (stop - a.start)))
         t = np.sort(rng.uniform(a.start, stop, n))
-        lo, hi = layout.span(a.group, where)
-        comp = _pick(rng, lo, hi, n, where) if kind is Kind.CLIENT else np.full(n, -1)
+        lo, hi = layout.span(a.group)
+        comp = rng.integers(lo, hi, n) if kind is Kind.CLIENT else np.full(n, -1)
         add("arrival", a, where, t, comp)
+
+    def spread_out(form: str, e: Batch | Chain, where: str, client: bool) -> None:
+        """``count`` created at ``at``, spread uniformly over ``spread`` when given."""
+        rng = streams.rng(f"{form}/{e.name}")
+        t = (
+            np.sort(e.at + rng.uniform(0.0, e.spread, e.count))
+            if e.spread
+            else np.full(e.count, e.at)
+        )
+        lo, hi = layout.span(e.group)
+        add(form, e, where, t, rng.integers(lo, hi, e.count) if client else np.full(e.count, -1))
+
     for i, b in enumerate(wl.batches):
-        where = f"workload.batches[{i}]"
-        kind = _kind_of(b.type, where)
-        rng = streams.rng(f"batch/{b.name}")
-        t = (
-            np.sort(b.at + rng.uniform(0.0, b.spread, b.count))
-            if b.spread
-            else np.full(b.count, b.at)
-        )
-        lo, hi = layout.span(b.group, where)
-        comp = _pick(rng, lo, hi, b.count, where) if kind is Kind.CLIENT else np.full(b.count, -1)
-        add("batch", b, where, t, comp)
-    bulk_names: dict[str, tuple[int, float]] = {}
+        spread_out("batch", b, f"workload.batches[{i}]", _kind_of(b.type) is Kind.CLIENT)
     for i, k in enumerate(wl.bulks):
-        where = f"workload.bulks[{i}]"
-        _kind_of(k.type, where)
-        layout.span(k.group, where)
-        for ref in [*k.depends_on, *([k.progress_of] if k.progress_of else [])]:
-            if ref not in bulk_names:
-                raise InputError(
-                    f"{where}: refers to bulk {ref!r}, which is not an earlier entry of "
-                    f"workload.bulks (known: {', '.join(bulk_names) or 'none'}); list the bulk it "
-                    "waits for first"
-                )
-            if bulk_names[ref][1] > k.at:
-                raise InputError(
-                    f"{where}: waits for bulk {ref!r} created at {bulk_names[ref][1]}, after this "
-                    f"bulk (at {k.at}); a bulk can only wait for one created at or before it"
-                )
-        if k.progress_of is not None and k.threshold is None:
-            raise InputError(f"{where}: progress_of {k.progress_of!r} needs a threshold in [0, 1]")
-        bulk_names[k.name] = (i, k.at)
-        add("bulk", k, where, np.array([k.at]), np.array([-1]))
+        add("bulk", k, f"workload.bulks[{i}]", np.array([k.at]), np.array([-1]))
     for i, c in enumerate(wl.chains):
-        where = f"workload.chains[{i}]"
-        seen: list[str] = []
-        needs_computer = False
-        for j, s in enumerate(c.steps):
-            swhere = f"{where}.steps[{j}]"
-            needs_computer |= _kind_of(s.type, swhere) is Kind.CLIENT
-            for ref in [*s.depends_on, *([s.progress_of] if s.progress_of else [])]:
-                if ref not in seen:
-                    raise InputError(
-                        f"{swhere}: refers to step {ref!r}, which is not an earlier step of the "
-                        f"chain (earlier: {', '.join(seen) or 'none'}); steps may only wait for "
-                        "steps listed before them"
-                    )
-            if s.progress_of is not None and s.threshold is None:
-                raise InputError(f"{swhere}: progress_of {s.progress_of!r} needs a threshold")
-            seen.append(s.name)
-        rng = streams.rng(f"chain/{c.name}")
-        t = (
-            np.sort(c.at + rng.uniform(0.0, c.spread, c.count))
-            if c.spread
-            else np.full(c.count, c.at)
-        )
-        lo, hi = layout.span(c.group, where)
-        comp = _pick(rng, lo, hi, c.count, where) if needs_computer else np.full(c.count, -1)
-        add("chain", c, where, t, comp)
+        client = any(_kind_of(s.type) is Kind.CLIENT for s in c.steps)
+        spread_out("chain", c, f"workload.chains[{i}]", client)
 
     if not ts:
         return Plan(tuple(sources), [], [], [])

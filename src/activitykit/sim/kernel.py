@@ -1,0 +1,127 @@
+"""What every simulator component shares: exact-time scheduling on SimPy, the record sink,
+the counters.
+
+Exact times. SimPy keeps ``now + delay``, and ``now + (t - now)`` is not always ``t`` in
+floating point. An event meant for the absolute time ``t`` (a due time, the exchange a computed
+schedule says comes next) is scheduled with ``exact_delay(now, t)``: the delay nudged by an ulp
+or two until ``now + delay == t``, or, where no such float exists (``now`` has bits finer than
+``t``'s last one), the smallest delay landing after ``t``. The model never acts *before* a time
+it computed (a due activity is due when its event runs; a walk of planned times never stalls),
+and ``env.now`` is the one clock every component and every record reads. The same float
+operations run in the same order on every run, so the trace is the same byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import inf, nextafter
+from typing import Any
+
+import simpy
+
+from .result import SimulationInvariantError
+
+__all__ = ["COUNTERS", "Record", "at", "exact_delay", "make_emit"]
+
+Record = dict[str, Any]
+
+#: Every named count of a run (``SimResult.counters``), in report order.
+COUNTERS = (
+    "created",
+    "groups",
+    "exchanges",
+    "exchanges_urgent",
+    "exchanges_regular",
+    "exchanges_traced",
+    "exchanges_idle",
+    "pings",
+    "pings_simulated",
+    "pings_found",
+    "deliveries",
+    "results",
+    "late_results",
+    "redeliveries",
+    "consumes",
+    "acks",
+    "dropped_messages",
+    "lost_exchanges",
+    "busy_rejections",
+    "restarts",
+    "reboots",
+    "shutdowns",
+    "offline_periods",
+    "lost_results",
+    "handler_crashes",
+    "approvals",
+    "cancels",
+)
+
+
+def exact_delay(now: float, t: float) -> float:
+    """The delay ``d`` with ``now + d == t`` in floating point, else the smallest one with
+    ``now + d > t`` (0 when ``t`` is not in the future)."""
+    if t <= now:
+        return 0.0
+    d = t - now
+    for _ in range(8):  # one or two steps suffice; bounded all the same
+        s = now + d
+        if s < t:
+            d = nextafter(d, inf)
+        elif s > t:
+            lower = nextafter(d, 0.0)
+            if now + lower < t:
+                break
+            d = lower
+        else:
+            break
+    return d
+
+
+def at(env: simpy.Environment, t: float, callback: Callable[[simpy.Event], None]) -> None:
+    """Call ``callback(event)`` at the absolute time ``t`` (now, if ``t`` is past; see the
+    module docstring for the float care). Callbacks read the time from ``env.now``."""
+    now = env.now
+    if t > now:
+        d = t - now
+        if now + d != t:
+            d = exact_delay(now, t)
+        env.timeout(d).callbacks.append(callback)
+    else:
+        env.timeout(0.0).callbacks.append(callback)
+
+
+def make_emit(
+    write: Callable[[Record], None] | None,
+    feed: Callable[[Record], list] | None,
+    counter: list[int],
+) -> Callable[[Record], None]:
+    """``emit(record)``: count, write, check. Specialised once: it runs for every record."""
+    if write is not None and feed is not None:
+
+        def emit(rec: Record) -> None:
+            counter[0] += 1
+            write(rec)
+            bad = feed(rec)
+            if bad:
+                raise SimulationInvariantError(bad[0], rec)
+
+    elif feed is not None:
+
+        def emit(rec: Record) -> None:
+            counter[0] += 1
+            bad = feed(rec)
+            if bad:
+                raise SimulationInvariantError(bad[0], rec)
+
+    elif write is not None:
+
+        def emit(rec: Record) -> None:
+            counter[0] += 1
+            write(rec)
+
+    else:
+
+        def emit(rec: Record) -> None:
+            counter[0] += 1
+
+    return emit
