@@ -28,10 +28,12 @@ from .exchange import Intervals
 __all__ = [
     "DEFAULT_INTERVALS",
     "ClientCommand",
+    "ClientDiedError",
     "ClientSettings",
     "Fleet",
     "LiveClient",
     "find_client_source",
+    "leftover_processes",
 ]
 
 #: Short intervals for test runs: an urgent exchange 10 s after a request (the client's
@@ -41,6 +43,10 @@ DEFAULT_INTERVALS = Intervals(exchange=30, urgent_exchange=10, ping=2)
 STOP_GRACE_S = 10.0
 #: Environment variable naming a client source tree for the live tests and the CLI.
 CLIENT_SRC_ENV = "ACTIVITYKIT_CLIENT_SRC"
+
+
+class ClientDiedError(RuntimeError):
+    """A client process ended on its own; the message carries the end of its output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +271,13 @@ class LiveClient:
             self.process.wait(timeout=grace)
         self.process = None
 
+    def output_tail(self, lines: int = 15) -> str:
+        """The last lines the watchdog printed (start-up errors land there)."""
+        path = self.log_dir / "watchdog-output.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
     def restart(self) -> None:
         """Stop and start again: running scripts are lost, queued results are kept."""
         self.stop()
@@ -282,7 +295,7 @@ class LiveClient:
 
 def _group_members(pgid: int) -> Iterator[psutil.Process]:
     for p in psutil.process_iter():
-        with suppress(psutil.Error):
+        with suppress(psutil.Error, OSError):  # it may end while we look
             if os.getpgid(p.pid) == pgid:
                 yield p
 
@@ -366,6 +379,15 @@ class Fleet:
                 os.killpg(c.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
         for c in started:
             c.stop()
+
+    def check_alive(self) -> None:
+        """Raise :class:`ClientDiedError` if a started instance has exited."""
+        for c in self.clients:
+            if c.process is not None and c.process.poll() is not None:
+                raise ClientDiedError(
+                    f"client {c.name} exited with status {c.process.returncode}; its output "
+                    f"ends with:\n{c.output_tail()}\n(logs in {c.log_dir})"
+                )
 
     def pids(self) -> set[int]:
         return {p.pid for c in self.clients for p in c.processes()}
