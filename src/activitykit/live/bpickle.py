@@ -63,43 +63,61 @@ def dumps(value: Any) -> bytes:
 def _encode(value: Any, out: list[bytes], depth: int) -> None:
     if depth > DEFAULT_MAX_DEPTH:
         raise BpickleError(f"value nests deeper than {DEFAULT_MAX_DEPTH} levels")
-    # bool before int: True is an int to isinstance, but has its own letter on the wire.
-    if value is None:
+    kind = type(value)
+    # Exact types first, most frequent first (text dominates real payloads); subclasses
+    # take the isinstance path below. bool is tested before int: True is an int too.
+    if kind is str:
+        raw = value.encode("utf-8")
+        out.append(b"u%d:" % len(raw))
+        out.append(raw)
+    elif kind is dict:
+        _encode_dict(value, out, depth)
+    elif kind is int:
+        _encode_int(value, out)
+    elif kind is list or kind is tuple:
+        out.append(b"l" if kind is list else b"t")
+        for item in value:
+            _encode(item, out, depth + 1)
+        out.append(b";")
+    elif value is None:
         out.append(b"n")
     elif value is True or value is False:
         out.append(b"b1" if value else b"b0")
-    elif isinstance(value, int):
-        try:
-            out.append(b"i%d;" % value)
-        except ValueError as exc:  # more digits than Python converts (sys.int_info)
-            raise BpickleError(f"int too large to encode: {exc}") from None
-    elif isinstance(value, float):
-        out.append(b"f" + repr(value).encode("ascii") + b";")
     elif isinstance(value, bytes | bytearray | memoryview):
         raw = bytes(value)
         out.append(b"s%d:" % len(raw))
         out.append(raw)
+    elif isinstance(value, float):
+        out.append(b"f" + repr(float(value)).encode("ascii") + b";")
+    elif isinstance(value, int):
+        _encode_int(int(value), out)
     elif isinstance(value, str):
-        raw = value.encode("utf-8")
-        out.append(b"u%d:" % len(raw))
-        out.append(raw)
+        _encode(str(value), out, depth)
     elif isinstance(value, list | tuple):
-        out.append(b"l" if isinstance(value, list) else b"t")
-        for item in value:
-            _encode(item, out, depth + 1)
-        out.append(b";")
+        _encode(list(value) if isinstance(value, list) else tuple(value), out, depth)
     elif isinstance(value, dict):
-        try:
-            keys = sorted(value)
-        except TypeError as exc:
-            raise BpickleError(f"dict keys cannot be put in order: {exc}") from None
-        out.append(b"d")
-        for key in keys:
-            _encode(key, out, depth + 1)
-            _encode(value[key], out, depth + 1)
-        out.append(b";")
+        _encode_dict(value, out, depth)
     else:
         raise BpickleError(f"cannot encode a value of type {type(value).__name__}")
+
+
+def _encode_int(value: int, out: list[bytes]) -> None:
+    try:
+        out.append(b"i%d;" % value)
+    except ValueError as exc:  # more digits than Python converts (sys.int_info)
+        raise BpickleError(f"int too large to encode: {exc}") from None
+
+
+def _encode_dict(value: dict[Any, Any], out: list[bytes], depth: int) -> None:
+    try:
+        keys = sorted(value)
+    except TypeError as exc:
+        raise BpickleError(f"dict keys cannot be put in order: {exc}") from None
+    out.append(b"d")
+    for key in keys:
+        _encode(key, out, depth + 1)
+        _encode(value[key], out, depth + 1)
+    out.append(b";")
 
 
 # ---------------------------------------------------------------------------- decoding
@@ -126,17 +144,35 @@ def loads(
 
 
 class _Decoder:
-    __slots__ = ("data", "max_depth")
+    __slots__ = ("data", "max_depth", "max_digits")
 
     def __init__(self, data: bytes, max_depth: int):
         self.data = data
         self.max_depth = max_depth
+        #: No declared length with more digits than this fits in the input.
+        self.max_digits = len(str(len(data)))
 
     def value(self, pos: int, depth: int) -> tuple[Any, int]:
         data = self.data
         if pos >= len(data):
             raise BpickleError("input ends where a value should start", pos)
         letter = data[pos]
+        # Most frequent letters first: text, then containers.
+        if letter == 0x75:  # u
+            start, end = self._sized(pos, "str")
+            try:
+                return data[start:end].decode("utf-8"), end
+            except UnicodeDecodeError as exc:
+                raise BpickleError(
+                    f"str is not valid UTF-8: {exc.reason}", start + exc.start
+                ) from None
+        if letter in (0x6C, 0x74, 0x64):  # l t d
+            if depth >= self.max_depth:
+                raise BpickleError(f"nesting deeper than {self.max_depth} levels", pos)
+            if letter == 0x64:
+                return self._dict(pos, depth + 1)
+            items, end = self._items(pos, depth + 1)
+            return (items if letter == 0x6C else tuple(items)), end
         if letter == 0x6E:  # n
             return None, pos + 1
         if letter == 0x62:  # b
@@ -160,21 +196,6 @@ class _Decoder:
         if letter == 0x73:  # s
             start, end = self._sized(pos, "bytes")
             return data[start:end], end
-        if letter == 0x75:  # u
-            start, end = self._sized(pos, "str")
-            try:
-                return data[start:end].decode("utf-8"), end
-            except UnicodeDecodeError as exc:
-                raise BpickleError(
-                    f"str is not valid UTF-8: {exc.reason}", start + exc.start
-                ) from None
-        if letter in (0x6C, 0x74, 0x64):  # l t d
-            if depth >= self.max_depth:
-                raise BpickleError(f"nesting deeper than {self.max_depth} levels", pos)
-            if letter == 0x64:
-                return self._dict(pos, depth + 1)
-            items, end = self._items(pos, depth + 1)
-            return (items if letter == 0x6C else tuple(items)), end
         raise BpickleError(f"unknown type letter {_show(data[pos : pos + 1])}", pos)
 
     def _sized(self, pos: int, what: str) -> tuple[int, int]:
@@ -184,7 +205,7 @@ class _Decoder:
             head = _show(self.data[pos : pos + 16])
             raise BpickleError(f"{what} needs <length>: after its letter, found {head}", pos)
         start = m.end()
-        if start - pos - 2 > len(str(len(self.data))):
+        if start - pos - 2 > self.max_digits:
             raise BpickleError(f"{what} declares a length longer than the input", pos)
         length = int(self.data[pos + 1 : start - 1])
         if start + length > len(self.data):
