@@ -222,7 +222,7 @@ def test_catalogue_exercises_every_allowed_transition(profile: Profile) -> None:
                 wire = dict(step)
                 if step["cmd"] == "result" and "activity" in step:
                     wire.pop("activity")
-                    ops = [op for op, o in ref._w.ops.items() if o.activity == step["activity"]]
+                    ops = [op for op, o in ref.ops.items() if o.id == step["activity"]]
                     wire["operation_id"] = ops[-1] if ops else -1
                 if step["cmd"] == "create":
                     kinds[step["activity"]] = step["kind"]

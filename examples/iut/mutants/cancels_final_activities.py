@@ -19,7 +19,7 @@ class Mutant(ReferenceSystem):
     implementation = "mutant:cancels-final-activities"
 
     def _may_cancel(self, a) -> bool:
-        return a.state is not State.CANCELED  # BUG: Succeeded and Failed are final
+        return a.state != State.CANCELED  # BUG: Succeeded and Failed are final
 
 
 if __name__ == "__main__":

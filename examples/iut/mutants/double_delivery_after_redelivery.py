@@ -18,9 +18,9 @@ EXPECTED_CASE = "server/redelivery-after-crash"
 class Mutant(ReferenceSystem):
     implementation = "mutant:double-delivery-after-redelivery"
 
-    def _requeue(self, activity_ids: list[str]) -> None:
-        super()._requeue(activity_ids)
-        self._w.queue.extend(activity_ids)  # BUG: a second copy of each message
+    def _requeue(self, messages: list) -> None:
+        super()._requeue(messages)
+        self._queue.extend(messages)  # BUG: a second copy of each message
 
 
 if __name__ == "__main__":

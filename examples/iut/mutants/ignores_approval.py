@@ -19,7 +19,7 @@ class Mutant(ReferenceSystem):
     implementation = "mutant:ignores-approval"
 
     def _deliverable(self, a) -> bool:
-        return a.state is State.BLOCKED or super()._deliverable(a)  # BUG
+        return a.state == State.BLOCKED or super()._deliverable(a)  # BUG
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ class Mutant(ReferenceSystem):
     implementation = "mutant:late-success-overwrites-server-canceled"
 
     def _settle(self, a, status: str, cause: str) -> bool:
-        if a.kind is Kind.SERVER and a.state is State.CANCELED:  # BUG: should be ignored
-            self._move(a, State.SUCCEEDED if status == "succeeded" else State.FAILED, cause)
+        if a.kind is Kind.SERVER and a.state == State.CANCELED:  # BUG: should be ignored
+            dst = State.SUCCEEDED if status == "succeeded" else State.FAILED
+            self._move(a, dst.value, cause)
             return True
         return super()._settle(a, status, cause)
 

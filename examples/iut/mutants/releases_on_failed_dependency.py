@@ -20,8 +20,7 @@ class Mutant(ReferenceSystem):
     implementation = "mutant:releases-on-failed-dependency"
 
     def _dependency_verdict(self, a) -> str:
-        deps = [self._w.activities[d] for d in a.depends_on]
-        if deps and all(d.state in (State.SUCCEEDED, State.FAILED) for d in deps):
+        if a.deps and all(d.state in (State.SUCCEEDED, State.FAILED) for d in a.deps):
             return "release"  # BUG: Failed counts as done
         return super()._dependency_verdict(a)
 

@@ -21,9 +21,7 @@ class Mutant(ReferenceSystem):
 
     def _new_operation_id(self, computer: str) -> int:
         running = {
-            op
-            for op, o in self._w.ops.items()
-            if o.computer == computer and self._w.activities[o.activity].state is State.IN_PROGRESS
+            op for op, a in self.ops.items() if a.cname == computer and a.state == State.IN_PROGRESS
         }
         op = 1
         while op in running:  # BUG: unique among running operations only

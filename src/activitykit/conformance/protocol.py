@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ..model import parse_state
+from ..server.store import RELEASE_MODES
 
 __all__ = [
     "COMMANDS",
@@ -38,8 +39,8 @@ PROTOCOL = "activitykit-iut/1"
 #: Waiting activity moves to Queued) or ``direct`` (it keeps its state until the moment of
 #: delivery, then moves straight to In Progress). Added to version 1 as an optional field,
 #: so the protocol name is unchanged; an IUT without it refuses ``direct`` with a reason,
-#: and every case that uses it then fails (the reference accepts it).
-RELEASE_MODES: tuple[str, ...] = ("queue", "direct")
+#: and every case that uses it then fails (the reference accepts it). ``RELEASE_MODES`` is
+#: the store's (``activitykit.server``), re-exported here.
 
 #: Every command of version 1, in the order the document describes them.
 COMMANDS: tuple[str, ...] = (

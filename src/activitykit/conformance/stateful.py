@@ -305,14 +305,14 @@ def run_stateful(
 
         def _ref(self) -> Any:
             assert self.run is not None
-            return self.run.ref._w
+            return self.run.ref
 
         def _ids(self, *states: str) -> list[str]:
             """Activities the reference holds in one of ``states`` (all when none given)."""
             if self.run is None:
                 return []
             acts = self._ref().activities.values()
-            return [a.id for a in acts if not states or a.state.value in states]
+            return [a.id for a in acts if not states or a.state in states]
 
         def _pick(self, data: st.DataObject, pool: list[str]) -> str:
             # Mostly a sensible target; one draw in ten any activity at all (probes refusals).
@@ -447,10 +447,10 @@ def run_stateful(
         def _draw_result(self, data: Any, computer: str | None = None) -> Step:
             w = self._ref()
             delivered = sorted(
-                {o.activity for o in w.ops.values() if computer in (None, o.computer)}
+                {o.id for o in w.ops.values() if computer in (None, o.computer)}
             )
-            running = [a for a in delivered if w.activities[a].state.value == "In Progress"]
-            unsettled = [a for a in delivered if w.activities[a].state.value != "Succeeded"]
+            running = [a for a in delivered if w.activities[a].state == "In Progress"]
+            unsettled = [a for a in delivered if w.activities[a].state != "Succeeded"]
             aid = self._pick(data, running or unsettled or delivered)
             activity = w.activities.get(aid)
             computer = activity.computer if activity and activity.computer else "c1"
