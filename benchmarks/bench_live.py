@@ -47,14 +47,11 @@ SCRIPT = script_message(1, "true")
 class LoadPort(ScriptedPort):
     """A script for every exchange, no bookkeeping kept (the benchmark measures the wire)."""
 
-    def deliverable(self, computer: ComputerView, t: float) -> list[dict[str, Any]]:
+    def exchange(self, computer: ComputerView, results: Any, t: float) -> list[dict[str, Any]]:
         return [SCRIPT]
 
     def has_messages(self, computer: ComputerView, t: float) -> bool:
         return computer.insecure_id % 2 == 0
-
-    def result(self, *args: Any) -> None:
-        pass
 
     def notify(self, notice: Any) -> None:
         pass

@@ -239,7 +239,7 @@ def test_busy_window_validation() -> None:
 
 def test_failing_port_gives_500_and_the_server_keeps_serving() -> None:
     class Broken(ScriptedPort):
-        def deliverable(self, computer, t):
+        def exchange(self, computer, results, t):
             raise RuntimeError("core exploded")
 
     async def main() -> None:

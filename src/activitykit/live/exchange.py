@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .port import ActivityPort, ComputerView, Notice
+from .port import ActivityPort, ComputerView, Notice, OperationResult
 from .safety import check_message
 
 __all__ = [
@@ -258,12 +258,11 @@ class MessageSystem:
 
         accepted = self._receive(c, sequence, messages, t)
         view = c.view()
-        for message in accepted:
-            self._handle_client_message(c, view, message, t)
+        results = [r for m in accepted if (r := self._result_of(c, m, t)) is not None]
         resent = self._acknowledge(c, next_expected, t)
         new = out + c.queued
         c.queued = []
-        for message in self.port.deliverable(view, t):
+        for message in self.port.exchange(view, results, t):
             check_message(str(message.get("type")), allow_host_changes=self.allow_host_changes)
             new.append(message)
         c.outbox.extend(new)
@@ -368,16 +367,14 @@ class MessageSystem:
         resent = list(c.outbox)
         return resent
 
-    def _handle_client_message(
-        self, c: _Computer, view: ComputerView, message: dict[str, Any], t: float
-    ) -> None:
+    def _result_of(self, c: _Computer, message: dict[str, Any], t: float) -> OperationResult | None:
+        """The activity result a client message carries, if any."""
         if message["type"] == "resynchronize" and isinstance(message.get("operation-id"), int):
             # The client answers a resynchronize request with this message instead of an
             # operation-result; receiving it completes the request.
-            self.port.result(view, message["operation-id"], SUCCEEDED, "resynchronized", None, t)
-            return
+            return OperationResult(message["operation-id"], SUCCEEDED, "resynchronized")
         if message["type"] != "operation-result":
-            return  # plugin data and client-initiated resynchronisations: counted only
+            return None  # plugin data and client-initiated resynchronisations: counted only
         op, status = message.get("operation-id"), message.get("status")
         text, code = message.get("result-text", ""), message.get("result-code")
         if (
@@ -388,5 +385,5 @@ class MessageSystem:
         ):
             detail = {"type": "operation-result", "reason": f"malformed fields: {message!r:.200}"}
             self.port.notify(Notice("bad-message", t, c.name, detail))
-            return
-        self.port.result(view, op, status, text, code, t)
+            return None
+        return OperationResult(op, status, text, code)

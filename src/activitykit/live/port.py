@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["ActivityPort", "ComputerView", "Notice", "NoticeKind"]
+__all__ = ["ActivityPort", "ComputerView", "Notice", "NoticeKind", "OperationResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,32 +54,34 @@ class Notice:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    """One ``operation-result`` a client sent (status 6 succeeded, 5 failed)."""
+
+    operation_id: int
+    status: int
+    text: str = ""
+    code: int | None = None
+
+
 class ActivityPort(Protocol):
-    """Where the emulator asks for work and hands back results."""
+    """Where the emulator hands over results and asks for work."""
 
-    def deliverable(self, computer: ComputerView, t: float) -> list[dict[str, Any]]:
-        """Messages to send to ``computer`` in the exchange being answered at ``t``.
+    def exchange(
+        self, computer: ComputerView, results: list[OperationResult], t: float
+    ) -> list[dict[str, Any]]:
+        """One exchange of ``computer`` at ``t``: take its results, return what to deliver.
 
-        Each is a server message dict with a ``type`` (``execute-script``...) and, for
-        activities, a fresh ``operation-id``. Returning a message means it is delivered:
-        the emulator resends it until the client acknowledges it.
+        ``results`` are the new operation-results of the exchange, in the client's order
+        (duplicates of ones already taken are filtered out by the sequence numbers). The
+        answer is a list of server messages, each with a ``type`` (``execute-script``...)
+        and, for activities, a fresh ``operation-id``. Returning a message means it is
+        delivered: the emulator resends it until the client acknowledges it.
         """
         ...
 
     def has_messages(self, computer: ComputerView, t: float) -> bool:
         """The ping's answer: whether an exchange now would carry work for ``computer``."""
-        ...
-
-    def result(
-        self,
-        computer: ComputerView,
-        operation_id: int,
-        status: int,
-        result_text: str,
-        result_code: int | None,
-        t: float,
-    ) -> None:
-        """An ``operation-result`` arrived in an exchange (status 6 succeeded, 5 failed)."""
         ...
 
     def notify(self, notice: Notice) -> None:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .port import ComputerView, Notice
+from .port import ComputerView, Notice, OperationResult
 
 __all__ = ["Result", "ScriptedPort", "script_message"]
 
@@ -71,25 +71,17 @@ class ScriptedPort:
 
     # ------------------------------------------------------------------ the port
 
-    def deliverable(self, computer: ComputerView, t: float) -> list[dict[str, Any]]:
+    def exchange(
+        self, computer: ComputerView, results: list[OperationResult], t: float
+    ) -> list[dict[str, Any]]:
+        for r in results:
+            self.results.append(Result(computer.name, r.operation_id, r.status, r.text, r.code, t))
         out = self.pending.pop(computer.name, [])
         self.delivered.extend((computer.name, m.get("operation-id"), t) for m in out)
         return out
 
     def has_messages(self, computer: ComputerView, t: float) -> bool:
         return bool(self.pending.get(computer.name))
-
-    def result(
-        self,
-        computer: ComputerView,
-        operation_id: int,
-        status: int,
-        result_text: str,
-        result_code: int | None,
-        t: float,
-    ) -> None:
-        result = Result(computer.name, operation_id, status, result_text, result_code, t)
-        self.results.append(result)
 
     def notify(self, notice: Notice) -> None:
         self.notices.append(notice)
