@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -163,3 +164,42 @@ def test_nothing_is_left_running(client_src: Path, tmp_path: Path, how: str) -> 
             child.kill()
     assert child.returncode != 0
     assert leftover_processes(tmp_path, pids) == []
+
+
+def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path: Path) -> None:
+    """``activitykit live`` on the bundled smoke scenario, shortened: the done-when run."""
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "activitykit",
+            "live",
+            str(REPO / "scenarios" / "live-smoke.yaml"),
+            "--clients",
+            "2",
+            "--client-src",
+            str(client_src),
+            "--out",
+            str(out),
+            "--set",
+            "duration=50",
+            "--set",
+            "workload.arrivals.0.stop=30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=230,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["violations"]["count"] == 0
+    assert summary["unfinished"]["count"] == 0
+    assert summary["activities"]["total"] >= 8
+    assert set(summary["live"]["findings"]) >= {"items", "duplicate_pings", "held_results"}
+    for name in ("trace.jsonl", "scenario.effective.yaml", "protocol.jsonl", "report.html"):
+        assert (out / name).is_file(), name
+    assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
+    assert "finding:" in proc.stdout
+    assert not leftover_processes(out)

@@ -319,24 +319,29 @@ class Fleet:
         ping_url: str,
         settings: ClientSettings | None = None,
         prefix: str = "live",
+        names: Sequence[str] | None = None,
     ):
         if count < 1:
             raise InputError(f"--clients must be at least 1, got {count}")
+        if names is not None and (len(names) != count or len(set(names)) != count):
+            raise ValueError(f"need {count} distinct client names, got {list(names)}")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         command = command.prepared(self.root)
         settings = settings or ClientSettings()
         width = len(str(count))
+        if names is None:
+            names = [f"{prefix}-{i:0{width}d}" for i in range(1, count + 1)]
         self.clients = [
             LiveClient(
-                name=f"{prefix}-{i:0{width}d}",
-                root=self.root / f"{prefix}-{i:0{width}d}",
+                name=name,
+                root=self.root / name,
                 command=command,
                 settings=settings,
                 message_url=message_url,
                 ping_url=ping_url,
             )
-            for i in range(1, count + 1)
+            for name in names
         ]
 
     def __enter__(self) -> Fleet:

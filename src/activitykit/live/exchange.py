@@ -189,6 +189,15 @@ class MessageSystem:
         c = self._by_name.get(name)
         return None if c is None else c.view()
 
+    def name_of(
+        self, *, secure_id: str | None = None, insecure_id: str | None = None
+    ) -> str | None:
+        """The name of the computer with this id, if it is registered."""
+        c = self._by_secure.get(secure_id) if secure_id else None
+        if c is None and insecure_id and insecure_id.isdigit():
+            c = self._by_insecure.get(int(insecure_id))
+        return None if c is None else c.name
+
     def queue(self, name: str, message: dict[str, Any]) -> None:
         """Send a server message (``set-intervals``...) to ``name`` at its next exchange."""
         check_message(str(message.get("type")), allow_host_changes=self.allow_host_changes)
@@ -372,7 +381,10 @@ class MessageSystem:
         if message["type"] == "resynchronize" and isinstance(message.get("operation-id"), int):
             # The client answers a resynchronize request with this message instead of an
             # operation-result; receiving it completes the request.
-            return OperationResult(message["operation-id"], SUCCEEDED, "resynchronized")
+            stamp = _stamp(message)
+            return OperationResult(
+                message["operation-id"], SUCCEEDED, "resynchronized", None, stamp
+            )
         if message["type"] != "operation-result":
             return None  # plugin data and client-initiated resynchronisations: counted only
         op, status = message.get("operation-id"), message.get("status")
@@ -386,4 +398,9 @@ class MessageSystem:
             detail = {"type": "operation-result", "reason": f"malformed fields: {message!r:.200}"}
             self.port.notify(Notice("bad-message", t, c.name, detail))
             return None
-        return OperationResult(op, status, text, code)
+        return OperationResult(op, status, text, code, _stamp(message))
+
+
+def _stamp(message: dict[str, Any]) -> int | None:
+    stamp = message.get("timestamp")
+    return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ async def running_fleet(
     *,
     settings: ClientSettings | None = None,
     stagger: float = 0.0,
+    names: Sequence[str] | None = None,
     **server_kw: Any,
 ) -> AsyncIterator[tuple[LandscapeServer, Fleet]]:
     """Serve ``system`` over HTTP and start ``count`` clients pointed at it."""
@@ -52,6 +53,7 @@ async def running_fleet(
             message_url=server.message_url,
             ping_url=server.ping_url,
             settings=settings,
+            names=names,
         )
         for client in fleet:
             client.start()

@@ -62,6 +62,8 @@ class OperationResult:
     status: int
     text: str = ""
     code: int | None = None
+    #: When the client queued it (its ``timestamp``, Unix seconds), if it said.
+    timestamp: int | None = None
 
 
 class ActivityPort(Protocol):

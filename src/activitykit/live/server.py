@@ -144,66 +144,67 @@ class LandscapeServer:
 
     # ------------------------------------------------------------------ handlers
 
+    # Each handler reads the clock right before it calls the system or notifies, with no
+    # await in between, so that notices (and the trace records they lead to) are in time
+    # order even when requests interleave.
+
     async def _exchange(self, request: web.Request) -> web.Response:
         self.requests["exchange"] += 1
-        t = self._clock()
-        status = self._busy_status(t, ping=False)
+        computer_id = request.headers.get("X-Computer-ID")
+        status = self._busy_status(self._clock(), ping=False)
         if status is not None:
+            name = self.system.name_of(secure_id=computer_id)
+            detail = {"endpoint": "exchange", "status": status}
+            self._notify(Notice("busy", self._clock(), name, detail))
             await _drain(request)
-            self._notify(Notice("busy", t, None, {"endpoint": "exchange", "status": status}))
             return web.Response(status=status, text="server busy (emulated fault)\n")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._reject(t, 413, f"body larger than {self.max_body} bytes", "exchange")
+            return self._reject(413, f"body larger than {self.max_body} bytes", "exchange")
         try:
             payload = await self._off_loop(len(body), bpickle.loads, body, max_size=self.max_body)
         except bpickle.BpickleError as exc:
-            return self._reject(t, 400, f"body is not bpickle: {exc}", "exchange")
-        computer_id = request.headers.get("X-Computer-ID")
+            return self._reject(400, f"body is not bpickle: {exc}", "exchange")
         token = request.headers.get("X-Exchange-Token")
         try:
-            answer = self.system.exchange(payload, computer_id, token, t)
+            answer = self.system.exchange(payload, computer_id, token, self._clock())
         except ProtocolError as exc:
-            return self._reject(t, exc.status, exc.reason, "exchange")
+            return self._reject(exc.status, exc.reason, "exchange")
         except Exception as exc:  # the port under test failed: answer, keep serving
-            log.exception("activity port failed during an exchange")
-            self._notify(Notice("port-error", t, None, {"error": f"{type(exc).__name__}: {exc}"}))
-            return web.Response(status=500, text="activity port failed\n")
+            return self._port_failed(exc, "exchange")
         data = await self._off_loop(len(body), bpickle.dumps, answer)
         return web.Response(body=data, content_type=_OCTETS)
 
     async def _ping(self, request: web.Request) -> web.Response:
         self.requests["ping"] += 1
-        t = self._clock()
-        status = self._busy_status(t, ping=True)
-        if status is not None:
-            await _drain(request)
-            self._notify(Notice("busy", t, None, {"endpoint": "ping", "status": status}))
-            return web.Response(status=status, text="server busy (emulated fault)\n")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return self._reject(t, 413, f"body larger than {MAX_PING_BODY} bytes", "ping")
+            return self._reject(413, f"body larger than {MAX_PING_BODY} bytes", "ping")
         if body.startswith(b"insecure_id=") and body[12:].isdigit():
             insecure_id = body[12:].decode()  # what every client sends: skip the parser
         else:
             try:
                 form = parse_qs(body.decode("ascii"), strict_parsing=True, max_num_fields=4)
             except (UnicodeDecodeError, ValueError) as exc:
-                return self._reject(t, 400, f"body is not a urlencoded form: {exc}", "ping")
+                return self._reject(400, f"body is not a urlencoded form: {exc}", "ping")
             ids = form.get("insecure_id", [])
             if len(ids) != 1:
-                return self._reject(t, 400, "form needs exactly one insecure_id field", "ping")
+                return self._reject(400, "form needs exactly one insecure_id field", "ping")
             insecure_id = ids[0]
+        status = self._busy_status(self._clock(), ping=True)
+        if status is not None:
+            name = self.system.name_of(insecure_id=insecure_id)
+            detail = {"endpoint": "ping", "status": status}
+            self._notify(Notice("busy", self._clock(), name, detail))
+            return web.Response(status=status, text="server busy (emulated fault)\n")
         try:
-            waiting = self.system.ping(insecure_id, t)
+            waiting = self.system.ping(insecure_id, self._clock())
         except ProtocolError as exc:
-            return self._reject(t, exc.status, exc.reason, "ping")
+            return self._reject(exc.status, exc.reason, "ping")
         except Exception as exc:
-            log.exception("activity port failed during a ping")
-            self._notify(Notice("port-error", t, None, {"error": f"{type(exc).__name__}: {exc}"}))
-            return web.Response(status=500, text="activity port failed\n")
+            return self._port_failed(exc, "ping")
         return web.Response(body=_PING_ANSWER[waiting], content_type=_OCTETS)
 
     # ------------------------------------------------------------------ helpers
@@ -224,10 +225,21 @@ class LandscapeServer:
 
         return record
 
-    def _reject(self, t: float, status: int, reason: str, endpoint: str) -> web.Response:
+    def _reject(self, status: int, reason: str, endpoint: str) -> web.Response:
         detail = {"endpoint": endpoint, "status": status, "reason": reason}
-        self._notify(Notice("rejected", t, None, detail))
+        self._notify(Notice("rejected", self._clock(), None, detail))
         return web.Response(status=status, text=reason + "\n")
+
+    def _port_failed(self, exc: Exception, endpoint: str) -> web.Response:
+        log.error(
+            "activity port failed during a%s %s",
+            "n" if endpoint[0] == "e" else "",
+            endpoint,
+            exc_info=exc,
+        )
+        detail = {"endpoint": endpoint, "error": f"{type(exc).__name__}: {exc}"}
+        self._notify(Notice("port-error", self._clock(), None, detail))
+        return web.Response(status=500, text="activity port failed\n")
 
     def _notify(self, notice: Notice) -> None:
         # A failing port must not turn a refusal into a crash of the handler.
