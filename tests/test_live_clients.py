@@ -200,3 +200,31 @@ def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path:
     assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
     assert "finding:" in proc.stdout
     assert not leftover_processes(out)
+
+
+def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "activitykit", "live", str(REPO / "scenarios" / "live-smoke.yaml"),
+         "--clients", "2", "--client-src", str(client_src), "--out", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        trace = out / "trace.jsonl"
+        while not (trace.exists() and trace.stat().st_size > 0):  # run time 0 has passed
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the run did not start within 120 s"
+            time.sleep(0.5)
+        assert leftover_processes(out)  # the clients run
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=90)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["live"]["interrupted"] is True
+    assert not leftover_processes(out)

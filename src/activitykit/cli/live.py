@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         for item in result.summary["live"]["findings"]["items"] or ["none"]:
             print(f"finding: {item}")
         print(f"\nwrote {out}/ (trace, summary.json, protocol.jsonl, report, clients/*/log)")
+    if result.summary["live"]["interrupted"]:
+        print(f"activitykit live: interrupted; what ran is in {out}/", file=sys.stderr)
+        return 130
     if not result.conformant:
         print(
             f"activitykit live: {result.summary['violations']['count']} violation(s); "

@@ -78,6 +78,8 @@ class CorePort:
         self.loop = asyncio.get_running_loop()
         self.store = ActivityStore(emit=sink, at=self._at, **store_kw)
         self.counts: Counter[str] = Counter()
+        #: Set when the run ends: later wake-ups and exchanges write nothing.
+        self.closed = False
         #: operation-id -> (result text, result code) of each result taken.
         self.outputs: dict[int, tuple[str, int | None]] = {}
 
@@ -86,7 +88,11 @@ class CorePort:
     def _at(self, t: float, callback: Callable[[float], None]) -> None:
         # The callback gets the time it actually runs at, never the earlier requested one:
         # records stay in time order behind whatever ran in between.
-        self.loop.call_later(max(0.0, t - self.clock()), lambda: callback(max(t, self.clock())))
+        def fire() -> None:
+            if not self.closed:
+                callback(max(t, self.clock()))
+
+        self.loop.call_later(max(0.0, t - self.clock()), fire)
 
     def call_at(self, t: float, callback: Callable[[float], None]) -> None:
         """Run ``callback(now)`` at run time ``t`` (for the workload and fault schedules)."""
@@ -97,7 +103,7 @@ class CorePort:
     def exchange(
         self, computer: ComputerView, results: list[OperationResult], t: float
     ) -> list[dict[str, Any]]:
-        if t < 0:  # before the workload started: registration traffic, nothing to trace
+        if t < 0 or self.closed:  # before run time 0 (registration) or after the end
             return []
         self.sink({"t": t, "event": "exchange", "computer": computer.name})
         pairs = []
@@ -123,14 +129,19 @@ class CorePort:
         return messages
 
     def has_messages(self, computer: ComputerView, t: float) -> bool:
-        return t >= 0 and self.store.has_deliverable(t, computer.name)
+        return t >= 0 and not self.closed and self.store.has_deliverable(t, computer.name)
 
     def notify(self, notice: Notice) -> None:
         self.counts[f"notice_{notice.kind}"] += 1
         if self.protocol is not None:
             line = {"t": round(notice.t, 6), "kind": notice.kind, "computer": notice.computer}
             self.protocol.write(json.dumps({**line, **notice.detail}, default=str) + "\n")
-        if notice.kind == "busy" and notice.t >= 0 and notice.computer is not None:
+        if (
+            notice.kind == "busy"
+            and notice.t >= 0
+            and not self.closed
+            and notice.computer is not None
+        ):
             self.sink(
                 {"t": notice.t, "event": "fault", "computer": notice.computer, "fault": "busy"}
             )

@@ -127,6 +127,8 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
     started = time.perf_counter()
     try:
         live = asyncio.run(_run(scenario, options, intervals, sink, out))
+    except asyncio.CancelledError:  # a signal before run time 0: the clients are stopped
+        raise KeyboardInterrupt from None
     finally:
         writer.close()
     end_t = max(live["end_t"], sink.last_t)
@@ -187,7 +189,11 @@ async def _run(
     )
     system = MessageSystem(port, intervals=intervals, allow_host_changes=options.allow_host_changes)
     settings = ClientSettings(intervals=intervals)
-    registered_after = None
+    registered_after: float | None = None
+    workload: LiveWorkload | None = None
+    restarts: list[asyncio.Task[None]] = []
+    interrupted = False
+    end_t = 0.0
     try:
         async with running_fleet(
             system,
@@ -222,17 +228,12 @@ async def _run(
             )
             workload.start()
             restarts = _schedule_restarts(scenario, streams, fleet, names, port, sink)
-            await asyncio.sleep(scenario.duration)
-            if scenario.run_until == "drained":
-                limit = min(scenario.drain_limit, scenario.duration + options.drain_timeout)
-                with suppress(TimeoutError):
-                    await wait_until(
-                        lambda: workload.created_all and port.open_count() == 0,
-                        max(0.0, limit - clock()),
-                        "every activity to end",
-                        poll=0.5,
-                    )
+            try:
+                await _until_done(scenario, options, clock, workload, port)
+            except asyncio.CancelledError:  # Ctrl-C or SIGTERM: stop, and keep what ran
+                interrupted = True
             end_t = clock()
+            port.closed = True  # wake-ups due while the fleet stops write nothing more
             for task in restarts:
                 task.cancel()
     finally:
@@ -249,7 +250,8 @@ async def _run(
         "requests": dict(server.requests),
         "counts": dict(sorted(port.counts.items())),
         "findings": findings.summary() if findings else {"items": []},
-        "refused_creations": workload.refused,
+        "refused_creations": workload.refused if workload else [],
+        "interrupted": interrupted,
     }
     return {
         "end_t": end_t,
@@ -257,6 +259,26 @@ async def _run(
         "counts": dict(port.counts),
         "unfinished": port.unfinished(),
     }
+
+
+async def _until_done(
+    scenario: Scenario,
+    options: LiveOptions,
+    clock: _RunClock,
+    workload: LiveWorkload,
+    port: CorePort,
+) -> None:
+    """Sleep through ``duration``; for run_until=drained, then until every activity ended."""
+    await asyncio.sleep(scenario.duration)
+    if scenario.run_until == "drained":
+        limit = min(scenario.drain_limit, scenario.duration + options.drain_timeout)
+        with suppress(TimeoutError):
+            await wait_until(
+                lambda: workload.created_all and port.open_count() == 0,
+                max(0.0, limit - clock()),
+                "every activity to end",
+                poll=0.5,
+            )
 
 
 def _schedule_restarts(scenario, streams, fleet, names, port, sink) -> list[asyncio.Task]:
