@@ -46,3 +46,20 @@ def test_bad_input_is_refused_with_exit_2(tmp_path, capsys, extra, message) -> N
 def test_clients_must_be_positive(capsys) -> None:
     assert main(["live", SMOKE, "--clients", "0", "--client-src", "/x"]) == 2
     assert "--clients must be at least 1" in capsys.readouterr().err
+
+
+def test_deep_run_folders_keep_socket_paths_short(tmp_path: Path) -> None:
+    """Client daemons talk over UNIX sockets in their data path (at most 107 bytes)."""
+    from activitykit.live.clients import ClientCommand, ClientSettings, LiveClient
+
+    command = ClientCommand(("true",), {}, "test")
+    deep = LiveClient("c1", tmp_path / ("d" * 120) / "c1", command, ClientSettings(), "u", "p")
+    data = deep.data_path
+    assert len(str(data / "sockets" / "manager.sock")) <= 100
+    assert (deep.root / "data").resolve() == data.resolve()  # found from the run folder
+    deep.write_config()
+    assert f"data_path = {data}\n" in deep.config_path.read_text()
+    deep.remove_short_data()
+    assert not data.exists() and not (deep.root / "data").exists()
+    shallow = LiveClient("c2", tmp_path / "c2", command, ClientSettings(), "u", "p")
+    assert shallow.data_path == tmp_path / "c2" / "data"

@@ -164,8 +164,11 @@ def test_nothing_is_left_running(client_src: Path, tmp_path: Path, how: str) -> 
 
 
 def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path: Path) -> None:
-    """``activitykit live`` on the bundled smoke scenario, shortened: the done-when run."""
-    out = tmp_path / "run"
+    """``activitykit live`` on the bundled smoke scenario, shortened: the done-when run.
+
+    The run folder is deep on purpose: the clients' UNIX sockets must still fit.
+    """
+    out = tmp_path / ("deep-" * 12) / "run"
     proc = subprocess.run(
         [
             sys.executable,

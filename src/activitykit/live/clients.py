@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -41,6 +42,9 @@ __all__ = [
 DEFAULT_INTERVALS = Intervals(exchange=30, urgent_exchange=10, ping=2)
 #: What a client's watchdog gets to stop its daemons before the whole group is killed.
 STOP_GRACE_S = 10.0
+#: Longest UNIX socket path the kernel takes (sun_path holds 108 bytes with its NUL), with
+#: a margin for the longest socket name a client daemon uses.
+_MAX_SOCKET_PATH = 100
 #: Environment variable naming a client source tree for the live tests and the CLI.
 CLIENT_SRC_ENV = "ACTIVITYKIT_CLIENT_SRC"
 
@@ -182,6 +186,32 @@ class LiveClient:
     ping_url: str
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     starts: int = 0
+    _short_data: Path | None = field(default=None, repr=False)
+
+    @property
+    def data_path(self) -> Path:
+        """Where the client keeps its data, including the UNIX sockets of its daemons.
+
+        A socket path has at most 107 bytes; when the run folder is too deep for that, the
+        data goes to a short temporary folder, linked from the client's folder as ``data``.
+        """
+        inside = self.root / "data"
+        if len(str(inside / "sockets" / "manager.sock")) <= _MAX_SOCKET_PATH:
+            return inside
+        if self._short_data is None:
+            self._short_data = Path(tempfile.mkdtemp(prefix=f"ak-{self.name}-"))
+            self.root.mkdir(parents=True, exist_ok=True)
+            with suppress(FileExistsError):
+                inside.symlink_to(self._short_data, target_is_directory=True)
+        return self._short_data
+
+    def remove_short_data(self) -> None:
+        """Delete the temporary data folder (if one was needed) once the client is stopped."""
+        if self._short_data is not None:
+            shutil.rmtree(self._short_data, ignore_errors=True)
+            with suppress(OSError):
+                (self.root / "data").unlink()
+            self._short_data = None
 
     @property
     def config_path(self) -> Path:
@@ -198,7 +228,7 @@ class LiveClient:
             "account_name": self.settings.account,
             "url": self.message_url,
             "ping_url": self.ping_url,
-            "data_path": self.root / "data",
+            "data_path": self.data_path,
             "log_dir": self.log_dir,
             "pid_file": self.root / "landscape-client.pid",
             "log_level": self.settings.log_level,
@@ -216,8 +246,8 @@ class LiveClient:
         """Start the watchdog in a new session (its pid is the group id)."""
         if self.running:
             return
-        for sub in ("data", "log"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.data_path.mkdir(parents=True, exist_ok=True)
         if self.starts == 0:  # set-intervals rewrites the file; a restart keeps that
             self.write_config()
         out = open(self.log_dir / "watchdog-output.log", "ab")  # noqa: SIM115 (child owns it)
@@ -384,6 +414,8 @@ class Fleet:
                 os.killpg(c.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
         for c in started:
             c.stop()
+        for c in self.clients:
+            c.remove_short_data()
 
     def check_alive(self) -> None:
         """Raise :class:`ClientDiedError` if a started instance has exited."""

@@ -215,7 +215,17 @@ async def _run(
 
             try:
                 await wait_until(all_registered, options.register_timeout, "every registration")
-            except (TimeoutError, ClientDiedError) as exc:
+            except TimeoutError as exc:
+                late = [c for c in fleet if system.computer(c.name) is None]
+                tails = "".join(
+                    f"\n--- {c.name} ({c.log_dir}), output ends with:\n{c.output_tail(8)}"
+                    for c in late[:3]
+                )
+                raise InputError(
+                    f"live run could not start its clients: {exc}; not registered: "
+                    f"{', '.join(c.name for c in late)}{tails}"
+                ) from None
+            except ClientDiedError as exc:
                 raise InputError(f"live run could not start its clients: {exc}") from None
             registered_after = time.monotonic() - t0
             clock.start()
