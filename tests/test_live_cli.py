@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -61,5 +62,6 @@ def test_deep_run_folders_keep_socket_paths_short(tmp_path: Path) -> None:
     assert f"data_path = {data}\n" in deep.config_path.read_text()
     deep.remove_short_data()
     assert not data.exists() and not (deep.root / "data").exists()
-    shallow = LiveClient("c2", tmp_path / "c2", command, ClientSettings(), "u", "p")
-    assert shallow.data_path == tmp_path / "c2" / "data"
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="ak-test-") as short:
+        shallow = LiveClient("c2", Path(short) / "c2", command, ClientSettings(), "u", "p")
+        assert shallow.data_path == Path(short) / "c2" / "data"  # kept in the run folder
