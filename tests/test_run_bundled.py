@@ -40,6 +40,7 @@ SHORT: dict[str, list[str]] = {
     "approval-gate": ["fleet.groups.0.computers=100", "duration=10800"],
     "client-restarts": ["fleet.groups.0.computers=200", "duration=14400"],
     "job-handler-crash": ["duration=7200"],
+    "live-smoke": [],  # real seconds, small already; `activitykit live` runs it with clients
     "maintenance-window": [
         "fleet.groups.0.computers=100",
         "workload.batches.0.count=40",

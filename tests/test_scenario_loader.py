@@ -400,7 +400,7 @@ def test_effective_dump_round_trips(tmp_path: Path) -> None:
         s = load_scenario(path)
         text = dump_effective(s)
         assert loads_scenario(text, source="effective") == s, path.name
-        assert "ping_interval: 30.0" in text  # defaults are written out
+        assert "max_messages_per_exchange: 100" in text  # defaults are written out
 
 
 def test_scenarios_built_in_python_are_cross_checked() -> None:

@@ -1,0 +1,315 @@
+"""One live run: a scenario's workload through real Landscape Clients, checked as it happens.
+
+Phases, as for a simulated run: build (the scenario with the fleet set to the number of real
+clients, checked for what a live run must refuse, written as ``scenario.effective.yaml``) ->
+start (emulated server, N clients, wait until every client has registered: run time 0) ->
+run (the workload in real seconds; faults: busy windows and client restarts) -> collect
+(``summary.json`` with the live findings, ``report.html``). The run directory::
+
+    <out>/scenario.effective.yaml
+    <out>/trace.jsonl | trace.parquet   every record (the trace format), checked online
+    <out>/protocol.jsonl                the wire's own log: pings, registrations, busy...
+    <out>/summary.json                  as for ``activitykit run``, plus a ``live`` section
+    <out>/report.html
+    <out>/clients/<name>/log/           each client's own logs (its config and data beside)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..check import Checker
+from ..errors import InputError
+from ..runner import (
+    TRACE_FILES,
+    RunResult,
+    _read_trace,
+    _write_json,
+    _write_report,
+    build_summary,
+)
+from ..scenario import Scenario, dump_effective, scenario_from_data
+from ..sim.rand import Streams
+from ..sim.result import SimResult
+from ..sim.workload import build_plan, fleet_layout
+from ..trace import open_writer
+from .clients import ClientCommand, ClientDiedError, ClientSettings
+from .core import CorePort, TraceSink, open_protocol_log
+from .exchange import Intervals, MessageSystem
+from .findings import Findings
+from .harness import running_fleet, wait_until
+from .server import BusyWindow
+from .workload import LiveWorkload, check_workload
+
+__all__ = ["LiveOptions", "live_scenario", "run_live"]
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How to run: which clients, how many, where, and the safety switch."""
+
+    clients: int
+    command: ClientCommand
+    out_dir: Path
+    allow_host_changes: bool = False
+    host: str = "127.0.0.1"
+    message_port: int = 0
+    ping_port: int = 0
+    #: Longest wait for every client to register before the workload starts (s).
+    register_timeout: float = 180.0
+    #: run_until=drained: the longest wait past duration (s), on top of drain_limit.
+    drain_timeout: float = 300.0
+
+
+class _RunClock:
+    """Seconds since the workload started; -1 before (registration is not traced)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.origin: float | None = None
+        self.epoch = 0.0
+
+    def start(self) -> None:
+        self.origin = self.loop.time()
+        self.epoch = time.time()
+
+    def __call__(self) -> float:
+        return -1.0 if self.origin is None else self.loop.time() - self.origin
+
+
+def live_scenario(scenario: Scenario, clients: int) -> tuple[Scenario, Intervals]:
+    """The scenario with its one fleet group set to ``clients`` computers, and its intervals."""
+    groups = scenario.fleet.groups
+    if len(groups) != 1:
+        raise InputError(
+            f"fleet.groups: a live run takes one fleet group, the scenario has {len(groups)}"
+        )
+    g = groups[0]
+    values = {
+        "exchange_interval": g.exchange_interval,
+        "urgent_exchange_interval": g.urgent_exchange_interval,
+        "ping_interval": g.ping_interval,
+    }
+    for key, value in values.items():
+        if value != int(value):
+            raise InputError(
+                f"fleet.groups[0].{key}: Landscape Client takes whole seconds, got {value}"
+            )
+    try:
+        intervals = Intervals(
+            int(g.exchange_interval), int(g.urgent_exchange_interval), int(g.ping_interval)
+        )
+    except ValueError as exc:
+        raise InputError(f"fleet.groups[0]: {exc}") from None
+    data = scenario.model_dump(mode="json")
+    data["fleet"]["groups"][0]["computers"] = clients
+    return scenario_from_data(data, source=f"scenario {scenario.name!r}"), intervals
+
+
+def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
+    """Run ``scenario`` against ``options.clients`` real clients; write the run directory."""
+    scenario, intervals = live_scenario(scenario, options.clients)
+    check_workload(scenario, allow_host_changes=options.allow_host_changes)
+    out = Path(options.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("summary.json", "report.html", "protocol.jsonl", *TRACE_FILES.values()):
+        (out / stale).unlink(missing_ok=True)
+    (out / "scenario.effective.yaml").write_text(dump_effective(scenario), "utf-8")
+    trace_path = out / TRACE_FILES[scenario.output.trace_format]
+    writer = open_writer(trace_path, scenario.output.trace_format)
+    checker = Checker(scenario.model.profile)
+    sink = TraceSink(writer, checker)
+    started = time.perf_counter()
+    try:
+        live = asyncio.run(_run(scenario, options, intervals, sink, out))
+    except asyncio.CancelledError:  # a signal before run time 0: the clients are stopped
+        raise KeyboardInterrupt from None
+    finally:
+        writer.close()
+    end_t = max(live["end_t"], sink.last_t)
+    report = checker.finish(end_t)
+    frame, by_event = _read_trace(trace_path)
+    violations = [str(v) for v in report.violation_list]
+    result = SimResult(
+        end_t=end_t,
+        records=sum(by_event.values()),
+        events=0,
+        wall_seconds=time.perf_counter() - started,
+        violations=violations,
+        counters=live["counts"],
+        unfinished=live["unfinished"],
+        seed=scenario.seed,
+        checked_with="activitykit.check.Checker",
+    )
+    summary = build_summary(scenario, result, frame, by_event)
+    summary["live"] = live["summary"]
+    summary["wall_seconds_total"] = time.perf_counter() - started
+    summary["files"] = {
+        "scenario": "scenario.effective.yaml",
+        "trace": trace_path.name,
+        "summary": "summary.json",
+        "protocol": "protocol.jsonl",
+        "client_logs": [f"clients/{n}/log" for n in live["summary"]["clients"]],
+    }
+    _write_json(out / "summary.json", summary)
+    report_path = _write_report(out) if scenario.output.report else None
+    return RunResult(out, summary, result, scenario, trace_path, report_path)
+
+
+async def _run(
+    scenario: Scenario,
+    options: LiveOptions,
+    intervals: Intervals,
+    sink: TraceSink,
+    out: Path,
+) -> dict[str, Any]:
+    clock = _RunClock()
+    layout = fleet_layout(scenario)
+    names = [f"c{i + 1}" for i in range(layout.total)]
+    streams = Streams(scenario.seed)
+    plan = build_plan(scenario, layout, streams)
+    findings: Findings | None = None
+    protocol = open_protocol_log(out / "protocol.jsonl")
+    port = CorePort(
+        {
+            "profile": scenario.model.profile,
+            "on_dependency_failure": scenario.model.on_dependency_failure,
+        },
+        sink,
+        clock,
+        lambda a: a.extra,
+        protocol=protocol,
+        on_notice=lambda n: findings.notice(n) if findings else None,
+        on_result=lambda c, r, t: findings.result(c, r, t) if findings else None,
+    )
+    system = MessageSystem(port, intervals=intervals, allow_host_changes=options.allow_host_changes)
+    settings = ClientSettings(intervals=intervals)
+    registered_after: float | None = None
+    workload: LiveWorkload | None = None
+    restarts: list[asyncio.Task[None]] = []
+    interrupted = False
+    end_t = 0.0
+    try:
+        async with running_fleet(
+            system,
+            options.command,
+            options.clients,
+            out / "clients",
+            settings=settings,
+            names=names,
+            host=options.host,
+            message_port=options.message_port,
+            ping_port=options.ping_port,
+            clock=clock,
+        ) as (server, fleet):
+            t0 = time.monotonic()
+
+            def all_registered() -> bool:
+                fleet.check_alive()
+                return len(system.computers()) == len(names)
+
+            try:
+                await wait_until(all_registered, options.register_timeout, "every registration")
+            except TimeoutError as exc:
+                late = [c for c in fleet if system.computer(c.name) is None]
+                tails = "".join(
+                    f"\n--- {c.name} ({c.log_dir}), output ends with:\n{c.output_tail(8)}"
+                    for c in late[:3]
+                )
+                raise InputError(
+                    f"live run could not start its clients: {exc}; not registered: "
+                    f"{', '.join(c.name for c in late)}{tails}"
+                ) from None
+            except ClientDiedError as exc:
+                raise InputError(f"live run could not start its clients: {exc}") from None
+            registered_after = time.monotonic() - t0
+            clock.start()
+            windows = [(w.start, w.end) for w in scenario.faults.server_busy.windows]
+            findings = Findings(intervals, clock.epoch, windows)
+            for w in scenario.faults.server_busy.windows:
+                server.busy(BusyWindow(w.start, w.end, 503))
+            workload = LiveWorkload(
+                scenario, layout, plan, streams, port.store, names, port.call_at
+            )
+            workload.start()
+            restarts = _schedule_restarts(scenario, streams, fleet, names, port, sink)
+            try:
+                await _until_done(scenario, options, clock, workload, port)
+            except asyncio.CancelledError:  # Ctrl-C or SIGTERM: stop, and keep what ran
+                interrupted = True
+            end_t = clock()
+            port.closed = True  # wake-ups due while the fleet stops write nothing more
+            for task in restarts:
+                task.cancel()
+    finally:
+        protocol.close()
+    summary = {
+        "clients": names,
+        "client_source": options.command.description,
+        "registration_seconds": registered_after,
+        "intervals": {
+            "exchange": intervals.exchange,
+            "urgent_exchange": intervals.urgent_exchange,
+            "ping": intervals.ping,
+        },
+        "requests": dict(server.requests),
+        "counts": dict(sorted(port.counts.items())),
+        "findings": findings.summary() if findings else {"items": []},
+        "refused_creations": workload.refused if workload else [],
+        "interrupted": interrupted,
+    }
+    return {
+        "end_t": end_t,
+        "summary": summary,
+        "counts": dict(port.counts),
+        "unfinished": port.unfinished(),
+    }
+
+
+async def _until_done(
+    scenario: Scenario,
+    options: LiveOptions,
+    clock: _RunClock,
+    workload: LiveWorkload,
+    port: CorePort,
+) -> None:
+    """Sleep through ``duration``; for run_until=drained, then until every activity ended."""
+    await asyncio.sleep(scenario.duration)
+    if scenario.run_until == "drained":
+        limit = min(scenario.drain_limit, scenario.duration + options.drain_timeout)
+        with suppress(TimeoutError):
+            await wait_until(
+                lambda: workload.created_all and port.open_count() == 0,
+                max(0.0, limit - clock()),
+                "every activity to end",
+                poll=0.5,
+            )
+
+
+def _schedule_restarts(scenario, streams, fleet, names, port, sink) -> list[asyncio.Task]:
+    """Client restarts at the group's rate: stop the whole client, start it after downtime."""
+    spec = scenario.fleet.groups[0].restarts
+    if spec.rate_per_day <= 0:
+        return []
+    rng = streams.rng("live/restarts")
+    downtime = streams.sampler("live/restart-downtime", spec.downtime)
+    tasks = []
+
+    async def restart(name: str, at: float, down: float) -> None:
+        await asyncio.sleep(max(0.0, at - port.clock()))
+        client = fleet.client(name)
+        sink({"t": port.clock(), "event": "fault", "computer": name, "fault": "restart"})
+        await asyncio.to_thread(client.stop)
+        await asyncio.sleep(down)
+        client.start()
+
+    for name in names:
+        n = int(rng.poisson(spec.rate_per_day * scenario.duration / 86400.0))
+        for at in sorted(rng.uniform(0, scenario.duration, n)):
+            tasks.append(asyncio.create_task(restart(name, float(at), float(downtime()))))
+    return tasks

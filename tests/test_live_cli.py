@@ -1,0 +1,67 @@
+"""``activitykit live`` refuses bad input before it starts any client (no client needed)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from activitykit.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = str(ROOT / "scenarios" / "live-smoke.yaml")
+
+
+def _tree(tmp_path: Path) -> Path:
+    """A directory shaped like a client tree whose program would fail if it ever ran."""
+    (tmp_path / "scripts").mkdir(parents=True)
+    (tmp_path / "landscape").mkdir()
+    (tmp_path / "scripts" / "landscape-client").write_text("raise SystemExit('must not run')\n")
+    (tmp_path / "landscape" / "__init__.py").write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--client-src", "/nonexistent"], "not a Landscape Client source tree"),
+        (["--client-cmd", "no-such-landscape-client"], "program not found on PATH"),
+        (["--client-src", "TREE", "--set", "workload.arrivals.0.type=RestartRequest"],
+         "--allow-host-changes"),
+        (["--client-src", "TREE", "--set", "workload.arrivals.0.type=ArchiveRequest"],
+         "is a server activity"),
+        (["--client-src", "TREE", "--set", "fleet.groups.0.urgent_exchange_interval=5"],
+         "urgent_exchange interval must be >= 10 s"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_refused_with_exit_2(tmp_path, capsys, extra, message) -> None:
+    extra = [str(_tree(tmp_path / "tree")) if x == "TREE" else x for x in extra]
+    code = main(["live", SMOKE, "--clients", "2", "--out", str(tmp_path / "out"), *extra])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "clients").exists()  # nothing was started
+
+
+def test_clients_must_be_positive(capsys) -> None:
+    assert main(["live", SMOKE, "--clients", "0", "--client-src", "/x"]) == 2
+    assert "--clients must be at least 1" in capsys.readouterr().err
+
+
+def test_deep_run_folders_keep_socket_paths_short(tmp_path: Path) -> None:
+    """Client daemons talk over UNIX sockets in their data path (at most 107 bytes)."""
+    from activitykit.live.clients import ClientCommand, ClientSettings, LiveClient
+
+    command = ClientCommand(("true",), {}, "test")
+    deep = LiveClient("c1", tmp_path / ("d" * 120) / "c1", command, ClientSettings(), "u", "p")
+    data = deep.data_path
+    assert len(str(data / "sockets" / "manager.sock")) <= 100
+    assert (deep.root / "data").resolve() == data.resolve()  # found from the run folder
+    deep.write_config()
+    assert f"data_path = {data}\n" in deep.config_path.read_text()
+    deep.remove_short_data()
+    assert not data.exists() and not (deep.root / "data").exists()
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="ak-test-") as short:
+        shallow = LiveClient("c2", Path(short) / "c2", command, ClientSettings(), "u", "p")
+        assert shallow.data_path == Path(short) / "c2" / "data"  # kept in the run folder

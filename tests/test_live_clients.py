@@ -1,0 +1,233 @@
+"""Real Landscape Clients against the emulator (marker ``live``).
+
+The client source tree comes from ``$ACTIVITYKIT_CLIENT_SRC``, else from the test
+machine's fallback location (``find_client_source``); without one (or without its Debian
+dependencies) these tests skip and say why. Intervals are short (urgent exchange 10 s,
+the client's minimum; ping 2 s) and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from activitykit.live.clients import (
+    ClientCommand,
+    ClientSettings,
+    find_client_source,
+    leftover_processes,
+)
+from activitykit.live.exchange import Intervals, MessageSystem
+from activitykit.live.harness import running_fleet, wait_until
+from activitykit.live.scripted import ScriptedPort
+from activitykit.live.server import BusyWindow
+
+REPO = Path(__file__).resolve().parents[1]
+INTERVALS = Intervals(exchange=30, urgent_exchange=10, ping=2)
+CLIENT_DEPS = "import twisted, configobj, pycurl, netifaces, apt, yaml, dbus"
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def client_src() -> Path:
+    src = find_client_source(None, REPO)
+    if src is None:
+        pytest.skip("no Landscape Client source tree found: set ACTIVITYKIT_CLIENT_SRC to one")
+    probe = subprocess.run(
+        ["/usr/bin/python3", "-c", CLIENT_DEPS], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"the client's Debian dependencies are missing: {probe.stderr.strip()[-200:]}")
+    return src
+
+
+def _system(port: ScriptedPort) -> MessageSystem:
+    return MessageSystem(port, intervals=INTERVALS)
+
+
+async def _registered(system: MessageSystem, fleet, count: int) -> None:
+    def ready() -> bool:
+        fleet.check_alive()
+        return len(system.computers()) == count
+
+    await wait_until(ready, 90, f"{count} registrations")
+
+
+def test_real_clients_register_and_run_scripts(client_src: Path, tmp_path: Path) -> None:
+    port = ScriptedPort()
+    system = _system(port)
+    settings = ClientSettings(intervals=INTERVALS)
+
+    async def main() -> dict[str, list[int]]:
+        command = ClientCommand.from_source(client_src)
+        async with running_fleet(system, command, 2, tmp_path, settings=settings) as (_, fleet):
+            await _registered(system, fleet, 2)
+            ops = {
+                c.name: [
+                    port.script(c.name, "echo ok"),
+                    port.script(c.name, "echo no; exit 3"),
+                    port.script(c.name, "sleep 30", time_limit=2),
+                ]
+                for c in fleet
+            }
+            await wait_until(lambda: len(port.results) == 6, 90, "six results")
+            return ops
+
+    ops = asyncio.run(main())
+    for name, (ok, bad, slow) in ops.items():
+        got = {r.operation_id: r for r in port.results if r.computer == name}
+        assert (got[ok].status, got[ok].text) == (6, "ok\n")
+        assert (got[bad].status, got[bad].code, got[bad].text) == (5, 103, "no\n")
+        assert (got[slow].status, got[slow].code) == (5, 102)
+    assert not leftover_processes(tmp_path)
+
+
+def test_faults_busy_window_broker_restart_and_client_restart(
+    client_src: Path, tmp_path: Path
+) -> None:
+    port = ScriptedPort()
+    system = _system(port)
+    settings = ClientSettings(intervals=INTERVALS)
+
+    async def main() -> list[float]:
+        command = ClientCommand.from_source(client_src)
+        async with running_fleet(system, command, 1, tmp_path, settings=settings) as (
+            server,
+            fleet,
+        ):
+            await _registered(system, fleet, 1)
+            client = fleet.clients[0]
+            # Busy for 22 s: the urgent exchange the ping asks for is refused, and retried.
+            now = server._clock()
+            server.busy(BusyWindow(now, now + 22, status=503))
+            op = port.script(client.name, "echo after-busy")
+            await wait_until(lambda: port.result_of(op) is not None, 80, "the result after busy")
+            busy_times = [n.t for n in port.notices if n.kind == "busy"]
+
+            assert client.restart_broker()
+            op = port.script(client.name, "echo after-broker-restart")
+            await wait_until(lambda: port.result_of(op) is not None, 80, "a new broker result")
+
+            client.restart()
+            op = port.script(client.name, "echo after-restart")
+            await wait_until(lambda: port.result_of(op) is not None, 80, "a result after restart")
+            return busy_times
+
+    busy_times = asyncio.run(main())
+    assert len(busy_times) >= 2
+    gaps = [b - a for a, b in itertools.pairwise(busy_times)]
+    # The current client retries at its urgent interval without backing off.
+    assert all(8 <= g <= 14 for g in gaps), gaps
+    # Restarts keep the client's identity: one registration in all.
+    assert [n.kind for n in port.notices].count("register") == 1
+    assert not leftover_processes(tmp_path)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "error"])
+def test_nothing_is_left_running(client_src: Path, tmp_path: Path, how: str) -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "live_fleet_child.py"),
+            str(client_src),
+            str(tmp_path),
+            "error" if how == "error" else "wait",
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "ready").exists():
+            assert child.poll() is None or how == "error", "the child ended before its clients ran"
+            assert time.monotonic() < deadline, "the clients did not start within 60 s"
+            time.sleep(0.2)
+        pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+        if how != "error":
+            assert len(leftover_processes(tmp_path, pids)) >= 8  # the check sees them
+            child.send_signal(getattr(signal, how))
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode != 0
+    assert leftover_processes(tmp_path, pids) == []
+
+
+def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path: Path) -> None:
+    """``activitykit live`` on the bundled smoke scenario, shortened: the done-when run.
+
+    The run folder is deep on purpose: the clients' UNIX sockets must still fit.
+    """
+    out = tmp_path / ("deep-" * 12) / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "activitykit",
+            "live",
+            str(REPO / "scenarios" / "live-smoke.yaml"),
+            "--clients",
+            "2",
+            "--client-src",
+            str(client_src),
+            "--out",
+            str(out),
+            "--set",
+            "duration=50",
+            "--set",
+            "workload.arrivals.0.stop=30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=230,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["violations"]["count"] == 0
+    assert summary["unfinished"]["count"] == 0
+    assert summary["activities"]["total"] >= 8
+    assert set(summary["live"]["findings"]) >= {"items", "duplicate_pings", "held_results"}
+    for name in ("trace.jsonl", "scenario.effective.yaml", "protocol.jsonl", "report.html"):
+        assert (out / name).is_file(), name
+    assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
+    assert "finding:" in proc.stdout
+    assert not leftover_processes(out)
+
+
+def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "activitykit", "live", str(REPO / "scenarios" / "live-smoke.yaml"),
+         "--clients", "2", "--client-src", str(client_src), "--out", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        trace = out / "trace.jsonl"
+        while not (trace.exists() and trace.stat().st_size > 0):  # run time 0 has passed
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the run did not start within 120 s"
+            time.sleep(0.5)
+        assert leftover_processes(out)  # the clients run
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=90)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["live"]["interrupted"] is True
+    assert not leftover_processes(out)
