@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(summary_table(result.summary))
         written = [p.name for p in (result.trace_path, result.report_path) if p is not None]
         print(
-            f"\nwrote {out}/ ({', '.join(['scenario.effective.yaml', *written, 'summary.json'])})"
+            f"\nwrote {result.out_dir}/ ({', '.join(['scenario.effective.yaml', *written, 'summary.json', 'manifest.json'])})"
         )
     if isinstance(result.error, InputError):
         raise result.error  # a setting only the simulation found wrong: exit 2, no traceback
