@@ -106,7 +106,8 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
         return v
     if str(typ) in ("double", "int64"):
         try:
-            return int(s) if str(typ) == "int64" else float(s)
+            # an integer literal stays an integer, so a 400-digit one is named as such
+            return int(s) if str(typ) == "int64" or s.lstrip("+-").isdigit() else float(s)
         except ValueError:
             return v  # validate_record reports the wrong type with the field name
     return v
