@@ -660,3 +660,20 @@ def test_a_run_does_not_replace_a_directory_of_other_files(
     err = refused(capsys, "run", str(BASELINE), "--out", str(mine), "--quiet")
     assert f"{mine}: holds files no run wrote (notes.txt)" in err
     assert (mine / "notes.txt").read_text() == "precious\n"
+
+
+def test_a_second_sweep_into_the_same_directory_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    out = tmp_path / "s"
+    args = ("sweep", str(tiny), "--grid", "server.job_handlers=1,2", "--workers", "1", "--quiet")
+    with open(tmp_path / ".s.lock", "w") as held:
+        held.write("4343")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        err = refused(capsys, *args, "--out", str(out))
+    assert f"{out}: another sweep (pid 4343) is writing this sweep directory" in err
+    assert not out.exists()
+    assert main([*args, "--out", str(out)]) == 0  # once released, the sweep runs

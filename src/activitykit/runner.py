@@ -34,18 +34,16 @@ previous run either: its evidence goes to ``<name>.failed/``. The lock file
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._dirlock import dir_lock
 from .errors import InputError, error_text
 from .scenario import Scenario, dump_effective, scenario_from_data
 
@@ -138,7 +136,7 @@ def run_scenario(
         summary = _summary(scenario, sim, frame, by_event, error, started)
         return RunResult(None, summary, sim, scenario, error=error)
     target = Path(out_dir)
-    with _locked(target):
+    with dir_lock(target, "run"):
         # an exception from here on (bad settings found late, Ctrl-C) leaves the staged
         # directory, whose manifest says it is partial, and the previous run untouched
         stage = _stage(target, scenario)
@@ -182,37 +180,6 @@ def _build(scenario: Scenario, seed: int | None, trace_format: str | None) -> Sc
 
 def _sibling(target: Path, tag: str) -> Path:
     return target.parent / f".{target.name}.{tag}"
-
-
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
-    """Hold ``.<name>.lock`` beside ``target`` (flock): one run at a time per directory."""
-    target = Path(os.path.abspath(target))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except (NotADirectoryError, FileExistsError):
-        raise InputError(
-            "a parent of the run directory is a file, not a directory", source=str(target)
-        ) from None
-    lock = _sibling(target, "lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-            raise InputError(
-                f"another run (pid {holder}) is writing this run directory (lock {lock}); "
-                "wait for it to finish or choose another --out",
-                source=str(target),
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock; the file stays (removing it would race a waiter)
 
 
 def _stage(target: Path, scenario: Scenario) -> Path:
