@@ -457,20 +457,32 @@ def test_a_line_without_an_end_is_refused_at_the_cap(tmp_path: Path) -> None:
     assert f"{endless}:1: line longer than 1 MiB" in err
 
 
+@pytest.mark.parametrize("block", [300, 20_000])
 def test_traces_read_in_blocks_equal_the_whole_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    block: int,
 ) -> None:
+    import json
+
     from activitykit.check import check
+    from activitykit.check.synth import synth_trace
     from activitykit.trace import _io, read_records, read_table, table_from_records
 
-    whole = read_table(EXAMPLE)
-    whole_report = check(EXAMPLE).to_json()
-    monkeypatch.setattr(_io, "BLOCK_BYTES", 300)  # many blocks, cut at line ends
-    blocks = read_table(EXAMPLE)
-    careful = table_from_records(read_records(EXAMPLE))
-    assert blocks.to_pylist() == whole.to_pylist()
-    assert careful.to_pylist() == whole.select(careful.column_names).to_pylist()
-    assert check(EXAMPLE).to_json() == whole_report
+    synth = tmp_path / "synth.jsonl"
+    synth.write_text("".join(json.dumps(r) + "\n" for r in synth_trace(300, seed=3)))
+    for path in (EXAMPLE, synth):
+        whole = read_table(path)
+        whole_report = check(path).to_json()
+        with monkeypatch.context() as m:
+            m.setattr(_io, "BLOCK_BYTES", block)  # many blocks, cut at line ends
+            blocks = read_table(path)
+            careful = table_from_records(read_records(path))
+            assert check(path).to_json() == whole_report
+        assert blocks.to_pylist() == whole.to_pylist()
+        assert careful.to_pylist() == whole.select(careful.column_names).to_pylist()
+    monkeypatch.setattr(_io, "BLOCK_BYTES", 300)
     # t decreasing across a block boundary is named like any other
     text = EXAMPLE.read_text(encoding="utf-8")
     back = _trace(tmp_path, [*text.splitlines(), '{"t": 0, "event": "exchange", "computer": "c"}'])

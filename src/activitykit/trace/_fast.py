@@ -131,8 +131,13 @@ def fast_jsonl(data: bytes, fields: frozenset[str] = ALL_FIELDS):
                 full[rows] = part.to_numpy(zero_copy_only=False)
                 col = pa.array(full, mask=missing | np.isnan(full))
             elif pa.types.is_string(typ):
-                # the parsed values become the dictionary; rows point into it (no string copy)
-                col = pa.DictionaryArray.from_arrays(pa.array(where, mask=missing), part)
+                # the parsed values become the dictionary; rows point into it (no string
+                # copy). A dictionary holds no nulls (blocks' dictionaries are unified later)
+                ok = part.is_valid().to_numpy(zero_copy_only=False)
+                at = np.where(missing, 0, where)
+                keep = ~missing & ok[at]
+                index = (np.cumsum(ok) - 1)[at].astype(np.int32)
+                col = pa.DictionaryArray.from_arrays(pa.array(index, mask=~keep), part.drop_null())
             else:
                 col = part.take(pa.array(where, mask=missing))
             table = table.append_column(f, col)
