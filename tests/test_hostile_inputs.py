@@ -689,3 +689,33 @@ def test_a_second_sweep_into_the_same_directory_is_refused(
     assert f"{out}: another sweep (pid 4343) is writing this sweep directory" in err
     assert not out.exists()
     assert main([*args, "--out", str(out)]) == 0  # once released, the sweep runs
+
+
+def test_a_killed_run_leaves_the_previous_run_and_a_marked_partial_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    args = [str(BASELINE), "--out", str(out), "--quiet", "--trace-format", "jsonl"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "activitykit", "run", *args, "--set", "duration=864000"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    partial = tmp_path / ".r.partial" / "r" / "trace.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 100_000):
+            assert proc.poll() is None, "the long run ended before it could be killed"
+            assert time.monotonic() < deadline, "the long run wrote no trace in 120 s"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    capsys.readouterr()
+    main(["check", str(partial)])
+    assert "says the run did not complete (complete: false)" in capsys.readouterr().err
+    assert "partial trace" in refused(capsys, "check", str(partial), "--require-manifest")
