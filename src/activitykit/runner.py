@@ -143,7 +143,7 @@ def run_scenario(
         trace_path = stage / TRACE_FILES[scenario.output.trace_format]
         sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
         summary = _summary(scenario, sim, frame, by_event, error, started)
-        report = _write(stage, scenario, summary, trace_path)
+        report = _write(stage, scenario, summary, trace_path, target)
         _finish_manifest(stage, scenario, trace_path, by_event, error)
         final = _commit(stage, target, failed=error is not None)
     trace_at = final / trace_path.name
@@ -365,9 +365,14 @@ def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float, float], Non
 
 # --- write ----------------------------------------------------------------------------------
 def _write(
-    out_dir: Path, scenario: Scenario, summary: dict[str, Any], trace_path: Path | None
+    out_dir: Path,
+    scenario: Scenario,
+    summary: dict[str, Any],
+    trace_path: Path | None,
+    final: Path,
 ) -> Path | None:
-    """summary.json (with the list of the run's files) and, when asked, report.html."""
+    """summary.json (with the list of the run's files) and, when asked, report.html
+    (``out_dir`` is the staged directory, ``final`` where it will be)."""
     from .reports.summary import write_summary
 
     summary["files"] = {
@@ -376,10 +381,10 @@ def _write(
         "summary": "summary.json",
     }
     write_summary(Path(out_dir) / "summary.json", summary)
-    return _write_report(Path(out_dir)) if scenario.output.report else None
+    return _write_report(Path(out_dir), final) if scenario.output.report else None
 
 
-def _write_report(out_dir: Path) -> Path | None:
+def _write_report(out_dir: Path, final: Path) -> Path | None:
     """report.html via the reports package; a failing report does not lose the run."""
     from .reports import write_report
 
@@ -390,7 +395,7 @@ def _write_report(out_dir: Path) -> Path | None:
     except Exception as exc:  # the run's results are on disk; say what failed and go on
         print(
             f"activitykit run: warning: report.html not written ({type(exc).__name__}: {exc}); "
-            f"retry with: activitykit report {out_dir}",
+            f"retry with: activitykit report {final}",
             file=sys.stderr,
         )
         return None
