@@ -373,3 +373,349 @@ def test_an_empty_out_is_refused(
         err = refused(capsys, command, str(tiny), "--out", empty, "--quiet")
         assert f"--out {empty!r}: an empty path" in err
     assert not (tmp_path / "runs").exists()
+
+
+# --- 4, 5, 13. hostile traces ---------------------------------------------------------------
+EXAMPLE = Path(__file__).parent / "data" / "traces" / "example.jsonl"
+HUGE = "9" * 400
+
+
+def _trace(tmp_path: Path, lines: list[str], name: str = "t.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", ["check", "report"])
+def test_a_400_digit_time_is_refused_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    created = (
+        '{"t": 0, "event": "created", "activity": "a", "kind": "client", "type": "X",'
+        ' "computer": "c", "state": "Queued"}'
+    )
+    path = _trace(tmp_path, [created, '{"t": ' + HUGE + ', "event": "exchange", "computer": "c"}'])
+    args = [command, str(path)] + (["-o", str(tmp_path / "r.html")] if command == "report" else [])
+    err = refused(capsys, *args)
+    assert f"{path}:2: field 't' must be a finite number, got an integer of 400 digits" in err
+
+
+def test_a_400_digit_time_in_a_csv_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _trace(tmp_path, ["t,event,computer", "0,exchange,c", f"{HUGE},exchange,c"], "t.csv")
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:3: field 't' must be a finite number, got an integer of 400 digits" in err
+
+
+def test_an_operation_id_beyond_64_bits_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        '{"t": 0, "event": "created", "activity": "a", "kind": "client", "type": "X",'
+        ' "state": "Queued", "computer": "c"}',
+        '{"t": 1, "event": "deliver", "activity": "a", "computer": "c", "operation_id": '
+        + HUGE
+        + "}",
+    ]
+    err = refused(capsys, "check", str(_trace(tmp_path, lines)))
+    assert ":2: field 'operation_id' must be an integer within 64 bits" in err
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_as_a_trace_is_refused_at_once(tmp_path: Path, device: str) -> None:
+    started = time.monotonic()
+    err = refused_limited("check", device, "--input-format", "jsonl", cwd=tmp_path, timeout=60)
+    assert f"{device}:" in err and "binary data (a NUL byte) where a text trace" in err
+    assert time.monotonic() - started < 30
+
+
+def test_a_gzip_of_gigabytes_of_blank_lines_streams_in_bounded_memory(tmp_path: Path) -> None:
+    import gzip
+
+    member = gzip.compress(b"\n" * 2**26, compresslevel=9)  # 64 MiB -> about 65 KiB
+    bomb = tmp_path / "bomb.jsonl.gz"
+    with bomb.open("wb") as f:  # gzip members concatenated: one stream of 2.5 GiB
+        for _ in range(40):
+            f.write(member)
+    assert bomb.stat().st_size < 5 * 2**20
+    err = refused_limited("check", str(bomb), cwd=tmp_path, timeout=240)
+    assert f"{bomb}: no trace records" in err
+
+
+def test_a_line_without_an_end_is_refused_at_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    with path.open("wb") as f:
+        f.write(EXAMPLE.read_bytes()[:200].rsplit(b"\n", 1)[0] + b"\n")
+        f.write(b'{"t": 1, "event": "exchange", "computer": "' + b"x" * 3 * 2**20 + b'"}\n')
+    lines = path.read_bytes().count(b"\n")
+    err = refused_limited("check", str(path), cwd=tmp_path, timeout=60)
+    assert f"{path}:{lines}: line longer than 1 MiB, the limit for one record" in err
+    endless = tmp_path / "endless.jsonl"
+    endless.write_bytes(b"[" * 200 * 2**20)  # 200 MiB, no newline at all
+    err = refused_limited("check", str(endless), cwd=tmp_path, timeout=60)
+    assert f"{endless}:1: line longer than 1 MiB" in err
+
+
+@pytest.mark.parametrize("block", [300, 20_000])
+def test_traces_read_in_blocks_equal_the_whole_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    block: int,
+) -> None:
+    import json
+
+    from activitykit.check import check
+    from activitykit.check.synth import synth_trace
+    from activitykit.trace import _io, read_records, read_table, table_from_records
+
+    synth = tmp_path / "synth.jsonl"
+    synth.write_text("".join(json.dumps(r) + "\n" for r in synth_trace(300, seed=3)))
+    for path in (EXAMPLE, synth):
+        whole = read_table(path)
+        whole_report = check(path).to_json()
+        with monkeypatch.context() as m:
+            m.setattr(_io, "BLOCK_BYTES", block)  # many blocks, cut at line ends
+            blocks = read_table(path)
+            careful = table_from_records(read_records(path))
+            assert check(path).to_json() == whole_report
+        assert blocks.to_pylist() == whole.to_pylist()
+        assert careful.to_pylist() == whole.select(careful.column_names).to_pylist()
+    monkeypatch.setattr(_io, "BLOCK_BYTES", 300)
+    # t decreasing across a block boundary is named like any other
+    text = EXAMPLE.read_text(encoding="utf-8")
+    back = _trace(tmp_path, [*text.splitlines(), '{"t": 0, "event": "exchange", "computer": "c"}'])
+    err = refused(capsys, "check", str(back))
+    assert f"{back}:{len(text.splitlines()) + 1}: t=0 is smaller than" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.csv", b""),
+        ("header.csv", b"t,event,activity\n"),
+        ("empty.jsonl", b""),
+        ("blank.jsonl", b"\n \n\r\n"),
+        ("/dev/null", None),
+    ],
+)
+def test_a_trace_without_records_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None
+) -> None:
+    path = Path(name) if content is None else tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    fmt = ["--input-format", "jsonl"] if content is None else []
+    err = refused(capsys, "check", str(path), *fmt)
+    assert f"{path}: no trace records" in err and "nothing to check" in err
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbft,event,activity,kind,type,computer,state\r\n"
+        b"0,created,a,client,X,c,Queued\r\n1,exchange,,,,c,\r\n"
+    )
+    assert main(["check", str(path)]) == 0
+    assert "records: 2" in capsys.readouterr().out
+
+
+def test_a_duplicated_csv_column_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("t,event,activity,state,kind,state\n0,created,a,Queued,client,Queued\n")
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:1: CSV header names 'state' (columns 4, 6) more than once" in err
+
+
+# --- 9-12. run directories: atomic, locked, with a manifest ---------------------------------
+BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
+QUICK_RUN = ("--set", "duration=1800")
+
+
+def _run(tmp_path: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "run",
+            str(BASELINE),
+            "--out",
+            str(out),
+            "--quiet",
+            "--trace-format",
+            "jsonl",
+            "--set",
+            "output.report=false",
+            *QUICK_RUN,
+            *extra,
+        ]
+    )
+
+
+def test_a_complete_run_carries_a_manifest_check_trusts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import json
+
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    trace = out / "trace.jsonl"
+    assert man["complete"] is True and man["trace"] == "trace.jsonl"
+    assert man["trace_sha256"] == hashlib.sha256(trace.read_bytes()).hexdigest()
+    assert man["records"] == trace.read_bytes().count(b"\n")
+    assert man["scenario"]["name"] == "baseline" and isinstance(man["seed"], int)
+    capsys.readouterr()
+    assert main(["check", str(trace), "--require-manifest"]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    # a trace cut short after the run: a loud warning, and an error when asked
+    data = trace.read_bytes()
+    trace.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 1])
+    assert main(["check", str(trace)]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "differs from the trace the run wrote" in err
+    err = refused(capsys, "check", str(trace), "--require-manifest")
+    assert f"{trace}: the run's manifest does not vouch for this trace" in err
+    err = refused(capsys, "report", str(out), "--require-manifest", "--no-check")
+    assert "changed or truncated after the run" in err
+    (out / "manifest.json").unlink()
+    assert main(["check", str(trace)]) == 0
+    assert "manifest.json: missing" in capsys.readouterr().err
+
+
+def test_an_interrupted_rerun_keeps_the_previous_run_and_marks_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from activitykit import runner
+
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = runner._simulate
+
+    def interrupted(scenario, trace_path, progress, started):  # type: ignore[no-untyped-def]
+        real(scenario, trace_path, progress, started)  # a whole trace, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_simulate", interrupted)
+    assert _run(tmp_path, out, "--seed", "2") != 0  # the CLI says "interrupted"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    partial = tmp_path / ".r.partial" / "r" / "trace.jsonl"
+    assert partial.is_file()
+    capsys.readouterr()
+    assert main(["check", str(partial)]) == 0
+    assert "says the run did not complete (complete: false)" in capsys.readouterr().err
+    err = refused(capsys, "check", str(partial), "--require-manifest")
+    assert "partial trace" in err
+    # the next run clears the leftovers
+    monkeypatch.setattr(runner, "_simulate", real)
+    assert _run(tmp_path, out, "--seed", "3") == 0
+    assert not (tmp_path / ".r.partial").exists()
+
+
+def test_a_failed_rerun_keeps_the_previous_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from activitykit import sim
+
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    before = (out / "trace.jsonl").read_bytes()
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("simulator bug")
+
+    monkeypatch.setattr(sim, "simulate", broken)
+    assert _run(tmp_path, out, "--seed", "2") == 1
+    assert (out / "trace.jsonl").read_bytes() == before
+    failed = tmp_path / "r.failed"
+    assert "previous run in" in capsys.readouterr().err
+    man = json.loads((failed / "manifest.json").read_text())
+    assert man["complete"] is False and "ZeroDivisionError" in man["error"]
+
+
+def test_a_rerun_without_the_report_leaves_no_stale_report(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    assert main(["run", str(BASELINE), "--out", str(out), "--quiet", *QUICK_RUN]) == 0
+    assert (out / "report").is_dir() and (out / "report.html").is_file()
+    assert _run(tmp_path, out) == 0
+    assert not (out / "report").exists() and not (out / "report.html").exists()
+
+
+def test_a_second_run_into_the_same_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    out = tmp_path / "r"
+    with open(tmp_path / ".r.lock", "w") as held:  # another run holds the lock
+        held.write("4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        err = refused(capsys, "run", str(BASELINE), "--out", str(out), "--quiet")
+    assert f"{out}: another run (pid 4242) is writing this run directory" in err
+    assert not out.exists()
+
+
+def test_a_run_does_not_replace_a_directory_of_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "work"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious\n")
+    err = refused(capsys, "run", str(BASELINE), "--out", str(mine), "--quiet")
+    assert f"{mine}: holds files no run wrote (notes.txt)" in err
+    assert (mine / "notes.txt").read_text() == "precious\n"
+
+
+def test_a_second_sweep_into_the_same_directory_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    out = tmp_path / "s"
+    args = ("sweep", str(tiny), "--grid", "server.job_handlers=1,2", "--workers", "1", "--quiet")
+    with open(tmp_path / ".s.lock", "w") as held:
+        held.write("4343")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        err = refused(capsys, *args, "--out", str(out))
+    assert f"{out}: another sweep (pid 4343) is writing this sweep directory" in err
+    assert not out.exists()
+    assert main([*args, "--out", str(out)]) == 0  # once released, the sweep runs
+
+
+def test_a_killed_run_leaves_the_previous_run_and_a_marked_partial_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    args = [str(BASELINE), "--out", str(out), "--quiet", "--trace-format", "jsonl"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "activitykit", "run", *args, "--set", "duration=864000"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    partial = tmp_path / ".r.partial" / "r" / "trace.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 100_000):
+            assert proc.poll() is None, "the long run ended before it could be killed"
+            assert time.monotonic() < deadline, "the long run wrote no trace in 120 s"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    capsys.readouterr()
+    main(["check", str(partial)])
+    assert "says the run did not complete (complete: false)" in capsys.readouterr().err
+    assert "partial trace" in refused(capsys, "check", str(partial), "--require-manifest")

@@ -52,6 +52,7 @@ def test_run_writes_the_run_directory(tmp_path: Path, capsys: pytest.CaptureFixt
     out = tmp_path / "run"
     assert main(["run", str(BASELINE), "--out", str(out), *SET_QUICK]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
         "scenario.effective.yaml",
         "summary.json",
         "trace.parquet",

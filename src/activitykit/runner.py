@@ -18,11 +18,24 @@ judge the run::
         summary.json              counts, latencies, throughput, violations (reports.summary)
         report.html               when output.report is true
 
+        manifest.json             complete: true, record count and SHA-256 of the trace,
+                                  scenario name and digest, seed, kit version
+
+The directory is replaced whole, never edited in place: a run writes into the sibling
+``.<name>.partial/<name>/`` (its manifest says ``complete: false`` until the end) and renames
+it to ``<name>`` only when every file is written, so a killed run leaves the previous run
+intact beside a partial directory that says it is partial, and nothing of an older run
+(a stale ``report/``) survives a rerun. A run whose simulation failed does not replace a
+previous run either: its evidence goes to ``<name>.failed/``. The lock file
+``.<name>.lock`` (flock) refuses a second run into the same directory while one runs.
+
 ``run_scenario`` is the Python API the CLI, the sweeps and the notebooks share.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._dirlock import dir_lock
 from .errors import InputError, error_text
 from .scenario import Scenario, dump_effective, scenario_from_data
 
@@ -40,10 +54,15 @@ if TYPE_CHECKING:  # the simulator and pandas are imported when a run starts
 
 __all__ = ["TRACE_FILES", "RunResult", "default_out_dir", "run_scenario"]
 
-#: Trace file name per trace format.
+#: Trace file name per trace format (``trace.manifest.TRACE_NAMES`` lists the same names:
+#: that module must not import this one, which a checker does not need).
 TRACE_FILES: Mapping[str, str] = {"parquet": "trace.parquet", "jsonl": "trace.jsonl"}
-#: Files of a previous run in the same directory that this run would leave inconsistent.
-_STALE = ("summary.json", "report.html", *TRACE_FILES.values())
+#: What a directory written by a run holds; a directory holding anything else is not
+#: replaced (``--out .`` must not delete a user's files).
+_RUN_FILES = frozenset(
+    {"scenario.effective.yaml", "summary.json", "report.html", "report", "manifest.json"}
+    | set(TRACE_FILES.values())
+)
 
 
 @dataclass(frozen=True)
@@ -110,18 +129,43 @@ def run_scenario(
     on stderr. Bad settings raise ``InputError``; a run that fails while simulating does not
     raise: ``RunResult.error`` says why and ``RunResult.exit_code`` is not 0.
     """
-    from .reports.summary import summarise
-
     started = time.perf_counter()
     scenario = _build(scenario, seed, trace_format)
-    trace_path = _prepare(out_dir, scenario)
-    sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
+    if out_dir is None:
+        sim, frame, by_event, error = _simulate(scenario, None, progress, started)
+        summary = _summary(scenario, sim, frame, by_event, error, started)
+        return RunResult(None, summary, sim, scenario, error=error)
+    target = Path(out_dir)
+    with dir_lock(target, "run"):
+        # an exception from here on (bad settings found late, Ctrl-C) leaves the staged
+        # directory, whose manifest says it is partial, and the previous run untouched
+        stage = _stage(target, scenario)
+        trace_path = stage / TRACE_FILES[scenario.output.trace_format]
+        sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
+        summary = _summary(scenario, sim, frame, by_event, error, started)
+        report = _write(stage, scenario, summary, trace_path, target)
+        _finish_manifest(stage, scenario, trace_path, by_event, error)
+        final = _commit(stage, target, failed=error is not None)
+    trace_at = final / trace_path.name
+    report_at = final / report.relative_to(stage) if report is not None else None
+    return RunResult(final, summary, sim, scenario, trace_at, report_at, error)
+
+
+def _summary(
+    scenario: Scenario,
+    sim: SimResult,
+    frame: pd.DataFrame,
+    by_event: dict[str, int],
+    error: Exception | None,
+    started: float,
+) -> dict[str, Any]:
+    from .reports.summary import summarise
+
     summary = summarise(scenario, sim, frame, by_event)
     if error is not None:
         summary["error"] = error_text(error)
     summary["wall_seconds_total"] = time.perf_counter() - started
-    report_path = _write(out_dir, scenario, summary, trace_path) if out_dir is not None else None
-    return RunResult(out_dir, summary, sim, scenario, trace_path, report_path, error)
+    return summary
 
 
 # --- build ----------------------------------------------------------------------------------
@@ -134,17 +178,103 @@ def _build(scenario: Scenario, seed: int | None, trace_format: str | None) -> Sc
     return scenario_from_data(data, source=f"scenario {scenario.name!r}")
 
 
-def _prepare(out_dir: Path | None, scenario: Scenario) -> Path | None:
-    """The run directory made ready (stale files gone, effective scenario written first);
-    returns the trace path, or None for an in-memory run."""
-    if out_dir is None:
-        return None
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in _STALE:
-        (out_dir / name).unlink(missing_ok=True)
-    (out_dir / "scenario.effective.yaml").write_text(dump_effective(scenario), "utf-8")
-    return out_dir / TRACE_FILES[scenario.output.trace_format]
+def _sibling(target: Path, tag: str) -> Path:
+    return target.parent / f".{target.name}.{tag}"
+
+
+def _stage(target: Path, scenario: Scenario) -> Path:
+    """``.<name>.partial/`` made afresh, with the effective scenario and a manifest that
+    says the run is not complete (what a killed run leaves)."""
+    target = Path(os.path.abspath(target))
+    if target.exists() and not target.is_dir():
+        raise InputError("exists and is not a directory", source=str(target))
+    if target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in _RUN_FILES)
+        if foreign:
+            raise InputError(
+                f"holds files no run wrote ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); a run replaces its directory "
+                "whole: choose a new or empty --out, or a previous run's directory",
+                source=str(target),
+            )
+    # .<name>.partial/<name>/: the staged directory has the run's own name (a report
+    # names its run after its directory), and the parent says what it is
+    shutil.rmtree(_sibling(target, "partial"), ignore_errors=True)  # we hold the lock
+    stage = _sibling(target, "partial") / target.name
+    stage.mkdir(parents=True)
+    (stage / "scenario.effective.yaml").write_text(dump_effective(scenario), "utf-8")
+    from .trace.manifest import write_manifest
+
+    write_manifest(stage, {**_identity(stage, scenario), "complete": False})
+    return stage
+
+
+def _identity(run_dir: Path, scenario: Scenario) -> dict[str, Any]:
+    from . import __version__
+    from .trace.manifest import file_sha256
+
+    return {
+        "kit": "activitykit",
+        "kit_version": __version__,
+        "scenario": {
+            "name": scenario.name,
+            "file": "scenario.effective.yaml",
+            "sha256": file_sha256(run_dir / "scenario.effective.yaml"),
+        },
+        "seed": scenario.seed,
+        "trace": TRACE_FILES[scenario.output.trace_format],
+    }
+
+
+def _finish_manifest(
+    stage: Path,
+    scenario: Scenario,
+    trace_path: Path,
+    by_event: Mapping[str, int],
+    error: Exception | None,
+) -> None:
+    """The manifest of a run that ran to its end (``complete: true``), or of a failed run."""
+    from .trace.manifest import file_sha256, write_manifest
+
+    fields: dict[str, Any] = {
+        **_identity(stage, scenario),
+        "complete": error is None,
+        "records": int(sum(by_event.values())),
+        "trace_sha256": file_sha256(trace_path),
+    }
+    if error is not None:
+        fields["error"] = error_text(error).splitlines()[0]
+    write_manifest(stage, fields)
+
+
+def _commit(stage: Path, target: Path, *, failed: bool) -> Path:
+    """Put the finished ``stage`` in place of ``target``; returns where it now is.
+
+    A failed run replaces nothing that holds a previous run: it goes to ``<name>.failed``.
+    Otherwise the old directory is moved aside, the new one renamed in, the old one
+    removed: at every instant one complete run is at ``target`` or at ``.<name>.old``.
+    """
+    target = Path(os.path.abspath(target))
+    previous = target.is_dir() and any(target.iterdir())
+    if failed and previous:
+        dest = target.parent / f"{target.name}.failed"
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(stage, dest)
+        stage.parent.rmdir()
+        print(
+            f"activitykit run: the run failed; the previous run in {target} is kept, this "
+            f"run's files are in {dest}",
+            file=sys.stderr,
+        )
+        return dest
+    old = _sibling(target, "old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(stage, target)
+    shutil.rmtree(old, ignore_errors=True)
+    stage.parent.rmdir()
+    return target
 
 
 # --- simulate -------------------------------------------------------------------------------
@@ -235,9 +365,14 @@ def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float, float], Non
 
 # --- write ----------------------------------------------------------------------------------
 def _write(
-    out_dir: Path, scenario: Scenario, summary: dict[str, Any], trace_path: Path | None
+    out_dir: Path,
+    scenario: Scenario,
+    summary: dict[str, Any],
+    trace_path: Path | None,
+    final: Path,
 ) -> Path | None:
-    """summary.json (with the list of the run's files) and, when asked, report.html."""
+    """summary.json (with the list of the run's files) and, when asked, report.html
+    (``out_dir`` is the staged directory, ``final`` where it will be)."""
     from .reports.summary import write_summary
 
     summary["files"] = {
@@ -246,10 +381,10 @@ def _write(
         "summary": "summary.json",
     }
     write_summary(Path(out_dir) / "summary.json", summary)
-    return _write_report(Path(out_dir)) if scenario.output.report else None
+    return _write_report(Path(out_dir), final) if scenario.output.report else None
 
 
-def _write_report(out_dir: Path) -> Path | None:
+def _write_report(out_dir: Path, final: Path) -> Path | None:
     """report.html via the reports package; a failing report does not lose the run."""
     from .reports import write_report
 
@@ -260,7 +395,7 @@ def _write_report(out_dir: Path) -> Path | None:
     except Exception as exc:  # the run's results are on disk; say what failed and go on
         print(
             f"activitykit run: warning: report.html not written ({type(exc).__name__}: {exc}); "
-            f"retry with: activitykit report {out_dir}",
+            f"retry with: activitykit report {final}",
             file=sys.stderr,
         )
         return None

@@ -65,7 +65,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="print at most N violations (the summary counts all)",
     )
+    add_manifest_arg(p)
     p.set_defaults(func=run)
+
+
+def add_manifest_arg(p: argparse.ArgumentParser) -> None:
+    """``--require-manifest``, shared by ``check`` and ``report``."""
+    p.add_argument(
+        "--require-manifest",
+        action="store_true",
+        help=(
+            "for a trace in a run directory, exit 2 when its manifest.json is missing, says "
+            "the run did not complete, or does not match the trace (default: warn only)"
+        ),
+    )
+
+
+def judge_manifest(path: str, require: bool, command: str) -> None:
+    """Warn on stderr (or, with ``require``, refuse) a run trace its manifest does not vouch
+    for: a killed run's partial trace, or one changed after the run."""
+    from ..errors import InputError
+    from ..trace.manifest import verify
+
+    problems = verify(path)
+    if not problems:
+        return
+    if require:
+        raise InputError(
+            "the run's manifest does not vouch for this trace (--require-manifest): "
+            + "; ".join(problems),
+            source=path,
+        )
+    for problem in problems:
+        print(f"activitykit {command}: WARNING: {problem}", file=sys.stderr)
+    print(
+        f"activitykit {command}: WARNING: results below may describe a partial or altered "
+        "trace (--require-manifest makes this an error)",
+        file=sys.stderr,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,9 +114,20 @@ def run(args: argparse.Namespace) -> int:
     # mapped, where pyarrow's default pool costs measurably more system time on big traces.
     pa.set_memory_pool(pa.system_memory_pool())
 
+    from ..errors import InputError
+
+    judge_manifest(args.trace, args.require_manifest, "check")
     report = check(
         args.trace, profile=args.profile, max_age=args.max_age, input_format=args.input_format
     )
+    if not report.summary["records"]:
+        # nothing was judged: "conformant" would be a silently wrong verdict (an empty or
+        # truncated export, the wrong file); bad input, like any trace that cannot be judged
+        raise InputError(
+            "no trace records (an empty file, a CSV header alone, or blank lines only): "
+            "there is nothing to check",
+            source=args.trace,
+        )
     if args.format == "json":
         sys.stdout.write(report.to_json(args.limit))
     else:
@@ -88,8 +136,6 @@ def run(args: argparse.Namespace) -> int:
         try:
             report.to_junit(args.junit)
         except OSError as exc:
-            from ..errors import InputError
-
             raise InputError(
                 f"cannot write the JUnit file: {exc.strerror}", source=args.junit
             ) from None

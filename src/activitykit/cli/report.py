@@ -32,11 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the conformance check (its section then says so)",
     )
+    from .check import add_manifest_arg
+
+    add_manifest_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
+    from .check import judge_manifest
+
+    for run_dir in args.runs:
+        judge_manifest(run_dir, args.require_manifest, "report")
 
     if args.compare:
         if len(args.runs) < 2:

@@ -68,9 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stdout.write(summary_table(result.summary))
         written = [p.name for p in (result.trace_path, result.report_path) if p is not None]
-        print(
-            f"\nwrote {out}/ ({', '.join(['scenario.effective.yaml', *written, 'summary.json'])})"
-        )
+        files = ["scenario.effective.yaml", *written, "summary.json", "manifest.json"]
+        print(f"\nwrote {result.out_dir}/ ({', '.join(files)})")
     if isinstance(result.error, InputError):
         raise result.error  # a setting only the simulation found wrong: exit 2, no traceback
     if result.failed and result.error is not None and not result.summary["violations"]["count"]:

@@ -8,6 +8,7 @@ tables as runs finish, and writes the comparison report at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._dirlock import dir_lock
 from ..errors import InputError
 from ..scenario.schema import Scenario
 from .execute import RunFn, Task, run_dask, run_serial
@@ -125,77 +127,83 @@ def run_sweep(
         if _key(spec) not in variants:
             variants[_key(spec)] = apply_values(scenario, spec.values)
 
-    store = ResultsDir(Path(out_dir), scenario=scenario, params=params) if out_dir else None
-    stored = store.open() if store else runs_table([], params, [])
-    done = set(stored.loc[stored["status"] == "ok", "run_id"])
-    wanted = {s.run_id for s in specs}
-    kept = stored[stored["run_id"].isin(done) | ~stored["run_id"].isin(wanted)]
-    todo = [s for s in specs if s.run_id not in done]
-    tasks = [
-        Task(
-            spec,
-            variants[_key(spec)],
-            # absolute: workers may run elsewhere (a fork server keeps the cwd it started in)
-            (store.path.resolve() / "runs" / spec.run_id) if (store and keep_runs) else None,
-        )
-        for spec in todo
-    ]
+    # one sweep at a time per directory: two would each rewrite runs.parquet without the
+    # other's rows
+    guard = contextlib.ExitStack()
+    if out_dir:
+        guard.enter_context(dir_lock(Path(out_dir), "sweep"))
+    with guard:
+        store = ResultsDir(Path(out_dir), scenario=scenario, params=params) if out_dir else None
+        stored = store.open() if store else runs_table([], params, [])
+        done = set(stored.loc[stored["status"] == "ok", "run_id"])
+        wanted = {s.run_id for s in specs}
+        kept = stored[stored["run_id"].isin(done) | ~stored["run_id"].isin(wanted)]
+        todo = [s for s in specs if s.run_id not in done]
+        tasks = [
+            Task(
+                spec,
+                variants[_key(spec)],
+                # absolute: workers may run elsewhere (a fork server keeps the cwd it started in)
+                (store.path.resolve() / "runs" / spec.run_id) if (store and keep_runs) else None,
+            )
+            for spec in todo
+        ]
 
-    rows: list[dict[str, Any]] = []
-    figures: list[str] = figure_columns(kept, params)
+        rows: list[dict[str, Any]] = []
+        figures: list[str] = figure_columns(kept, params)
 
-    def tables() -> tuple[pd.DataFrame, list[str]]:
-        for row in rows:
-            figures.extend(f for f in row["figures"] if f not in figures)
-        new = runs_table(rows, params, figures)
-        both = [f for f in (kept, new) if len(f)]
-        merged = pd.concat(both, ignore_index=True) if both else new
-        return runs_table(merged.to_dict("records"), params, figures), figures
+        def tables() -> tuple[pd.DataFrame, list[str]]:
+            for row in rows:
+                figures.extend(f for f in row["figures"] if f not in figures)
+            new = runs_table(rows, params, figures)
+            both = [f for f in (kept, new) if len(f)]
+            merged = pd.concat(both, ignore_index=True) if both else new
+            return runs_table(merged.to_dict("records"), params, figures), figures
 
-    if workers == 1 and scheduler is None:
-        stream: Iterator[dict[str, Any]] = run_serial(tasks, run_fn)
-    else:
-        stream = run_dask(tasks, run_fn, workers=workers, scheduler=scheduler)
-    bar = _progress_bar(len(tasks), progress, scenario.name)
-    last_save = time.monotonic()
-    try:
-        for row in stream:
-            rows.append(row)
-            bar.update(1)
-            if row["status"] != "ok" and not bar.disable:  # else the caller lists failures
-                bar.write(f"run {row['run_id']} failed: {row['error'].splitlines()[0]}")
-            if store and time.monotonic() - last_save > _SAVE_EVERY:
+        if workers == 1 and scheduler is None:
+            stream: Iterator[dict[str, Any]] = run_serial(tasks, run_fn)
+        else:
+            stream = run_dask(tasks, run_fn, workers=workers, scheduler=scheduler)
+        bar = _progress_bar(len(tasks), progress, scenario.name)
+        last_save = time.monotonic()
+        try:
+            for row in stream:
+                rows.append(row)
+                bar.update(1)
+                if row["status"] != "ok" and not bar.disable:  # else the caller lists failures
+                    bar.write(f"run {row['run_id']} failed: {row['error'].splitlines()[0]}")
+                if store and time.monotonic() - last_save > _SAVE_EVERY:
+                    runs, names = tables()
+                    store.save(runs, None, names)
+                    last_save = time.monotonic()
+        finally:
+            bar.close()
+            if store and rows:  # keep what finished, even when interrupted
                 runs, names = tables()
                 store.save(runs, None, names)
-                last_save = time.monotonic()
-    finally:
-        bar.close()
-        if store and rows:  # keep what finished, even when interrupted
-            runs, names = tables()
-            store.save(runs, None, names)
 
-    stored_runs, names = tables()
-    # the answer covers the runs asked for; runs.parquet keeps every run done in out_dir
-    runs = stored_runs[stored_runs["run_id"].isin(wanted)].reset_index(drop=True)
-    points = points_table(runs, params, names, confidence)
-    report_path = None
-    if store:
-        store.save(stored_runs, points, names)
-        if report:
-            from .report import write_comparison
+        stored_runs, names = tables()
+        # the answer covers the runs asked for; runs.parquet keeps every run done in out_dir
+        runs = stored_runs[stored_runs["run_id"].isin(wanted)].reset_index(drop=True)
+        points = points_table(runs, params, names, confidence)
+        report_path = None
+        if store:
+            store.save(stored_runs, points, names)
+            if report:
+                from .report import write_comparison
 
-            report_path = write_comparison(store.path, runs, points, params, names, confidence)
-    failures = runs.loc[runs["status"] != "ok", [*params, "run_id", "seed", "error"]]
-    return SweepResult(
-        runs=runs,
-        points=points,
-        params=params,
-        figures=names,
-        ran=len(rows),
-        skipped=len(specs) - len(todo),
-        failed=int((runs["status"] != "ok").sum()),
-        out_dir=store.path if store else None,
-        report=report_path,
-        confidence=confidence,
-        failures=failures.reset_index(drop=True),
-    )
+                report_path = write_comparison(store.path, runs, points, params, names, confidence)
+        failures = runs.loc[runs["status"] != "ok", [*params, "run_id", "seed", "error"]]
+        return SweepResult(
+            runs=runs,
+            points=points,
+            params=params,
+            figures=names,
+            ran=len(rows),
+            skipped=len(specs) - len(todo),
+            failed=int((runs["status"] != "ok").sum()),
+            out_dir=store.path if store else None,
+            report=report_path,
+            confidence=confidence,
+            failures=failures.reset_index(drop=True),
+        )

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pj
 
+from ._io import MAX_LINE_BYTES
 from .schema import COMMON_FIELDS, EVENT_FIELDS, FIELDS, LIST_FIELDS
 from .validate import ALL_FIELDS, Fallback
 
@@ -88,6 +89,8 @@ def fast_jsonl(data: bytes, fields: frozenset[str] = ALL_FIELDS):
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         raise Fallback from None
     starts = _line_starts(data)
+    if len(starts) > 1 and int(np.diff(starts).max()) > MAX_LINE_BYTES:
+        raise Fallback  # the careful path names the over-long line
     lines = nonblank_lines(data, starts)
     if len(lines) != table.num_rows or not table.num_rows:
         raise Fallback
@@ -128,8 +131,13 @@ def fast_jsonl(data: bytes, fields: frozenset[str] = ALL_FIELDS):
                 full[rows] = part.to_numpy(zero_copy_only=False)
                 col = pa.array(full, mask=missing | np.isnan(full))
             elif pa.types.is_string(typ):
-                # the parsed values become the dictionary; rows point into it (no string copy)
-                col = pa.DictionaryArray.from_arrays(pa.array(where, mask=missing), part)
+                # the parsed values become the dictionary; rows point into it (no string
+                # copy). A dictionary holds no nulls (blocks' dictionaries are unified later)
+                ok = part.is_valid().to_numpy(zero_copy_only=False)
+                at = np.where(missing, 0, where)
+                keep = ~missing & ok[at]
+                index = (np.cumsum(ok) - 1)[at].astype(np.int32)
+                col = pa.DictionaryArray.from_arrays(pa.array(index, mask=~keep), part.drop_null())
             else:
                 col = part.take(pa.array(where, mask=missing))
             table = table.append_column(f, col)
@@ -141,7 +149,7 @@ def fast_csv(data: bytes, fields: frozenset[str] = ALL_FIELDS):
 
     if b"\x00" in data:
         raise Fallback
-    header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").removeprefix("\ufeff")
     names = [h.strip() for h in next(csv.reader([header]))] if header.strip() else []
     if "t" not in names or "event" not in names or len(set(names)) != len(names):
         raise Fallback

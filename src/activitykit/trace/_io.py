@@ -1,36 +1,178 @@
-"""Getting a trace file's bytes and telling its format: shared by every reader."""
+"""Getting a trace file's bytes and telling its format: shared by every reader.
+
+Nothing here reads a file whole without a bound. Text traces (JSON Lines, CSV) are read as
+line-aligned blocks of at most ``BLOCK_BYTES`` (``text_blocks``), so memory follows the
+reader's own state rather than the file: /dev/zero, /dev/urandom or a gzip that inflates to
+gigabytes of blank lines cost one block at a time and are refused (binary data, a line
+beyond ``MAX_LINE_BYTES``) or judged empty. Formats read as one document (Parquet, a
+Landscape export) are capped at ``MAX_DOCUMENT_BYTES``; everything decoded is capped at
+``MAX_TRACE_BYTES``.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import InputError
 from .writers import TraceFormatError, format_for_path
 
-__all__ = ["INPUT_FORMATS", "decode_text", "open_bytes", "resolve_format"]
+__all__ = [
+    "BLOCK_BYTES",
+    "INPUT_FORMATS",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_LINE_BYTES",
+    "MAX_TRACE_BYTES",
+    "decode_text",
+    "line_too_long",
+    "open_bytes",
+    "read_head",
+    "resolve_format",
+    "text_blocks",
+]
 
 #: Formats a reader can be asked for explicitly (``--input-format``).
 INPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "landscape")
+#: Bytes read (after gunzip) per step of a text trace: large enough for pyarrow's threads.
+BLOCK_BYTES = 64 * 2**20
+#: The longest line a text trace may have (a real record has well under 1 KiB).
+MAX_LINE_BYTES = 2**20
+#: Decoded bytes of any trace: far beyond a real one (2M records are about 400 MB of JSON
+#: Lines), it stops a gzip bomb or an endless device from running for hours.
+MAX_TRACE_BYTES = 32 * 2**30
+#: A Parquet file or a Landscape export is one document, read into memory whole.
+MAX_DOCUMENT_BYTES = 2 * 2**30
 
 
-def open_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip; missing/unreadable files -> InputError."""
+def _mib(n: int) -> str:
+    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file opened for reading, transparently gunzipped; OS errors -> InputError."""
     try:
-        data = path.read_bytes()
+        raw = path.open("rb")
     except FileNotFoundError:
         raise InputError("no such file", source=str(path)) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a trace file", source=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"broken gzip data: {exc}", source=str(path)) from None
-    return data
+    try:
+        magic = raw.read(2)
+        if path.is_file():
+            raw.seek(0)
+            if magic == b"\x1f\x8b":
+                return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return raw
+        # a device or a pipe cannot seek back: its first bytes are not gzip in practice
+        return _Prefixed(magic, raw)  # type: ignore[return-value]
+    except OSError as exc:
+        raw.close()
+        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+
+
+class _Prefixed:
+    """A stream whose first bytes were already read (a device cannot seek back)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, size: int) -> bytes:
+        if self._head:
+            got, self._head = self._head, b""
+            return got + self._rest.read(size - len(got))
+        return self._rest.read(size)
+
+    def close(self) -> None:
+        self._rest.close()
+
+
+def _chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
+    """The decoded bytes of ``path`` in pieces of at most ``size``; capped at MAX_TRACE_BYTES."""
+    f = _open(path)
+    total = 0
+    try:
+        while True:
+            try:
+                chunk = f.read(size or BLOCK_BYTES)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise InputError(f"broken gzip data: {exc}", source=str(path)) from None
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > MAX_TRACE_BYTES:
+                raise InputError(
+                    f"more than {_mib(MAX_TRACE_BYTES)} of trace data (decoded), the limit "
+                    "for a trace: is this the right file?",
+                    source=str(path),
+                )
+            yield chunk
+    finally:
+        f.close()
+
+
+def read_head(path: Path, size: int = 4096) -> bytes:
+    """The first ``size`` decoded bytes (what tells a format)."""
+    for chunk in _chunks(path, size):
+        return chunk
+    return b""
+
+
+def open_bytes(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The file's bytes, gunzipped when it is gzip, refused beyond ``limit`` (read no more)."""
+    parts: list[bytes] = []
+    total = 0
+    for chunk in _chunks(path):
+        total += len(chunk)
+        if total > limit:
+            raise InputError(
+                f"larger than {_mib(limit)}, the limit for a trace read as one document "
+                "(Parquet, a Landscape export); write big traces as JSON Lines",
+                source=str(path),
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(first line number, block)`` over a text trace; each block ends after a newline
+    (the last one may not). Binary data (a NUL byte) and lines longer than MAX_LINE_BYTES
+    are refused here, at the block that holds them, so no device or bomb is read whole."""
+    source = str(path)
+    carry = b""
+    line = 1
+    for chunk in _chunks(path):
+        if b"\x00" in chunk:
+            at = chunk.index(b"\x00")
+            raise InputError(
+                "binary data (a NUL byte) where a text trace was expected",
+                source=source,
+                line=line + carry.count(b"\n") + chunk.count(b"\n", 0, at),
+            )
+        data = carry + chunk if carry else chunk
+        cut = data.rfind(b"\n") + 1
+        block, carry = data[:cut], data[cut:]
+        if block:
+            yield line, block
+            line += block.count(b"\n")
+        if len(carry) > MAX_LINE_BYTES:
+            raise line_too_long(source, line)
+    if carry:
+        yield line, carry
+
+
+def line_too_long(source: str, line: int) -> InputError:
+    """The error for a line beyond ``MAX_LINE_BYTES`` (both readers' one wording)."""
+    return InputError(
+        f"line longer than {_mib(MAX_LINE_BYTES)}, the limit for one record: is this a trace file?",
+        source=source,
+        line=line,
+    )
 
 
 def resolve_format(path: Path, input_format: str | None, head: bytes) -> str:
@@ -65,17 +207,18 @@ def looks_like_jsonl(head: bytes) -> bool:
     return isinstance(obj, dict) and "event" in obj
 
 
-def decode_text(data: bytes, source: str) -> str:
-    """``data`` as text; binary data or bad UTF-8 -> InputError naming the line."""
-    if b"\x00" in data[:65536]:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
+def decode_text(data: bytes, source: str, first_line: int = 1) -> str:
+    """``data`` as text; binary data or bad UTF-8 -> InputError naming the line
+    (``first_line`` is the number of the first line of ``data`` in its file)."""
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + first_line
         raise InputError(
             "binary data (a NUL byte) where a text trace was expected", source=source, line=line
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + first_line
         raise InputError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a trace file?",
             source=source,

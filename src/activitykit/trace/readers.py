@@ -30,7 +30,16 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ._fast import fast_csv, fast_jsonl
-from ._io import INPUT_FORMATS, decode_text, open_bytes, resolve_format
+from ._io import (
+    INPUT_FORMATS,
+    MAX_LINE_BYTES,
+    decode_text,
+    line_too_long,
+    open_bytes,
+    read_head,
+    resolve_format,
+    text_blocks,
+)
 from .landscape import landscape_records, load_document
 from .schema import FIELDS, LIST_FIELDS
 from .validate import ALL_FIELDS, Fallback, Monotone, Record, _bad, validate_record, validate_table
@@ -43,22 +52,39 @@ __all__ = [
 ]
 
 
+def _text_lines(path: Path, source: str, *, bom: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a text trace, block by block (a line keeps its newline).
+
+    ``bom``: a leading UTF-8 byte order mark (spreadsheets write one) is dropped.
+    """
+    for first, block in text_blocks(path):
+        text = decode_text(block, source, first)
+        if bom and first == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        yield from enumerate(io.StringIO(text, newline=""), start=first)
+
+
 def _jsonl_records(
-    data: bytes, source: str, fields: frozenset[str] = ALL_FIELDS
+    path: Path, source: str, fields: frozenset[str] = ALL_FIELDS
 ) -> Iterator[tuple[int, Record]]:
-    text = decode_text(data, source)
     loads = json.loads
-    for n, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
+    for first, block in text_blocks(path):
+        if block.isspace():
             continue
-        try:
-            obj = loads(raw)
-        except ValueError as exc:
-            msg = str(exc).split(":")[0]
-            raise _bad(
-                source, n, f"malformed JSON ({msg}); each line must be one JSON object"
-            ) from None
-        yield n, validate_record(obj, source, n, fields)
+        text = decode_text(block, source, first)
+        for n, raw in enumerate(text.split("\n"), start=first):
+            if not raw.strip():
+                continue
+            if len(raw) > MAX_LINE_BYTES:
+                raise line_too_long(source, n)
+            try:
+                obj = loads(raw)
+            except ValueError as exc:
+                msg = str(exc).split(":")[0]
+                raise _bad(
+                    source, n, f"malformed JSON ({msg}); each line must be one JSON object"
+                ) from None
+            yield n, validate_record(obj, source, n, fields)
 
 
 def _csv_value(name: str, v: str, source: str, line: int) -> object:
@@ -80,17 +106,18 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
         return v
     if str(typ) in ("double", "int64"):
         try:
-            return int(s) if str(typ) == "int64" else float(s)
+            # an integer literal stays an integer, so a 400-digit one is named as such
+            return int(s) if str(typ) == "int64" or s.lstrip("+-").isdigit() else float(s)
         except ValueError:
             return v  # validate_record reports the wrong type with the field name
     return v
 
 
 def _csv_records(
-    data: bytes, source: str, fields: frozenset[str] = ALL_FIELDS
+    path: Path, source: str, fields: frozenset[str] = ALL_FIELDS
 ) -> Iterator[tuple[int, Record]]:
-    text = decode_text(data, source)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = _text_lines(path, source, bom=True)
+    reader = csv.reader(text for _, text in lines)
     try:
         header = next(reader)
     except StopIteration:
@@ -103,6 +130,13 @@ def _csv_records(
             raise _bad(
                 source, 1, f"CSV header has no {need!r} column (every trace record has them)"
             )
+    twice = sorted({h for h in header if h in FIELDS and header.count(h) > 1})
+    if twice:
+        where = ", ".join(
+            f"{h!r} (columns {', '.join(str(i + 1) for i, x in enumerate(header) if x == h)})"
+            for h in twice
+        )
+        raise _bad(source, 1, f"CSV header names {where} more than once; each field has one column")
     cols = [(i, h) for i, h in enumerate(header) if h in FIELDS]
     n = 1
     try:
@@ -161,19 +195,19 @@ def read_records(
     fields read (and validated) to a subset of ``FIELDS``.
     """
     path = Path(path)
-    data = open_bytes(path)
     source = str(path)
-    fmt = resolve_format(path, input_format, data[:4096])
+    fmt = resolve_format(path, input_format, read_head(path))
     if fmt == "landscape":
-        for n, rec in landscape_records(load_document(data, source), source):
+        doc = load_document(open_bytes(path), source)
+        for n, rec in landscape_records(doc, source):
             yield n, {k: v for k, v in rec.items() if k in fields}
         return
     if fmt == "parquet":
-        gen = _parquet_records(_parquet_table(path, data), source, fields)
+        gen = _parquet_records(_parquet_table(path, open_bytes(path)), source, fields)
     elif fmt == "csv":
-        gen = _csv_records(data, source, fields)
+        gen = _csv_records(path, source, fields)
     else:
-        gen = _jsonl_records(data, source, fields)
+        gen = _jsonl_records(path, source, fields)
     order = Monotone(source)
     for n, rec in gen:
         order(rec, n)
@@ -223,18 +257,75 @@ def read_table(
     kinds, statuses and events come dictionary-encoded. ``fields`` limits what is read.
     """
     path = Path(path)
-    data = open_bytes(path)
-    fmt = resolve_format(path, input_format, data[:4096])
+    fmt = resolve_format(path, input_format, read_head(path))
     try:
-        if fmt == "jsonl":
-            return validate_table(*fast_jsonl(data, fields), fields)
-        if fmt == "csv":
-            return validate_table(*fast_csv(data, fields), fields)
+        if fmt in ("jsonl", "csv"):
+            return _fast_text(path, fmt, fields)
         if fmt == "parquet":
-            table = _parquet_table(path, data, fields)
+            table = _parquet_table(path, open_bytes(path), fields)
             lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
             return validate_table(table, lines, fields)
     except Fallback:
         pass
-    del data
     return table_from_records(read_records(path, fmt, fields=fields))
+
+
+def _fast_text(path: Path, fmt: str, fields: frozenset[str]) -> pa.Table:
+    """The fast path over a JSON Lines or CSV trace, one block (``text_blocks``) at a time:
+    memory holds the columns read so far and one block, never the file."""
+    parts: list[pa.Table] = []
+    header = b""
+    last_t = -np.inf
+    for first, block in text_blocks(path):
+        if fmt == "csv":
+            if not header:
+                header = block.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf") + b"\n"
+                table, lines = fast_csv(block, fields)
+            elif block.isspace():
+                continue
+            else:
+                # the header heads every block; data line k (k >= 2) is file line first+k-2
+                table, lines = fast_csv(header + block, fields)
+                lines = lines + (first - 2)
+        else:
+            if block.isspace():
+                continue  # blank lines only: nothing to parse, and no rows to number
+            table, lines = fast_jsonl(block, fields)
+            lines = lines + (first - 1)
+        if not table.num_rows:
+            continue
+        part = validate_table(table, lines, fields)
+        t = part.column("t")
+        if t[0].as_py() < last_t:
+            raise Fallback  # t decreases across blocks: the careful path names the lines
+        last_t = t[-1].as_py()
+        parts.append(part)
+    if fmt == "csv" and not header:
+        raise Fallback  # an empty file: the careful path's (empty) table
+    if not parts:
+        raise Fallback
+    if len(parts) == 1:
+        return parts[0]
+    return pa.concat_tables(_same_types(parts)).unify_dictionaries().combine_chunks()
+
+
+def _same_types(parts: list[pa.Table]) -> list[pa.Table]:
+    """Blocks' tables with one type per column: a column that is dictionary-encoded in some
+    blocks and plain text in others (a block without a value of it) becomes plain text."""
+    names = parts[0].column_names
+    if any(p.column_names != names for p in parts):
+        raise Fallback
+    out = parts
+    for i, name in enumerate(names):
+        types = {p.schema.field(i).type for p in out}
+        if len(types) == 1:
+            continue
+        plain = {tp.value_type if pa.types.is_dictionary(tp) else tp for tp in types}
+        if len(plain) != 1:
+            raise Fallback  # e.g. integer ids in one block, text ids in another
+        want = plain.pop()
+        out = [
+            p if p.schema.field(i).type == want else p.set_column(i, name, p.column(i).cast(want))
+            for p in out
+        ]
+    return out

@@ -77,6 +77,20 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _brief(v: Any) -> str:
+    """``v`` for a message: a huge integer by its size, not its 400 digits."""
+    if isinstance(v, int) and abs(v) >= 10**30:
+        return f"an integer of {len(str(abs(v)))} digits"
+    return repr(v)
+
+
+def _int64(name: str, v: int, source: str, line: int | None) -> int:
+    """``v`` if it fits the trace format's 64-bit integers (columns are int64)."""
+    if -(2**63) <= v < 2**63:
+        return v
+    raise _bad(source, line, f"field {name!r} must be an integer within 64 bits, got {_brief(v)}")
+
+
 def _value(name: str, v: Any, value: Value, source: str, line: int | None) -> Any:
     """``v`` checked against ``value`` and normalised; InputError naming the field if not."""
     if value is Value.TEXT:  # the common case first: this runs once per field of a record
@@ -85,16 +99,22 @@ def _value(name: str, v: Any, value: Value, source: str, line: int | None) -> An
     elif value is Value.NUMBER:
         if not _is_number(v):
             raise _bad(source, line, f"field {name!r} must be a number, got {v!r}")
-        if not math.isfinite(v):
-            raise _bad(source, line, f"field {name!r} must be a finite number, got {v!r}")
-        return float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an integer beyond any float (e.g. 400 digits)
+            f = math.inf
+        if not math.isfinite(f):
+            raise _bad(source, line, f"field {name!r} must be a finite number, got {_brief(v)}")
+        return f
     elif value is Value.INTEGER:
         if isinstance(v, int) and not isinstance(v, bool):
-            return v
+            return _int64(name, v, source, line)
     elif value is Value.ID:
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        if isinstance(v, int | str) and not isinstance(v, bool):
+        if isinstance(v, int) and not isinstance(v, bool):
+            return _int64(name, v, source, line)
+        if isinstance(v, str):
             return v
     elif value is Value.BOOL:
         if isinstance(v, bool):

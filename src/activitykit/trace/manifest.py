@@ -1,0 +1,98 @@
+"""A run directory's ``manifest.json``: what makes its trace known to be complete.
+
+The runner writes the manifest twice: first with ``complete: false`` when the run starts
+(so a run killed mid-way leaves a trace that says it is partial), then, once every file is
+written, with ``complete: true``, the trace's record count and SHA-256 digest, the
+scenario's name and digest, the seed and the kit's version. ``check`` and ``report``
+call ``verify`` on a trace that sits in a run directory and warn on anything that does not
+match: a missing manifest, a partial run, a trace changed or truncated after the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MANIFEST", "RUN_MARKERS", "TRACE_NAMES", "file_sha256", "verify", "write_manifest"]
+
+MANIFEST = "manifest.json"
+#: Trace file names a run directory holds (``runner.TRACE_FILES``' values).
+TRACE_NAMES = ("trace.parquet", "trace.jsonl")
+#: A directory holding one of these was written by ``activitykit run``.
+RUN_MARKERS = (MANIFEST, "scenario.effective.yaml")
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file, read in 8 MiB steps (a trace can be large)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(8 * 2**20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(run_dir: Path, fields: Mapping[str, Any]) -> None:
+    """``manifest.json`` in ``run_dir``, replaced atomically (never half written)."""
+    tmp = run_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(dict(fields), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / MANIFEST)
+
+
+def _run_trace(path: Path) -> tuple[Path, Path] | None:
+    """``(run dir, trace)`` when ``path`` is a run directory or a trace in one, else None."""
+    if path.is_dir():
+        run_dir = path
+        traces = [run_dir / n for n in TRACE_NAMES if (run_dir / n).is_file()]
+        if not traces:
+            return None
+        trace = traces[0]
+    else:
+        run_dir, trace = path.parent, path
+        if trace.name not in TRACE_NAMES:
+            return None
+    if not any((run_dir / m).exists() for m in RUN_MARKERS):
+        return None
+    return run_dir, trace
+
+
+def verify(path: str | os.PathLike[str]) -> list[str]:
+    """What is wrong with the manifest of the run directory ``path`` is, or holds the trace
+    ``path``; empty when all matches, or when ``path`` is not part of a run directory."""
+    found = _run_trace(Path(path))
+    if found is None:
+        return []
+    run_dir, trace = found
+    where = run_dir / MANIFEST
+    if not where.is_file():
+        return [
+            f"{where}: missing: the run that wrote {trace.name} did not finish (killed, or "
+            "still running) or was written before manifests; the trace may be partial"
+        ]
+    try:
+        man = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{where}: not readable JSON ({exc}); cannot tell whether the trace is whole"]
+    if not isinstance(man, dict):
+        return [f"{where}: not a JSON object; cannot tell whether the trace is whole"]
+    if man.get("complete") is not True:
+        return [
+            f"{where}: says the run did not complete (complete: false): {trace.name} is a "
+            "partial trace of a run that was killed or failed"
+        ]
+    problems = []
+    if man.get("trace") != trace.name:
+        problems.append(f"{where}: describes the trace {man.get('trace')!r}, not {trace.name!r}")
+    elif man.get("trace_sha256") != file_sha256(trace):
+        problems.append(
+            f"{trace}: differs from the trace the run wrote (SHA-256 does not match "
+            f"{where.name}): changed or truncated after the run"
+        )
+    scen = man.get("scenario")
+    sfile = run_dir / "scenario.effective.yaml"
+    if isinstance(scen, dict) and sfile.is_file() and scen.get("sha256") != file_sha256(sfile):
+        problems.append(f"{sfile}: changed after the run (SHA-256 does not match {where.name})")
+    return problems
