@@ -11,15 +11,33 @@ directory, then times, in this process:
   separately with --check, as it is the checker's cost, not the report's).
 
 Prints wall and CPU time of each step and the wall-time ratio to the baseline (on a
-shared machine, compare CPU times too: pyarrow reads with several threads). Usage:
+shared machine, compare CPU times too: pyarrow reads with several threads).
+
+Two whole-run measurements against targets (issue 17):
+
+- ``--bench-fleet``: the whole ``activitykit run scenarios/bench-fleet.yaml`` command
+  (simulate, check, trace, summary, report; a fresh process, as a user runs it) against
+  the direct one-process-per-computer SimPy model of the same fleet
+  (``baseline_direct_simpy.run_baseline``, same process as this script). Target: the
+  command takes at most 0.06 of the baseline's time.
+- ``--million``: ``scenarios/million-computers.yaml`` through ``run_scenario``: summary
+  and report time against the simulation's own time. Target: at most 1.
+
+Usage:
 
     .venv/bin/python benchmarks/bench_report.py [--activities N] [--check] [--keep DIR]
+    .venv/bin/python benchmarks/bench_report.py --bench-fleet [--million] [--skip-synthetic]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,12 +60,89 @@ def _timed(label: str, fn, baseline: float | None = None):
     return result, dt, cpu
 
 
+HERE = Path(__file__).resolve().parent
+SCENARIOS = HERE.parent / "scenarios"
+#: Targets of issue 17 (ratios, so that the machine's speed cancels out).
+BENCH_FLEET_TARGET = 0.06
+MILLION_TARGET = 1.0
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def bench_fleet() -> None:
+    """The whole ``activitykit run`` of bench-fleet against the direct SimPy baseline."""
+    with tempfile.TemporaryDirectory(prefix="ak-bench-fleet-") as tmp:
+        cmd = [sys.executable, "-m", "activitykit", "run", str(SCENARIOS / "bench-fleet.yaml"),
+               "--out", str(Path(tmp) / "run"), "--quiet"]  # fmt: skip
+        t0, c0 = time.perf_counter(), _children_cpu()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
+        if proc.returncode != 0:
+            raise SystemExit(f"activitykit run failed ({proc.returncode}): {proc.stderr}")
+        summary = json.loads((Path(tmp) / "run" / "summary.json").read_text())
+    print(
+        f"{'activitykit run bench-fleet (whole command)':<44} {wall:8.2f} s wall {cpu:8.2f} s cpu"
+        f"  (simulation {summary['wall_seconds']:.2f} s)",
+        flush=True,
+    )
+    spec = importlib.util.spec_from_file_location(
+        "baseline_direct_simpy", HERE / "baseline_direct_simpy.py"
+    )
+    assert spec is not None and spec.loader is not None
+    base = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = base
+    spec.loader.exec_module(base)
+    t0, c0 = time.perf_counter(), time.process_time()
+    base.run_baseline(20_000, 6.0, 42)
+    bwall, bcpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"{'BASELINE direct SimPy, same fleet':<44} {bwall:8.2f} s wall {bcpu:8.2f} s cpu")
+    print(
+        f"bench-fleet: command / baseline = {wall / bwall:.3f} wall, {cpu / bcpu:.3f} cpu "
+        f"(target <= {BENCH_FLEET_TARGET})",
+        flush=True,
+    )
+
+
+def million() -> None:
+    """Summary and report of million-computers against its simulation time."""
+    from activitykit.runner import run_scenario
+    from activitykit.scenario import load_scenario
+
+    sc = load_scenario(SCENARIOS / "million-computers.yaml")
+    with tempfile.TemporaryDirectory(prefix="ak-bench-million-") as tmp:
+        t0 = time.perf_counter()
+        result = run_scenario(sc, Path(tmp) / "run")
+        total = time.perf_counter() - t0
+    s = result.summary
+    sim = s["wall_seconds"]
+    summary_s = s["wall_seconds_total"] - sim  # trace read back + summary
+    report_s = total - s["wall_seconds_total"]  # summary.json + report.html
+    print(
+        f"million-computers: simulation {sim:.1f} s, summary {summary_s:.1f} s, "
+        f"report {report_s:.1f} s; (summary + report) / simulation = "
+        f"{(summary_s + report_s) / sim:.2f} (target <= {MILLION_TARGET})",
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--activities", type=int, default=1_000_000)
     ap.add_argument("--check", action="store_true", help="also time the conformance section")
     ap.add_argument("--keep", metavar="DIR", help="write the run here and keep it")
+    ap.add_argument("--bench-fleet", action="store_true", help="whole run vs direct SimPy")
+    ap.add_argument("--million", action="store_true", help="million-computers report vs sim")
+    ap.add_argument("--skip-synthetic", action="store_true", help="skip the synthetic trace")
     args = ap.parse_args()
+    if args.bench_fleet:
+        bench_fleet()
+    if args.million:
+        million()
+    if args.skip_synthetic:
+        return
 
     run_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_report_"))
     run_dir.mkdir(parents=True, exist_ok=True)

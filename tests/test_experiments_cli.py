@@ -151,12 +151,12 @@ def test_replication_hook_reports_intervals(
     text = capsys.readouterr().out
     assert "tiny: 4 of 4 replication(s) ok" in text
     draws = [60.0 / 2 + np.random.default_rng(s).normal() for s in range(20, 24)]
-    from activitykit.experiments import mean_ci
+    from activitykit.experiments.stats import figure_ci
 
-    iv = mean_ci(draws)
+    iv = figure_ci("client.total.p90", draws)  # a key figure: the bootstrap interval
     line = next(ln for ln in text.splitlines() if ln.startswith("client.total.p90"))
     assert f"{iv.mean:.4g}" in line and f"[{iv.low:.4g}, {iv.high:.4g}]" in line
-    assert line.split()[-1] == "4"
+    assert line.split()[-2:] == ["4", "bootstrap"]
     runs = pd.read_parquet(out / "runs.parquet")
     assert list(runs["seed"]) == [20, 21, 22, 23]
     assert all((out / "runs" / rid).is_dir() for rid in runs["run_id"])

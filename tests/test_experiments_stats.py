@@ -85,3 +85,20 @@ def test_summarise_treats_missing_figures_as_nan() -> None:
     out = summarise(runs, ["a", "b"])
     assert out["a"].mean == 2.0 and out["a"].n == 2
     assert out["b"].n == 1 and out["b"].mean == 4.0
+
+
+def test_non_negative_figures_get_non_negative_intervals() -> None:
+    # The example: unfinished counts 0, 7 and 15 over three runs gave [-0.26, 14.92].
+    from activitykit.experiments.stats import figure_ci
+
+    t = mean_ci([0.0, 7.0, 15.0])
+    assert t.low < 0  # what the symmetric interval does
+    iv = figure_ci("all.unfinished", [0.0, 7.0, 15.0])
+    assert iv.method == "bootstrap"
+    assert 0.0 <= iv.low <= iv.mean <= iv.high <= 15.0
+    assert iv == figure_ci("all.unfinished", [0.0, 7.0, 15.0])  # seeded: reproducible
+    assert "bootstrap" in str(iv)
+    same = figure_ci("client.total.p99", [5.0, 5.0])
+    assert (same.low, same.high) == (5.0, 5.0)
+    other = figure_ci("latency", [0.0, 7.0, 15.0])  # not a key figure: Student-t
+    assert other.method == "student-t" and other.low == t.low

@@ -89,9 +89,37 @@ def test_sweep_tables_have_one_row_per_run_and_per_point(tmp_path: Path) -> None
     iv = res.interval("latency", **{"server.job_handlers": 4, "server.prefetch": 1})
     assert iv.n == 3 and iv.contains(25.0)
     html = (tmp_path / "report.html").read_text()
-    assert html.count("<img") == 2 and "Failed runs" in html  # one panel per parameter
+    # no headline: one chart per varying figure and parameter, none twice
     pngs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
-    assert pngs == ["server.job_handlers.png", "server.prefetch.png"]
+    assert html.count("<img") == len(pngs) and "Failed runs" in html
+    assert "latency-vs-server.job_handlers.png" in pngs
+    assert '<div class="scroll">' in html
+
+
+def test_sweep_report_answers_the_objective(tmp_path: Path) -> None:
+    import html
+
+    from activitykit.experiments.report import answer, write_comparison
+    from activitykit.scenario.schema import Headline, Objective
+
+    grid = {"server.job_handlers": [1, 2, 4, 8]}
+    res = run_sweep(Scenario(seed=3), grid, replications=3, run_fn=queue_model, report=False)
+    objective = Objective(figure="latency", at_most=40.0)
+    text = answer(res.points, objective, "server.job_handlers", res.params)
+    # 100/h: 1 -> 100, 2 -> 50, 4 -> 25, 8 -> 12.5 (plus noise of SIGMA)
+    assert text == "The smallest server.job_handlers with latency <= 40 is 4."
+    never = answer(res.points, Objective(figure="latency", at_most=1.0), "server.job_handlers",
+                   res.params)  # fmt: skip
+    assert never.startswith("No server.job_handlers in the sweep meets latency <= 1")
+    head = Headline(figures=["latency", "latency"], objectives=[objective])
+    page = write_comparison(
+        tmp_path, res.runs, res.points, res.params, res.figures, headline=head
+    ).read_text()
+    assert page.count("<img") == 1  # the one headline figure, once
+    assert html.escape(text) in page
+    assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
+        "latency-vs-server.job_handlers.png"
+    ]
 
 
 def test_failed_runs_are_recorded_and_retried_on_resume(tmp_path: Path) -> None:

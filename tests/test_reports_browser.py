@@ -159,9 +159,14 @@ def open_page(page: Page, path: Path) -> dict[str, Any]:
         "({alt: i.alt, loaded: i.complete && i.naturalWidth > 0})))"
     )
     images = json.loads(page.send("Runtime.evaluate", expression=js)["result"]["value"])
+    js = (
+        "JSON.stringify(Object.fromEntries(['.question', '.verdict', 'table.headline']"
+        ".map(s => [s, document.querySelector(s)?.getBoundingClientRect().bottom ?? null])))"
+    )
+    bottoms = json.loads(page.send("Runtime.evaluate", expression=js)["result"]["value"])
     shot = page.send("Page.captureScreenshot", format="png")
     screen = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L")
-    return {"images": images, "screen": screen}
+    return {"images": images, "screen": screen, "bottoms": bottoms}
 
 
 def _ink(screen: Any) -> float:
@@ -196,6 +201,8 @@ def test_report_opens_without_errors_and_every_figure_loads(report: Path, tmp_pa
     assert set(FIGURES) <= {i["alt"] for i in got["images"]}  # no figure missing
     assert got["screen"].size == (1280, 800)
     assert _ink(got["screen"]) > 0.02  # the first screen shows something, not a blank page
+    # the question, the verdict and the headline figures are all in the first screen
+    assert all(b is not None and 0 < b <= 800 for b in got["bottoms"].values()), got["bottoms"]
 
 
 def test_the_check_catches_a_broken_page(tmp_path: Path):
@@ -213,3 +220,4 @@ def test_the_check_catches_a_broken_page(tmp_path: Path):
     assert any("boom" in e for e in errors)
     assert sorted(i["alt"] for i in got["images"] if not i["loaded"]) == ["garbage", "gone"]
     assert _ink(got["screen"]) < 0.02  # two broken icons on white: an empty first screen
+    assert set(got["bottoms"].values()) == {None}  # and no headline

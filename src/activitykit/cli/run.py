@@ -91,6 +91,35 @@ def _fmt(value: Any, unit: str = "s") -> str:
     return f"{value:,}"
 
 
+def _latency_row(label: str, phase: str, st: Mapping[str, Any]) -> str:
+    """One latency line: covered and open counts, percentiles (">= x" for lower bounds)."""
+    from ..reports.metrics import bound_text
+
+    pct = "".join(f"{bound_text(dict(st), k) + 's':>12}" for k in ("p50", "p90", "p99"))
+    return (
+        f"{label:<12.12}{phase:<10}{st['count']:>9,}{st.get('open', 0):>7,}{pct}"
+        f"{_fmt(st['max']):>11}"
+    )
+
+
+def headline_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The question, the verdict and the headline figures (summary.json ``headline``)."""
+    import textwrap
+
+    head = summary["headline"]
+    lines = textwrap.wrap(head["question"], 92) if head["question"] else []
+    lines += textwrap.wrap("=> " + head["verdict"], 92, subsequent_indent="   ")
+    width = max((len(f["name"]) for f in head["figures"]), default=0)
+    for f in head["figures"]:
+        goal = (
+            f"   objective {f['objective']}: {'met' if f['met'] else 'NOT met'}"
+            if (f["objective"])
+            else ""
+        )
+        lines.append(f"  {f['name']:<{width}}  {f['text']:>16}{goal}")
+    return lines
+
+
 def summary_table(summary: Mapping[str, Any]) -> str:
     """A short human summary of ``summary.json`` (what ``activitykit run`` prints)."""
     from ..model import State
@@ -98,7 +127,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
 
     order = tuple(s.value for s in State)
     acts = summary["activities"]
-    lines = [
+    lines = [*headline_lines(summary), ""] if summary.get("headline") else []
+    lines += [
         f"scenario {summary['scenario']!r}  seed {summary['seed']}  "
         f"simulated {_fmt(summary['end_t'])}  wall {_fmt(summary['wall_seconds'])}  "
         f"events {summary['events_processed']:,}  records {summary['records']['total']:,}",
@@ -112,30 +142,32 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         )
     lines += [
         "",
-        f"{'latency':<12}{'phase':<10}{'n':>9}{'p50':>11}{'p90':>11}{'p99':>11}{'max':>11}",
+        f"{'latency':<12}{'phase':<10}{'n':>9}{'open':>7}{'p50':>12}{'p90':>12}{'p99':>12}"
+        f"{'max':>11}",
     ]
     for scope in ("client", "server"):
         for phase in LATENCY_PHASES:
             st = summary["latency"][scope][phase]
-            if not st["count"]:
-                continue
-            lines.append(
-                f"{scope:<12}{phase:<10}{st['count']:>9,}"
-                + "".join(f"{_fmt(st[k]):>11}" for k in ("p50", "p90", "p99", "max"))
-            )
+            if st["count"] or st.get("open"):
+                lines.append(_latency_row(scope, phase, st))
     for group, phases in summary.get("latency_by_group", {}).items():
         st = phases["total"]
-        if st["count"]:
-            lines.append(
-                f"{'g:' + group:<12.12}{'total':<10}{st['count']:>9,}"
-                + "".join(f"{_fmt(st[k]):>11}" for k in ("p50", "p90", "p99", "max"))
-            )
+        if st["count"] or st.get("open"):
+            lines.append(_latency_row("g:" + group, "total", st))
     thr = summary["throughput"]["all"]["finished_per_hour"]
     lines += [
         "",
         f"throughput {_fmt(thr, '')}/h   unfinished {summary['unfinished']['count']:,}   "
         f"stuck {summary['stuck']['count']:,}   violations {summary['violations']['count']:,}",
     ]
+    if any(
+        summary["latency"][scope][phase].get("lower_bounds")
+        for scope in ("client", "server")
+        for phase in LATENCY_PHASES
+    ):
+        lines.append(
+            "(>= x: activities still open at the end leave that percentile unknown; at least x)"
+        )
     if summary["violations"]["count"]:
         lines += ["", "first violations:", *(f"  {v}" for v in summary["violations"]["first"][:5])]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..scenario.schema import Scenario
 from .execute import RunFn
-from .stats import Interval, mean_ci
+from .stats import Interval, figure_ci
 from .sweep import run_sweep
 
 __all__ = [
@@ -69,12 +69,12 @@ def format_intervals(intervals: dict[str, Interval]) -> str:
     if not intervals:
         return "(no key figures)\n"
     conf = next(iter(intervals.values())).confidence
-    head = ("figure", "mean", f"{conf:.0%} CI", "n")
+    head = ("figure", "mean", f"{conf:.0%} CI", "n", "interval")
     rows = [
-        (name, _fmt(iv.mean), f"[{_fmt(iv.low)}, {_fmt(iv.high)}]", str(iv.n))
+        (name, _fmt(iv.mean), f"[{_fmt(iv.low)}, {_fmt(iv.high)}]", str(iv.n), iv.method)
         for name, iv in intervals.items()
     ]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     lines = [
         "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)
@@ -116,5 +116,5 @@ def replicate(
         confidence=confidence,
     )
     ok = res.runs[res.runs["status"] == "ok"]
-    intervals = {f: mean_ci(ok[f].to_numpy(dtype=float), confidence) for f in res.figures}
+    intervals = {f: figure_ci(f, ok[f].to_numpy(dtype=float), confidence) for f in res.figures}
     return ReplicationResult(res.runs, intervals, res.failed, res.out_dir)

@@ -1,11 +1,13 @@
-"""The comparison report of a sweep: each key figure against each swept parameter.
+"""The comparison report of a sweep: the scenario's question answered over the grid.
 
-For each swept parameter, one PNG of small multiples: every key figure against that
-parameter, as the mean over replications with its confidence interval as error bars; when
-more than one parameter is swept, one line per combination of the other parameters.
-``report.html`` embeds the PNGs (it opens without network or the PNG files) above the
-table of grid points and the list of failed runs. ``figure_vs_param`` draws one figure
-against one parameter, for notebooks.
+First the answer to each of the scenario's objectives in words ("the smallest
+server.job_handlers with server.to_start.p90 <= 300 s is 4"), then, per swept parameter,
+one labelled chart per headline figure: the mean over replications with its confidence
+interval as error bars, the objective's limit as a line, one line per combination of the
+other parameters. ``report.html`` embeds the PNGs (it opens without network or the PNG
+files) above the scrollable table of every figure at every grid point and the failed runs.
+``figure_vs_param`` draws one figure against one parameter and ``panel_vs_param`` all of
+them as small multiples, for notebooks.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["figure_vs_param", "panel_vs_param", "write_comparison"]
+if TYPE_CHECKING:
+    from ..scenario.schema import Headline, Objective
+
+__all__ = ["answer", "figure_vs_param", "panel_vs_param", "write_comparison"]
+
+#: Charts drawn when the scenario names no headline figures.
+_DEFAULT_CHARTS = 4
 
 
 def _slug(text: str) -> str:
@@ -138,6 +146,58 @@ def _points_html(points: pd.DataFrame, params: Sequence[str], figures: Sequence[
     return shown.to_html(index=False, escape=True, border=0, classes="points")
 
 
+def answer(points: pd.DataFrame, objective: Objective, param: str, params: Sequence[str]) -> str:
+    """The objective's answer in words: the smallest ``param`` whose grid point meets it
+    confidently (the interval's far end within the limit), or that none does."""
+    from ..reports.headline import format_figure
+    from ..reports.metrics import figure_unit
+    from .objectives import smallest_meeting
+
+    limit = objective.at_most if objective.at_most is not None else objective.at_least
+    op = "<=" if objective.at_most is not None else ">="
+    goal = f"{objective.figure} {op} {format_figure(limit, figure_unit(objective.figure))}"
+    if not _is_numeric(points[param]):
+        return f"{param} is not numeric: no smallest value to name for {goal}."
+    at_most = {objective.figure: objective.at_most} if objective.at_most is not None else None
+    at_least = {objective.figure: objective.at_least} if objective.at_least is not None else None
+    best = smallest_meeting(points, at_most, at_least=at_least, cost=param)
+    if best is None:
+        return f"No {param} in the sweep meets {goal} (judged by the {_END[op]} of the interval)."
+    others = [p for p in params if p != param]
+    where = (" (with " + ", ".join(f"{p}={best[p]}" for p in others) + ")") if others else ""
+    return f"The smallest {param} with {goal} is {best[param]:g}{where}."
+
+
+_END = {"<=": "upper end", ">=": "lower end"}
+
+
+def _chart(
+    points: pd.DataFrame,
+    figure: str,
+    param: str,
+    params: Sequence[str],
+    confidence: float,
+    objective: Objective | None,
+) -> Any:
+    """One labelled chart: ``figure`` (mean, CI error bars) against ``param``, with the
+    objective's limit as a line."""
+    from ..reports.metrics import figure_unit
+
+    fig = figure_vs_param(points, figure, param, params, confidence)
+    ax = fig.axes[0]
+    unit = figure_unit(figure)
+    ax.set_ylabel(f"{figure} ({unit})" if unit else figure)
+    ax.tick_params(labelsize=9)
+    if objective is not None:
+        limit = objective.at_most if objective.at_most is not None else objective.at_least
+        op = "<=" if objective.at_most is not None else ">="
+        ax.axhline(float(limit), color="#b42318", ls="--", lw=1, label=f"objective {op} {limit:g}")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if unit != "" or figure.endswith(("unfinished", "created", "finished")):
+        ax.set_ylim(bottom=0)  # the figures cannot be negative
+    return fig
+
+
 def write_comparison(
     out_dir: Path,
     runs: pd.DataFrame,
@@ -145,24 +205,41 @@ def write_comparison(
     params: Sequence[str],
     figures: Sequence[str],
     confidence: float = 0.95,
+    headline: Headline | None = None,
 ) -> Path:
-    """Write ``report.html`` and ``figures/<param>.png`` (one panel per parameter)."""
+    """Write ``report.html`` and ``figures/<figure>-vs-<param>.png``: one labelled chart
+    per headline figure (the scenario's ``headline``: objectives' figures first, then its
+    figures; without one, the first figures that vary over the grid) and parameter, each
+    objective answered in words, and the scrollable table of every figure."""
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
+    objectives = {o.figure: o for o in (headline.objectives if headline else [])}
+    wanted = list(dict.fromkeys([*objectives, *(headline.figures if headline else [])]))
+    charted = [f for f in wanted if f in figures and not points[f"{f}.mean"].isna().all()]
+    if not charted:  # no headline: the figures that vary (a flat line answers nothing)
+        charted = [f for f in figures if points[f"{f}.mean"].nunique(dropna=True) > 1][
+            :_DEFAULT_CHARTS
+        ]
     sections: list[str] = []
-    for param in params:
-        fig = panel_vs_param(points, figures, param, params, confidence)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=72)
-        data = buf.getvalue()
-        (fig_dir / f"{_slug(param)}.png").write_bytes(data)
-        b64 = base64.b64encode(data).decode()
+    answers = [answer(points, objectives[f], p, params) for f in objectives for p in params]
+    if answers:
         sections.append(
-            f"<h2>Against {html.escape(param)}</h2>\n"
-            f'<img alt="key figures against {html.escape(param)}" '
-            f'src="data:image/png;base64,{b64}">'
+            "<h2>Answer</h2>" + "".join(f'<p class="answer">{html.escape(a)}</p>' for a in answers)
         )
+    for param in params:
+        sections.append(f"<h2>Against {html.escape(param)}</h2>")
+        for figure in charted:
+            fig = _chart(points, figure, param, params, confidence, objectives.get(figure))
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=90)
+            data = buf.getvalue()
+            (fig_dir / f"{_slug(figure)}-vs-{_slug(param)}.png").write_bytes(data)
+            b64 = base64.b64encode(data).decode()
+            sections.append(
+                f'<figure><img alt="{html.escape(figure)} against {html.escape(param)}" '
+                f'src="data:image/png;base64,{b64}"></figure>'
+            )
     failed = runs[runs["status"] != "ok"]
     fail_html = (
         failed[[*params, "run_id", "seed", "error"]]
@@ -177,16 +254,19 @@ def write_comparison(
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
 figure {{ display: inline-block; margin: 0.5em; }}
+.answer {{ font-size: 1.15em; font-weight: bold; }}
+.scroll {{ overflow: auto; max-width: 100%; max-height: 70vh; }}
 table {{ border-collapse: collapse; font-size: 0.85em; }}
 td, th {{ padding: 0.2em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }}
 </style></head><body>
 <h1>Sweep comparison</h1>
 <p>{len(points)} grid point(s) over {html.escape(", ".join(params) or "no parameter")};
-{ok} run(s) ok, {len(failed)} failed. Intervals are {confidence:.0%} Student-t confidence
-intervals of the mean over replications.</p>
+{ok} run(s) ok, {len(failed)} failed. Intervals are {confidence:.0%} confidence intervals
+of the mean over replications: bootstrap percentile intervals for the key figures (never
+negative, as the figures cannot be), Student-t for any other.</p>
 {"".join(sections)}
 <h2>Grid points</h2>
-{_points_html(points, params, figures)}
+<div class="scroll">{_points_html(points, params, figures)}</div>
 <h2>Failed runs</h2>
 {fail_html}
 </body></html>

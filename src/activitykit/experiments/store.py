@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..scenario.schema import Scenario
-from .stats import mean_ci
+from .stats import figure_ci
 
 __all__ = [
     "BASE_COLUMNS",
@@ -129,7 +129,7 @@ def points_table(
         rec["runs"] = len(group)
         rec["failed"] = int((group["status"] != "ok").sum())
         for name in figures:
-            iv = mean_ci(ok[name].to_numpy(dtype=float), confidence)
+            iv = figure_ci(name, ok[name].to_numpy(dtype=float), confidence)
             rec[f"{name}.mean"] = iv.mean
             rec[f"{name}.ci_low"] = iv.low
             rec[f"{name}.ci_high"] = iv.high

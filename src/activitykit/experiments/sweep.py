@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..scenario.schema import Scenario
 from .execute import RunFn, Task, run_dask, run_serial
 from .grid import GridAxis, RunSpec, apply_values, expand, parse_axis, replication_seeds
-from .stats import Interval, mean_ci
+from .stats import Interval, figure_ci
 from .store import ResultsDir, figure_columns, points_table, runs_table
 
 __all__ = ["GridLike", "SweepResult", "normalise_grid", "run_sweep"]
@@ -64,7 +64,7 @@ class SweepResult:
         sel = self.runs["status"] == "ok"
         for key, value in point.items():
             sel &= self.runs[key] == value
-        return mean_ci(self.runs.loc[sel, figure].to_numpy(dtype=float), self.confidence)
+        return figure_ci(figure, self.runs.loc[sel, figure].to_numpy(dtype=float), self.confidence)
 
 
 def normalise_grid(grid: GridLike | None) -> list[GridAxis]:
@@ -192,7 +192,9 @@ def run_sweep(
             if report:
                 from .report import write_comparison
 
-                report_path = write_comparison(store.path, runs, points, params, names, confidence)
+                report_path = write_comparison(
+                    store.path, runs, points, params, names, confidence, scenario.headline
+                )
         failures = runs.loc[runs["status"] != "ok", [*params, "run_id", "seed", "error"]]
         return SweepResult(
             runs=runs,

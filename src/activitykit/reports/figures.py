@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ._frame import STATES, TERMINAL_STATES
 from .graph import EDGE_STYLES, GRAPH_DRAW_LIMIT, edge_frame, summary_keys
+from .metrics import open_ages
 from .run import RunData
 from .series import queue_depth_steps
 
@@ -35,6 +36,7 @@ __all__ = [
     "figure_png",
     "graph_figure",
     "latency_figure",
+    "latency_over_time_figure",
     "occupancy_figure",
     "queue_figure",
     "throughput_figure",
@@ -131,8 +133,24 @@ def throughput_figure(run: RunData) -> Figure:
     return fig
 
 
-def _ecdf(ax: Axes, values: np.ndarray, label: str, **kw: object) -> None:
+def _ecdf(
+    ax: Axes, values: np.ndarray, label: str, open_ages: np.ndarray | None = None, **kw: object
+) -> None:
+    """The ECDF of ``values``; with still-open phases (``open_ages``), the Kaplan-Meier
+    estimate instead (``metrics.phase_stats`` says why), which stops below 1."""
     values = values[~np.isnan(values)]
+    ages = np.empty(0) if open_ages is None else open_ages[~np.isnan(open_ages)]
+    if len(ages) and len(values):
+        from scipy import stats
+
+        cdf = stats.ecdf(stats.CensoredData(uncensored=values, right=ages)).cdf
+        x, q = cdf.quantiles, cdf.probabilities
+        if len(x) > _ECDF_POINTS:  # thin evenly, keeping the last point
+            keep = np.unique(np.linspace(0, len(x) - 1, _ECDF_POINTS).astype(int))
+            x, q = x[keep], q[keep]
+        label = f"{label} (n={len(values)}, open={len(ages)})"
+        ax.step(np.r_[x[0], x], np.r_[0.0, q], where="post", label=label, **kw)
+        return
     if len(values) == 0:
         return
     m = min(_ECDF_POINTS, len(values))
@@ -145,7 +163,13 @@ def latency_figure(run: RunData) -> Figure:
     """ECDFs of the three latency phases, by kind (top row) and by type (bottom row),
     with p50/p90/p99 of all activities marked."""
     fig = _new(2, 3, size=(13, 7))
-    acts = run.activities.loc[run.activities["created_t"] >= run.warmup]
+    after = (run.activities["created_t"] >= run.warmup).to_numpy()
+    acts = run.activities.loc[after]
+    ages = {
+        ph: a[after]
+        for ph, a in open_ages(run.activities, warmup=run.warmup, t_end=run.t_end).items()
+    }
+    overall = run.measures["latency"]["all"]
     # Integer codes per label, computed once: comparing 1M strings 60 times would dominate.
     groups = {}
     for by in ("kind", "type"):
@@ -164,17 +188,69 @@ def latency_figure(run: RunData) -> Figure:
                 continue
             codes, keys = groups[by]
             for code, key in keys:
-                _ecdf(ax, values[codes == code], key, lw=1.2)
-            if row == 0:
+                _ecdf(ax, values[codes == code], key, ages[phase][codes == code], lw=1.2)
+            st = overall[phase]
+            if row == 0 and st["p50"] is not None:
                 for p, ls in ((50, "-"), (90, "--"), (99, ":")):
-                    v = float(np.nanpercentile(values, p))
-                    ax.axvline(v, color="k", ls=ls, lw=0.8, label=f"p{p} = {v:.3g} s")
+                    v, name = float(st[f"p{p}"]), f"p{p}"
+                    op = ">=" if name in st["lower_bounds"] else "="
+                    ax.axvline(v, color="k", ls=ls, lw=0.8, label=f"{name} {op} {v:.3g} s")
             ax.set_title(f"{_PHASES[phase]} by {by}", fontsize="medium")
             ax.set_xlabel("seconds")
             ax.set_ylim(0, 1.02)
             ax.legend(fontsize="x-small")
     fig.axes[0].set_ylabel("share of activities")
     fig.axes[3].set_ylabel("share of activities")
+    return fig
+
+
+#: Most points the latency-over-time scatter draws (every k-th activity beyond that).
+_SCATTER_POINTS = 20_000
+
+
+def latency_over_time_figure(run: RunData) -> Figure:
+    """Created -> final latency against creation time, one point per activity coloured by
+    its outcome (as Jepsen and Maelstrom plot it), so a slow stretch mid-run shows; still-open
+    activities are drawn at their age at the end (a lower bound of their latency)."""
+    fig = _new(1, 1, size=(10, 4.2))
+    ax = fig.axes[0]
+    acts = run.activities
+    if len(acts) == 0:
+        _empty(ax, "activities")
+        return fig
+    step = max(1, math.ceil(len(acts) / _SCATTER_POINTS))
+    sub = acts.iloc[::step]
+    created = sub["created_t"].to_numpy(dtype=float)
+    total = sub["total"].to_numpy(dtype=float)
+    state = sub["state"].to_numpy(dtype=object)
+    finished = sub["finished"].to_numpy(dtype=bool)
+    x = created / 60.0
+    ys = []
+    for outcome in sorted(TERMINAL_STATES):
+        sel = finished & (state == outcome) & ~np.isnan(total)
+        if sel.any():
+            ax.scatter(x[sel], total[sel], s=6, color=STATE_COLOURS[outcome], alpha=0.6,
+                       label=f"{outcome} ({int(sel.sum()) * step:,})", linewidths=0)  # fmt: skip
+            ys.append(total[sel])
+    age = run.t_end - created
+    sel = ~finished
+    if sel.any():
+        ax.scatter(x[sel], age[sel], s=10, marker="^", color="#777777", alpha=0.7,
+                   label=f"open at the end: age so far ({int(sel.sum()) * step:,})",
+                   linewidths=0)  # fmt: skip
+        ys.append(age[sel])
+    y = np.concatenate(ys) if ys else np.empty(0)
+    y = y[y > 0]
+    if len(y) and y.max() / max(y.min(), 1e-3) > 100:
+        ax.set_yscale("log")
+    if run.warmup > 0:
+        ax.axvline(run.warmup / 60.0, color="k", ls=":", lw=0.8, label="end of warm-up")
+    ax.set_xlabel("created at (minutes)")
+    ax.set_ylabel("created -> final (s)")
+    sampled = f"; every {step}th activity" if step > 1 else ""
+    ax.set_title(f"Latency over time, by outcome{sampled}", fontsize="medium")
+    fig.subplots_adjust(right=0.74)  # room for the legend beside the data, not over it
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -493,6 +569,7 @@ def ecdf_compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = 
 FIGURES: dict[str, Callable[[RunData], Figure]] = {
     "throughput": throughput_figure,
     "latency": latency_figure,
+    "latency_over_time": latency_over_time_figure,
     "occupancy": occupancy_figure,
     "queue": queue_figure,
     "exchange": exchange_figure,

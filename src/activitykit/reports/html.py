@@ -28,6 +28,7 @@ __all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_compare", "write_rep
 
 #: Section headings of report.html, in order (tests check every one is present).
 SECTIONS: tuple[str, ...] = (
+    "Headline",
     "Key figures",
     "Throughput",
     "Latency",
@@ -55,6 +56,8 @@ td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
 .note{color:#666;font-size:.9em}nav a{margin-right:1em}
+.question{font-size:1.2em;font-style:italic}.verdict{font-weight:bold;font-size:1.1em}
+.ok{color:#1a7f37}.bad{color:#b42318}table.headline td.big{font-size:1.3em;font-weight:bold}
 """
 
 
@@ -92,22 +95,33 @@ class _Page:
             return
         self.parts.append(shown.to_html(index=index, float_format=_fmt, na_rep="", border=0))
 
-    def key_figures(self, figures: dict[str, float]) -> None:
-        """Key figures: CSV as name/value; in the HTML, latencies as a scope x phase grid."""
+    def key_figures(
+        self, figures: dict[str, float], lower: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Key figures: CSV as name/value; in the HTML, latencies as a scope x phase grid,
+        ">= x" for the names in ``lower`` (percentiles only bounded from below)."""
         _key_table(figures).to_csv(self.assets / "key_figures.csv", index=False)
         rows, other = [], {}
         for name, value in figures.items():
             parts = name.split(".")
             if len(parts) == 3 and parts[1] in LATENCY_PHASES:
-                rows.append({"scope": parts[0], "phase": parts[1], "stat": parts[2], "v": value})
+                text = _fmt(value)
+                text = ">= " + text if name in lower and text else text
+                rows.append({"scope": parts[0], "phase": parts[1], "stat": parts[2], "v": text})
             else:
                 other[name] = value
         if rows:
-            grid = pd.DataFrame(rows).pivot_table(
-                index=["scope", "phase"], columns="stat", values="v", sort=False, dropna=False
+            df = pd.DataFrame(rows)
+            grid = df.pivot(index=["scope", "phase"], columns="stat", values="v")
+            grid = grid.reindex(columns=list(dict.fromkeys(df["stat"])))
+            grid = grid.reindex(
+                index=list(dict.fromkeys(zip(df["scope"], df["phase"], strict=True)))
             )
-            self.text("Latencies (s), activities created after warm-up:")
-            self.parts.append(grid.to_html(float_format=_fmt, na_rep="", border=0))
+            note = "Latencies (s), activities created after warm-up"
+            if lower:
+                note += "; >= x: still-open activities leave it unknown, at least x"
+            self.text(note + ":")
+            self.parts.append(grid.to_html(na_rep="", border=0))
         self.parts.append(
             _key_table(other).to_html(index=False, float_format=_fmt, na_rep="", border=0)
         )
@@ -185,13 +199,15 @@ def write_report(
     title = f"activitykit report: {run.name}"
     n = len(run.activities)
 
+    _headline_section(run, page)
+
     page.heading("Key figures")
     page.text(
         f"{n} activities, {len(run.trace)} records, t from 0 to {run.t_end:g} s; "
         f"warm-up {run.warmup:g} s; time series in {run.step:g} s bins. "
         "Definitions: docs/reports.md."
     )
-    page.key_figures(run.key_figures)
+    page.key_figures(run.key_figures, _lower_bounds(run.measures))
 
     page.heading("Throughput")
     page.figure("throughput", F.throughput_figure(run))
@@ -200,6 +216,7 @@ def write_report(
 
     page.heading("Latency")
     page.figure("latency", F.latency_figure(run))
+    page.figure("latency_over_time", F.latency_over_time_figure(run))
     page.table("latency_by_kind", run.latency_table("kind"), note="seconds, after warm-up")
     page.table("latency_by_type", run.latency_table("type"))
 
@@ -212,7 +229,12 @@ def write_report(
     run.queue.to_csv(assets / "queue.csv")
 
     page.heading("Exchange load")
+    _load_section(run, page)
     page.figure("exchange", F.exchange_figure(run))
+    page.text(
+        "The figure shows traced exchanges only: those that delivered or returned work. "
+        "Idle exchanges are counted, not traced; the table above has them all."
+    )
     run.exchanges.to_csv(assets / "exchange.csv")
 
     page.heading("Dependency graph")
@@ -253,6 +275,82 @@ def write_report(
     _write_activities(run.activities, assets)
     html_path.write_text(_document(title, page.parts), encoding="utf-8")
     return html_path
+
+
+def _lower_bounds(measured: dict[str, Any]) -> set[str]:
+    """Key figure names whose value is only a lower bound (``metrics.phase_stats``)."""
+    return {
+        f"{scope}.{phase}.{stat}"
+        for scope, phases in measured["latency"].items()
+        for phase, st in phases.items()
+        for stat in st.get("lower_bounds", ())
+    }
+
+
+def _headline_section(run: RunData, page: _Page) -> None:
+    """The question, the verdict and the headline figures (summary.json ``headline``)."""
+    page.heading("Headline")
+    head = run.summary.get("headline")
+    if not head:
+        page.text("Made from a bare trace: no scenario, so no question, objectives or verdict.")
+        return
+    if head["question"]:
+        page.parts.append(f'<p class="question">{html.escape(head["question"])}</p>')
+    cls = "verdict ok" if head["met"] else "verdict bad"
+    page.parts.append(f'<p class="{cls}">{html.escape(head["verdict"])}</p>')
+    rows = []
+    for f in head["figures"]:
+        met = "" if f["met"] is None else ("met" if f["met"] else "NOT met")
+        rows.append(
+            '<tr><td>{}</td><td class="big">{}</td><td>{}</td><td>{}</td></tr>'.format(
+                html.escape(f["name"]),
+                html.escape(f["text"]),
+                html.escape(f["objective"] or ""),
+                met,
+            )
+        )
+    page.parts.append(
+        '<table class="headline"><tr><th>figure</th><th>value</th><th>objective</th>'
+        "<th></th></tr>" + "".join(rows) + "</table>"
+    )
+    pd.DataFrame(head["figures"]).to_csv(page.assets / "headline.csv", index=False)
+
+
+def _load_section(run: RunData, page: _Page) -> None:
+    """Counted exchanges and pings (summary.json ``load``), per minute and per second."""
+    load = run.summary.get("load")
+    if not load:
+        page.text(
+            "Made from a bare trace: the simulator's exchange and ping counters are "
+            "in summary.json only."
+        )
+        return
+    xpm = load["exchanges_per_minute"]
+    table = pd.DataFrame(
+        [
+            ("urgent exchanges", load["exchanges"]["urgent"], xpm["urgent"], xpm["urgent"] / 60),
+            ("regular exchanges", load["exchanges"]["regular"], xpm["regular"],
+             xpm["regular"] / 60),
+            ("all exchanges = message-system requests", load["exchanges"]["total"],
+             xpm["total"], load["server"]["message_system_requests_per_s"]),
+            ("pings", load["pings"], load["pings_per_minute"], load["server"]["pings_per_s"]),
+        ],
+        columns=["what", "count", "per minute", "per second"],
+    )  # fmt: skip
+    page.table("load", table, note=f"counted by the simulator over 0 to {load['window'][1]:g} s")
+    groups = pd.DataFrame.from_dict(load["by_group"], orient="index")
+    groups.index.name = "group"
+    by_group = run.summary.get("latency_by_group") or {}
+    for phase in ("to_start", "total"):
+        groups[f"{phase} p90 (s)"] = [
+            (by_group.get(g, {}).get(phase) or {}).get("p90") for g in groups.index
+        ]
+    page.table(
+        "load_by_group",
+        groups.rename(columns=lambda c: c.replace("_", " ")),
+        index=True,
+        note=load["by_group_note"] + " Latencies: client activities created after warm-up.",
+    )
 
 
 def _graph_section(run: RunData, page: _Page) -> None:

@@ -21,21 +21,26 @@ import pandas as pd
 from ._frame import STATES, TERMINAL_STATES, TraceSource, as_frame, events, state_code
 
 __all__ = [
+    "HEADLINE_FIGURES",
     "KEY_FIGURES",
     "KEY_FIGURE_NAMES",
     "LATENCY_PHASES",
+    "LOAD_FIGURES",
     "PERCENTILES",
     "PHASE_STATS",
     "SCOPES",
     "STATE_COLUMNS",
     "activity_table",
+    "bound_text",
     "busy_intervals",
     "entry_arrays",
+    "figure_unit",
     "flat_figures",
     "key_figures",
     "latency_stats",
     "latency_window",
     "measures",
+    "open_ages",
     "phase_stats",
     "queue_waits",
 ]
@@ -69,6 +74,36 @@ KEY_FIGURES: dict[str, tuple[str, ...]] = {
     "all.unfinished": ("unfinished", "count"),
 }
 KEY_FIGURE_NAMES: tuple[str, ...] = tuple(KEY_FIGURES)
+#: The load figures: from the simulator's counters (summary.json ``load``), so they exist in
+#: a run's summary but not in ``key_figures`` of a bare trace, which has no counters.
+LOAD_FIGURES: dict[str, tuple[str, ...]] = {
+    "load.exchanges_per_minute": ("load", "exchanges_per_minute", "total"),
+    "load.urgent_exchanges_per_minute": ("load", "exchanges_per_minute", "urgent"),
+    "load.regular_exchanges_per_minute": ("load", "exchanges_per_minute", "regular"),
+    "load.pings_per_minute": ("load", "pings_per_minute"),
+    "server.message_system_requests_per_s": ("load", "server", "message_system_requests_per_s"),
+    "server.pings_per_s": ("load", "server", "pings_per_s"),
+}
+#: What a scenario's ``headline`` and ``objectives`` may name: a key figure or a load figure,
+#: each read from summary.json at this path.
+HEADLINE_FIGURES: dict[str, tuple[str, ...]] = {**KEY_FIGURES, **LOAD_FIGURES}
+
+
+def figure_unit(name: str) -> str:
+    """The unit a headline figure is shown in ("s", "/h", "%", "/min", "/s", "")."""
+    last = name.rsplit(".", 1)[-1]
+    if name.endswith("utilisation"):
+        return "%"
+    if name.endswith("_per_hour"):
+        return "/h"
+    if name.endswith("_per_minute"):
+        return "/min"
+    if name.endswith("_per_s"):
+        return "/s"
+    if last in ("mean", "max", *(f"p{p}" for p in PERCENTILES)):
+        return "s"
+    return ""
+
 
 _TERMINAL_CODES = np.array([STATES.index(s) for s in sorted(TERMINAL_STATES)])
 _IN_PROGRESS = STATES.index("In Progress")
@@ -290,18 +325,63 @@ def _union_length(handler: np.ndarray, start: np.ndarray, end: np.ndarray) -> fl
     return float(contrib.clip(lower=0).sum())
 
 
-def phase_stats(values: np.ndarray) -> dict[str, float | int | None]:
-    """``PHASE_STATS`` of the durations ``values`` (NaN = did not happen, left out); None
-    where undefined (no value)."""
+def phase_stats(values: np.ndarray, open_ages: np.ndarray | None = None) -> dict[str, Any]:
+    """``PHASE_STATS`` of the durations ``values`` (NaN = did not happen, left out), plus
+    ``open`` (how many were still under way at the end) and ``lower_bounds`` (the
+    percentiles the data can only bound from below); None where undefined (no value).
+
+    ``open_ages``: how long each still-open phase had lasted at the end (right-censored
+    durations). Without any, the percentiles are numpy's (linear interpolation). With some,
+    leaving them out would make every percentile too small. The distribution is then the
+    Kaplan-Meier estimate (``scipy.stats.ecdf`` on ``CensoredData``), which lies between
+    two bounds the data proves: every open phase ending right at the end (the percentile of
+    finished durations and open ages together) and none ever ending. When so many are open
+    that even the second bound is infinite (fewer than p% of all covered phases finished),
+    no estimate is honest: the percentile is the first bound, a lower bound, named in
+    ``lower_bounds``. (Kaplan-Meier assumes an open phase is like the finished ones of its
+    age; an overloaded FIFO queue breaks that, the open ones being the newest.)
+    ``mean`` and ``max`` are those of the finished phases only.
+    """
     values = values[~np.isnan(values)]
-    out: dict[str, float | int | None] = {"count": len(values)}
-    if len(values) == 0:
-        return out | dict.fromkeys(PHASE_STATS[1:])
-    out["mean"] = float(values.mean())
-    for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True):
-        out[f"p{p}"] = float(v)
-    out["max"] = float(values.max())
+    ages = np.empty(0) if open_ages is None else open_ages[~np.isnan(open_ages)]
+    out: dict[str, Any] = {"count": len(values), "open": len(ages)}
+    bounded: list[str] = []
+    if len(values) == 0 and len(ages) == 0:
+        return out | dict.fromkeys(PHASE_STATS[1:]) | {"lower_bounds": bounded}
+    names = [f"p{p}" for p in PERCENTILES]
+    if len(ages) == 0:
+        pct = [float(v) for v in np.percentile(values, PERCENTILES)]
+    else:
+        from scipy import stats
+
+        floor = np.percentile(np.r_[values, ages], PERCENTILES, method="inverted_cdf")
+        km = None
+        if len(values):
+            km = stats.ecdf(stats.CensoredData(uncensored=values, right=ages)).cdf
+        n_all = len(values) + len(ages)
+        pct = []
+        for i, p in enumerate(PERCENTILES):
+            need = math.ceil(p / 100.0 * n_all - 1e-9)  # finished ones that bound it above
+            reached = [] if km is None else np.flatnonzero(km.probabilities >= p / 100.0 - 1e-12)
+            if len(values) >= need and len(reached):
+                pct.append(float(km.quantiles[reached[0]]))
+            else:
+                pct.append(float(floor[i]))
+                bounded.append(names[i])
+    out["mean"] = float(values.mean()) if len(values) else None
+    out.update(zip(names, pct, strict=True))
+    out["max"] = float(values.max()) if len(values) else None
+    out["lower_bounds"] = bounded
     return out
+
+
+def bound_text(stats: dict[str, Any], name: str) -> str:
+    """A statistic of ``phase_stats`` as text in seconds, ">= x" when only a lower bound."""
+    value = stats.get(name)
+    if value is None:
+        return ""
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
+    return (">= " if name in stats.get("lower_bounds", ()) else "") + text
 
 
 def latency_window(acts: pd.DataFrame, *, warmup: float, t_end: float) -> dict[str, np.ndarray]:
@@ -318,12 +398,38 @@ def latency_window(acts: pd.DataFrame, *, warmup: float, t_end: float) -> dict[s
     return {phase: in_window & (phase_end[phase] <= t_end) for phase in LATENCY_PHASES}
 
 
-def latency_stats(
-    acts: pd.DataFrame, select: np.ndarray, window: dict[str, np.ndarray]
-) -> dict[str, dict[str, float | int | None]]:
-    """``phase_stats`` of each phase over the activities ``select`` picks in ``window``."""
+def open_ages(acts: pd.DataFrame, *, warmup: float, t_end: float) -> dict[str, np.ndarray]:
+    """Per phase, how long each activity's phase had lasted at ``t_end`` when it was still
+    under way then (NaN otherwise), for activities created in ``[warmup, t_end]``: not yet
+    In Progress and not final (to_start), In Progress and not final (run), not final
+    (total). An activity that ended without starting (Canceled while Queued) is not open."""
+    created_t = acts["created_t"].to_numpy(dtype=float)
+    started = acts[STATE_COLUMNS["In Progress"]].to_numpy(dtype=float)
+    final_t = acts["final_t"].to_numpy(dtype=float)
+    in_window = (created_t >= warmup) & (created_t <= t_end)
+    open_ = in_window & ~(final_t <= t_end)
+    running = open_ & (started <= t_end)
+    nan = np.nan
     return {
-        phase: phase_stats(acts[phase].to_numpy(dtype=float)[select & window[phase]])
+        "to_start": np.where(open_ & ~running, t_end - created_t, nan),
+        "run": np.where(running, t_end - started, nan),
+        "total": np.where(open_, t_end - created_t, nan),
+    }
+
+
+def latency_stats(
+    acts: pd.DataFrame,
+    select: np.ndarray,
+    window: dict[str, np.ndarray],
+    ages: dict[str, np.ndarray] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``phase_stats`` of each phase over the activities ``select`` picks in ``window``, with
+    the still-open ones of ``ages`` (``open_ages``) as censored durations."""
+    return {
+        phase: phase_stats(
+            acts[phase].to_numpy(dtype=float)[select & window[phase]],
+            None if ages is None else ages[phase][select],
+        )
         for phase in LATENCY_PHASES
     }
 
@@ -388,6 +494,7 @@ def measures(
     final_t = acts["final_t"].to_numpy(dtype=float)
     kind = acts["kind"].to_numpy(dtype=object)
     window = latency_window(acts, warmup=warmup, t_end=t_end)
+    ages = open_ages(acts, warmup=warmup, t_end=t_end)
     done_in_window = (final_t >= warmup) & (final_t <= t_end)
     scopes = {
         "all": np.ones(len(acts), dtype=bool),
@@ -395,7 +502,7 @@ def measures(
         "server": kind == "server",
     }
     out: dict[str, Any] = {
-        "latency": {s: latency_stats(acts, mask, window) for s, mask in scopes.items()},
+        "latency": {s: latency_stats(acts, mask, window, ages) for s, mask in scopes.items()},
         "throughput": {},
     }
     for scope, mask in scopes.items():

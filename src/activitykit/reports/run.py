@@ -26,9 +26,13 @@ from ._frame import as_frame
 from .metrics import (
     LATENCY_PHASES,
     activity_table,
+    bound_text,
     busy_intervals,
     flat_figures,
+    latency_stats,
+    latency_window,
     measures,
+    open_ages,
     queue_waits,
 )
 
@@ -203,24 +207,27 @@ class RunData:
         return _series.bulk_progress(self.trace, self.activities)
 
     def latency_table(self, by: str = "kind") -> pd.DataFrame:
-        """p50/p90/p99/mean/count of the three phases per value of ``by`` (after warm-up)."""
-        acts = self.activities.loc[self.activities["created_t"] >= self.warmup]
+        """Per value of ``by`` and phase: how many activities the statistics cover
+        (``count``), how many were still open at the end (``open``), p50/p90/p99 (s; text,
+        ">= x" where only a lower bound is known, see ``metrics.phase_stats``) and the mean
+        of the finished ones. Activities created after warm-up, as the key figures."""
+        acts = self.activities
+        window = latency_window(acts, warmup=self.warmup, t_end=self.t_end)
+        ages = open_ages(acts, warmup=self.warmup, t_end=self.t_end)
+        keys = acts[by].fillna("(none)").astype(str).to_numpy(dtype=object)
         rows = []
-        for value, grp in acts.groupby(acts[by].fillna("(none)").astype(str), sort=True):
+        for value in sorted(set(keys)):
+            stats = latency_stats(acts, keys == value, window, ages)
             for phase in LATENCY_PHASES:
-                v = grp[phase].dropna()
-                rows.append(
-                    {
-                        by: value,
-                        "phase": phase,
-                        "count": len(v),
-                        "p50": v.quantile(0.50) if len(v) else math.nan,
-                        "p90": v.quantile(0.90) if len(v) else math.nan,
-                        "p99": v.quantile(0.99) if len(v) else math.nan,
-                        "mean": v.mean() if len(v) else math.nan,
-                    }
-                )
-        cols = [by, "phase", "count", "p50", "p90", "p99", "mean"]
+                st = stats[phase]
+                if not st["count"] and not st["open"]:
+                    continue
+                row = {by: value, "phase": phase, "count": st["count"], "open": st["open"]}
+                for p in ("p50", "p90", "p99"):
+                    row[p] = bound_text(st, p)
+                row["mean"] = st["mean"]
+                rows.append(row)
+        cols = [by, "phase", "count", "open", "p50", "p90", "p99", "mean"]
         return pd.DataFrame(rows, columns=cols)
 
     @cached_property

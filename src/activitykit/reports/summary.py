@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .headline import headline
 from .metrics import (
     LATENCY_PHASES,
     activity_table,
@@ -27,6 +28,7 @@ from .metrics import (
     latency_stats,
     latency_window,
     measures,
+    open_ages,
     queue_waits,
 )
 
@@ -38,6 +40,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "SUMMARY_EVENTS",
     "key_figures_of",
+    "load",
     "summarise",
     "write_summary",
 ]
@@ -129,6 +132,7 @@ def summarise(
             [g.name for g in scenario.fleet.groups],
             acts,
             latency_window(acts, warmup=warmup, t_end=end),
+            open_ages(acts, warmup=warmup, t_end=end),
         ),
         "throughput": {"window": [warmup, end], **measured["throughput"]},
         "queue_wait": measured["queue_wait"],
@@ -154,8 +158,55 @@ def summarise(
         },
         "wall_seconds": float(sim.wall_seconds),
         "counters": dict(sim.counters or {}),
+        "load": load(scenario, sim.counters or {}, end),
     }
+    summary["headline"] = headline(scenario, summary)
     return _plain(summary)
+
+
+#: Why the per-group load is nominal: said in summary.json and the report.
+LOAD_GROUP_NOTE = (
+    "The simulator counts exchanges and pings for the whole fleet only, so per group these "
+    "are the nominal rates (computers / interval, every computer online all the time); the "
+    "fleet-wide figures are the counted ones."
+)
+
+
+def load(scenario: Scenario, counters: Mapping[str, int], end: float) -> dict[str, Any]:
+    """The load the fleet puts on the server, from the simulator's counters over the whole
+    run ``[0, end]``: exchanges (urgent, regular) and pings per minute, and what the server
+    sees (message-system requests/s: one per exchange; pings/s). Idle exchanges are in the
+    counters but not in the trace, so this is the only place they show.
+    """
+    urgent = int(counters.get("exchanges_urgent", 0))
+    regular = int(counters.get("exchanges_regular", 0))
+    pings = int(counters.get("pings", 0))
+    per_min = 60.0 / end if end > 0 else math.nan
+    groups = scenario.fleet.groups
+    return {
+        "window": [0.0, end],
+        "exchanges": {"urgent": urgent, "regular": regular, "total": urgent + regular},
+        "pings": pings,
+        "exchanges_per_minute": {
+            "urgent": urgent * per_min,
+            "regular": regular * per_min,
+            "total": (urgent + regular) * per_min,
+        },
+        "pings_per_minute": pings * per_min,
+        "server": {
+            "message_system_requests_per_s": (urgent + regular) * per_min / 60.0,
+            "pings_per_s": pings * per_min / 60.0,
+        },
+        "by_group": {
+            g.name: {
+                "computers": g.computers,
+                "nominal_regular_exchanges_per_minute": g.computers * 60.0 / g.exchange_interval,
+                "nominal_pings_per_minute": g.computers * 60.0 / g.ping_interval,
+            }
+            for g in groups
+        },
+        "by_group_note": LOAD_GROUP_NOTE,
+    }
 
 
 def key_figures_of(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -178,7 +229,10 @@ def _counts(frame: pd.DataFrame, by: str) -> dict[str, dict[str, int]]:
 
 
 def _latency_by_group(
-    groups: Sequence[str], acts: pd.DataFrame, window: dict[str, np.ndarray]
+    groups: Sequence[str],
+    acts: pd.DataFrame,
+    window: dict[str, np.ndarray],
+    ages: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     """Client latencies per fleet group (the ``group`` of their ``created`` records), in the
     scenario's group order; for fleets of several groups only."""
@@ -186,7 +240,7 @@ def _latency_by_group(
         return {}
     client = (acts["kind"] == "client").to_numpy()
     group = acts["group"].to_numpy(dtype=object)
-    return {g: latency_stats(acts, client & (group == g), window) for g in groups}
+    return {g: latency_stats(acts, client & (group == g), window, ages) for g in groups}
 
 
 def _plain(value: Any, *, nan: bool = True) -> Any:

@@ -40,9 +40,11 @@ __all__ = [
     "Fixed",
     "FleetGroup",
     "HandlerSpec",
+    "Headline",
     "JobHandlerCrash",
     "LogNormal",
     "Model",
+    "Objective",
     "Offline",
     "Output",
     "Restarts",
@@ -533,11 +535,51 @@ class Output(_Strict):
     )
 
 
+class Objective(_Strict):
+    """A limit one figure of the run must respect: the scenario's "good enough"."""
+
+    figure: str = Field(
+        min_length=1,
+        description="A headline figure name (docs/reports.md), e.g. server.to_start.p90.",
+    )
+    at_most: float | None = Field(default=None, description="The figure must be <= this.")
+    at_least: float | None = Field(default=None, description="The figure must be >= this.")
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> Objective:
+        if (self.at_most is None) == (self.at_least is None):
+            raise ValueError("give exactly one of at_most and at_least")
+        return self
+
+
+class Headline(_Strict):
+    """What the top of the report shows: the figures that answer the question."""
+
+    figures: list[str] = Field(
+        default_factory=list,
+        max_length=5,
+        description=(
+            "Up to five headline figure names (docs/reports.md), shown with units first in "
+            "report.html and the terminal summary; the objectives' figures come first."
+        ),
+    )
+    objectives: list[Objective] = Field(
+        default_factory=list,
+        description="Limits that decide the verdict (met / not met) besides conformance.",
+    )
+
+
 class Scenario(_Strict):
     """One simulation: fleet, server, workload, faults, and how long to run."""
 
     name: str = Field(default="scenario", min_length=1, description="Name shown in reports.")
-    description: str = Field(default="", description="The question this scenario answers.")
+    description: str = Field(default="", description="What the scenario sets up, in a sentence.")
+    question: str = Field(
+        default="", description="The question the scenario answers; the report opens with it."
+    )
+    headline: Headline = Field(
+        default_factory=Headline, description="The figures and objectives that answer it."
+    )
     seed: int = Field(default=0, ge=0, description="Random seed; same seed, same trace.")
     duration: float = Field(
         default=3600.0, gt=0, le=MAX_SECONDS, description="Simulated time to run (s)."

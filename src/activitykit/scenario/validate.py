@@ -373,6 +373,22 @@ class _Checker:
             )
 
     # --- what one run can do (limits in ``schema``) -------------------------------------
+    def headline(self) -> None:
+        """Headline and objective figures must be figures a run reports."""
+        # metrics holds the one list of figure names; imported here, on use, because it
+        # brings numpy and pandas along.
+        from ..reports.metrics import HEADLINE_FIGURES
+
+        known = list(HEADLINE_FIGURES)
+        named = [(("headline", "figures", i), f) for i, f in enumerate(self.s.headline.figures)]
+        named += [
+            (("headline", "objectives", i, "figure"), o.figure)
+            for i, o in enumerate(self.s.headline.objectives)
+        ]
+        for loc, figure in named:
+            if figure not in HEADLINE_FIGURES:
+                self.add(loc, f"unknown figure {figure!r}" + _closest(figure, known))
+
     def limits(self) -> None:
         """Sums over the scenario against the schema's limits, blamed on the largest part."""
         s = self.s
@@ -484,4 +500,5 @@ def problems(scenario: Scenario) -> list[Problem]:
     checker.fleet()
     checker.workload()
     checker.limits()
+    checker.headline()
     return checker.found
