@@ -284,7 +284,7 @@ def _simulate(
     """Run the simulator; the trace read back for the summary; the error of a failed run."""
     from .reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS
     from .sim import simulate
-    from .trace import TableTraceWriter, as_frame, count_events, open_writer, read_table
+    from .trace import TableTraceWriter, as_frame, open_writer
 
     # In memory, the records the summary reads become Arrow columns as they come (not a list
     # of dicts), the rest is only counted: a sweep's workers each hold a run's trace, and
@@ -306,15 +306,26 @@ def _simulate(
             bar.close()
     if memory is not None:
         table, by_event = memory.table(), dict(sorted(memory.counts.items()))
+        frame = as_frame(table, events=SUMMARY_EVENTS)
     else:
         assert trace_path is not None
-        fmt = scenario.output.trace_format
-        table = read_table(trace_path, fmt, fields=frozenset(SUMMARY_COLUMNS))
-        by_event = count_events(table)
-    frame = as_frame(table, events=SUMMARY_EVENTS)
+        frame, by_event = read_back(trace_path, scenario.output.trace_format)
     if result is None:
         result = _failed_result(scenario, error, frame, by_event, time.perf_counter() - started)
     return result, frame, by_event, error
+
+
+def read_back(trace_path: Path, trace_format: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A trace on disk as the summary reads it: the summary's columns, every kind counted.
+
+    Public for the other producers of run directories (``activitykit.live``), so that a live
+    run is summarised exactly as a simulated one.
+    """
+    from .reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS
+    from .trace import as_frame, count_events, read_table
+
+    table = read_table(trace_path, trace_format, fields=frozenset(SUMMARY_COLUMNS))
+    return as_frame(table, events=SUMMARY_EVENTS), count_events(table)
 
 
 def _failed_result(
@@ -381,10 +392,10 @@ def _write(
         "summary": "summary.json",
     }
     write_summary(Path(out_dir) / "summary.json", summary)
-    return _write_report(Path(out_dir), final) if scenario.output.report else None
+    return write_report_or_warn(Path(out_dir), final) if scenario.output.report else None
 
 
-def _write_report(out_dir: Path, final: Path) -> Path | None:
+def write_report_or_warn(out_dir: Path, final: Path) -> Path | None:
     """report.html via the reports package; a failing report does not lose the run."""
     from .reports import write_report
 

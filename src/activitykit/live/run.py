@@ -25,14 +25,8 @@ from typing import Any
 
 from ..check import Checker
 from ..errors import InputError
-from ..runner import (
-    TRACE_FILES,
-    RunResult,
-    _read_trace,
-    _write_json,
-    _write_report,
-    build_summary,
-)
+from ..reports.summary import summarise, write_summary
+from ..runner import TRACE_FILES, RunResult, read_back, write_report_or_warn
 from ..scenario import Scenario, dump_effective, scenario_from_data
 from ..sim.rand import Streams
 from ..sim.result import SimResult
@@ -133,7 +127,7 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
         writer.close()
     end_t = max(live["end_t"], sink.last_t)
     report = checker.finish(end_t)
-    frame, by_event = _read_trace(trace_path)
+    frame, by_event = read_back(trace_path, scenario.output.trace_format)
     violations = [str(v) for v in report.violation_list]
     result = SimResult(
         end_t=end_t,
@@ -146,7 +140,7 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
         seed=scenario.seed,
         checked_with="activitykit.check.Checker",
     )
-    summary = build_summary(scenario, result, frame, by_event)
+    summary = summarise(scenario, result, frame, by_event)
     summary["live"] = live["summary"]
     summary["wall_seconds_total"] = time.perf_counter() - started
     summary["files"] = {
@@ -156,8 +150,8 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
         "protocol": "protocol.jsonl",
         "client_logs": [f"clients/{n}/log" for n in live["summary"]["clients"]],
     }
-    _write_json(out / "summary.json", summary)
-    report_path = _write_report(out) if scenario.output.report else None
+    write_summary(out / "summary.json", summary)
+    report_path = write_report_or_warn(out, out) if scenario.output.report else None
     return RunResult(out, summary, result, scenario, trace_path, report_path)
 
 

@@ -85,7 +85,8 @@ class JobHandler:
         self.up = True
         #: Triggered (and replaced) each time the handler is back after a crash.
         self.restarted = env.event()
-        self._request()
+        # No ``get`` yet: ``subscribe`` opens them round-robin over all handlers, as RabbitMQ
+        # fills its consumers' prefetch windows one message per consumer in turn.
         self.process = env.process(self._run())
 
     # -- control -----------------------------------------------------------------------------
@@ -102,12 +103,25 @@ class JobHandler:
         self.process.interrupt("crash")
 
     # -- the broker side ---------------------------------------------------------------------
-    def _request(self) -> None:
-        """Keep ``prefetch`` messages held or asked for."""
-        while len(self.held) + len(self._gets) < self.prefetch:
+    @staticmethod
+    def subscribe(handlers: list[JobHandler]) -> None:
+        """Open every handler's prefetch window, one ``get`` per handler in turn.
+
+        The broker serves ``get`` requests in the order they were made, so the order of the
+        first requests is the spread of the first messages: h1, h2, h1, h2... (checked against
+        a real RabbitMQ in tests/amqp/test_amqp_sim_queue.py). Later requests follow acks.
+        """
+        for _ in range(max((h.prefetch for h in handlers), default=0)):
+            for h in handlers:
+                h._request(1)
+
+    def _request(self, most: int | None = None) -> None:
+        """Keep ``prefetch`` messages held or asked for (at most ``most`` new requests)."""
+        while len(self.held) + len(self._gets) < self.prefetch and most != 0:
             g = self.broker.get()
             g.callbacks.append(self._got)
             self._gets.append(g)
+            most = None if most is None else most - 1
 
     def _got(self, ev: Any) -> None:
         if not self.up or ev not in self._gets:  # handed over as it died: back to the head

@@ -96,6 +96,7 @@ class Simulation:
             )
             for h in range(srv.job_handlers)
         ]
+        JobHandler.subscribe(self.handlers)
         if jc.mtbf is not None:
             from ..scenario.schema import Exponential
 
