@@ -13,7 +13,7 @@ raises. Nothing is skipped to make
 it slow and nothing clever is done to make it fast: its cost is computers x pings plus the
 work of the activities, which is exactly what the optimised simulator avoids.
 
-Client rules (SPEC.md section 4), as the real client's ``schedule_exchange`` applies them:
+Client rules (docs/spec.md section 4), as the real client's ``schedule_exchange`` applies them:
 a ping that finds a message schedules an urgent exchange (cancelling the pending regular one)
 unless one is already urgent; a successful exchange ends urgent mode and schedules the next
 regular exchange; an operation-result schedules an urgent exchange; at most 100

@@ -97,7 +97,7 @@ def check(
     max_age: float | None = None,
     input_format: str | None = None,
 ) -> CheckReport:
-    """Check a trace (a path, a DataFrame or an iterable of record dicts) against TRACE.md.
+    """Check a trace (a path, a DataFrame or an iterable of record dicts) against the trace format.
 
     Raises ``InputError`` for input that cannot be judged (the message names file, line and
     rule); everything well-formed but wrong becomes a violation in the report.

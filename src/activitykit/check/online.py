@@ -109,8 +109,8 @@ class Checker:
     """Feed records in trace order; get each record's violations back at once.
 
     ``kinds`` names the event kinds the trace carries; causal rules whose record kinds are
-    not among them are not judged (TRACE.md). ``None`` means every kind the kit writes, the
-    right choice for the simulator. Records must already be valid (``validate_record``
+    not among them are not judged (docs/trace-format.md). ``None`` means every kind the kit
+    writes, the right choice for the simulator. Records must already be valid (``validate_record``
     shape, canonical state names); ``feed`` only enforces the non-decreasing ``t``.
     """
 

@@ -1,4 +1,4 @@
-"""The activity-type catalog of SPEC.md section 5: 41 types and how each one travels.
+"""The activity-type catalog of docs/spec.md section 5: 41 types and how each one travels.
 
 Each entry says which channel carries the type (Landscape Client's message exchange, a
 server job-handler, or the Windows host agent), the client message it becomes, and two
@@ -109,7 +109,7 @@ _TYPES: list[ActivityType] = [
     ActivityType("ArchiveRequest", Channel.SERVER),
 ]
 
-#: Type name -> ActivityType, in SPEC.md order.
+#: Type name -> ActivityType, in docs/spec.md order.
 CATALOG: Mapping[str, ActivityType] = MappingProxyType({t.name: t for t in _TYPES})
 if len(CATALOG) != len(_TYPES) or len(CATALOG) != 41:  # pragma: no cover - load-time guard
     raise RuntimeError(f"activity catalog must list 41 distinct types, has {len(CATALOG)}")

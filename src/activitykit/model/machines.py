@@ -1,4 +1,4 @@
-"""The reference state machines of SPEC.md section 2, declared as data and self-checked.
+"""The reference state machines of docs/spec.md section 2, declared as data and self-checked.
 
 The tables below are the single source of truth for which moves are legal. Everything else
 (the simulator, the checker, the conformance suite, ``activitykit spec``) asks this module.
@@ -40,7 +40,7 @@ IP, OK, KO, X = State.IN_PROGRESS, State.SUCCEEDED, State.FAILED, State.CANCELED
 
 
 class Profile(StrEnum):
-    """How to read the seed's open point on client-side Canceled (SPEC.md 2.1)."""
+    """How to read the seed's open point on client-side Canceled (docs/spec.md 2.1)."""
 
     #: A client activity canceled while In Progress takes its late operation-result.
     RESULT_WINS = "result-wins"
@@ -67,7 +67,7 @@ def parse_profile(name: str | Profile | None) -> Profile:
         raise UnknownProfileError(f"unknown profile {name!r}; accepted: {accepted}") from None
 
 
-# SPEC.md section 2, row by row. Server differs from client only in Scheduled -> Queued
+# docs/spec.md section 2, row by row. Server differs from client only in Scheduled -> Queued
 # (a due server activity is published to the queue) and in the profile-dependent Canceled.
 _CLIENT: dict[State, frozenset[State]] = {
     Q: frozenset({IP, X, B}),

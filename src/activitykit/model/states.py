@@ -1,6 +1,6 @@
 """The eight activity states, the two activity kinds, and tolerant state-name parsing.
 
-State values are the exact names used by SPEC.md ("In Progress", not "IN_PROGRESS"), so a
+State values are the exact names used by docs/spec.md ("In Progress", not "IN_PROGRESS"), so a
 ``State`` serialises to the trace format without a lookup.
 """
 
@@ -39,7 +39,7 @@ class Kind(StrEnum):
     SERVER = "server"
 
 
-#: Every activity is created in exactly one of these (SPEC.md section 2).
+#: Every activity is created in exactly one of these (docs/spec.md section 2).
 START_STATES: frozenset[State] = frozenset(
     {State.QUEUED, State.SCHEDULED, State.WAITING, State.BLOCKED}
 )
@@ -61,7 +61,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", name).strip().lower()
 
 
-# Landscape's legacy API statuses and UI labels (SPEC.md section 6) map onto kit states.
+# Landscape's legacy API statuses and UI labels (docs/spec.md section 6) map onto kit states.
 _ALIASES: dict[str, State] = {
     "undelivered": State.QUEUED,
     "unapproved": State.BLOCKED,

@@ -3,7 +3,7 @@
 The simulator is the real source of traces; this generator exists so the reporting layer
 can be exercised at sizes (1M activities) and shapes (dependencies, bulk groups, handler
 crashes, unfinished work) on demand, in seconds, without running a simulation. Every
-activity follows a legal path of SPEC.md with the causal records the trace format asks for:
+activity follows a legal path of docs/spec.md with the causal records the trace format asks for:
 
 - client: created Queued -> (exchange + deliver) In Progress -> (exchange + result)
   Succeeded or Failed;

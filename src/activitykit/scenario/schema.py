@@ -506,7 +506,7 @@ class Faults(_Strict):
     )
 
 
-# --- the model's open points (SPEC.md 2.1, 2.2) ---------------------------------------------------
+# --- the model's open points (docs/spec.md, profiles and open points) ---------------------
 class Model(_Strict):
     """Readings of the points the spec leaves open."""
 
