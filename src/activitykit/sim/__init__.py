@@ -1,8 +1,9 @@
 """The simulator: a SimPy model of Landscape's activity system, every transition checked.
 
 ``simulate(scenario)`` runs one scenario and returns a ``SimResult``; the trace
-(docs/trace-format.md records) goes to the ``writer`` you pass. See ``docs/simulator.md`` for the architecture: where
-simulated time passes, why idle computers cost nothing, and the fault semantics.
+(docs/trace-format.md records) goes to the ``writer`` you pass. See ``docs/simulator.md`` for
+the architecture: where simulated time passes, why idle computers cost nothing, and the fault
+semantics.
 """
 
 from __future__ import annotations
