@@ -520,6 +520,8 @@ class Run:
         self.ops = OpRenaming()
         #: Results queued per computer, until its next exchange answers them.
         self.outbox: dict[str, list[SentResult]] = {}
+        #: The step the last answered request belonged to (0: the reset).
+        self._answered = 0
         session.ensure_started()
         session.trace.begin(label)
         reply = self._ask({"cmd": "reset"})
@@ -529,17 +531,38 @@ class Run:
     def _ask(self, request: Step) -> dict[str, Any]:
         self.session.requests += 1
         try:
-            return self.session.iut.request(request)
+            reply = self.session.iut.request(request)
         except IUTFailure as exc:
-            # Where it happened, for the evidence: this case, run, step and the steps so far.
-            exc.where = Deviation(  # type: ignore[attr-defined]
-                self.case,
-                self.run,
-                len(self.steps),
-                self.steps[-1] if self.steps else request,
-                f"IUT failure: {exc}",
-                steps=tuple(self.steps),
-            )
+            self._locate(exc, request)
+            raise
+        self._answered = len(self.steps)
+        return reply
+
+    def _locate(self, exc: IUTFailure, request: Step) -> None:
+        """Attach where it happened, for the evidence: case, run, step, the steps so far.
+
+        A fault of the previous request (an extra reply found before sending this one) is
+        the step that request belonged to, not the innocent step about to be sent.
+        """
+        n = self._answered if exc.previous else len(self.steps)
+        message = f"IUT failure: {exc}"
+        if exc.previous and n == 0:
+            message += " (it came after the previous run had ended)"
+        exc.where = Deviation(  # type: ignore[attr-defined]
+            self.case,
+            self.run,
+            n,
+            self.steps[n - 1] if n else request,
+            f"step {n} ({self.steps[n - 1].get('cmd')}): {message}" if n else message,
+            steps=tuple(self.steps[:n]),
+        )
+
+    def finish(self) -> None:
+        """End of the run: a reply still arriving for its last requests is its fault."""
+        try:
+            self.session.iut.check_quiet(wait=0.01)
+        except IUTFailure as exc:
+            self._locate(exc, {"cmd": "query"})
             raise
 
     def _fail(
@@ -642,6 +665,7 @@ class Session:
         r = Run(self, case, run, f"{case}#{run}")
         for s in steps:
             r.step(s)
+        r.finish()
         return len(r.steps)
 
     def run_case(self, case: Case) -> CaseResult:

@@ -15,15 +15,15 @@ need. Two handlers and a computer chosen two times in three make collisions (red
 racing a second consumer, operation-ids reused on one computer) likely.
 
 Every step goes through ``runner.Run``, which compares the IUT with the reference after
-it. A failure is shrunk by Hypothesis within a time budget, then made 1-minimal by
-``minimize``; that sequence is what we print and save for ``--replay``.
+it. A failure is minimised by ``minimize`` (Hypothesis's shrink phase is off: it would
+spend its whole budget even on a 2-step counterexample); that sequence is what we print
+and save for ``--replay``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,29 +140,6 @@ def _evidence(session: Session, steps: list[Step]) -> Deviation | None:
     return None
 
 
-@contextlib.contextmanager
-def _shrink_budget(seconds: float) -> Iterator[None]:
-    """Bound Hypothesis's shrink phase (its own limit is 300 s, far too long for CI).
-
-    This sets an internal constant of Hypothesis; if a future version drops it, shrinking
-    simply keeps Hypothesis's default budget.
-    """
-    try:
-        from hypothesis.internal.conjecture import engine
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
-    if old is None:  # pragma: no cover
-        yield
-        return
-    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        engine.MAX_SHRINKING_SECONDS = old  # type: ignore[attr-defined]
-
-
 def renumber(steps: list[Step]) -> list[Step]:
     """The same steps with activities renamed a1, a2, ... in order of creation.
 
@@ -209,43 +186,68 @@ def _simpler(step: Step) -> list[Step]:
     return out
 
 
-def minimize(session: Session, steps: list[Step], label: str = "minimize") -> list[Step]:
-    """Drop single steps while the sequence still deviates (a 1-minimal counterexample).
+def minimize(
+    session: Session,
+    steps: list[Step],
+    label: str = "minimize",
+    seconds: float | None = None,
+) -> list[Step]:
+    """The smallest failing sequence this finds: 1-minimal unless ``seconds`` ran out.
 
-    Hypothesis's shrinker works on its choice sequence and may stop at its time budget;
-    this deterministic pass over the abstract steps guarantees that no single step of the
-    printed counterexample can be removed, nor a ``create`` simplified (``_simpler``).
-    Each candidate is a fresh run.
+    Hypothesis's own shrinker is off (``run_stateful``): it works on its choice sequence,
+    spends its whole time budget even when the sequence stopped getting smaller, and
+    cannot be told to stop. This pass works on the abstract steps and stops as soon as no
+    candidate is smaller: it drops chunks of halving size (ddmin), ending with single
+    steps, simplifies ``create`` steps (``_simpler``), cuts each failing candidate after
+    the step that deviated, and repeats until nothing changes. Each candidate is a fresh
+    run. With ``seconds``, it returns the smallest failure found when the time is up.
     """
+    import time
+
+    deadline = None if seconds is None else time.monotonic() + seconds
     n = 0
 
-    def fails(candidate: list[Step]) -> bool:
+    def fails(candidate: list[Step]) -> list[Step] | None:
+        """The candidate cut after its deviating step, or None if it passes."""
         nonlocal n
         n += 1
         run = Run(session, label, n, f"{label}#{n}")
         try:
             for step in candidate:
                 run.step(step)
-        except StepDeviation:
-            return True
-        return False
+        except StepDeviation as exc:
+            return candidate[: exc.deviation.step]
+        return None
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() > deadline
 
     current = list(steps)
     changed = True
-    while changed:
+    while changed and not out_of_time():
         changed = False
-        for i in range(len(current) - 1, -1, -1):
-            candidate = current[:i] + current[i + 1 :]
-            if candidate and fails(candidate):
-                current = candidate
-                changed = True
-        for i in range(len(current)):
+        size = max(1, len(current) // 2)
+        while size >= 1 and not out_of_time():
+            i = len(current) - size
+            while i >= 0 and not out_of_time():
+                candidate = current[:i] + current[i + size :]
+                smaller = fails(candidate) if candidate else None
+                if smaller is not None:
+                    current = smaller
+                    changed = True
+                    i = min(i, len(current)) - size
+                else:
+                    i -= size
+            size //= 2
+        i = 0
+        while i < len(current) and not out_of_time():
             for variant in _simpler(current[i]):
-                candidate = [*current[:i], variant, *current[i + 1 :]]
-                if fails(candidate):
-                    current = candidate
+                smaller = fails([*current[:i], variant, *current[i + 1 :]])
+                if smaller is not None:
+                    current = smaller
                     changed = True
                     break
+            i += 1
     return current
 
 
@@ -258,11 +260,12 @@ def run_stateful(
 ) -> StatefulOutcome:
     """Run the machine for ``examples`` sequences of up to ``steps`` steps each.
 
-    A deviation is shrunk by Hypothesis (for at most ``shrink_seconds``), then made
-    1-minimal by ``minimize``; the outcome carries that sequence and its evidence.
+    Hypothesis generates (no shrink phase: see ``minimize``); the first deviation is
+    minimised by ``minimize`` for at most ``shrink_seconds``, which stops early once the
+    sequence stops getting smaller. The outcome carries that sequence and its evidence.
     """
     import hypothesis
-    from hypothesis import HealthCheck, Verbosity, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, settings
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
@@ -286,6 +289,12 @@ def run_stateful(
             self.run = self._guard(
                 lambda: Run(session, "stateful", state["n"], f"stateful#{state['n']}")
             )
+
+        def teardown(self) -> None:
+            # A reply still arriving for the sequence's last requests is this sequence's.
+            if not self.dead and self.run is not None:
+                run = self.run
+                self._guard(run.finish)
 
         def _guard(self, fn: Any) -> Any:
             try:
@@ -446,9 +455,7 @@ def run_stateful(
 
         def _draw_result(self, data: Any, computer: str | None = None) -> Step:
             w = self._ref()
-            delivered = sorted(
-                {o.id for o in w.ops.values() if computer in (None, o.computer)}
-            )
+            delivered = sorted({o.id for o in w.ops.values() if computer in (None, o.computer)})
             running = [a for a in delivered if w.activities[a].state == "In Progress"]
             unsettled = [a for a in delivered if w.activities[a].state != "Succeeded"]
             aid = self._pick(data, running or unsettled or delivered)
@@ -501,6 +508,9 @@ def run_stateful(
         suppress_health_check=list(HealthCheck),
         print_blob=False,
         report_multiple_bugs=False,
+        # No Phase.shrink: minimize() shrinks the abstract steps and stops when they stop
+        # getting smaller, where Hypothesis would use its whole budget every time.
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),
     )
     from hypothesis.stateful import get_state_machine_test
 
@@ -512,14 +522,14 @@ def run_stateful(
     started = time.perf_counter()
     outcome = StatefulOutcome(result)
     try:
-        with _shrink_budget(shrink_seconds):
-            test()
+        test()
     except StepDeviation as exc:
         result.outcome = "fail"
         dev = exc.deviation
         # If the IUT breaks while we minimise, keep Hypothesis's sequence.
         with contextlib.suppress(IUTFailure):
-            dev = _evidence(session, minimize(session, list(dev.steps))) or dev
+            shrunk = minimize(session, list(dev.steps), seconds=shrink_seconds)
+            dev = _evidence(session, shrunk) or dev
             # Readable names, kept only if the renamed sequence still fails.
             dev = _evidence(session, renumber(list(dev.steps))) or dev
         outcome.counterexample = list(dev.steps)

@@ -186,14 +186,20 @@ def run_suite(
                 results.append(outcome.result)
     finally:
         session.close()
+    checked = [r for r in results if r.outcome in ("pass", "fail")]
+    if results and not checked:
+        # A trace of a session that never completed a case proves nothing: say so rather
+        # than "pass" over the few records written before each failure.
+        verdict = TraceVerdict(
+            False,
+            True,
+            len(session.trace.records),
+            note="nothing was checked: every case ended in an IUT failure or was skipped",
+        )
+    else:
+        verdict = check_trace(session.trace.records, prof)
     report = SuiteReport(
-        iut.name,
-        iut.implementation,
-        prof,
-        seed,
-        results,
-        check_trace(session.trace.records, prof),
-        requests=session.requests,
+        iut.name, iut.implementation, prof, seed, results, verdict, requests=session.requests
     )
     if trace_path is not None:
         from ..trace.writers import write_trace
