@@ -585,8 +585,10 @@ class Run:
             )
         )
 
-    def step(self, step: Step) -> None:
-        """Run one step on both sides; raise ``StepDeviation`` on the first difference."""
+    def step(self, step: Step) -> dict[str, Any]:
+        """Run one step on both sides; raise ``StepDeviation`` on the first difference.
+
+        Returns the reference's reply (what the stateful run's coverage counts)."""
         self.steps.append(step)
         ref_req, iut_req = _wire(step, self.ref_side.last_op), _wire(step, self.iut_side.last_op)
         ref = self.ref.handle({"id": 0, **ref_req})
@@ -615,6 +617,7 @@ class Run:
             self._fail(step, "; ".join(problems), ref, iut)
         if self.session.query_each_step:
             self._check_states(step)
+        return ref
 
     def _check_states(self, step: Step) -> None:
         reply = self._ask({"cmd": "query"})
