@@ -508,7 +508,7 @@ def run_stateful(
             # Queued, or Blocked then approved (published again); both handlers then ask,
             # so a message handed out twice shows.
             def create(data: Any) -> Step:
-                start = data.draw(st.sampled_from(("Queued", "Queued", "Blocked")))
+                start = data.draw(st.sampled_from(("Queued", "Blocked")))
                 step = self._draw_create(data, kind="server", start=start)
                 self.focus = step["activity"]
                 return step
