@@ -2,7 +2,7 @@
 """Mutant: a due client Scheduled activity moves to Queued, as a server one would.
 
 The bug: the "publish when due" rule is applied to every kind, so a client activity makes the
-forbidden move Scheduled -> Queued (SPEC.md section 2: only server activities take it).
+forbidden move Scheduled -> Queued (docs/spec.md, transitions: only server activities take it).
 """
 
 from __future__ import annotations

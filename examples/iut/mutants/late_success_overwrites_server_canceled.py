@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutant: a job-handler's late finish overwrites a server activity's Canceled.
 
-The bug: the result-wins reading of SPEC.md 2.1 is applied to server activities too, so
+The bug: the result-wins reading of docs/spec.md (profiles) is applied to server activities too, so
 a server activity canceled while In Progress moves Canceled -> Succeeded when its handler
 finishes. Server Canceled is always final.
 """

@@ -3,7 +3,7 @@
 
 The bug: "the dependency completed" is read as "reached any final state", so a failed
 dependency releases the waiting activity (Waiting -> Queued) instead of canceling it
-(SPEC.md 2.2 default).
+(the default of docs/spec.md).
 """
 
 from __future__ import annotations
