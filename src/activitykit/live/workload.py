@@ -137,7 +137,7 @@ class LiveWorkload:
             self._create_chain(src.spec, src.where, comp, t)  # type: ignore[arg-type]
 
     def _create_bulk(self, k: Bulk, where: str, t: float) -> None:
-        lo, hi = self.layout.span(k.group, where)
+        lo, hi = self.layout.span(k.group)
         targets = list(range(lo, hi))
         if k.count is not None and k.count < hi - lo:
             rng = self.streams.rng(f"bulk/{k.name}")
