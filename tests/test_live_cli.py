@@ -44,9 +44,14 @@ def test_bad_input_is_refused_with_exit_2(tmp_path, capsys, extra, message) -> N
     assert not (tmp_path / "out" / "clients").exists()  # nothing was started
 
 
-def test_clients_must_be_positive(capsys) -> None:
-    assert main(["live", SMOKE, "--clients", "0", "--client-src", "/x"]) == 2
-    assert "--clients must be at least 1" in capsys.readouterr().err
+def test_clients_must_not_be_negative(capsys) -> None:
+    assert main(["live", SMOKE, "--clients", "-1", "--client-src", "/x"]) == 2
+    assert "--clients must be at least 0" in capsys.readouterr().err
+
+
+def test_clients_need_a_client_to_run(capsys) -> None:
+    assert main(["live", SMOKE, "--clients", "2"]) == 2
+    assert "name the client: --client-src or --client-cmd" in capsys.readouterr().err
 
 
 def test_deep_run_folders_keep_socket_paths_short(tmp_path: Path) -> None:

@@ -342,7 +342,7 @@ class Fleet:
     def __init__(
         self,
         root: str | Path,
-        command: ClientCommand,
+        command: ClientCommand | None,
         count: int,
         *,
         message_url: str,
@@ -351,13 +351,14 @@ class Fleet:
         prefix: str = "live",
         names: Sequence[str] | None = None,
     ):
-        if count < 1:
-            raise InputError(f"--clients must be at least 1, got {count}")
+        # An empty fleet serves a live run of server activities only (no command needed).
+        if count < 0 or (count and command is None):
+            raise InputError(f"--clients must be at least 0 and name a client, got {count}")
         if names is not None and (len(names) != count or len(set(names)) != count):
             raise ValueError(f"need {count} distinct client names, got {list(names)}")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        command = command.prepared(self.root)
+        command = command.prepared(self.root) if command is not None else None
         settings = settings or ClientSettings()
         width = len(str(count))
         if names is None:

@@ -25,7 +25,7 @@ __all__ = ["running_fleet", "wait_until"]
 @asynccontextmanager
 async def running_fleet(
     system: MessageSystem,
-    command: ClientCommand,
+    command: ClientCommand | None,
     count: int,
     root: str | Path,
     *,

@@ -12,26 +12,31 @@ run (the workload in real seconds; faults: busy windows and client restarts) -> 
     <out>/summary.json                  as for ``activitykit run``, plus a ``live`` section
     <out>/report.html
     <out>/clients/<name>/log/           each client's own logs (its config and data beside)
+    <out>/handlers/<name>.log           each job-handler's log (server activities, AMQP)
+
+Server activities of the workload are created in the same store and published through a
+RabbitMQ broker (``amqp_url``, or a broker of the run's own with ``own_broker``) to the kit's
+job-handler processes (``activitykit.live.amqp``); their records go to the same trace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..check import Checker
 from ..errors import InputError
-from ..reports.summary import summarise, write_summary
-from ..runner import TRACE_FILES, RunResult, read_back, write_report_or_warn
+from ..reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS, summarise, write_summary
+from ..runner import TRACE_FILES, RunResult, write_report_or_warn
 from ..scenario import Scenario, dump_effective, scenario_from_data
 from ..sim.rand import Streams
 from ..sim.result import SimResult
 from ..sim.workload import build_plan, fleet_layout
-from ..trace import open_writer
+from ..trace import as_frame, count_events, open_writer, read_table
 from .clients import ClientCommand, ClientDiedError, ClientSettings
 from .core import CorePort, TraceSink, open_protocol_log
 from .exchange import Intervals, MessageSystem
@@ -48,7 +53,8 @@ class LiveOptions:
     """How to run: which clients, how many, where, and the safety switch."""
 
     clients: int
-    command: ClientCommand
+    #: None only for a run of no clients (server activities only).
+    command: ClientCommand | None
     out_dir: Path
     allow_host_changes: bool = False
     host: str = "127.0.0.1"
@@ -58,6 +64,14 @@ class LiveOptions:
     register_timeout: float = 180.0
     #: run_until=drained: the longest wait past duration (s), on top of drain_limit.
     drain_timeout: float = 300.0
+    #: The broker for server activities; None with ``own_broker`` False: none allowed.
+    amqp_url: str | None = None
+    #: Start a private broker on loopback for the run (and stop it after).
+    own_broker: bool = False
+    #: The job queue (purged at the start: give the run a queue of its own).
+    amqp_queue: str = "activitykit.live.jobs"
+    #: Longest wait for the broker to accept a connection at the start (s).
+    amqp_connect_timeout: float = 10.0
 
 
 class _RunClock:
@@ -108,7 +122,8 @@ def live_scenario(scenario: Scenario, clients: int) -> tuple[Scenario, Intervals
 def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
     """Run ``scenario`` against ``options.clients`` real clients; write the run directory."""
     scenario, intervals = live_scenario(scenario, options.clients)
-    check_workload(scenario, allow_host_changes=options.allow_host_changes)
+    amqp = options.amqp_url is not None or options.own_broker
+    check_workload(scenario, allow_host_changes=options.allow_host_changes, amqp=amqp)
     out = Path(options.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("summary.json", "report.html", "protocol.jsonl", *TRACE_FILES.values()):
@@ -120,14 +135,20 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
     sink = TraceSink(writer, checker)
     started = time.perf_counter()
     try:
-        live = asyncio.run(_run(scenario, options, intervals, sink, out))
+        with ExitStack() as stack:
+            url = options.amqp_url
+            if options.own_broker:
+                url = stack.enter_context(_own_broker()).url
+            live = asyncio.run(_run(scenario, options, intervals, sink, out, url))
     except asyncio.CancelledError:  # a signal before run time 0: the clients are stopped
         raise KeyboardInterrupt from None
     finally:
         writer.close()
     end_t = max(live["end_t"], sink.last_t)
     report = checker.finish(end_t)
-    frame, by_event = read_back(trace_path, scenario.output.trace_format)
+    table = read_table(trace_path, scenario.output.trace_format, fields=frozenset(SUMMARY_COLUMNS))
+    by_event = count_events(table)
+    frame = as_frame(table, events=SUMMARY_EVENTS)
     violations = [str(v) for v in report.violation_list]
     result = SimResult(
         end_t=end_t,
@@ -150,6 +171,8 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
         "protocol": "protocol.jsonl",
         "client_logs": [f"clients/{n}/log" for n in live["summary"]["clients"]],
     }
+    if "amqp" in live["summary"]:
+        summary["files"]["handler_logs"] = "handlers"
     write_summary(out / "summary.json", summary)
     report_path = write_report_or_warn(out, out) if scenario.output.report else None
     return RunResult(out, summary, result, scenario, trace_path, report_path)
@@ -161,6 +184,7 @@ async def _run(
     intervals: Intervals,
     sink: TraceSink,
     out: Path,
+    amqp_url: str | None,
 ) -> dict[str, Any]:
     clock = _RunClock()
     layout = fleet_layout(scenario)
@@ -182,6 +206,7 @@ async def _run(
         on_result=lambda c, r, t: findings.result(c, r, t) if findings else None,
     )
     system = MessageSystem(port, intervals=intervals, allow_host_changes=options.allow_host_changes)
+    servers = _ServerActivities(scenario, port, sink, clock, amqp_url, options, out)
     settings = ClientSettings(intervals=intervals)
     registered_after: float | None = None
     workload: LiveWorkload | None = None
@@ -189,6 +214,7 @@ async def _run(
     interrupted = False
     end_t = 0.0
     try:
+        servers.start()  # before the fleet: blocks until every handler has subscribed
         async with running_fleet(
             system,
             options.command,
@@ -232,19 +258,25 @@ async def _run(
             )
             workload.start()
             restarts = _schedule_restarts(scenario, streams, fleet, names, port, sink)
+            pump = servers.pump_task()
             try:
                 await _until_done(scenario, options, clock, workload, port)
             except asyncio.CancelledError:  # Ctrl-C or SIGTERM: stop, and keep what ran
                 interrupted = True
+            if pump is not None:
+                pump.cancel()
+                with suppress(asyncio.CancelledError):
+                    await pump
             end_t = clock()
             port.closed = True  # wake-ups due while the fleet stops write nothing more
             for task in restarts:
                 task.cancel()
     finally:
+        servers.stop()
         protocol.close()
     summary = {
         "clients": names,
-        "client_source": options.command.description,
+        "client_source": options.command.description if options.command else None,
         "registration_seconds": registered_after,
         "intervals": {
             "exchange": intervals.exchange,
@@ -257,12 +289,134 @@ async def _run(
         "refused_creations": workload.refused if workload else [],
         "interrupted": interrupted,
     }
+    if servers.side is not None:
+        summary["amqp"] = servers.summary()
     return {
         "end_t": end_t,
         "summary": summary,
         "counts": dict(port.counts),
         "unfinished": port.unfinished(),
     }
+
+
+class _ServerActivities:
+    """The server activities' half of a live run: broker connection and job-handlers.
+
+    ``StoreServer`` runs on the run's one store (``port.store``): the store's ``on_publish``
+    puts each server activity on the job queue, and the handlers' reports come back as
+    ``consume`` / ``ack`` records through the same sink. The connection is a blocking one,
+    serviced from the event loop between other work (``pump_task``), so the store is only
+    ever touched by the loop's thread.
+    """
+
+    PUMP_EVERY_S = 0.02
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        port: CorePort,
+        sink: TraceSink,
+        clock: _RunClock,
+        url: str | None,
+        options: LiveOptions,
+        out: Path,
+    ) -> None:
+        self.scenario = scenario
+        self.url = url
+        self.connect_timeout = options.amqp_connect_timeout
+        self.side: Any = None
+        self.pool: Any = None
+        if url is None:
+            return
+        from .amqp.core import StoreServer, handler_model_for
+        from .amqp.server_side import AmqpServerSide, HandlerPool
+
+        core = StoreServer(sink, store=port.store, handler_model=handler_model_for(scenario))
+        self.side = AmqpServerSide(
+            url,
+            core,
+            sink,
+            queue=options.amqp_queue,
+            prefetch=scenario.server.prefetch,
+            clock=clock,
+            purge=True,
+        )
+        core.side = self.side
+        (out / "handlers").mkdir(exist_ok=True)
+        self.pool = HandlerPool(
+            url,
+            options.amqp_queue,
+            prefetch=scenario.server.prefetch,
+            log_dir=str(out / "handlers"),
+        )
+
+    def start(self) -> None:
+        if self.side is None:
+            return
+        from .amqp.broker import BrokerError, wait_for_amqp
+
+        try:  # bounded here; once running, the side reconnects for longer (broker restarts)
+            wait_for_amqp(self.url, self.connect_timeout)
+        except BrokerError as exc:
+            raise InputError(f"--amqp-url: {exc}") from None
+        self.side.open()
+        n = self.scenario.server.job_handlers
+        try:
+            self.pool.start_all([f"h{i + 1}" for i in range(n)], self.side)
+        except RuntimeError as exc:
+            raise InputError(f"live run could not start its job-handlers: {exc}") from None
+
+    def pump_task(self) -> asyncio.Task[None] | None:
+        if self.side is None:
+            return None
+
+        async def pump() -> None:
+            while True:
+                self.side.pump(0)
+                for name in self.pool.reap():
+                    self.side.handler_lost(name)
+                await asyncio.sleep(self.PUMP_EVERY_S)
+
+        return asyncio.create_task(pump())
+
+    def stop(self) -> None:
+        if self.side is not None:
+            self.pool.stop()
+            self.side.close()
+
+    def summary(self) -> dict[str, Any]:
+        c = self.side.counts
+        return {
+            "job_handlers": self.scenario.server.job_handlers,
+            "queue": self.side.queue,
+            "published": c.published,
+            "consumes": c.consumes,
+            "redelivered": c.redelivered,
+            "acks": c.acks,
+            "reconnects": c.reconnects,
+        }
+
+
+def _own_broker() -> Any:
+    """A private RabbitMQ node for the run; BrokerError becomes a clear input error."""
+    from contextlib import contextmanager
+
+    from .amqp.broker import Broker, BrokerError
+
+    @contextmanager
+    def running():
+        broker = Broker()
+        try:
+            broker.start()
+        except BrokerError as exc:
+            broker.stop()
+            raise InputError(f"--own-broker: {exc}") from None
+        try:
+            yield broker
+        finally:
+            broker.stop()
+
+    return running()
 
 
 async def _until_done(

@@ -27,14 +27,21 @@ from ..sim.rand import Streams
 from ..sim.workload import FleetLayout, Plan
 from .safety import check_activity_type
 
-__all__ = ["LiveWorkload", "check_workload"]
+__all__ = ["SERVER_OPTIONS", "LiveWorkload", "check_workload"]
 
 #: Seconds added to a script's drawn duration for its time limit.
 TIME_LIMIT_MARGIN_S = 60
 
 
-def check_workload(scenario: Scenario, *, allow_host_changes: bool) -> None:
-    """Refuse, before anything starts, a workload a live run cannot or must not carry."""
+#: What to pass for a workload with server activities (named in the error).
+SERVER_OPTIONS = "--amqp-url URL or --own-broker"
+
+
+def check_workload(scenario: Scenario, *, allow_host_changes: bool, amqp: bool = False) -> None:
+    """Refuse, before anything starts, a workload a live run cannot or must not carry.
+
+    Server activities need a broker (``amqp``); a job-handler crash model is not run live
+    (the kit's handlers are killed by the fault tests, not by a scenario's ``mtbf``)."""
     wl = scenario.workload
     entries: list[tuple[str, str]] = [
         *((f"workload.arrivals[{i}]", a.type) for i, a in enumerate(wl.arrivals)),
@@ -52,11 +59,16 @@ def check_workload(scenario: Scenario, *, allow_host_changes: bool) -> None:
             check_activity_type(type_name, allow_host_changes=allow_host_changes)
         except ValueError as exc:
             raise InputError(f"{where}.type: {exc}") from None
-        if kind is not Kind.CLIENT:
+        if kind is Kind.SERVER and not amqp:
             raise InputError(
-                f"{where}.type: {type_name} is a server activity; a live run with real clients "
-                "carries client activities only (server activities run through RabbitMQ)"
+                f"{where}.type: {type_name} is a server activity; it runs through RabbitMQ: "
+                f"pass {SERVER_OPTIONS}"
             )
+    if amqp and scenario.faults.job_handler_crash.mtbf is not None:
+        raise InputError(
+            "faults.job_handler_crash.mtbf: a live run does not crash its job-handlers; "
+            "set it to null"
+        )
 
 
 class LiveWorkload:
@@ -125,7 +137,7 @@ class LiveWorkload:
             self._create_chain(src.spec, src.where, comp, t)  # type: ignore[arg-type]
 
     def _create_bulk(self, k: Bulk, where: str, t: float) -> None:
-        lo, hi = self.layout.span(k.group, where)
+        lo, hi = self.layout.span(k.group)
         targets = list(range(lo, hi))
         if k.count is not None and k.count < hi - lo:
             rng = self.streams.rng(f"bulk/{k.name}")
@@ -171,12 +183,13 @@ class LiveWorkload:
             deliver_after = due = t + tpl.deliver_after
             if tpl.deliver_delay_window:
                 due += tpl.deliver_delay_window * self._u_window()
-        name = self.names[comp]
+        server = activity_type(tpl.type).kind is Kind.SERVER
+        name = None if server else self.names[comp]
         try:
             a = self.store.create(
                 t,
                 f"a{next(self._ids)}",
-                "client",
+                "server" if server else "client",
                 tpl.type,
                 state,
                 computer=name,
@@ -187,7 +200,8 @@ class LiveWorkload:
                 progress_of=pwait,
                 threshold=thr if pwait is not None else None,
                 parent=parent,
-                extra=self._message(tpl, comp, where),
+                # A server activity's work is drawn when it is published (handler_model_for).
+                extra=None if server else self._message(tpl, comp, where),
             )
         except Refused as exc:
             self.refused.append(f"{where}: {exc}")
