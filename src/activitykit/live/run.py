@@ -30,13 +30,13 @@ from typing import Any
 
 from ..check import Checker
 from ..errors import InputError
-from ..reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS, summarise, write_summary
-from ..runner import TRACE_FILES, RunResult, write_report_or_warn
+from ..reports.summary import summarise, write_summary
+from ..runner import TRACE_FILES, RunResult, read_back, write_report_or_warn
 from ..scenario import Scenario, dump_effective, scenario_from_data
 from ..sim.rand import Streams
 from ..sim.result import SimResult
 from ..sim.workload import build_plan, fleet_layout
-from ..trace import as_frame, count_events, open_writer, read_table
+from ..trace import open_writer
 from .clients import ClientCommand, ClientDiedError, ClientSettings
 from .core import CorePort, TraceSink, open_protocol_log
 from .exchange import Intervals, MessageSystem
@@ -146,9 +146,7 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
         writer.close()
     end_t = max(live["end_t"], sink.last_t)
     report = checker.finish(end_t)
-    table = read_table(trace_path, scenario.output.trace_format, fields=frozenset(SUMMARY_COLUMNS))
-    by_event = count_events(table)
-    frame = as_frame(table, events=SUMMARY_EVENTS)
+    frame, by_event = read_back(trace_path, scenario.output.trace_format)
     violations = [str(v) for v in report.violation_list]
     result = SimResult(
         end_t=end_t,
