@@ -49,8 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="time limit for minimising a failure; it stops sooner once no smaller one fails"
-        " (default 30)",
+        help="time Hypothesis may spend shrinking a failure (default 30)",
     )
     p.add_argument(
         "--case",
