@@ -29,7 +29,10 @@ from .report import CheckReport, Violation, finalize
 
 __all__ = ["Checker"]
 
-_SC = R.STATE_CODE
+# Plain-dict copies of the code tables: a read-only mapping proxy costs more per look-up,
+# and these run for every created record.
+_SC = dict(R.STATE_CODE)
+_KC = dict(R.KIND_CODE)
 _OK = _SC[State.SUCCEEDED.value]
 _NAN = math.nan
 
@@ -80,7 +83,7 @@ class _Act:
     def __init__(self, ck: Checker, aid: str, rec: dict[str, Any], line: int) -> None:
         self.ck = ck
         self.activity = aid
-        self.kind: int = R.KIND_CODE[rec["kind"]]
+        self.kind: int = _KC[rec["kind"]]
         self.type: str = rec.get("type", "")
         self.own_computer: str | None = rec.get("computer")
         self.cur: int = _SC[rec["state"]]
@@ -162,15 +165,7 @@ class Checker:
                     key = (k, R.STATES[f].value, R.STATES[t].value)
                     self._moves[key] = (f, t, cs, _preds(cs))
         self._fresh = _Fresh()
-        self._acts: dict[str, _Act] = {}
-        self._orphans: set[str] = set()
-        self._groups: dict[str, int] = {}
-        self._progress: dict[str, float] = {}
-        self._succeeded: dict[str, int] = {}
-        self._ops: dict[tuple[str | None, str], int] = {}
-        self._violations: list[Violation] = []
-        self._records = 0
-        self._last_t = 0.0
+        self.clear()
         self._dispatch = {
             "created": self._created,
             "transition": self._transition,
@@ -182,6 +177,20 @@ class Checker:
             "cancel": self._cancel,
             "progress": self._progress_rec,
         }
+
+    def clear(self) -> None:
+        """Forget every record fed so far (a fresh checker). Dropping a big run's state this
+        way frees it by reference counting, far cheaper than leaving it to the cyclic
+        collector (each slot object refers back to the checker)."""
+        self._acts: dict[str, _Act] = {}
+        self._orphans: set[str] = set()
+        self._groups: dict[str, int] = {}
+        self._progress: dict[str, float] = {}
+        self._succeeded: dict[str, int] = {}
+        self._ops: dict[tuple[str | None, str], int] = {}
+        self._violations: list[Violation] = []
+        self._records = 0
+        self._last_t = 0.0
 
     def _judge(
         self, clauses: Iterable[R.Clause], view: Any, rec: dict[str, Any], line: int, t: float
