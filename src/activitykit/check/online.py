@@ -6,6 +6,10 @@ clauses that apply to that record; for a transition only the clauses whose guard
 its (kind, from, to), tabulated once. The clauses are the ones ``batch`` evaluates over
 columns, so the two drivers differ only in how they gather facts; a differential test holds
 that part together.
+
+Speed: the simulator feeds every record it writes (millions), so a conformant record costs
+one pass over the tabulated predicates and nothing else; only a record some predicate finds
+broken builds its ``Violation`` list (the predicates are pure, so asking them again is safe).
 """
 
 from __future__ import annotations
@@ -25,9 +29,19 @@ from .report import CheckReport, Violation, finalize
 
 __all__ = ["Checker"]
 
-_SC = R.STATE_CODE
+# Plain-dict copies of the code tables: a read-only mapping proxy costs more per look-up,
+# and these run for every created record.
+_SC = dict(R.STATE_CODE)
+_KC = dict(R.KIND_CODE)
 _OK = _SC[State.SUCCEEDED.value]
 _NAN = math.nan
+
+
+class _Fresh:
+    """The view of a ``created`` or orphan record: one object, refilled per record (messages
+    are written before the next record, so nothing keeps it)."""
+
+    __slots__ = ("activity", "created_line", "line", "state", "t")
 
 
 class _Act:
@@ -69,7 +83,7 @@ class _Act:
     def __init__(self, ck: Checker, aid: str, rec: dict[str, Any], line: int) -> None:
         self.ck = ck
         self.activity = aid
-        self.kind: int = R.KIND_CODE[rec["kind"]]
+        self.kind: int = _KC[rec["kind"]]
         self.type: str = rec.get("type", "")
         self.own_computer: str | None = rec.get("computer")
         self.cur: int = _SC[rec["state"]]
@@ -105,6 +119,11 @@ class _Act:
         return -math.inf if v is None else v
 
 
+def _preds(clauses: tuple[R.Clause, ...]) -> tuple:
+    """The clauses' predicates, for the conformant-record fast path."""
+    return tuple(c.broken for c in clauses)
+
+
 class Checker:
     """Feed records in trace order; get each record's violations back at once.
 
@@ -130,32 +149,23 @@ class Checker:
         }
         self._orphan, self._on_created = on["orphan"], on["created"]
         self._on_deliver, self._on_result = on["deliver"], on["result"]
+        self._created_preds = _preds(self._on_created)
+        self._deliver_preds = _preds(self._on_deliver)
+        self._result_preds = _preds(self._on_result)
         moves = R.active_clauses(self.kinds, "transition")
         n = len(R.STATES)
-        #: [kind][frm][to] -> the transition clauses whose guard holds for that move
-        self._moves = [
-            [
-                [
-                    tuple(
-                        c
-                        for c in moves
-                        if c.when is None or c.when(SimpleNamespace(kind=k, frm=f, to=t), self._ctx)
-                    )
-                    for t in range(n)
-                ]
-                for f in range(n)
-            ]
-            for k in range(len(R.KINDS))
-        ]
-        self._acts: dict[str, _Act] = {}
-        self._orphans: set[str] = set()
-        self._groups: dict[str, int] = {}
-        self._progress: dict[str, float] = {}
-        self._succeeded: dict[str, int] = {}
-        self._ops: dict[tuple[str | None, str], int] = {}
-        self._violations: list[Violation] = []
-        self._records = 0
-        self._last_t = 0.0
+        #: (kind, from name, to name) -> (from code, to code, the transition clauses whose
+        #: guard holds for that move, their predicates); names are what records carry
+        self._moves: dict[tuple[int, str, str], tuple[int, int, tuple, tuple]] = {}
+        for k in range(len(R.KINDS)):
+            for f in range(n):
+                for t in range(n):
+                    guard = SimpleNamespace(kind=k, frm=f, to=t)
+                    cs = tuple(c for c in moves if c.when is None or c.when(guard, self._ctx))
+                    key = (k, R.STATES[f].value, R.STATES[t].value)
+                    self._moves[key] = (f, t, cs, _preds(cs))
+        self._fresh = _Fresh()
+        self.clear()
         self._dispatch = {
             "created": self._created,
             "transition": self._transition,
@@ -167,6 +177,20 @@ class Checker:
             "cancel": self._cancel,
             "progress": self._progress_rec,
         }
+
+    def clear(self) -> None:
+        """Forget every record fed so far (a fresh checker). Dropping a big run's state this
+        way frees it by reference counting, far cheaper than leaving it to the cyclic
+        collector (each slot object refers back to the checker)."""
+        self._acts: dict[str, _Act] = {}
+        self._orphans: set[str] = set()
+        self._groups: dict[str, int] = {}
+        self._progress: dict[str, float] = {}
+        self._succeeded: dict[str, int] = {}
+        self._ops: dict[tuple[str | None, str], int] = {}
+        self._violations: list[Violation] = []
+        self._records = 0
+        self._last_t = 0.0
 
     def _judge(
         self, clauses: Iterable[R.Clause], view: Any, rec: dict[str, Any], line: int, t: float
@@ -181,11 +205,11 @@ class Checker:
     # -- driver --------------------------------------------------------------------------------
     def feed(self, record: dict[str, Any], line: int | None = None) -> list[Violation]:
         """Judge one record; returns its violations (empty when it is conformant)."""
-        self._records += 1
+        n = self._records = self._records + 1
         if line is None:
-            line = self._records
+            line = n
         t = record["t"]
-        if t < self._last_t and self._records > 1:
+        if t < self._last_t and n > 1:
             raise InputError(
                 f"t={t:g} is smaller than t={self._last_t:g} of the previous record; records "
                 "must be in non-decreasing t order",
@@ -211,13 +235,14 @@ class Checker:
                 if aid in self._orphans:
                     return []
                 self._orphans.add(aid)
-                view = SimpleNamespace(activity=aid, t=t, line=line)
+                view = self._fresh
+                view.activity, view.t, view.line = aid, t, line
                 out = self._judge(self._orphan, view, record, line, t)
             else:
                 out = handler(record, line, t, aid, a)
         if out:
             self._violations.extend(out)
-            return out  # type: ignore[return-value]
+            return out
         return []
 
     def feed_many(self, records: Iterable[dict[str, Any]]) -> list[Violation]:
@@ -261,24 +286,31 @@ class Checker:
         return list(self._violations)
 
     # -- handlers: update the facts, ask the clauses -------------------------------------------
-    def _created(self, rec: dict[str, Any], line: int, t: float, aid: str) -> list[Violation]:
+    # Each returns the record's violations, or an empty tuple; a predicate that holds sends
+    # the record to ``_judge`` for its messages.
+    def _created(self, rec: dict[str, Any], line: int, t: float, aid: str) -> Any:
         a = self._acts.get(aid)
         if a is None:
             self._acts[aid] = _Act(self, aid, rec, line)
-        view = SimpleNamespace(
-            activity=aid,
-            t=t,
-            line=line,
-            state=_SC[rec["state"]],
-            created_line=-1 if a is None else a.created_line,
-        )
-        return self._judge(self._on_created, view, rec, line, t)
+        view = self._fresh
+        view.activity, view.t, view.line = aid, t, line
+        view.state = _SC[rec["state"]]
+        view.created_line = -1 if a is None else a.created_line
+        ctx = self._ctx
+        for broken in self._created_preds:
+            if broken(view, ctx):
+                return self._judge(self._on_created, view, rec, line, t)
+        return ()
 
-    def _transition(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
-        frm, to = _SC[rec["from"]], _SC[rec["to"]]
+    def _transition(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
+        frm, to, clauses, preds = self._moves[a.kind, rec["from"], rec["to"]]
         a.frm, a.to, a.t, a.line = frm, to, t, line
-        clauses = self._moves[a.kind][frm][to]
-        out = self._judge(clauses, a, rec, line, t) if clauses else []
+        out: Any = ()
+        ctx = self._ctx
+        for broken in preds:
+            if broken(a, ctx):
+                out = self._judge(clauses, a, rec, line, t)
+                break
         a.entered_from = frm
         a.cur = to
         a.since = t
@@ -288,43 +320,53 @@ class Checker:
             self._succeeded[aid] = line
         return out
 
-    def _deliver(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
+    def _deliver(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         comp = rec["computer"]
         key = R.op_key(comp, rec["operation_id"])
-        op = key[1]
         first = self._ops.get(key)
         a.computer, a.operation_id, a.t, a.line = comp, rec["operation_id"], t, line
         a.op_first_line = -1 if first is None else first
-        out = self._judge(self._on_deliver, a, rec, line, t)
+        out: Any = ()
+        ctx = self._ctx
+        for broken in self._deliver_preds:
+            if broken(a, ctx):
+                out = self._judge(self._on_deliver, a, rec, line, t)
+                break
         if first is None:
             self._ops[key] = line
         a.deliver_t = t
-        a.ops.setdefault(op, line)
+        a.ops.setdefault(key[1], line)
         return out
 
-    def _result(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
-        a.computer, a.operation_id, a.t, a.line = rec["computer"], rec["operation_id"], t, line
-        a.op_delivered_line = a.ops.get(str(rec["operation_id"]), -1)
-        out = self._judge(self._on_result, a, rec, line, t)
+    def _result(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
+        op = rec["operation_id"]
+        a.computer, a.operation_id, a.t, a.line = rec["computer"], op, t, line
+        a.op_delivered_line = a.ops.get(R.op_key(None, op)[1], -1)
+        out: Any = ()
+        ctx = self._ctx
+        for broken in self._result_preds:
+            if broken(a, ctx):
+                out = self._judge(self._on_result, a, rec, line, t)
+                break
         a.result_t = t
         a.result_to = R.RESULT_TO[rec["status"]]
         return out
 
-    def _consume(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
+    def _consume(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         a.consume_t = t
         return ()
 
-    def _cancel(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
+    def _cancel(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         a.cancel_t = t
         return ()
 
-    def _approve(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
+    def _approve(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         a.approve_line = line
         return ()
 
-    def _progress_rec(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
+    def _progress_rec(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         self._progress[aid] = rec["value"]
         return ()
 
-    def _noop(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act):
+    def _noop(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         return ()

@@ -191,8 +191,9 @@ class Clause:
     broken: Pred
     #: The one-line reason, for a view where ``broken`` holds (scalar facts).
     message: Callable[[Any, Context], str]
-    #: Transitions only: a guard over ``kind``, ``frm`` and ``to`` alone, so the online
-    #: driver tabulates it per move and the batch driver gathers facts for those rows only.
+    #: Transitions only: a guard over ``kind``, ``frm`` and ``to`` alone (and the context's
+    #: tables), so the online driver tabulates it per move and the batch driver gathers facts
+    #: for those rows only. The clause is broken where ``when & broken`` holds.
     when: Pred | None = None
     #: Event kinds this clause needs beyond its rule's.
     needs: frozenset[str] = frozenset()
@@ -295,16 +296,17 @@ _RULES = (
         "T3",
         "each from -> to pair is allowed for the activity's kind under the profile",
         clauses=(
-            # the move is refused by the table, or needs a history (result-wins: Canceled
-            # entered from In Progress) that the activity, in the state it is in, lacks
+            # the move is refused by the table (the guard: most moves never need the rest), and
+            # either T2 broke too or it needs a history (result-wins: Canceled entered from
+            # In Progress) that the activity lacks
             Clause(
                 "T3",
                 "transition",
                 lambda v, c: (
-                    c.refused[v.kind, v.frm, v.to]
-                    & ((v.cur != v.frm) | c.refused_after[v.kind, v.entered_from + 1, v.frm, v.to])
+                    (v.cur != v.frm) | c.refused_after[v.kind, v.entered_from + 1, v.frm, v.to]
                 ),
                 lambda v, c: c.move_reason(v),
+                when=lambda v, c: c.refused[v.kind, v.frm, v.to],
             ),
         ),
     ),

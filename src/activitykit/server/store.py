@@ -1,13 +1,16 @@
 """``ActivityStore``: the server's activity semantics, on whatever clock drives it.
 
-See the package docstring (``activitykit.server``) for the API and the driver's duties.
+See the package docstring (``activitykit.server``) for the API and the driver's duties. The
+store is one class written in three modules by idea: this one (state, creation, the admin's
+actions, legality of every move), ``release`` (the release rule; due, ready, publish) and
+``delivery`` (exchanges and the broker's messages).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from heapq import heappop, heappush
+from heapq import heappush
 from typing import Any
 
 from ..model import (
@@ -20,7 +23,9 @@ from ..model import (
     machine,
     parse_profile,
 )
-from .activity import IP, KO, OK, START, Activity, B, Group, Q, Refused, S, W, X
+from .activity import IP, START, Activity, B, Group, Q, Refused, S, W, X
+from .delivery import Delivery
+from .release import ReleaseRule
 
 __all__ = ["RELEASE_MODES", "ActivityStore", "IllegalMove"]
 
@@ -46,11 +51,7 @@ def _no_publish(a: Activity, t: float) -> None:
     return None
 
 
-def _neg_threshold(a: Activity) -> float:
-    return -a.threshold
-
-
-class ActivityStore:
+class ActivityStore(Delivery, ReleaseRule):
     """Every activity the server knows, and every rule that moves one (one instance per run)."""
 
     def __init__(
@@ -116,15 +117,6 @@ class ActivityStore:
         """Client activities of ``computer`` still in a start state, in creation order."""
         return self._pending.get(computer, [])
 
-    def has_deliverable(self, t: float, computer: Any, seen: float | None = None) -> bool:
-        """Would an exchange of ``computer`` at ``t`` deliver something? With ``seen``: was
-        something deliverable already at time ``seen`` (a ping service's delayed view)?"""
-        self._t = t
-        for a in self._pending.get(computer, ()):
-            if (seen is None or a.vis <= seen) and self._deliverable(a):
-                return True
-        return False
-
     def watched(self, a: Activity) -> bool:
         """Does some Waiting activity wait for ``a``'s progress?"""
         return bool(a.watchers)
@@ -168,7 +160,7 @@ class ActivityStore:
             raise Refused("a client activity needs a computer")
         if state == S and deliver_after is None:
             raise Refused("a Scheduled activity needs deliver_after")
-        deps = tuple(self._known(d, groups=False) for d in depends_on)
+        deps = tuple(self._known(d, groups=False) for d in depends_on) if depends_on else ()
         target = self._known(progress_of, groups=True) if progress_of is not None else None
         if (deps or target is not None) and state not in (W, B):
             raise Refused("depends_on/progress_of are only for Waiting or Blocked activities")
@@ -323,152 +315,11 @@ class ActivityStore:
         self._set_progress(a, float(value))
         self._propagate()
 
-    # -- the client side: exchanges ----------------------------------------------------------
-    def exchange(
-        self, t: float, computer: Any, results: Iterable[tuple[Any, str]] = ()
-    ) -> tuple[list[Activity], list[tuple[Any, Activity | None, bool]]]:
-        """An exchange of ``computer``: take its operation-results ``(operation_id, status)``
-        in order, then deliver everything deliverable (-> In Progress, fresh operation-ids).
-
-        Returns the delivered activities and, per result, ``(operation_id, activity or None
-        when that id was not delivered to this computer, accepted)``.
-        """
-        self._t = t
-        self._exchanging = computer
-        ready = self._ready_now = []
-        answers: list[tuple[Any, Activity | None, bool]] = []
-        for op, status in results:
-            a = self.ops.get(op)
-            if a is None or a.computer != computer:
-                answers.append((op, None, False))
-                continue
-            self.emit(
-                {
-                    "t": t,
-                    "event": "result",
-                    "activity": a.id,
-                    "computer": a.cname,
-                    "operation_id": op,
-                    "status": status,
-                }
-            )
-            answers.append((op, a, self._settle(a, status, "result")))
-            self._propagate()
-        delivered: list[Activity] = []
-        pend = self._pending.get(computer)
-        if pend:
-            keep = []
-            for a in pend:
-                if (ready and a in ready) or self._deliverable(a):
-                    op = self._new_operation_id(a.cname)
-                    self.ops[op] = a
-                    a.op = op
-                    self.emit(
-                        {
-                            "t": t,
-                            "event": "deliver",
-                            "activity": a.id,
-                            "computer": a.cname,
-                            "operation_id": op,
-                        }
-                    )
-                    self._move(a, IP, "exchange")
-                    delivered.append(a)
-                elif a.state in START:
-                    keep.append(a)
-            if keep:
-                self._pending[computer] = keep
-            else:
-                del self._pending[computer]
-        self._exchanging = None
-        self._ready_now = []
-        self._propagate()
-        return delivered, answers
-
-    # -- the server side: the broker's messages ------------------------------------------------
-    def consumable(self, a: Activity, gen: int) -> bool:
-        """Is a message of publication ``gen`` of ``a`` still worth handing to a handler?
-        (No once canceled, blocked or republished; yes for a redelivery In Progress.)"""
-        s = a.state
-        return gen == a.gen and (s in (Q, IP) or (a.ready and s in (S, W)))
-
-    def consume(
-        self, t: float, a: Activity, gen: int, handler: str, redelivered: bool = False
-    ) -> bool:
-        """``handler`` took the message (``a``, ``gen``) from the broker. False: the message is
-        stale; the broker acks and drops it, nothing else happens. ``redelivered`` is the
-        broker's flag; the attempt number is counted here, so it only documents the call."""
-        self._t = t
-        if not self.consumable(a, gen):
-            return False
-        a.attempts += 1
-        self.emit(
-            {
-                "t": t,
-                "event": "consume",
-                "activity": a.id,
-                "handler": handler,
-                "attempt": a.attempts,
-            }
-        )
-        if a.state != IP:  # a redelivery is already In Progress: no second move
-            self._move(a, IP, "consume")
-        return True
-
-    def finish(self, t: float, a: Activity, status: str) -> bool:
-        """The handler holding ``a`` finished; True if that settled it."""
-        self._t = t
-        accepted = self._settle(a, status, "finish")
-        self._propagate()
-        return accepted
-
-    # -- the places where implementations go wrong (the conformance mutants override these) --
-    def _publishes_when_due(self, a: Activity) -> bool:
-        """A due Scheduled activity moves by itself only when it is a server one."""
-        return not a.client
-
-    def _deliverable(self, a: Activity) -> bool:
-        """May this client activity be sent at its computer's exchange (at ``self._t``)?"""
-        s = a.state
-        if s == Q or (s == W and a.ready):
-            return True
-        return s == S and a.due <= self._t
-
-    def _dependency_verdict(self, a: Activity) -> str:
-        """``cancel`` if a dependency ended badly, ``release`` if all are met, else ``wait``."""
-        for d in a.deps:
-            if d.state == KO or d.state == X:
-                return "cancel" if self._cancel_on_failure else "wait"
-        for d in a.deps:
-            if d.state != OK:
-                return "wait"
-        tg = a.target
-        if tg is not None and (tg.progress is None or tg.progress < a.threshold):
-            return "wait"
-        return "release"
-
-    def _settle(self, a: Activity, status: str, cause: str) -> bool:
-        """Apply a result (client operation-result or handler finish); True if it moved."""
-        dst = OK if status == "succeeded" else KO
-        if a.state == IP:
-            self._move(a, dst, cause)
-            self._ended(a)
-            return True
-        if a.state == X and dst in self._allowed[a.client][X] and self._history_opens(a, X):
-            self._move(a, dst, cause)  # a late result (result-wins); final afterwards
-            self._ended(a)
-            return True
-        return False
-
-    def _new_operation_id(self, computer: str | None) -> Any:
-        op = self._next_op
-        self._next_op += 1
-        return op
-
+    # -- seams (the conformance mutants override these) ---------------------------------------
     def _may_cancel(self, a: Activity) -> bool:
         return X in self._allowed[a.client][a.state]
 
-    # -- the machinery ---------------------------------------------------------------------------
+    # -- legality of every move ----------------------------------------------------------------
     def _move(self, a: Activity, dst: str, cause: str) -> None:
         src = a.state
         rec = {
@@ -493,107 +344,3 @@ class ActivityStore:
         """Does ``a``'s history open the exits of ``state`` (``StateMachine.allows_after``)?"""
         need = self._need[a.client].get(state)
         return need is None or a.came_from == need
-
-    def _ended(self, a: Activity) -> None:
-        """``a`` arrived in a final state: its group's progress, its dependents' verdicts."""
-        if not a.done:
-            a.done = True
-            self.open -= 1
-            g = a.parent
-            if g is not None:
-                g.done += 1
-                self._set_progress(g, g.done / g.n if g.n else 1.0)
-        deps = a.dependents
-        if deps:
-            for d in deps:
-                heappush(self._heap, (d.seq, d))
-            if not self._allowed[a.client][a.state] or not self._history_opens(a, a.state):
-                a.dependents = None  # it will not move again (the model's ``settled``)
-
-    def _set_progress(self, obj: Activity | Group, v: float) -> None:
-        obj.progress = v
-        self.emit({"t": self._t, "event": "progress", "activity": obj.id, "value": v})
-        ws = obj.watchers
-        if not ws:
-            return
-        if not obj.wsorted:
-            ws.sort(key=_neg_threshold)  # lowest threshold last
-            obj.wsorted = True
-        while ws and ws[-1].threshold <= v:
-            w = ws.pop()
-            w.watching = False
-            heappush(self._heap, (w.seq, w))
-
-    def _watch(self, a: Activity) -> None:
-        tg = a.target
-        if tg.watchers is None:  # type: ignore[union-attr]
-            tg.watchers = [a]  # type: ignore[union-attr]
-        else:
-            tg.watchers.append(a)  # type: ignore[union-attr]
-            tg.wsorted = False  # type: ignore[union-attr]
-        a.watching = True
-
-    def _propagate(self) -> None:
-        """The release rule: judge the Waiting activities whose inputs changed, in creation
-        order. Dependents are always created after what they wait for, so one pass in
-        ``seq`` order sees every cascade (the same order as judging all Waiting ones)."""
-        heap = self._heap
-        while heap:
-            a = heappop(heap)[1]
-            if a.state != W or a.ready:
-                continue
-            verdict = self._dependency_verdict(a)
-            if verdict == "cancel":
-                self.emit({"t": self._t, "event": "cancel", "activity": a.id})
-                self._move(a, X, "dependency")
-                self._ended(a)
-            elif verdict == "release":
-                if a.client and a.computer == self._exchanging and self._exchanging is not None:
-                    if a not in self._ready_now:
-                        a.vis = self._t
-                        self._ready_now.append(a)  # this exchange delivers it directly
-                else:
-                    self._make_ready(a, "released")
-            elif a.target is not None and not a.watching:
-                tg = a.target
-                if tg.progress is None or tg.progress < a.threshold:
-                    self._watch(a)  # its progress fell back: watch it again
-
-    def _due(self, a: Activity, t: float) -> None:
-        """A Scheduled activity's time came (called by the driver's scheduler at ``due``)."""
-        if a.state != S or a.ready:
-            return
-        self._t = t
-        if self._publishes_when_due(a):
-            self._make_ready(a, "due")
-        else:
-            self._notify(a)  # a client one: the next exchange delivers it
-        self._propagate()
-
-    def _make_ready(self, a: Activity, cause: str) -> None:
-        """Due or released: to Queued, or (``release: direct``) ready in the state it is in."""
-        if a.release != "direct":
-            self._to_queued(a, cause)
-            return
-        a.ready = True
-        if a.client:
-            self._notify(a)
-        else:
-            self._publish(a)
-
-    def _to_queued(self, a: Activity, cause: str) -> None:
-        self._move(a, Q, cause)
-        if a.client:
-            self._notify(a)
-        else:
-            self._publish(a)
-
-    def _publish(self, a: Activity) -> None:
-        a.gen += 1
-        self.emit({"t": self._t, "event": "enqueue", "activity": a.id})
-        self.on_publish(a, self._t)
-
-    def _notify(self, a: Activity) -> None:
-        a.vis = self._t
-        if a.computer != self._exchanging or a.computer is None:
-            self.on_deliverable(a.computer, self._t)

@@ -36,18 +36,29 @@ def simulate(
     about 100 times per run. ``setup(sim)`` runs once the run is built and before it starts:
     the extension point (add SimPy processes, replace a component's model; see
     docs/simulator.md). The same scenario (seed included) gives the same trace, byte for byte.
+    The run's activities are released when it returns: to inspect the store afterwards, build
+    a ``Simulation`` and call its ``run()``.
     """
     # The run keeps millions of long-lived objects (activities, per-computer state, the
     # checker's view) and creates no garbage cycles worth collecting, so the cyclic collector
     # would only re-traverse live objects, ever more of them: 20% of a 200k-activity run.
     # Reference counting still frees every record and event as soon as it is done with.
+    # At the end the run's activities and the checker's state are dropped before the
+    # collector is back: freed by reference counting, instead of the collector's first pass
+    # traversing every object the run allocated (7% of a 200k-activity run). The components
+    # reference each other, so without this only that pass would free them.
     enabled = gc.isenabled()
     gc.disable()
+    sim = None
     try:
         sim = Simulation(scenario, writer, check, progress)
         if setup is not None:
             setup(sim)
         return sim.run()
     finally:
+        if sim is not None:
+            sim.store.clear()
+            if sim._checker is not None:
+                sim._checker.clear()
         if enabled:
             gc.enable()

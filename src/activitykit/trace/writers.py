@@ -76,20 +76,24 @@ class JsonlTraceWriter(_Base):
 
     orjson does the encoding: the simulator writes millions of records and the standard
     library's encoder was a quarter of its run time. Floats come out exactly as Python's
-    ``repr`` prints them, so traces stay byte-identical across runs and platforms.
+    ``repr`` prints them, so traces stay byte-identical across runs and platforms. Records
+    are ~100 bytes: a 1 MiB buffer makes one system call per ~10,000 of them (the default
+    8 KiB buffer cost a third of the writer's time in calls).
     """
 
     _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+    _BUFFER = 1 << 20
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         raw: IO[bytes]
         if self.path.suffix == ".gz":
             raw = gzip.GzipFile(self.path, "wb", mtime=0)
+            self._fh: IO[bytes] = io.BufferedWriter(raw, buffer_size=self._BUFFER)
         else:
-            raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+            raw = open(self.path, "wb", buffering=self._BUFFER)  # noqa: SIM115 - see close()
+            self._fh = raw
         self._raw = raw
-        self._fh = io.BufferedWriter(raw, buffer_size=1 << 20) if self.path.suffix == ".gz" else raw
 
     def write(self, record: Record) -> None:
         try:
