@@ -231,3 +231,31 @@ def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     assert summary["live"]["interrupted"] is True
     assert not leftover_processes(out)
+
+
+def test_calibrate_runs_live_and_simulated_and_compares(client_src: Path, tmp_path: Path) -> None:
+    """``activitykit calibrate`` end to end, small: 2 real clients for 20 s, 2 seeds."""
+    out = tmp_path / "cal"
+    proc = subprocess.run(
+        [sys.executable, "-m", "activitykit", "calibrate",
+         str(REPO / "scenarios" / "live-calibration.yaml"), "--clients", "2",
+         "--client-src", str(client_src), "--out", str(out), "--seeds", "2",
+         "--set", "duration=20", "--set", "workload.arrivals.0.stop=15"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )  # fmt: skip
+    comparison = json.loads((out / "calibration.json").read_text())
+    # exit 0 when the simulator agrees, 1 when not: both are answers, 2 would be an error
+    assert proc.returncode == (0 if comparison["all_agree"] else 1), proc.stderr[-2000:]
+    assert comparison["computers"] == 2 and comparison["sim"]["runs"] == 2
+    live = comparison["latency"]["to_start"]["live"]
+    assert live["n"] >= 3 and comparison["latency"]["run"]["live"]["n"] == live["n"]
+    assert set(comparison["counts"]["pings"]["live"]["per_computer"]) == {"c1", "c2"}
+    assert comparison["real_client"]["exchange_duration_s"]["n"] > 0
+    assert "KS two-sample" in proc.stdout and "exchanges" in proc.stdout
+    assert (out / "calibration.png").stat().st_size > 10_000
+    assert (out / "live" / "summary.json").is_file()
+    assert sorted(p.name for p in (out / "sim").glob("seed-*")) == ["seed-13", "seed-14"]
+    assert not leftover_processes(out)
