@@ -30,6 +30,7 @@ from activitykit.live.exchange import Intervals, MessageSystem
 from activitykit.live.harness import running_fleet, wait_until
 from activitykit.live.scripted import ScriptedPort
 from activitykit.live.server import BusyWindow
+from activitykit.trace.manifest import verify
 
 REPO = Path(__file__).resolve().parents[1]
 INTERVALS = Intervals(exchange=30, urgent_exchange=10, ping=2)
@@ -202,6 +203,12 @@ def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path:
         assert (out / name).is_file(), name
     assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
     assert "finding:" in proc.stdout
+    # the run directory is staged and replaced whole, as for activitykit run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["records"] == summary["records"]["total"]
+    assert verify(out) == []
+    assert sorted(p.name for p in out.parent.iterdir()) == [".run.lock", "run"]
     assert not leftover_processes(out)
 
 
@@ -230,6 +237,8 @@ def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_pat
     assert child.returncode == 130, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["live"]["interrupted"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False and "interrupted" in manifest["error"]
     assert not leftover_processes(out)
 
 
@@ -259,3 +268,38 @@ def test_calibrate_runs_live_and_simulated_and_compares(client_src: Path, tmp_pa
     assert (out / "live" / "summary.json").is_file()
     assert sorted(p.name for p in (out / "sim").glob("seed-*")) == ["seed-13", "seed-14"]
     assert not leftover_processes(out)
+
+
+def test_client_cmd_runs_an_installed_style_client(client_src: Path, tmp_path: Path) -> None:
+    """``--client-cmd``: a ``landscape-client`` program on PATH, started the way a package
+    installs it (a wrapper that runs the client's entry point with its own interpreter)."""
+    tree = ClientCommand.from_source(client_src).prepared(tmp_path / "farm")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "landscape-client"
+    root = tree.env["PYTHONPATH"]
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH={root} exec /usr/bin/python3 {tree.argv[1]} \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "activitykit", "live",
+         str(REPO / "scenarios" / "live-calibration.yaml"), "--clients", "1",
+         "--client-cmd", "landscape-client", "--out", str(out), "-q",
+         "--set", "duration=15", "--set", "workload.arrivals.0.stop=10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["live"]["client_source"] == "landscape-client"
+    assert summary["activities"]["total"] >= 1
+    assert summary["unfinished"]["count"] == 0 and summary["violations"]["count"] == 0
+    assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
+    assert not leftover_processes(out)
+    assert not leftover_processes(tmp_path / "farm")

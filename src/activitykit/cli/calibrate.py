@@ -26,7 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     from .live import add_client_args
 
-    add_client_args(p, clients_help="number of real clients (at least 1)")
+    add_client_args(
+        p,
+        clients_help="number of real clients (at least 1; not with --from-live)",
+        clients_required=False,
+    )
     p.add_argument(
         "--out", metavar="DIR", help="output directory (default runs/<scenario>-calibration)"
     )
@@ -65,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..live.run import LiveOptions, run_live
 
+        if args.clients is None:
+            raise InputError("--clients N: how many real clients (or --from-live RUN)")
         command = client_command(args, minimum=1)
         scenario = load_scenario(args.scenario, args.overrides)
         live_dir = out / "live"

@@ -62,11 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_client_args(p: argparse.ArgumentParser, *, clients_help: str) -> None:
+def add_client_args(
+    p: argparse.ArgumentParser, *, clients_help: str, clients_required: bool = True
+) -> None:
     """SCENARIO, --clients, the client's source, --set and the server's address: the
     arguments ``live`` and ``calibrate`` share."""
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML); times in seconds")
-    p.add_argument("--clients", type=int, required=True, metavar="N", help=clients_help)
+    p.add_argument("--clients", type=int, required=clients_required, metavar="N", help=clients_help)
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--client-src",
@@ -150,14 +152,17 @@ def run(args: argparse.Namespace) -> int:
                 f"consumed ({amqp['redelivered']} redelivered), {amqp['acks']} acked by "
                 f"{amqp['job_handlers']} job-handler(s)"
             )
-        print(f"\nwrote {out}/ (trace, summary.json, protocol.jsonl, report, clients/*/log)")
+        print(
+            f"\nwrote {result.out_dir}/ (trace, summary.json, protocol.jsonl, report, "
+            "clients/*/log)"
+        )
     if result.summary["live"]["interrupted"]:
-        print(f"activitykit live: interrupted; what ran is in {out}/", file=sys.stderr)
+        print(f"activitykit live: interrupted; what ran is in {result.out_dir}/", file=sys.stderr)
         return 130
     if not result.conformant:
         print(
             f"activitykit live: {result.summary['violations']['count']} violation(s); "
-            f"see {out / 'summary.json'}",
+            f"see {result.out_dir / 'summary.json'}",
             file=sys.stderr,
         )
     return result.exit_code
