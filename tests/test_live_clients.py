@@ -209,7 +209,7 @@ def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path:
     assert manifest["records"] == summary["records"]["total"]
     assert verify(out) == []
     assert sorted(p.name for p in out.parent.iterdir()) == [".run.lock", "run"]
-    assert not leftover_processes(out)
+    assert not leftover_processes(tmp_path)  # the run was staged beside out
 
 
 def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_path: Path) -> None:
@@ -223,12 +223,12 @@ def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_pat
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        trace = out / "trace.jsonl"
+        trace = tmp_path / ".run.partial" / "run" / "trace.jsonl"  # the run is staged
         while not (trace.exists() and trace.stat().st_size > 0):  # run time 0 has passed
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the run did not start within 120 s"
             time.sleep(0.5)
-        assert leftover_processes(out)  # the clients run
+        assert leftover_processes(tmp_path)  # the clients run
         child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=90)
     finally:
@@ -239,7 +239,8 @@ def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_pat
     assert summary["live"]["interrupted"] is True
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] is False and "interrupted" in manifest["error"]
-    assert not leftover_processes(out)
+    assert not (tmp_path / ".run.partial").exists()
+    assert not leftover_processes(tmp_path)
 
 
 def test_calibrate_runs_live_and_simulated_and_compares(client_src: Path, tmp_path: Path) -> None:
@@ -301,5 +302,4 @@ def test_client_cmd_runs_an_installed_style_client(client_src: Path, tmp_path: P
     assert summary["activities"]["total"] >= 1
     assert summary["unfinished"]["count"] == 0 and summary["violations"]["count"] == 0
     assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
-    assert not leftover_processes(out)
-    assert not leftover_processes(tmp_path / "farm")
+    assert not leftover_processes(tmp_path)
