@@ -279,10 +279,7 @@ def test_client_cmd_runs_an_installed_style_client(client_src: Path, tmp_path: P
     bindir.mkdir()
     wrapper = bindir / "landscape-client"
     root = tree.env["PYTHONPATH"]
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f"PYTHONPATH={root} exec /usr/bin/python3 {tree.argv[1]} \"$@\"\n"
-    )
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={root} exec /usr/bin/python3 {tree.argv[1]} "$@"\n')
     wrapper.chmod(0o755)
     out = tmp_path / "run"
     proc = subprocess.run(
