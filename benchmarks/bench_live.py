@@ -281,7 +281,7 @@ def _real_clients(count: int, src: Path) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="bench-live-") as root:
         options = LiveOptions(
-            clients=count, command=ClientCommand.from_source(src), out_dir=Path(root)
+            clients=count, command=ClientCommand.from_source(src), out_dir=Path(root) / "run"
         )
         started = time.perf_counter()
         result = run_live(scenario, options)

@@ -30,6 +30,7 @@ from activitykit.live.exchange import Intervals, MessageSystem
 from activitykit.live.harness import running_fleet, wait_until
 from activitykit.live.scripted import ScriptedPort
 from activitykit.live.server import BusyWindow
+from activitykit.trace.manifest import verify
 
 REPO = Path(__file__).resolve().parents[1]
 INTERVALS = Intervals(exchange=30, urgent_exchange=10, ping=2)
@@ -202,7 +203,13 @@ def test_cli_live_run_writes_a_checked_run_directory(client_src: Path, tmp_path:
         assert (out / name).is_file(), name
     assert (out / "clients" / "c1" / "log" / "broker.log").is_file()
     assert "finding:" in proc.stdout
-    assert not leftover_processes(out)
+    # the run directory is staged and replaced whole, as for activitykit run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["records"] == summary["records"]["total"]
+    assert verify(out) == []
+    assert sorted(p.name for p in out.parent.iterdir()) == [".run.lock", "run"]
+    assert not leftover_processes(tmp_path)  # the run was staged beside out
 
 
 def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_path: Path) -> None:
@@ -216,12 +223,12 @@ def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_pat
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        trace = out / "trace.jsonl"
+        trace = tmp_path / ".run.partial" / "run" / "trace.jsonl"  # the run is staged
         while not (trace.exists() and trace.stat().st_size > 0):  # run time 0 has passed
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the run did not start within 120 s"
             time.sleep(0.5)
-        assert leftover_processes(out)  # the clients run
+        assert leftover_processes(tmp_path)  # the clients run
         child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=90)
     finally:
@@ -230,4 +237,56 @@ def test_sigterm_stops_a_cli_run_and_keeps_its_summary(client_src: Path, tmp_pat
     assert child.returncode == 130, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["live"]["interrupted"] is True
-    assert not leftover_processes(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False and "interrupted" in manifest["error"]
+    assert not (tmp_path / ".run.partial").exists()
+    assert not leftover_processes(tmp_path)
+
+
+def _installed_style_client(client_src: Path, tmp_path: Path) -> Path:
+    """A ``landscape-client`` program in a bin folder, started the way a package installs it
+    (a wrapper running the client's entry point with the system interpreter)."""
+    tree = ClientCommand.from_source(client_src).prepared(tmp_path / "farm")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "landscape-client"
+    root = tree.env["PYTHONPATH"]
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={root} exec /usr/bin/python3 {tree.argv[1]} "$@"\n')
+    wrapper.chmod(0o755)
+    return bindir
+
+
+def test_calibrate_with_an_installed_client_command(client_src: Path, tmp_path: Path) -> None:
+    """``activitykit calibrate`` end to end, small (2 real clients for 20 s, 2 seeds), with
+    the clients given as ``--client-cmd landscape-client``: a program on PATH, as Ubuntu's
+    package provides it (one run for both, to keep the live suite short)."""
+    bindir = _installed_style_client(client_src, tmp_path)
+    out = tmp_path / "cal"
+    proc = subprocess.run(
+        [sys.executable, "-m", "activitykit", "calibrate",
+         str(REPO / "scenarios" / "live-calibration.yaml"), "--clients", "2",
+         "--client-cmd", "landscape-client", "--out", str(out), "--seeds", "2",
+         "--set", "duration=20", "--set", "workload.arrivals.0.stop=15"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+        env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert (out / "calibration.json").is_file(), proc.stderr[-2000:]
+    comparison = json.loads((out / "calibration.json").read_text())
+    # exit 0 when the simulator agrees, 1 when not: both are answers, 2 would be an error
+    assert proc.returncode == (0 if comparison["all_agree"] else 1), proc.stderr[-2000:]
+    summary = json.loads((out / "live" / "summary.json").read_text())
+    assert summary["live"]["client_source"] == "landscape-client"
+    assert summary["unfinished"]["count"] == 0 and summary["violations"]["count"] == 0
+    assert json.loads((out / "live" / "manifest.json").read_text())["complete"] is True
+    assert comparison["computers"] == 2 and comparison["sim"]["runs"] == 2
+    live = comparison["latency"]["to_start"]["live"]
+    assert live["n"] >= 3 and comparison["latency"]["run"]["live"]["n"] == live["n"]
+    assert set(comparison["counts"]["pings"]["live"]["per_computer"]) == {"c1", "c2"}
+    assert comparison["real_client"]["exchange_duration_s"]["n"] > 0
+    assert "KS two-sample" in proc.stdout and "exchanges" in proc.stdout
+    assert (out / "calibration.png").stat().st_size > 10_000
+    assert sorted(p.name for p in (out / "sim").glob("seed-*")) == ["seed-13", "seed-14"]
+    assert not leftover_processes(tmp_path)

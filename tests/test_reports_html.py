@@ -190,3 +190,29 @@ def test_bad_run_dirs_are_input_errors(tmp_path, capsys):
     (broken / "scenario.effective.yaml").write_text("- a list\n")
     with pytest.raises(InputError, match="YAML mapping"):
         load_run(broken)
+
+
+def test_report_shows_a_live_runs_findings(tmp_path):
+    """The findings of summary.json (``live.findings``) are in report.html, as they are."""
+    import shutil
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "calibration"
+    run = tmp_path / "live"
+    run.mkdir()
+    for name in ("trace.jsonl.gz", "summary.json", "scenario.effective.yaml"):
+        shutil.copy(data / name, run / name)
+    page = write_report(run).read_text()
+    section = page[page.index('id="findings"') : page.index('id="effective-scenario"')]
+    findings = json.loads((run / "summary.json").read_text())["live"]["findings"]
+    assert findings["items"]
+    for item in findings["items"]:
+        assert item in section
+    assert f"<td>{findings['duplicate_pings']['count']}</td>" in section
+    assert (run / "report" / "duplicate_pings.csv").is_file()
+
+
+def test_report_of_a_simulated_run_says_it_has_no_findings(run_dir):
+    page = write_report(run_dir).read_text()
+    section = page[page.index('id="findings"') : page.index('id="effective-scenario"')]
+    assert "Not a live run" in section

@@ -41,6 +41,7 @@ SHORT: dict[str, list[str]] = {
     "client-restarts": ["fleet.groups.0.computers=200", "duration=14400"],
     "job-handler-crash": ["duration=7200"],
     "live-smoke": [],  # real seconds, small already; `activitykit live` runs it with clients
+    "live-calibration": [],  # as small: `activitykit calibrate` runs it live and simulated
     "maintenance-window": [
         "fleet.groups.0.computers=100",
         "workload.batches.0.count=40",

@@ -34,11 +34,12 @@ previous run either: its evidence goes to ``<name>.failed/``. The lock file
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,14 @@ if TYPE_CHECKING:  # the simulator and pandas are imported when a run starts
 
     from .sim.result import SimResult
 
-__all__ = ["TRACE_FILES", "RunResult", "default_out_dir", "run_scenario"]
+__all__ = [
+    "TRACE_FILES",
+    "RunResult",
+    "default_out_dir",
+    "finish_run_directory",
+    "run_directory",
+    "run_scenario",
+]
 
 #: Trace file name per trace format (``trace.manifest.TRACE_NAMES`` lists the same names:
 #: that module must not import this one, which a checker does not need).
@@ -136,16 +144,14 @@ def run_scenario(
         summary = _summary(scenario, sim, frame, by_event, error, started)
         return RunResult(None, summary, sim, scenario, error=error)
     target = Path(out_dir)
-    with dir_lock(target, "run"):
-        # an exception from here on (bad settings found late, Ctrl-C) leaves the staged
-        # directory, whose manifest says it is partial, and the previous run untouched
-        stage = _stage(target, scenario)
+    with run_directory(target, scenario) as stage:
         trace_path = stage / TRACE_FILES[scenario.output.trace_format]
         sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
         summary = _summary(scenario, sim, frame, by_event, error, started)
         report = _write(stage, scenario, summary, trace_path, target)
-        _finish_manifest(stage, scenario, trace_path, by_event, error)
-        final = _commit(stage, target, failed=error is not None)
+        final = finish_run_directory(
+            stage, target, scenario, trace_path, by_event, error_text(error) if error else None
+        )
     trace_at = final / trace_path.name
     report_at = final / report.relative_to(stage) if report is not None else None
     return RunResult(final, summary, sim, scenario, trace_at, report_at, error)
@@ -178,18 +184,53 @@ def _build(scenario: Scenario, seed: int | None, trace_format: str | None) -> Sc
     return scenario_from_data(data, source=f"scenario {scenario.name!r}")
 
 
+@contextlib.contextmanager
+def run_directory(
+    target: Path, scenario: Scenario, *, own_files: frozenset[str] = frozenset()
+) -> Iterator[Path]:
+    """Lock ``target`` and yield a fresh staged directory for its run (``.<name>.partial/
+    <name>/``, holding the effective scenario and a manifest that says it is partial).
+
+    The run writes there and ends with ``finish_run_directory``. An exception (bad settings
+    found late, Ctrl-C) leaves the staged directory, whose manifest says it is partial, and
+    the previous run untouched. ``own_files``: names a producer of run directories writes
+    besides the simulator's (``activitykit.live``: the wire log, the clients' folders), so
+    that a rerun may replace a directory holding them.
+    """
+    with dir_lock(target, "run"):
+        yield _stage(target, scenario, own_files)
+
+
+def finish_run_directory(
+    stage: Path,
+    target: Path,
+    scenario: Scenario,
+    trace_path: Path,
+    by_event: Mapping[str, int],
+    error: str | None,
+    *,
+    what: str = "activitykit run",
+) -> Path:
+    """The staged run's final manifest (``complete`` unless ``error``: why the run did not
+    run to its end), then the staged directory in place of ``target``; returns where the
+    run now is (``<name>.failed`` for a failed run when a previous one is kept)."""
+    _finish_manifest(stage, scenario, trace_path, by_event, error)
+    return _commit(stage, target, failed=error is not None, what=what)
+
+
 def _sibling(target: Path, tag: str) -> Path:
     return target.parent / f".{target.name}.{tag}"
 
 
-def _stage(target: Path, scenario: Scenario) -> Path:
+def _stage(target: Path, scenario: Scenario, own_files: frozenset[str] = frozenset()) -> Path:
     """``.<name>.partial/`` made afresh, with the effective scenario and a manifest that
     says the run is not complete (what a killed run leaves)."""
     target = Path(os.path.abspath(target))
     if target.exists() and not target.is_dir():
         raise InputError("exists and is not a directory", source=str(target))
     if target.is_dir():
-        foreign = sorted(p.name for p in target.iterdir() if p.name not in _RUN_FILES)
+        ours = _RUN_FILES | own_files
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in ours)
         if foreign:
             raise InputError(
                 f"holds files no run wrote ({', '.join(foreign[:3])}"
@@ -231,9 +272,10 @@ def _finish_manifest(
     scenario: Scenario,
     trace_path: Path,
     by_event: Mapping[str, int],
-    error: Exception | None,
+    error: str | None,
 ) -> None:
-    """The manifest of a run that ran to its end (``complete: true``), or of a failed run."""
+    """The manifest of a run that ran to its end (``complete: true``), or of a failed run
+    (``error``: the reason)."""
     from .trace.manifest import file_sha256, write_manifest
 
     fields: dict[str, Any] = {
@@ -243,11 +285,11 @@ def _finish_manifest(
         "trace_sha256": file_sha256(trace_path),
     }
     if error is not None:
-        fields["error"] = error_text(error).splitlines()[0]
+        fields["error"] = error.splitlines()[0]
     write_manifest(stage, fields)
 
 
-def _commit(stage: Path, target: Path, *, failed: bool) -> Path:
+def _commit(stage: Path, target: Path, *, failed: bool, what: str = "activitykit run") -> Path:
     """Put the finished ``stage`` in place of ``target``; returns where it now is.
 
     A failed run replaces nothing that holds a previous run: it goes to ``<name>.failed``.
@@ -262,7 +304,7 @@ def _commit(stage: Path, target: Path, *, failed: bool) -> Path:
         os.replace(stage, dest)
         stage.parent.rmdir()
         print(
-            f"activitykit run: the run failed; the previous run in {target} is kept, this "
+            f"{what}: the run failed; the previous run in {target} is kept, this "
             f"run's files are in {dest}",
             file=sys.stderr,
         )

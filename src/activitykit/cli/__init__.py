@@ -20,7 +20,7 @@ from ..errors import InputError
 __all__ = ["main"]
 
 #: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("run", "live", "scenario", "check", "report", "conform", "sweep", "spec")
+COMMANDS = ("run", "live", "calibrate", "scenario", "check", "report", "conform", "sweep", "spec")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,35 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "violations, 2 bad input or clients, handlers or broker that would not start."
         ),
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML); times in seconds")
-    p.add_argument(
-        "--clients",
-        type=int,
-        required=True,
-        metavar="N",
-        help="number of client processes (0: server activities only)",
-    )
-    src = p.add_mutually_exclusive_group()
-    src.add_argument(
-        "--client-src",
-        metavar="DIR",
-        help="a Landscape Client source tree (run by /usr/bin/python3)",
-    )
-    src.add_argument(
-        "--client-cmd", metavar="CMD", help="an installed client, e.g. landscape-client"
-    )
+    add_client_args(p, clients_help="number of client processes (0: server activities only)")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<scenario>-live)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. --set duration=120",
-    )
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    p.add_argument("--message-port", type=int, default=0, metavar="PORT", help="0: pick a free one")
-    p.add_argument("--ping-port", type=int, default=0, metavar="PORT", help="0: pick a free one")
     p.add_argument(
         "--allow-host-changes",
         action="store_true",
@@ -88,33 +62,68 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_client_args(
+    p: argparse.ArgumentParser, *, clients_help: str, clients_required: bool = True
+) -> None:
+    """SCENARIO, --clients, the client's source, --set and the server's address: the
+    arguments ``live`` and ``calibrate`` share."""
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML); times in seconds")
+    p.add_argument("--clients", type=int, required=clients_required, metavar="N", help=clients_help)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--client-src",
+        metavar="DIR",
+        help="a Landscape Client source tree (run by /usr/bin/python3)",
+    )
+    src.add_argument(
+        "--client-cmd", metavar="CMD", help="an installed client, e.g. landscape-client"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set duration=120",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    p.add_argument("--message-port", type=int, default=0, metavar="PORT", help="0: pick a free one")
+    p.add_argument("--ping-port", type=int, default=0, metavar="PORT", help="0: pick a free one")
+
+
+def client_command(args: argparse.Namespace, *, minimum: int = 0) -> Any:
+    """The ``ClientCommand`` the arguments name (None for a run of no clients); bad
+    ``--clients`` or ports are input errors."""
+    from ..errors import InputError
+    from ..live.clients import ClientCommand
+
+    if args.clients < minimum:
+        raise InputError(f"--clients must be at least {minimum} (got {args.clients})")
+    if args.clients and not (args.client_src or args.client_cmd):
+        raise InputError(f"--clients {args.clients}: name the client: --client-src or --client-cmd")
+    for name in ("message_port", "ping_port"):
+        if not 0 <= getattr(args, name) <= 65535:
+            raise InputError(f"--{name.replace('_', '-')} must be in 0..65535")
+    if args.client_src:
+        return ClientCommand.from_source(args.client_src)
+    if args.client_cmd:
+        return ClientCommand.from_command(args.client_cmd)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import InputError
-    from ..live.clients import ClientCommand
     from ..live.run import LiveOptions, run_live
     from ..scenario import load_scenario
     from .run import summary_table
 
-    if args.clients < 0:
-        raise InputError(f"--clients must be at least 0 (got {args.clients})")
-    if args.clients and not (args.client_src or args.client_cmd):
-        raise InputError(f"--clients {args.clients}: name the client: --client-src or --client-cmd")
+    command = client_command(args)
     if args.job_handlers is not None:
         if args.job_handlers < 1:
             raise InputError(f"--job-handlers must be at least 1 (got {args.job_handlers})")
         args.overrides.append(f"server.job_handlers={args.job_handlers}")
-    for name in ("message_port", "ping_port"):
-        if not 0 <= getattr(args, name) <= 65535:
-            raise InputError(f"--{name.replace('_', '-')} must be in 0..65535")
-    command = (
-        ClientCommand.from_source(args.client_src)
-        if args.client_src
-        else ClientCommand.from_command(args.client_cmd)
-        if args.client_cmd
-        else None
-    )
     scenario = load_scenario(args.scenario, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.scenario).stem}-live"
     if out.exists() and not out.is_dir():
@@ -143,14 +152,17 @@ def run(args: argparse.Namespace) -> int:
                 f"consumed ({amqp['redelivered']} redelivered), {amqp['acks']} acked by "
                 f"{amqp['job_handlers']} job-handler(s)"
             )
-        print(f"\nwrote {out}/ (trace, summary.json, protocol.jsonl, report, clients/*/log)")
+        print(
+            f"\nwrote {result.out_dir}/ (trace, summary.json, protocol.jsonl, report, "
+            "clients/*/log)"
+        )
     if result.summary["live"]["interrupted"]:
-        print(f"activitykit live: interrupted; what ran is in {out}/", file=sys.stderr)
+        print(f"activitykit live: interrupted; what ran is in {result.out_dir}/", file=sys.stderr)
         return 130
     if not result.conformant:
         print(
             f"activitykit live: {result.summary['violations']['count']} violation(s); "
-            f"see {out / 'summary.json'}",
+            f"see {result.out_dir / 'summary.json'}",
             file=sys.stderr,
         )
     return result.exit_code

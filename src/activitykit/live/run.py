@@ -4,13 +4,15 @@ Phases, as for a simulated run: build (the scenario with the fleet set to the nu
 clients, checked for what a live run must refuse, written as ``scenario.effective.yaml``) ->
 start (emulated server, N clients, wait until every client has registered: run time 0) ->
 run (the workload in real seconds; faults: busy windows and client restarts) -> collect
-(``summary.json`` with the live findings, ``report.html``). The run directory::
+(``summary.json`` with the live findings, ``report.html``, ``manifest.json``). The run
+directory, staged and replaced whole as ``activitykit run`` does it::
 
     <out>/scenario.effective.yaml
     <out>/trace.jsonl | trace.parquet   every record (the trace format), checked online
     <out>/protocol.jsonl                the wire's own log: pings, registrations, busy...
     <out>/summary.json                  as for ``activitykit run``, plus a ``live`` section
     <out>/report.html
+    <out>/manifest.json                 complete or not, trace digest (as ``activitykit run``)
     <out>/clients/<name>/log/           each client's own logs (its config and data beside)
     <out>/handlers/<name>.log           each job-handler's log (server activities, AMQP)
 
@@ -31,8 +33,15 @@ from typing import Any
 from ..check import Checker
 from ..errors import InputError
 from ..reports.summary import summarise, write_summary
-from ..runner import TRACE_FILES, RunResult, read_back, write_report_or_warn
-from ..scenario import Scenario, dump_effective, scenario_from_data
+from ..runner import (
+    TRACE_FILES,
+    RunResult,
+    finish_run_directory,
+    read_back,
+    run_directory,
+    write_report_or_warn,
+)
+from ..scenario import Scenario, scenario_from_data
 from ..sim.rand import Streams
 from ..sim.result import SimResult
 from ..sim.workload import build_plan, fleet_layout
@@ -119,17 +128,51 @@ def live_scenario(scenario: Scenario, clients: int) -> tuple[Scenario, Intervals
     return scenario_from_data(data, source=f"scenario {scenario.name!r}"), intervals
 
 
+#: What a live run writes besides a simulated run's files (``runner.run_directory``).
+LIVE_FILES = frozenset({"protocol.jsonl", "clients", "handlers"})
+
+
 def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
-    """Run ``scenario`` against ``options.clients`` real clients; write the run directory."""
+    """Run ``scenario`` against ``options.clients`` real clients; write the run directory.
+
+    The directory is written as ``activitykit run`` writes one (``runner.run_directory``):
+    staged beside the target, locked, with a manifest, and put in place whole at the end.
+    A run stopped by Ctrl-C or SIGTERM after run time 0 keeps what ran, its manifest saying
+    ``complete: false``; a run that cannot start leaves only the staged directory.
+    """
     scenario, intervals = live_scenario(scenario, options.clients)
     amqp = options.amqp_url is not None or options.own_broker
     check_workload(scenario, allow_host_changes=options.allow_host_changes, amqp=amqp)
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("summary.json", "report.html", "protocol.jsonl", *TRACE_FILES.values()):
-        (out / stale).unlink(missing_ok=True)
-    (out / "scenario.effective.yaml").write_text(dump_effective(scenario), "utf-8")
-    trace_path = out / TRACE_FILES[scenario.output.trace_format]
+    target = Path(options.out_dir)
+    with run_directory(target, scenario, own_files=LIVE_FILES) as out:
+        trace_path = out / TRACE_FILES[scenario.output.trace_format]
+        summary, result = _run_into(scenario, options, intervals, out, trace_path)
+        report = write_report_or_warn(out, target) if scenario.output.report else None
+        error = None
+        if summary["live"]["interrupted"]:
+            error = f"interrupted (Ctrl-C or SIGTERM) at run time {result.end_t:.1f} s"
+        final = finish_run_directory(
+            out,
+            target,
+            scenario,
+            trace_path,
+            summary["records"]["by_event"],
+            error,
+            what="activitykit live",
+        )
+    trace_at = final / trace_path.name
+    report_at = final / report.relative_to(out) if report is not None else None
+    return RunResult(final, summary, result, scenario, trace_at, report_at)
+
+
+def _run_into(
+    scenario: Scenario,
+    options: LiveOptions,
+    intervals: Intervals,
+    out: Path,
+    trace_path: Path,
+) -> tuple[dict[str, Any], SimResult]:
+    """The live run itself, into the staged directory ``out``: trace, summary.json."""
     writer = open_writer(trace_path, scenario.output.trace_format)
     checker = Checker(scenario.model.profile)
     sink = TraceSink(writer, checker)
@@ -166,14 +209,14 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
         "scenario": "scenario.effective.yaml",
         "trace": trace_path.name,
         "summary": "summary.json",
+        "manifest": "manifest.json",
         "protocol": "protocol.jsonl",
         "client_logs": [f"clients/{n}/log" for n in live["summary"]["clients"]],
     }
     if "amqp" in live["summary"]:
         summary["files"]["handler_logs"] = "handlers"
     write_summary(out / "summary.json", summary)
-    report_path = write_report_or_warn(out, out) if scenario.output.report else None
-    return RunResult(out, summary, result, scenario, trace_path, report_path)
+    return summary, result
 
 
 async def _run(

@@ -39,6 +39,7 @@ SECTIONS: tuple[str, ...] = (
     "Bulk operations",
     "Unfinished and stuck activities",
     "Conformance violations",
+    "Findings",
     "Effective scenario",
 )
 #: Rows of a long table shown in the HTML; the CSV always holds them all.
@@ -264,6 +265,9 @@ def write_report(
     else:
         page.text("Not checked (report written with check=False).")
 
+    page.heading("Findings")
+    _findings_section(run, page)
+
     page.heading("Effective scenario")
     text = _scenario_text(run)
     if text is None:
@@ -351,6 +355,55 @@ def _load_section(run: RunData, page: _Page) -> None:
         index=True,
         note=load["by_group_note"] + " Latencies: client activities created after warm-up.",
     )
+
+
+def _findings_section(run: RunData, page: _Page) -> None:
+    """What real clients did that the spec's model does not expect: summary.json's
+    ``live.findings`` (written by ``activitykit.live.findings``), shown as it is."""
+    findings = (run.summary.get("live") or {}).get("findings")
+    if findings is None:
+        page.text(
+            "Not a live run: findings are what real Landscape Clients did that the model "
+            "does not expect (activitykit live)."
+        )
+        return
+    items = findings.get("items") or []
+    page.text(
+        "What the real clients did that the spec's model does not expect (docs/live.md, "
+        "Findings)" + ("" if items else ": nothing this run.")
+    )
+    if items:
+        page.parts.append(
+            "<ul>" + "".join(f"<li>{html.escape(str(i))}</li>" for i in items) + "</ul>"
+        )
+    dup = findings.get("duplicate_pings") or {}
+    busy = findings.get("busy_retries") or {}
+    steady = busy.get("computers_without_backoff") or []
+    held = findings.get("held_results") or {}
+    counts = pd.DataFrame(
+        [
+            ("pings", findings.get("pings")),
+            ("duplicate pings", dup.get("count")),
+            ("busy answers to exchanges", busy.get("busy_answers")),
+            (
+                "computers retrying without back-off",
+                len(steady),
+            ),
+            ("median gap between busy retries (s)", busy.get("median_gap_s")),
+            ("results held during an exchange", held.get("count")),
+            ("results", held.get("of")),
+        ],
+        columns=["what", "count"],
+    )
+    page.table("findings", counts)
+    by_computer = dup.get("by_computer") or {}
+    if by_computer:
+        page.table(
+            "duplicate_pings",
+            pd.DataFrame(sorted(by_computer.items()), columns=["computer", "duplicate pings"]),
+        )
+    if held.get("examples"):
+        page.table("held_results", pd.DataFrame(held["examples"]), note="results held (first ones)")
 
 
 def _graph_section(run: RunData, page: _Page) -> None:
