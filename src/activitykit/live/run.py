@@ -365,17 +365,17 @@ class _ServerActivities:
             raise InputError(f"live run could not start its job-handlers: {exc}") from None
 
     def pump_task(self) -> asyncio.Task[None] | None:
+        """The connection serviced and ``faults.job_handler_crash`` carried out (until
+        cancelled)."""
         if self.side is None:
             return None
+        from .amqp.crashes import CrashPlan, serve
 
-        async def pump() -> None:
-            while True:
-                self.side.pump(0)
-                for name in self.pool.reap():
-                    self.side.handler_lost(name)
-                await asyncio.sleep(self.PUMP_EVERY_S)
-
-        return asyncio.create_task(pump())
+        names = list(self.pool.procs)
+        plan = CrashPlan.of(self.scenario)
+        return asyncio.create_task(
+            serve(self.side, self.pool, names, plan, self.side.clock, self.PUMP_EVERY_S)
+        )
 
     def stop(self) -> None:
         if self.side is not None:

@@ -99,6 +99,10 @@ class AmqpServerSide:
         self._conn: pika.BlockingConnection | None = None
         self._ch: object = None
         self._last_tag = 0
+        #: Handlers known dead whose loss is not recorded yet (see ``handler_lost``).
+        self._dying: set[str] = set()
+        #: Handlers restarted whose return is not recorded yet (see ``handler_restarted``).
+        self._starting: set[str] = set()
         self._props = pika.BasicProperties(
             delivery_mode=pika.DeliveryMode.Persistent,
             content_type="application/json",
@@ -219,6 +223,15 @@ class AmqpServerSide:
         c = self.counts
         c.report_messages += 1
         msg = parse_reports(body, c.report_messages)
+        if self._dying:
+            # A redelivery of a dead handler's message: the broker requeued it because the
+            # handler's connection closed, so its death comes first in the trace.
+            for r in msg.reports:
+                holder = self.ledger.holder.get((r.activity, r.gen))
+                if r.redelivered and holder in self._dying and holder != msg.handler:
+                    self._lose(holder)
+        if msg.handler in self._starting:  # its first report can beat the consumer count
+            self.handler_restarted(msg.handler)
         self.ledger.check(msg, c.report_messages)
         t = self.clock()
         h = msg.handler
@@ -237,18 +250,65 @@ class AmqpServerSide:
         self._last_tag = method.delivery_tag  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ handlers
+    def handler_dying(self, handler: str) -> None:
+        """The handler's process has just died; its loss is recorded by ``handler_lost``,
+        or earlier, by the first redelivery of one of its messages."""
+        self._dying.add(handler)
+
     def handler_lost(self, handler: str, fault: str = "handler_crash") -> None:
-        """A handler is gone (its process died): record it and tell the server."""
+        """A handler is gone (its process died): record it and tell the server.
+
+        Reports it committed before it died may still wait in the reports queue: they are
+        handled first (they happened first, and a final report handled after the loss would
+        find nothing held). Call it once the broker has closed the handler's channel (its
+        consumer is gone), so that every such report is in the queue.
+        """
+        self._dying.add(handler)
+        self.drain_reports()
+        if handler in self._dying:
+            self._lose(handler, fault)
+
+    def handler_starting(self, handler: str) -> None:
+        """A new process of a lost handler has started; ``handler_restarted`` follows."""
+        self._starting.add(handler)
+
+    def handler_restarted(self, handler: str) -> None:
+        """The restarted handler consumes again: a ``handler_restart`` record, once."""
+        if handler in self._starting:
+            self._starting.discard(handler)
+            t = self.clock()
+            self.emit({"t": t, "event": "fault", "handler": handler, "fault": "handler_restart"})
+
+    def _lose(self, handler: str, fault: str = "handler_crash") -> None:
+        self._dying.discard(handler)
         t = self.clock()
         self.emit({"t": t, "event": "fault", "handler": handler, "fault": fault})
         self.ledger.lose(handler)
         self.port.handler_lost(handler, t)
 
+    def drain_reports(self, timeout: float = 5.0) -> None:
+        """Handle every report the reports queue holds now (bounded by ``timeout`` s).
+
+        The broker sends a queue's deliveries on the channel before the answer to a later
+        question about that queue, so once it says nothing is ready, one more pump handles
+        whatever it had sent.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self._declared(self.reports_queue)[0]
+            self.pump(0)
+            if ready == 0 or time.monotonic() >= deadline:
+                return
+            self.pump(0.01)
+
     def queue_counts(self) -> tuple[int, int]:
         """``(ready messages, consumers)`` of the job queue, as the broker reports them."""
+        return self._declared(self.queue)
+
+    def _declared(self, queue: str) -> tuple[int, int]:
         while True:
             try:
-                ok = self._ch.queue_declare(self.queue, durable=True, passive=True)  # type: ignore[attr-defined]
+                ok = self._ch.queue_declare(queue, durable=True, passive=True)  # type: ignore[attr-defined]
                 return ok.method.message_count, ok.method.consumer_count
             except _CONNECTION_ERRORS as exc:
                 self._reconnect(exc)
@@ -327,9 +387,10 @@ class HandlerPool:
                     if p.poll() is not None
                     else (f"did not subscribe within {timeout:g} s")
                 )
-                raise RuntimeError(f"job-handler {name} {why}{self._log_tail(name)}")
+                raise RuntimeError(f"job-handler {name} {why}{self.log_tail(name)}")
 
-    def _log_tail(self, name: str) -> str:
+    def log_tail(self, name: str) -> str:
+        """The end of the handler's log, as "; its last output: ...", or "" without one."""
         if self.log_dir is None:
             return ""
         with contextlib.suppress(OSError):
@@ -340,7 +401,9 @@ class HandlerPool:
         return ""
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        p = self.procs[name]
+        """Signal the handler's process group and wait for it; ``reap`` will not list it
+        (the caller records the loss)."""
+        p = self.procs.pop(name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, sig)
         p.wait(10)
