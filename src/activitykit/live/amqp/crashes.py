@@ -144,7 +144,8 @@ async def _kill(name: str, side: AmqpServerSide, pool: HandlerPool) -> None:
         )
     except TimeoutError as exc:
         raise InputError(f"faults.job_handler_crash: {exc}") from None
-    side.handler_lost(name)
+    finally:  # also when the run ends meanwhile: the kill happened, the trace says so
+        side.handler_lost(name)
 
 
 async def _restart(name: str, side: AmqpServerSide, pool: HandlerPool) -> None:

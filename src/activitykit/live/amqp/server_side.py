@@ -99,8 +99,8 @@ class AmqpServerSide:
         self._conn: pika.BlockingConnection | None = None
         self._ch: object = None
         self._last_tag = 0
-        #: Handlers known dead whose loss is not recorded yet (see ``handler_lost``).
-        self._dying: set[str] = set()
+        #: Handlers known dead, until ``handler_lost``: whether their loss is recorded yet.
+        self._dying: dict[str, bool] = {}
         #: Handlers restarted whose return is not recorded yet (see ``handler_restarted``).
         self._starting: set[str] = set()
         self._props = pika.BasicProperties(
@@ -228,8 +228,8 @@ class AmqpServerSide:
             # handler's connection closed, so its death comes first in the trace.
             for r in msg.reports:
                 holder = self.ledger.holder.get((r.activity, r.gen))
-                if r.redelivered and holder in self._dying and holder != msg.handler:
-                    self._lose(holder)
+                if r.redelivered and self._dying.get(holder) is False and holder != msg.handler:
+                    self._lose(holder)  # type: ignore[arg-type]
         if msg.handler in self._starting:  # its first report can beat the consumer count
             self.handler_restarted(msg.handler)
         self.ledger.check(msg, c.report_messages)
@@ -253,7 +253,7 @@ class AmqpServerSide:
     def handler_dying(self, handler: str) -> None:
         """The handler's process has just died; its loss is recorded by ``handler_lost``,
         or earlier, by the first redelivery of one of its messages."""
-        self._dying.add(handler)
+        self._dying.setdefault(handler, False)
 
     def handler_lost(self, handler: str, fault: str = "handler_crash") -> None:
         """A handler is gone (its process died): record it and tell the server.
@@ -263,9 +263,9 @@ class AmqpServerSide:
         find nothing held). Call it once the broker has closed the handler's channel (its
         consumer is gone), so that every such report is in the queue.
         """
-        self._dying.add(handler)
+        self._dying.setdefault(handler, False)
         self.drain_reports()
-        if handler in self._dying:
+        if not self._dying.pop(handler):  # else a redelivery of its messages recorded it
             self._lose(handler, fault)
 
     def handler_starting(self, handler: str) -> None:
@@ -280,7 +280,8 @@ class AmqpServerSide:
             self.emit({"t": t, "event": "fault", "handler": handler, "fault": "handler_restart"})
 
     def _lose(self, handler: str, fault: str = "handler_crash") -> None:
-        self._dying.discard(handler)
+        if handler in self._dying:
+            self._dying[handler] = True
         t = self.clock()
         self.emit({"t": t, "event": "fault", "handler": handler, "fault": fault})
         self.ledger.lose(handler)
