@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,7 +161,6 @@ def test_real_clients_and_server_activities_in_one_checked_run(
     """One ``activitykit live`` run: real Landscape Clients and the kit's job-handlers
     through an own broker, one server core, one trace, checked online and again in batch."""
     import subprocess
-    import sys
 
     from activitykit.check import check
     from activitykit.live.amqp.broker import find_server_script
@@ -245,7 +246,7 @@ output: {trace_format: jsonl, report: false}
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_mtbf_kills_the_kits_handlers_on_a_seeded_schedule_and_the_broker_redelivers(
+def test_mtbf_kills_the_handlers_on_a_seeded_schedule_and_the_broker_redelivers(
     amqp_url: str, amqp_queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from activitykit.live.amqp.crashes import CrashPlan
@@ -254,9 +255,11 @@ def test_mtbf_kills_the_kits_handlers_on_a_seeded_schedule_and_the_broker_redeli
     path = tmp_path / "live-crashes.yaml"
     path.write_text(CRASHES, "utf-8")
     out = tmp_path / "run"
+    # The kit's handler run as a user's command: what --job-handler starts is killed too.
+    command = f"{shlex.quote(sys.executable)} -m activitykit.live.amqp.handler"
     code = main(
         ["live", str(path), "--clients", "0", "--amqp-url", amqp_url, "--amqp-queue",
-         amqp_queue, "--out", str(out)]
+         amqp_queue, "--job-handler", command, "--out", str(out)]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -308,3 +311,43 @@ def test_mtbf_kills_the_kits_handlers_on_a_seeded_schedule_and_the_broker_redeli
     amqp = summary["live"]["amqp"]
     assert amqp["redelivered"] == len(again) and amqp["acks"] == amqp["published"]
     assert _cmdlines(f"--queue {amqp_queue}") == set()
+
+
+BAD_HANDLER = """\
+import json, os, pika
+conn = pika.BlockingConnection(pika.URLParameters(os.environ["ACTIVITYKIT_AMQP_URL"]))
+ch = conn.channel()
+ch.basic_qos(prefetch_count=int(os.environ["ACTIVITYKIT_PREFETCH"]))
+for method, props, body in ch.consume(os.environ["ACTIVITYKIT_QUEUE"]):
+    job = json.loads(body)
+    report = {"activity": job["activity"], "gen": job["gen"], "status": "in-progress",
+              "redelivered": "false"}  # a string: the protocol wants a boolean
+    ch.basic_publish("", props.reply_to, json.dumps({"protocol": job["protocol"],
+                     "handler": os.environ["ACTIVITYKIT_HANDLER"], "reports": [report]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_users_handler_that_breaks_the_protocol_ends_the_run_at_once(
+    amqp_url: str, amqp_queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    script = tmp_path / "bad_handler.py"
+    script.write_text(BAD_HANDLER, "utf-8")
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    code = main(
+        ["live", str(_scenario(tmp_path)), "--clients", "0", "--amqp-url", amqp_url,
+         "--amqp-queue", amqp_queue, "--job-handlers", "1", "--set", "duration=120",
+         "--job-handler", f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}",
+         "--out", str(out)]
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "handler 'h1'" in err and "reports[0].redelivered" in err, err
+    assert "Traceback" not in err
+    assert took < 90, f"the run went on for {took:.0f} s after the bad report"
+    assert _cmdlines(str(script)) == set()

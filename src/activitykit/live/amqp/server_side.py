@@ -7,9 +7,9 @@ queue, consumes the job-handlers' reports from its reports queue, validates them
 changes. One thread, one connection: ``pump`` services the connection for a while and
 handles every report that arrives, so records are written in the order things happened.
 
-``HandlerPool`` starts the kit's own job-handlers as processes (``handler.py``) and tells the
-server side when one of them dies, so the trace shows the crash before the redelivery it
-causes is judged.
+``HandlerPool`` starts job-handlers as processes, the kit's own (``handler.py``) or a user's
+command, and tells the server side when one of them dies, so the trace shows the crash
+before the redelivery it causes is judged.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import pika
 import pika.exceptions
 
+from .broker import AMQP_URL_ENV
 from .port import Emit, ServerPort
 from .protocol import Ledger, encode_job, parse_reports
 
-__all__ = ["AmqpServerSide", "ConsumeSeen", "HandlerPool"]
+__all__ = ["AmqpServerSide", "ConsumeSeen", "HandlerPool", "handler_env"]
 
 _CONNECTION_ERRORS = (
     pika.exceptions.AMQPConnectionError,
@@ -315,8 +316,24 @@ class AmqpServerSide:
                 self._reconnect(exc)
 
 
+def handler_env(url: str, queue: str, name: str, prefetch: int) -> dict[str, str]:
+    """The environment a user's handler instance is started with (docs/job-handler-protocol.md)."""
+    return {
+        **os.environ,
+        AMQP_URL_ENV: url,
+        "ACTIVITYKIT_QUEUE": queue,
+        "ACTIVITYKIT_HANDLER": name,
+        "ACTIVITYKIT_PREFETCH": str(prefetch),
+    }
+
+
 class HandlerPool:
-    """The kit's job-handlers as child processes, each in a process group of its own."""
+    """Job-handlers as child processes, each in a process group of its own.
+
+    Without ``command`` they are the kit's own (``extra_args`` go to each); with it, each is
+    ``/bin/sh -c COMMAND`` with its settings in the environment (``handler_env``), and its
+    output in the log.
+    """
 
     def __init__(
         self,
@@ -325,38 +342,49 @@ class HandlerPool:
         prefetch: int = 1,
         extra_args: Iterable[str] = (),
         log_dir: str | None = None,
+        command: str | None = None,
     ) -> None:
         self.url = url
         self.queue = queue
         self.prefetch = prefetch
         self.extra_args = list(extra_args)
         self.log_dir = log_dir
+        self.command = command
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "activitykit.live.amqp.handler",
-            "--amqp-url",
-            self.url,
-            "--queue",
-            self.queue,
-            "--name",
-            name,
-            "--prefetch",
-            str(self.prefetch),
-            *self.extra_args,
-            *extra,
-        ]
+        env = None
+        if self.command is not None:
+            if extra or self.extra_args:
+                raise ValueError("extra arguments are for the kit's own handler, not a command")
+            cmd = ["/bin/sh", "-c", self.command]
+            env = handler_env(self.url, self.queue, name, self.prefetch)
+        else:
+            cmd = [
+                sys.executable,
+                "-m",
+                "activitykit.live.amqp.handler",
+                "--amqp-url",
+                self.url,
+                "--queue",
+                self.queue,
+                "--name",
+                name,
+                "--prefetch",
+                str(self.prefetch),
+                *self.extra_args,
+                *extra,
+            ]
         err = subprocess.DEVNULL
         if self.log_dir is not None:
             err = open(os.path.join(self.log_dir, f"{name}.log"), "ab")  # noqa: SIM115
         try:
             p = subprocess.Popen(
                 cmd,
+                env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                # The kit's handler writes nothing to stdout; a user's may: keep it.
+                stdout=err if self.command is not None else subprocess.DEVNULL,
                 stderr=err,
                 start_new_session=True,
             )
