@@ -118,9 +118,9 @@ async def _crashes(
         return
     while True:
         await asyncio.sleep(max(0.0, due - clock()))
-        if name not in pool.procs:  # it died on its own meanwhile: recorded, not restarted
-            return
         async with lock:
+            if name not in pool.procs:  # it died on its own meanwhile: recorded, not restarted
+                return
             await _kill(name, side, pool)
         await asyncio.sleep(restart_delay())
         async with lock:
