@@ -4,15 +4,27 @@ Tests marked ``live``, ``amqp`` or ``browser`` skip with their reason on a devel
 that lacks the component. CI installs every component (``.ci/run``), so a skip there means the
 install or the component is broken: it is reported as a failure carrying the skip's reason,
 instead of a green run that never drove the real thing.
+
+``client_src`` is the Landscape Client source tree for the ``live`` tests: from
+``$ACTIVITYKIT_CLIENT_SRC``, else the test machine's fallback location
+(``find_client_source``); without one, or without its Debian dependencies, the test skips
+and says why.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from activitykit.live.clients import find_client_source
+
 REAL_COMPONENT_MARKERS = ("live", "amqp", "browser")
+REPO = Path(__file__).resolve().parents[1]
+#: What the client imports from Debian's packages (run by the system interpreter).
+CLIENT_DEPS = "import twisted, configobj, pycurl, netifaces, apt, yaml, dbus"
 
 
 def _on_ci() -> bool:
@@ -34,3 +46,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         f"CI=true and this {'/'.join(marks)} test skipped: {reason} "
         "(.ci/run installs every real component, so CI never skips these)"
     )
+
+
+@pytest.fixture(scope="session")
+def client_src() -> Path:
+    src = find_client_source(None, REPO)
+    if src is None:
+        pytest.skip("no Landscape Client source tree found: set ACTIVITYKIT_CLIENT_SRC to one")
+    probe = subprocess.run(
+        ["/usr/bin/python3", "-c", CLIENT_DEPS], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"the client's Debian dependencies are missing: {probe.stderr.strip()[-200:]}")
+    return src

@@ -33,6 +33,8 @@ def _tree(tmp_path: Path) -> Path:
          "is a server activity"),
         (["--client-src", "TREE", "--set", "fleet.groups.0.urgent_exchange_interval=5"],
          "urgent_exchange interval must be >= 10 s"),
+        (["--client-src", "TREE", "--job-handler", "my-handler"],
+         "--job-handler: a job-handler needs a broker: --amqp-url or --own-broker"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_with_exit_2(tmp_path, capsys, extra, message) -> None:

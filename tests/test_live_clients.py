@@ -23,7 +23,6 @@ import pytest
 from activitykit.live.clients import (
     ClientCommand,
     ClientSettings,
-    find_client_source,
     leftover_processes,
 )
 from activitykit.live.exchange import Intervals, MessageSystem
@@ -34,22 +33,8 @@ from activitykit.trace.manifest import verify
 
 REPO = Path(__file__).resolve().parents[1]
 INTERVALS = Intervals(exchange=30, urgent_exchange=10, ping=2)
-CLIENT_DEPS = "import twisted, configobj, pycurl, netifaces, apt, yaml, dbus"
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
-
-
-@pytest.fixture(scope="module")
-def client_src() -> Path:
-    src = find_client_source(None, REPO)
-    if src is None:
-        pytest.skip("no Landscape Client source tree found: set ACTIVITYKIT_CLIENT_SRC to one")
-    probe = subprocess.run(
-        ["/usr/bin/python3", "-c", CLIENT_DEPS], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"the client's Debian dependencies are missing: {probe.stderr.strip()[-200:]}")
-    return src
 
 
 def _system(port: ScriptedPort) -> MessageSystem:

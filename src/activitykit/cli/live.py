@@ -18,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "protocol.jsonl, summary.json (with the clients' unexpected behaviours as "
             "findings), report.html and each client's logs. Server activities of the workload "
             "go through RabbitMQ (--amqp-url URL, or --own-broker for a private one) to the "
-            "kit's job-handler processes, into the same server core and trace. Every client "
-            "and handler process is stopped at "
-            "the end, on errors, on Ctrl-C and on SIGTERM. Only scripts and resynchronize "
+            "kit's job-handler processes (or yours, --job-handler), into the same server core "
+            "and trace; faults.job_handler_crash.mtbf kills them on a seeded schedule. Every "
+            "client and handler process is stopped at the end, on errors, on Ctrl-C and on "
+            "SIGTERM. Only scripts and resynchronize "
             "requests are sent unless --allow-host-changes is given. Exit 0 conformant, 1 "
             "violations, 2 bad input or clients, handlers or broker that would not start."
         ),
@@ -51,6 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="K",
         help="number of job-handler processes (default: the scenario's server.job_handlers)",
+    )
+    p.add_argument(
+        "--job-handler",
+        metavar="CMD",
+        help=(
+            "your job-handler (docs/job-handler-protocol.md) instead of the kit's: started by "
+            "/bin/sh -c CMD once per handler, with ACTIVITYKIT_AMQP_URL, ACTIVITYKIT_QUEUE, "
+            "ACTIVITYKIT_HANDLER and ACTIVITYKIT_PREFETCH in its environment"
+        ),
     )
     p.add_argument(
         "--amqp-queue",
@@ -120,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     from .run import summary_table
 
     command = client_command(args)
+    if args.job_handler is not None and not (args.amqp_url or args.own_broker):
+        raise InputError("--job-handler: a job-handler needs a broker: --amqp-url or --own-broker")
     if args.job_handlers is not None:
         if args.job_handlers < 1:
             raise InputError(f"--job-handlers must be at least 1 (got {args.job_handlers})")
@@ -139,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         amqp_url=args.amqp_url,
         own_broker=args.own_broker,
         amqp_queue=args.amqp_queue,
+        job_handler=args.job_handler,
     )
     result = run_live(scenario, options)
     if not args.quiet:

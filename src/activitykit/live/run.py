@@ -81,6 +81,8 @@ class LiveOptions:
     amqp_queue: str = "activitykit.live.jobs"
     #: Longest wait for the broker to accept a connection at the start (s).
     amqp_connect_timeout: float = 10.0
+    #: A user's job-handler command (docs/job-handler-protocol.md); None: the kit's own.
+    job_handler: str | None = None
 
 
 class _RunClock:
@@ -301,7 +303,7 @@ async def _run(
             restarts = _schedule_restarts(scenario, streams, fleet, names, port, sink)
             pump = servers.pump_task()
             try:
-                await _until_done(scenario, options, clock, workload, port)
+                await _until_done(scenario, options, clock, workload, port, pump)
             except asyncio.CancelledError:  # Ctrl-C or SIGTERM: stop, and keep what ran
                 interrupted = True
             if pump is not None:
@@ -389,6 +391,7 @@ class _ServerActivities:
             options.amqp_queue,
             prefetch=scenario.server.prefetch,
             log_dir=str(out / "handlers"),
+            command=options.job_handler,
         )
 
     def start(self) -> None:
@@ -408,17 +411,17 @@ class _ServerActivities:
             raise InputError(f"live run could not start its job-handlers: {exc}") from None
 
     def pump_task(self) -> asyncio.Task[None] | None:
+        """The connection serviced and ``faults.job_handler_crash`` carried out (until
+        cancelled)."""
         if self.side is None:
             return None
+        from .amqp.crashes import CrashPlan, serve
 
-        async def pump() -> None:
-            while True:
-                self.side.pump(0)
-                for name in self.pool.reap():
-                    self.side.handler_lost(name)
-                await asyncio.sleep(self.PUMP_EVERY_S)
-
-        return asyncio.create_task(pump())
+        names = list(self.pool.procs)
+        plan = CrashPlan.of(self.scenario)
+        return asyncio.create_task(
+            serve(self.side, self.pool, names, plan, self.side.clock, self.PUMP_EVERY_S)
+        )
 
     def stop(self) -> None:
         if self.side is not None:
@@ -466,14 +469,25 @@ async def _until_done(
     clock: _RunClock,
     workload: LiveWorkload,
     port: CorePort,
+    pump: asyncio.Task[None] | None = None,
 ) -> None:
-    """Sleep through ``duration``; for run_until=drained, then until every activity ended."""
-    await asyncio.sleep(scenario.duration)
+    """Sleep through ``duration``; for run_until=drained, then until every activity ended.
+
+    The server side's task (``pump``) ends only by failing (a report breaking the job-handler
+    protocol, a handler that would not restart): the run then ends at once, with its error.
+    """
+    if pump is None:
+        await asyncio.sleep(scenario.duration)
+    else:
+        await asyncio.wait([pump], timeout=scenario.duration)
     if scenario.run_until == "drained":
         limit = min(scenario.drain_limit, scenario.duration + options.drain_timeout)
         with suppress(TimeoutError):
             await wait_until(
-                lambda: workload.created_all and port.open_count() == 0,
+                lambda: (
+                    (workload.created_all and port.open_count() == 0)
+                    or (pump is not None and pump.done())
+                ),
                 max(0.0, limit - clock()),
                 "every activity to end",
                 poll=0.5,

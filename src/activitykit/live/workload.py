@@ -40,8 +40,7 @@ SERVER_OPTIONS = "--amqp-url URL or --own-broker"
 def check_workload(scenario: Scenario, *, allow_host_changes: bool, amqp: bool = False) -> None:
     """Refuse, before anything starts, a workload a live run cannot or must not carry.
 
-    Server activities need a broker (``amqp``); a job-handler crash model is not run live
-    (the kit's handlers are killed by the fault tests, not by a scenario's ``mtbf``)."""
+    Server activities need a broker (``amqp``)."""
     wl = scenario.workload
     entries: list[tuple[str, str]] = [
         *((f"workload.arrivals[{i}]", a.type) for i, a in enumerate(wl.arrivals)),
@@ -64,11 +63,6 @@ def check_workload(scenario: Scenario, *, allow_host_changes: bool, amqp: bool =
                 f"{where}.type: {type_name} is a server activity; it runs through RabbitMQ: "
                 f"pass {SERVER_OPTIONS}"
             )
-    if amqp and scenario.faults.job_handler_crash.mtbf is not None:
-        raise InputError(
-            "faults.job_handler_crash.mtbf: a live run does not crash its job-handlers; "
-            "set it to null"
-        )
 
 
 class LiveWorkload:

@@ -5,6 +5,8 @@
 - ``handler``: the kit's own job-handler process.
 - ``server_side``: the harness side: publish activities, consume reports, record, forward.
 - ``port``: ``ServerPort``, what the harness tells the server core, and ``Recorder``.
+- ``crashes``: a live run's server-side task: the connection pumped, handlers crashed and
+  restarted on ``faults.job_handler_crash``'s seeded schedule.
 
 Importing this package imports neither the AMQP client (pika) nor the checker: a name is
 loaded from its submodule on first use.

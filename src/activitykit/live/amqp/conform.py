@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,9 +29,9 @@ from .broker import AMQP_URL_ENV, Broker, find_server_script
 from .core import StoreServer
 from .port import Recorder
 from .protocol import ReportError
-from .server_side import AmqpServerSide
+from .server_side import AmqpServerSide, HandlerPool
 
-__all__ = ["CASES", "CaseResult", "handler_env", "run_handler_suite"]
+__all__ = ["CASES", "CaseResult", "run_handler_suite"]
 
 
 @dataclass(frozen=True)
@@ -47,28 +45,11 @@ class _Fail(Exception):
     pass
 
 
-def handler_env(url: str, queue: str, name: str, prefetch: int) -> dict[str, str]:
-    """The environment a handler instance is started with."""
-    return {
-        **os.environ,
-        AMQP_URL_ENV: url,
-        "ACTIVITYKIT_QUEUE": queue,
-        "ACTIVITYKIT_HANDLER": name,
-        "ACTIVITYKIT_PREFETCH": str(prefetch),
-    }
-
-
 class _Session:
     """One case: the core, the server side, the user's handler processes."""
 
     def __init__(self, command: str, url: str, queue: str, prefetch: int, logs: Path) -> None:
-        self.command, self.url, self.queue, self.prefetch, self.logs = (
-            command,
-            url,
-            queue,
-            prefetch,
-            logs,
-        )
+        self.queue = queue
         self.trace = MemoryTraceWriter()
         self.rec = Recorder(self.trace, strict=False)
         self.jobs: dict[str, tuple[float, str]] = {}
@@ -77,47 +58,17 @@ class _Session:
             url, self.server, self.rec.emit, queue=queue, prefetch=prefetch, purge=True
         ).open()
         self.server.side = self.side
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.pool = HandlerPool(url, queue, prefetch, log_dir=str(logs), command=command)
 
     def start(self, name: str, timeout: float) -> None:
         # A fresh interpreter on a loaded machine can take many seconds to subscribe.
-        timeout = max(timeout, 90.0)
-        _, before = self.side.queue_counts()
-        log = (self.logs / f"{name}.log").open("ab")
         try:
-            self.procs[name] = subprocess.Popen(
-                ["/bin/sh", "-c", self.command],
-                env=handler_env(self.url, self.queue, name, self.prefetch),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        ok = self.side.run_until(
-            lambda: self.side.queue_counts()[1] > before or self.procs[name].poll() is not None,
-            timeout,
-            0.05,
-        )
-        if not ok or self.procs[name].poll() is not None:
-            raise _Fail(
-                f"handler {name} did not consume from {self.queue} within {timeout:g} s"
-                f"{self._tail(name)}"
-            )
-
-    def _tail(self, name: str) -> str:
-        with contextlib.suppress(OSError):
-            lines = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
-            if lines:
-                return "; its last output: " + " | ".join(lines)
-        return ""
+            self.pool.start_all([name], self.side, timeout=max(timeout, 90.0))
+        except RuntimeError as exc:
+            raise _Fail(f"{exc} (consuming from {self.queue})") from None
 
     def kill(self, name: str) -> None:
-        p = self.procs.pop(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait(10)
+        self.pool.kill(name)
         self.side.handler_lost(name)
 
     def create(self, aid: str, duration: float, outcome: str = "succeeded") -> None:
@@ -125,9 +76,11 @@ class _Session:
         self.server.store.create(self.side.clock(), aid, "server", "ArchiveRequest", "Queued")
 
     def wait(self, what: str, cond: Callable[[], bool], timeout: float) -> None:
-        for name, p in self.procs.items():
+        for name, p in self.pool.procs.items():
             if p.poll() is not None:
-                raise _Fail(f"handler {name} exited with status {p.returncode}{self._tail(name)}")
+                raise _Fail(
+                    f"handler {name} exited with status {p.returncode}{self.pool.log_tail(name)}"
+                )
         if not self.side.run_until(cond, timeout):
             raise _Fail(f"{what}: not within {timeout:g} s; states {self.states()}")
 
@@ -136,15 +89,7 @@ class _Session:
 
     def finish(self) -> None:
         """Stop the handlers; the broker must then hold no message of the run."""
-        for name in list(self.procs):
-            p = self.procs.pop(name)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(10)
+        self.pool.stop()  # SIGTERM, then SIGKILL after a grace period
         self.side.pump(0.3)
         ready, _ = self.side.queue_counts()
         if ready:
@@ -157,9 +102,7 @@ class _Session:
             raise _Fail(f"trace violation: {bad[0]}")
 
     def close(self) -> None:
-        for name in list(self.procs):
-            with contextlib.suppress(Exception):
-                self.kill(name)
+        self.pool.stop()
         self.side.close()
 
 

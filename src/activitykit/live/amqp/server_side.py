@@ -7,9 +7,9 @@ queue, consumes the job-handlers' reports from its reports queue, validates them
 changes. One thread, one connection: ``pump`` services the connection for a while and
 handles every report that arrives, so records are written in the order things happened.
 
-``HandlerPool`` starts the kit's own job-handlers as processes (``handler.py``) and tells the
-server side when one of them dies, so the trace shows the crash before the redelivery it
-causes is judged.
+``HandlerPool`` starts job-handlers as processes, the kit's own (``handler.py``) or a user's
+command, and tells the server side when one of them dies, so the trace shows the crash
+before the redelivery it causes is judged.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import pika
 import pika.exceptions
 
+from .broker import AMQP_URL_ENV
 from .port import Emit, ServerPort
 from .protocol import Ledger, encode_job, parse_reports
 
-__all__ = ["AmqpServerSide", "ConsumeSeen", "HandlerPool"]
+__all__ = ["AmqpServerSide", "ConsumeSeen", "HandlerPool", "handler_env"]
 
 _CONNECTION_ERRORS = (
     pika.exceptions.AMQPConnectionError,
@@ -99,6 +100,10 @@ class AmqpServerSide:
         self._conn: pika.BlockingConnection | None = None
         self._ch: object = None
         self._last_tag = 0
+        #: Handlers known dead, until ``handler_lost``: whether their loss is recorded yet.
+        self._dying: dict[str, bool] = {}
+        #: Handlers restarted whose return is not recorded yet (see ``handler_restarted``).
+        self._starting: set[str] = set()
         self._props = pika.BasicProperties(
             delivery_mode=pika.DeliveryMode.Persistent,
             content_type="application/json",
@@ -219,6 +224,15 @@ class AmqpServerSide:
         c = self.counts
         c.report_messages += 1
         msg = parse_reports(body, c.report_messages)
+        if self._dying:
+            # A redelivery of a dead handler's message: the broker requeued it because the
+            # handler's connection closed, so its death comes first in the trace.
+            for r in msg.reports:
+                holder = self.ledger.holder.get((r.activity, r.gen))
+                if r.redelivered and self._dying.get(holder) is False and holder != msg.handler:
+                    self._lose(holder)  # type: ignore[arg-type]
+        if msg.handler in self._starting:  # its first report can beat the consumer count
+            self.handler_restarted(msg.handler)
         self.ledger.check(msg, c.report_messages)
         t = self.clock()
         h = msg.handler
@@ -237,25 +251,89 @@ class AmqpServerSide:
         self._last_tag = method.delivery_tag  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ handlers
+    def handler_dying(self, handler: str) -> None:
+        """The handler's process has just died; its loss is recorded by ``handler_lost``,
+        or earlier, by the first redelivery of one of its messages."""
+        self._dying.setdefault(handler, False)
+
     def handler_lost(self, handler: str, fault: str = "handler_crash") -> None:
-        """A handler is gone (its process died): record it and tell the server."""
+        """A handler is gone (its process died): record it and tell the server.
+
+        Reports it committed before it died may still wait in the reports queue: they are
+        handled first (they happened first, and a final report handled after the loss would
+        find nothing held). Call it once the broker has closed the handler's channel (its
+        consumer is gone), so that every such report is in the queue.
+        """
+        self._dying.setdefault(handler, False)
+        self.drain_reports()
+        if not self._dying.pop(handler):  # else a redelivery of its messages recorded it
+            self._lose(handler, fault)
+
+    def handler_starting(self, handler: str) -> None:
+        """A new process of a lost handler has started; ``handler_restarted`` follows."""
+        self._starting.add(handler)
+
+    def handler_restarted(self, handler: str) -> None:
+        """The restarted handler consumes again: a ``handler_restart`` record, once."""
+        if handler in self._starting:
+            self._starting.discard(handler)
+            t = self.clock()
+            self.emit({"t": t, "event": "fault", "handler": handler, "fault": "handler_restart"})
+
+    def _lose(self, handler: str, fault: str = "handler_crash") -> None:
+        if handler in self._dying:
+            self._dying[handler] = True
         t = self.clock()
         self.emit({"t": t, "event": "fault", "handler": handler, "fault": fault})
         self.ledger.lose(handler)
         self.port.handler_lost(handler, t)
 
+    def drain_reports(self, timeout: float = 5.0) -> None:
+        """Handle every report the reports queue holds now (bounded by ``timeout`` s).
+
+        The broker sends a queue's deliveries on the channel before the answer to a later
+        question about that queue, so once it says nothing is ready, one more pump handles
+        whatever it had sent.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self._declared(self.reports_queue)[0]
+            self.pump(0)
+            if ready == 0 or time.monotonic() >= deadline:
+                return
+            self.pump(0.01)
+
     def queue_counts(self) -> tuple[int, int]:
         """``(ready messages, consumers)`` of the job queue, as the broker reports them."""
+        return self._declared(self.queue)
+
+    def _declared(self, queue: str) -> tuple[int, int]:
         while True:
             try:
-                ok = self._ch.queue_declare(self.queue, durable=True, passive=True)  # type: ignore[attr-defined]
+                ok = self._ch.queue_declare(queue, durable=True, passive=True)  # type: ignore[attr-defined]
                 return ok.method.message_count, ok.method.consumer_count
             except _CONNECTION_ERRORS as exc:
                 self._reconnect(exc)
 
 
+def handler_env(url: str, queue: str, name: str, prefetch: int) -> dict[str, str]:
+    """The environment a user's handler instance is started with (docs/job-handler-protocol.md)."""
+    return {
+        **os.environ,
+        AMQP_URL_ENV: url,
+        "ACTIVITYKIT_QUEUE": queue,
+        "ACTIVITYKIT_HANDLER": name,
+        "ACTIVITYKIT_PREFETCH": str(prefetch),
+    }
+
+
 class HandlerPool:
-    """The kit's job-handlers as child processes, each in a process group of its own."""
+    """Job-handlers as child processes, each in a process group of its own.
+
+    Without ``command`` they are the kit's own (``extra_args`` go to each); with it, each is
+    ``/bin/sh -c COMMAND`` with its settings in the environment (``handler_env``), and its
+    output in the log.
+    """
 
     def __init__(
         self,
@@ -264,38 +342,49 @@ class HandlerPool:
         prefetch: int = 1,
         extra_args: Iterable[str] = (),
         log_dir: str | None = None,
+        command: str | None = None,
     ) -> None:
         self.url = url
         self.queue = queue
         self.prefetch = prefetch
         self.extra_args = list(extra_args)
         self.log_dir = log_dir
+        self.command = command
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "activitykit.live.amqp.handler",
-            "--amqp-url",
-            self.url,
-            "--queue",
-            self.queue,
-            "--name",
-            name,
-            "--prefetch",
-            str(self.prefetch),
-            *self.extra_args,
-            *extra,
-        ]
+        env = None
+        if self.command is not None:
+            if extra or self.extra_args:
+                raise ValueError("extra arguments are for the kit's own handler, not a command")
+            cmd = ["/bin/sh", "-c", self.command]
+            env = handler_env(self.url, self.queue, name, self.prefetch)
+        else:
+            cmd = [
+                sys.executable,
+                "-m",
+                "activitykit.live.amqp.handler",
+                "--amqp-url",
+                self.url,
+                "--queue",
+                self.queue,
+                "--name",
+                name,
+                "--prefetch",
+                str(self.prefetch),
+                *self.extra_args,
+                *extra,
+            ]
         err = subprocess.DEVNULL
         if self.log_dir is not None:
             err = open(os.path.join(self.log_dir, f"{name}.log"), "ab")  # noqa: SIM115
         try:
             p = subprocess.Popen(
                 cmd,
+                env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                # The kit's handler writes nothing to stdout; a user's may: keep it.
+                stdout=err if self.command is not None else subprocess.DEVNULL,
                 stderr=err,
                 start_new_session=True,
             )
@@ -327,9 +416,10 @@ class HandlerPool:
                     if p.poll() is not None
                     else (f"did not subscribe within {timeout:g} s")
                 )
-                raise RuntimeError(f"job-handler {name} {why}{self._log_tail(name)}")
+                raise RuntimeError(f"job-handler {name} {why}{self.log_tail(name)}")
 
-    def _log_tail(self, name: str) -> str:
+    def log_tail(self, name: str) -> str:
+        """The end of the handler's log, as "; its last output: ...", or "" without one."""
         if self.log_dir is None:
             return ""
         with contextlib.suppress(OSError):
@@ -340,7 +430,9 @@ class HandlerPool:
         return ""
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        p = self.procs[name]
+        """Signal the handler's process group and wait for it; ``reap`` will not list it
+        (the caller records the loss)."""
+        p = self.procs.pop(name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, sig)
         p.wait(10)
