@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 # pytest-xdist spreads the suite over both cores of the CI machine.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench notebooks clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+) on PATH, or run: make PYTHON=python3 ..."; exit 2; }
@@ -36,6 +36,11 @@ test: $(VENV)/.installed-test
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Re-execute notebooks/*.ipynb in place: their outputs are committed, so the repository shows
+# them rendered; tests/test_notebooks.py fails when they are stale. Commit the result.
+notebooks: $(VENV)/.installed-test
+	$(PY) tools/notebooks.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

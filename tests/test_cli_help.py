@@ -58,3 +58,50 @@ def test_user_facing_text_points_at_the_projects_own_docs() -> None:
     assert bad == {}
     assert (ROOT / "docs" / "spec.md").is_file()
     assert "docs/spec.md" in _all_help()["spec"]
+
+
+def _parsers() -> dict[str, object]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    out: dict[str, object] = {}
+    for name, p in sub.choices.items():
+        out[name] = p
+        for action in p._actions:
+            if isinstance(action.choices, dict):
+                for sub_name, q in action.choices.items():
+                    out[f"{name} {sub_name}"] = q
+    return out
+
+
+def _set_actions() -> dict[str, object]:
+    found = {}
+    for name, p in _parsers().items():
+        for action in p._actions:  # type: ignore[attr-defined]
+            if "--set" in action.option_strings:
+                found[name] = action
+    return found
+
+
+def test_every_set_option_is_the_shared_one() -> None:
+    # --set was declared four times with different dests (sweep's was args.set) and wording.
+    actions = _set_actions()
+    assert set(actions) >= {"run", "live", "sweep", "scenario show"}
+    for name, action in actions.items():
+        assert action.dest == "overrides", name
+        assert action.metavar == "KEY=VALUE", name
+        assert action.help.startswith("override a scenario setting"), name
+    args = build_parser().parse_args(["run", "x.yaml", "--set", "duration=10", "--set", "seed=2"])
+    assert args.overrides == ["duration=10", "seed=2"]
+    assert build_parser().parse_args(["sweep", "x.yaml"]).overrides == []
+
+
+#: The scenarios each command's example is meant for (live runs real seconds: live-smoke).
+_EXAMPLE_TARGETS = {"live": [ROOT / "scenarios" / "live-smoke.yaml"]}
+
+
+@pytest.mark.parametrize("command", ["run", "live", "sweep", "scenario show"])
+def test_each_set_example_loads(command: str) -> None:
+    text = _set_actions()[command].help
+    overrides = re.findall(r"--set\s+([a-z][\w.]*=[^\s,)]+)", text)
+    assert overrides, f"{command} --set help has no example"
+    for path in _EXAMPLE_TARGETS.get(command, SCENARIOS):
+        load_scenario(path, overrides)

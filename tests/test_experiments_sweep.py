@@ -178,6 +178,29 @@ def test_a_results_dir_of_another_scenario_is_refused(tmp_path: Path) -> None:
         run_sweep(Scenario(), ["server.prefetch=1"], 1, out_dir=tmp_path, run_fn=queue_model)
 
 
+def test_sweep_json_is_replaced_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sweep killed (or a disk filling up) while it wrote sweep.json left half a file, and
+    # every later sweep into the directory was refused as "not a sweep manifest".
+    run_sweep(Scenario(), ["server.job_handlers=1"], 1, out_dir=tmp_path, run_fn=queue_model)
+    before = (tmp_path / "sweep.json").read_text()
+    real = Path.write_text
+
+    def half_then_full_disk(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        real(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        run_sweep(Scenario(), ["server.job_handlers=1"], 1, out_dir=tmp_path, run_fn=queue_model)
+    monkeypatch.undo()
+    assert (tmp_path / "sweep.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    again = run_sweep(
+        Scenario(), ["server.job_handlers=1"], 1, out_dir=tmp_path, run_fn=queue_model
+    )
+    assert again.skipped == 1
+
+
 def test_a_bad_grid_point_is_refused_before_any_run(tmp_path: Path) -> None:
     calls: list[int] = []
 

@@ -490,6 +490,26 @@ def test_traces_read_in_blocks_equal_the_whole_file(
     assert f"{back}:{len(text.splitlines()) + 1}: t=0 is smaller than" in err
 
 
+def test_blocks_read_in_parallel_report_the_first_error_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Blocks are parsed two at a time: a NUL byte in a later block (an error of the block
+    # reader) must not win over a bad record in an earlier block still being parsed.
+    from activitykit.trace import _io
+
+    monkeypatch.setattr(_io, "BLOCK_BYTES", 4096)
+    good = '{"t": 1, "event": "exchange", "computer": "c1"}'
+    lines = [good, '{"t": "soon", "event": "exchange", "computer": "c1"}', *[good] * 100]
+    path = tmp_path / "two-faults.jsonl"
+    # the NUL byte is in the second 4 KiB block, read while the first is being parsed
+    path.write_bytes(("\n".join(lines) + "\n").encode() + b"\x00\n")
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:2:" in err and "NUL" not in err
+    # alone, the NUL byte is still named with its line
+    path.write_bytes(("\n".join([good] * 102) + "\n").encode() + b"\x00\n")
+    assert f"{path}:103: binary data" in refused(capsys, "check", str(path))
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [

@@ -8,7 +8,12 @@ import sys
 
 import pytest
 
-LAZY = ["activitykit.conformance", "activitykit.experiments", "activitykit.reports"]
+LAZY = [
+    "activitykit.conformance",
+    "activitykit.experiments",
+    "activitykit.reports",
+    "activitykit.trace",
+]
 
 
 @pytest.mark.parametrize("name", LAZY)
@@ -26,5 +31,16 @@ def test_reading_key_figures_does_not_load_the_graph_and_html_code() -> None:
     # simulation workers (sweeps) import reports.metrics; networkx is for report graphs.
     # (The conformance and experiments packages have their own such tests.)
     code = "import sys, activitykit.reports.metrics; print('networkx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_checking_a_trace_file_does_not_load_pandas() -> None:
+    # `activitykit check` reads with pyarrow and judges with numpy; pandas (trace.frame) cost
+    # about half a second of its start-up before the trace package exported lazily.
+    code = (
+        "import sys, activitykit.cli.check, activitykit.check, activitykit.trace.readers; "
+        "print('pandas' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

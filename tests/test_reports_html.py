@@ -216,3 +216,20 @@ def test_report_of_a_simulated_run_says_it_has_no_findings(run_dir):
     page = write_report(run_dir).read_text()
     section = page[page.index('id="findings"') : page.index('id="effective-scenario"')]
     assert "Not a live run" in section
+
+
+def test_activities_csv_holds_the_activity_table(tmp_path):
+    # written by pyarrow (pandas' to_csv was a second of a 50,000-activity report); list
+    # fields are JSON lists, as in a CSV trace
+    run_dir = make_run(tmp_path / "r")
+    write_report(run_dir)
+    want = load_run(run_dir).activities
+    got = pd.read_csv(run_dir / "report" / "activities.csv")
+    assert list(got.columns) == list(want.columns) and len(got) == len(want)
+    assert got["id"].tolist() == want["id"].tolist()
+    pd.testing.assert_series_equal(got["total"], want["total"], check_names=False)
+    assert got["finished"].tolist() == want["finished"].tolist()
+    deps = [json.loads(d) if isinstance(d, str) else None for d in got["depends_on"]]
+    expected = [None if d is None or d != d else list(d) for d in want["depends_on"]]
+    assert deps == expected
+    assert any(d for d in deps), "the synthetic run has dependencies"

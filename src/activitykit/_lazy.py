@@ -1,9 +1,10 @@
 """Names a package exports but imports only on first use (PEP 562).
 
-Three packages need it, each for a cheap import of the package itself: ``conformance``
+Four packages need it, each for a cheap import of the package itself: ``conformance``
 (its pytest plugin is imported by every pytest run), ``experiments`` (``activitykit run
---help`` reads its CLI arguments) and ``reports`` (simulation workers read key figures
-from ``reports.metrics`` and should not pay for networkx and the HTML writer).
+--help`` reads its CLI arguments), ``reports`` (simulation workers read key figures
+from ``reports.metrics`` and should not pay for networkx and the HTML writer) and ``trace``
+(its DataFrame helpers need pandas, which ``activitykit check`` never does).
 """
 
 from __future__ import annotations

@@ -14,80 +14,24 @@ same ones record by record, and a differential test holds the two drivers togeth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
-from ..model import Kind, Profile
-from ..trace.readers import read_table, table_from_records
-from ..trace.schema import CHECK_FIELDS, FIELDS
-from ..trace.validate import Monotone, validate_record
+from ..model import Profile
 from . import rules as R
 from .report import CheckReport, Violation, finalize
+from .table import NONE as _NONE
+from .table import Columns, codes_of_names, first_lines, load_table, op_keys
+from .views import View
+from .views import judge as judge_view
 
 __all__ = ["check", "check_table", "load_table"]
 
-_NONE = -1
 _SC = R.STATE_CODE
-_IP, _OK, _KO, _X = _SC["In Progress"], _SC["Succeeded"], _SC["Failed"], _SC["Canceled"]
-_Q, _S, _W, _B = _SC["Queued"], _SC["Scheduled"], _SC["Waiting"], _SC["Blocked"]
-#: code -> state name; code -1 (none) -> None
-_STATE_NAMES = np.array([s.value for s in R.STATES] + [None], dtype=object)
-_KIND_NAMES = np.array([Kind.CLIENT.value, Kind.SERVER.value, None], dtype=object)
-
-
-def load_table(source: Any, input_format: str | None = None) -> pa.Table:
-    """A validated trace table (``FIELDS`` columns present + ``line``) from any source."""
-    if isinstance(source, str | Path):
-        return read_table(source, input_format, fields=CHECK_FIELDS)
-    if _is_frame(source):
-        return table_from_records(_validated(_frame_rows(source), "<frame>"))
-    if isinstance(source, pa.Table):
-        return table_from_records(_validated(_frame_rows(source.to_pandas()), "<table>"))
-    if isinstance(source, Iterable) and not isinstance(source, bytes | str | Mapping):
-        return table_from_records(_validated(enumerate(source, start=1), "<records>"))
-    raise InputError(
-        f"cannot check a {type(source).__name__}; give a trace file path, a DataFrame or an "
-        "iterable of record dicts"
-    )
-
-
-def _is_frame(obj: Any) -> bool:
-    """A pandas DataFrame, told without importing pandas (the CLI path never needs it)."""
-    return type(obj).__name__ == "DataFrame" and type(obj).__module__.startswith("pandas")
-
-
-def _frame_rows(df: Any) -> Iterable[tuple[int, dict[str, Any]]]:
-    lines = (
-        df["line"].to_numpy(dtype=np.int64)
-        if "line" in df.columns
-        else np.arange(1, len(df) + 1, dtype=np.int64)
-    )
-    cols = [c for c in FIELDS if c in df.columns]
-    for n, row in zip(lines, df[cols].to_dict(orient="records"), strict=True):
-        clean: dict[str, Any] = {}
-        for k, v in row.items():
-            if v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and v != v):
-                continue
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            elif isinstance(v, np.generic):
-                v = v.item()
-            clean[k] = v
-        yield int(n), clean
-
-
-def _validated(pairs: Iterable[tuple[int, Any]], source: str):
-    order = Monotone(source)
-    for n, raw in pairs:
-        rec = validate_record(raw, source, n, CHECK_FIELDS)
-        order(rec, n)
-        yield n, rec
+_OK = _SC["Succeeded"]
 
 
 def check(
@@ -106,98 +50,11 @@ def check(
     return check_table(load_table(source, input_format), profile=prof, max_age=max_age)
 
 
-class _Cols:
-    """Numpy views of a validated table's columns; absent columns read as all-missing."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        self.n = table.num_rows
-        self._cache: dict[str, Any] = {}
-
-    def has(self, name: str) -> bool:
-        return name in self.table.column_names
-
-    def num(self, name: str) -> np.ndarray:
-        key = "#" + name
-        if key not in self._cache:
-            if self.has(name):
-                col = self.table.column(name)
-                arr = pc.cast(col, pa.float64()).to_numpy() if self.n else np.zeros(0)
-            else:
-                arr = np.full(self.n, np.nan)
-            self._cache[key] = np.asarray(arr, dtype=np.float64)
-        return self._cache[key]
-
-    def encoded(self, name: str) -> tuple[np.ndarray, list[Any]]:
-        """(codes, dictionary): codes in order of first appearance, -1 for missing."""
-        key = "@" + name
-        if key not in self._cache:
-            if not self.has(name) or not self.n:
-                self._cache[key] = (np.full(self.n, _NONE, dtype=np.int64), [])
-            else:
-                col = self.table.column(name).combine_chunks()
-                enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-                codes = pc.fill_null(enc.indices, _NONE).to_numpy().astype(np.int64)
-                self._cache[key] = (codes, enc.dictionary)
-        return self._cache[key]
-
-    def codes_at(self, name: str, mapping: Mapping[str, int], rows: np.ndarray) -> np.ndarray:
-        """``codes`` at ``rows`` only (cheaper than the whole column)."""
-        if not self.has(name) or not len(rows):
-            return np.full(len(rows), _NONE, dtype=np.int64)
-        col = self.table.column(name).combine_chunks()
-        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-        idx = enc.indices.take(pa.array(rows, type=pa.int64()))
-        codes = pc.fill_null(idx, _NONE).to_numpy().astype(np.int64)
-        names = enc.dictionary.to_pylist()
-        table = np.array([mapping.get(u, _NONE) for u in names] + [_NONE], dtype=np.int64)
-        return table[codes]
-
-    def num_at(self, name: str, rows: np.ndarray) -> np.ndarray:
-        """``num`` at ``rows`` only."""
-        if not self.has(name):
-            return np.full(len(rows), np.nan)
-        col = self.table.column(name).take(pa.array(rows, type=pa.int64()))
-        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
-
-    def take(self, name: str, rows: np.ndarray) -> list[Any]:
-        if not self.has(name):
-            return [None] * len(rows)
-        return self.table.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
-
-    def record(self, i: int) -> dict[str, Any]:
-        return self.records([i])[0]
-
-    def records(self, rows: list[int]) -> list[dict[str, Any]]:
-        """The records at ``rows`` as dicts (fields present only), gathered in one go."""
-        if not rows:
-            return []
-        names = [f for f in FIELDS if self.has(f)]
-        got = self.table.select(names).take(pa.array(rows, type=pa.int64())).to_pylist()
-        return [{k: v for k, v in row.items() if v is not None} for row in got]
-
-
-def _first_line(codes: np.ndarray, size: int, lines: np.ndarray, big: int) -> np.ndarray:
-    """For each code 0..size-1 the line of its first row (rows are in line order), else big."""
-    out = np.full(size, big, dtype=np.int64)
-    if len(codes):
-        u, first = np.unique(codes, return_index=True)
-        out[u] = lines[first]
-    return out
-
-
-def _op_keys(c: _Cols, rows: np.ndarray) -> np.ndarray:
-    """Dense integer keys of the rows' operation ids (ids compare by their text)."""
-    if pa.types.is_string(c.table.schema.field("operation_id").type):
-        return c.encoded("operation_id")[0][rows]
-    return c.num_at("operation_id", rows).astype(np.int64)
-
-
 def check_table(
     table: pa.Table, *, profile: Profile = Profile.RESULT_WINS, max_age: float | None = None
 ) -> CheckReport:
     """Judge a validated trace table (as ``load_table`` returns it)."""
-    c = _Cols(table)
+    c = Columns(table)
     n = c.n
     line = table.column("line").to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
     t = c.num("t")
@@ -231,8 +88,8 @@ def check_table(
     is_progress = is_ev("progress")
     has_act = acode >= 0
     is_act_ev = is_ev(*R.ACTIVITY_EVENTS) & has_act
-    group_line = _first_line(acode[is_group & has_act], na, line[is_group & has_act], big)
-    c0 = _first_line(acode[is_created & has_act], na, line[is_created & has_act], big)
+    group_line = first_lines(acode[is_group & has_act], na, line[is_group & has_act], big)
+    c0 = first_lines(acode[is_created & has_act], na, line[is_created & has_act], big)
     ac = np.where(has_act, acode, 0)
     if na:
         c0_row = c0[ac]
@@ -251,7 +108,7 @@ def check_table(
 
     def judge(on: str, facts: dict[str, Any], base: np.ndarray) -> None:
         """Evaluate the clauses on ``on`` records over the view of ``base``'s facts."""
-        _judge(R.active_clauses(kinds, on), _View(facts, base, decode), ctx, found)
+        judge_view(R.active_clauses(kinds, on), View(facts, base, decode), ctx, found)
 
     decode: dict[str, Any] = {"activity": lambda code: str(anames[code])}
 
@@ -379,7 +236,7 @@ def check_table(
     def release(j: np.ndarray) -> dict[str, Any]:
         if not first_ok:
             ok_rows = srow[(cur == _OK) & s_is_tr]
-            first_ok.append(_first_line(acode[ok_rows], na, line[ok_rows], big))
+            first_ok.append(first_lines(acode[ok_rows], na, line[ok_rows], big))
         prog = np.flatnonzero(is_progress & valid)
         return _release_facts(c, trow[j], acode, adict, created_row, line, first_ok[0], prog)
 
@@ -426,7 +283,7 @@ def check_table(
     r_delivered = np.full(len(r_rows), _NONE, dtype=np.int64)
     if len(d_rows) or len(r_rows):
         both = np.concatenate((d_rows, r_rows))
-        _, op_dense = np.unique(_op_keys(c, both), return_inverse=True)
+        _, op_dense = np.unique(op_keys(c, both), return_inverse=True)
         d_op, r_op = op_dense[: len(d_rows)], op_dense[len(d_rows) :]
         width = int(op_dense.max()) + 1 if len(op_dense) else 1
         if len(d_rows):
@@ -505,77 +362,8 @@ def check_table(
     )
 
 
-class _View:
-    """The facts of some records as columns, each gathered on first use (``facts[name]``
-    maps the base indexes to an array, or to a dict of several facts at once)."""
-
-    def __init__(self, facts: Mapping[str, Any], base: np.ndarray, decode: Mapping[str, Any]):
-        self._facts, self._base, self._decode = facts, base, decode
-        self.size = len(base)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        got = self._facts[name](self._base)
-        if isinstance(got, dict):
-            self.__dict__.update(got)
-            return got[name]
-        self.__dict__[name] = got
-        return got
-
-    def sub(self, positions: np.ndarray) -> _View:
-        return _View(self._facts, self._base[positions], self._decode)
-
-    def at(self, j: int) -> _Row:
-        return _Row(self, j)
-
-
-class _Row:
-    """One record of a view as Python scalars with names decoded: what messages read."""
-
-    def __init__(self, view: _View, j: int) -> None:
-        self._view, self._j = view, j
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        value = getattr(self._view, name)[self._j]
-        if name in self._view._decode:
-            return self._view._decode[name](value)
-        return value.item() if isinstance(value, np.generic) else value
-
-
-def _judge(
-    clauses: Iterable[R.Clause], view: _View, ctx: R.Context, found: list[tuple[str, int, str]]
-) -> None:
-    """Append ``(rule, table row, message)`` for every record of ``view`` a clause finds."""
-    if not view.size:
-        return
-    for clause in clauses:
-        v = view
-        if clause.when is not None:
-            sel = np.flatnonzero(clause.when(view, ctx))
-            if not len(sel):
-                continue
-            v = view.sub(sel)
-        broken = np.broadcast_to(clause.broken(v, ctx), (v.size,))
-        for j in np.flatnonzero(broken):
-            row = v.at(int(j))
-            found.append((clause.rule, int(row.row), clause.message(row, ctx)))
-
-
-def _codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:
-    """Activity codes of a few names: probe the (large) activity dictionary against them."""
-    if not names or not len(adict):
-        return {}
-    wanted = pa.array(sorted(set(names)), pa.string())
-    pos = pc.index_in(adict, value_set=wanted).to_numpy(zero_copy_only=False)
-    hit = np.flatnonzero(~np.isnan(pos)) if pos.dtype.kind == "f" else np.flatnonzero(pos >= 0)
-    return {wanted[int(pos[h])].as_py(): int(h) for h in hit}
-
-
 def _release_facts(
-    c: _Cols,
+    c: Columns,
     rows: np.ndarray,
     acode: np.ndarray,
     adict: pa.Array,
@@ -590,7 +378,7 @@ def _release_facts(
     pof = c.take("progress_of", crow)
     thr = c.num_at("threshold", crow)
     flat = [d for ds in deps if ds for d in ds]
-    code_of = _codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
+    code_of = codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
     dep_code = iter([code_of.get(d) for d in flat])
     if len(prog_rows):
         # progress rows sorted by (activity, line): the latest before a line is one search

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from ._options import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -88,14 +90,7 @@ def add_client_args(
     src.add_argument(
         "--client-cmd", metavar="CMD", help="an installed client, e.g. landscape-client"
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. --set duration=120",
-    )
+    add_set_option(p, "--set duration=120")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
     p.add_argument("--message-port", type=int, default=0, metavar="PORT", help="0: pick a free one")
     p.add_argument("--ping-port", type=int, default=0, metavar="PORT", help="0: pick a free one")

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from ._options import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,14 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML, docs/scenarios.md)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default: the scenario's)")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<scenario>-<seed>)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. --set duration=3600 --set fleet.groups.0.computers=250",
-    )
+    add_set_option(p, "--set duration=3600 --set fleet.groups.0.computers=250")
     p.add_argument(
         "--trace-format",
         choices=("parquet", "jsonl"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._options import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -27,14 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "show", help="print the effective scenario (YAML) with every default filled in"
     )
     show.add_argument("file", metavar="FILE")
-    show.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. --set fleet.groups.0.computers=500 (repeatable)",
-    )
+    add_set_option(show, "--set fleet.groups.0.computers=500")
     show.set_defaults(func=run_show)
 
 

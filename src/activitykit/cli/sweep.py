@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from ._options import add_set_option
+
 #: Figures printed per grid point unless --show says otherwise (when the runs report them).
 HEADLINE = (
     "client.total.p90",
@@ -52,13 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--scheduler", metavar="ADDRESS", help="use the dask scheduler at ADDRESS instead"
     )
     p.add_argument("--out", metavar="DIR", help="results directory (default runs/sweep-<name>)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field for every run (as in `activitykit run`); repeatable",
-    )
+    add_set_option(p, "--set duration=3600", note=" for every run of the sweep")
     p.add_argument("--seed", type=int, metavar="N", help="first seed (default: the scenario's)")
     p.add_argument(
         "--keep-runs",
@@ -97,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise InputError(f"--workers ({workers}) must be at least 1")
-    scenario = load_scenario(Path(args.scenario), overrides=list(args.set))
+    scenario = load_scenario(Path(args.scenario), overrides=list(args.overrides))
     if args.seed is not None:
         if args.seed < 0:
             raise InputError(f"--seed ({args.seed}) must be >= 0")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import write_atomic, write_text_atomic
 from ..errors import InputError
 from ..scenario.schema import Scenario
 from .stats import figure_ci
@@ -150,9 +150,7 @@ def _write_atomic(frame: pd.DataFrame, path: Path, meta: Mapping[str, Any]) -> N
     schema_meta = dict(table.schema.metadata or {})
     schema_meta[b"activitykit"] = json.dumps(meta, sort_keys=True).encode()
     table = table.replace_schema_metadata(schema_meta)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 class ResultsDir:
@@ -204,7 +202,10 @@ class ResultsDir:
                     "--out, or the same --grid keys to add values or replications",
                     source=str(self.path),
                 )
-        manifest.write_text(
+        # replaced whole: a sweep killed while writing it must not leave a directory that
+        # every later sweep refuses as "not a sweep manifest"
+        write_text_atomic(
+            manifest,
             json.dumps(
                 {
                     "scenario": self.scenario_name,
@@ -214,7 +215,6 @@ class ResultsDir:
                 indent=2,
             )
             + "\n",
-            encoding="utf-8",
         )
         runs = self.path / self.RUNS
         if not runs.exists():

@@ -5,32 +5,47 @@ or to a whole table; ``readers`` and ``landscape`` read files, ``writers`` write
 ``frame.as_frame`` is the one way from any trace to a DataFrame.
 """
 
-from .frame import as_frame, count_events
-from .landscape import landscape_records
-from .readers import INPUT_FORMATS, read_records, read_table, table_from_records
-from .schema import (
-    ARROW_SCHEMA,
-    CHECK_FIELDS,
-    EVENT_KINDS,
-    EVENT_RULES,
-    FIELD_RULES,
-    FIELDS,
-    KIT_EVENT_KINDS,
-    SPEC_EVENT_KINDS,
-)
-from .validate import validate_record
-from .writers import (
-    CsvTraceWriter,
-    JsonlTraceWriter,
-    MemoryTraceWriter,
-    ParquetTraceWriter,
-    TableTraceWriter,
-    TraceFormatError,
-    TraceWriter,
-    format_for_path,
-    open_writer,
-    write_trace,
-)
+from .._lazy import lazy_exports
+
+#: Imported on first use: ``frame`` needs pandas, which checking a trace file never
+#: needs (half a second of ``activitykit check`` start-up).
+_WHERE = {
+    "frame": (
+        "as_frame",
+        "count_events",
+    ),
+    "landscape": ("landscape_records",),
+    "readers": (
+        "INPUT_FORMATS",
+        "read_records",
+        "read_table",
+        "table_from_records",
+    ),
+    "schema": (
+        "ARROW_SCHEMA",
+        "CHECK_FIELDS",
+        "EVENT_KINDS",
+        "EVENT_RULES",
+        "FIELD_RULES",
+        "FIELDS",
+        "KIT_EVENT_KINDS",
+        "SPEC_EVENT_KINDS",
+    ),
+    "validate": ("validate_record",),
+    "writers": (
+        "CsvTraceWriter",
+        "JsonlTraceWriter",
+        "MemoryTraceWriter",
+        "ParquetTraceWriter",
+        "TableTraceWriter",
+        "TraceFormatError",
+        "TraceWriter",
+        "format_for_path",
+        "open_writer",
+        "write_trace",
+    ),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 __all__ = [
     "ARROW_SCHEMA",

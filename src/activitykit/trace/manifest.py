@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_text_atomic
+
 __all__ = ["MANIFEST", "RUN_MARKERS", "TRACE_NAMES", "file_sha256", "verify", "write_manifest"]
 
 MANIFEST = "manifest.json"
@@ -37,9 +39,7 @@ def file_sha256(path: Path) -> str:
 
 def write_manifest(run_dir: Path, fields: Mapping[str, Any]) -> None:
     """``manifest.json`` in ``run_dir``, replaced atomically (never half written)."""
-    tmp = run_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(dict(fields), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / MANIFEST)
+    write_text_atomic(run_dir / MANIFEST, json.dumps(dict(fields), indent=2) + "\n")
 
 
 def _run_trace(path: Path) -> tuple[Path, Path] | None:

@@ -270,36 +270,81 @@ def read_table(
     return table_from_records(read_records(path, fmt, fields=fields))
 
 
+#: Blocks parsed at once by ``_fast_text``: pyarrow's JSON parser uses every core for one
+#: block, but the rest of a block's work (line numbers, validation, encoding) is one thread;
+#: a second block in flight keeps both cores busy.
+_IN_FLIGHT = 2
+
+
+def _parse_block(fmt: str, first: int, block: bytes, header: bytes, fields: frozenset[str]):
+    """One block's validated table (``None``: nothing in it), lines numbered in the file."""
+    if fmt == "csv":
+        if first == 1:
+            table, lines = fast_csv(block, fields)
+        else:
+            # the header heads every block; data line k (k >= 2) is file line first+k-2
+            table, lines = fast_csv(header + block, fields)
+            lines = lines + (first - 2)
+    else:
+        table, lines = fast_jsonl(block, fields)
+        lines = lines + (first - 1)
+    if not table.num_rows:
+        return None
+    return validate_table(table, lines, fields)
+
+
 def _fast_text(path: Path, fmt: str, fields: frozenset[str]) -> pa.Table:
     """The fast path over a JSON Lines or CSV trace, one block (``text_blocks``) at a time:
-    memory holds the columns read so far and one block, never the file."""
+    memory holds the columns read so far and ``_IN_FLIGHT`` blocks, never the file.
+
+    Blocks are parsed in worker threads (pyarrow and numpy release the GIL) but judged in
+    file order: the first block that raises decides, as if they were read one by one, and
+    an error reading a later block waits until the earlier ones have been judged."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     parts: list[pa.Table] = []
     header = b""
     last_t = -np.inf
-    for first, block in text_blocks(path):
-        if fmt == "csv":
-            if not header:
-                header = block.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf") + b"\n"
-                table, lines = fast_csv(block, fields)
-            elif block.isspace():
-                continue
-            else:
-                # the header heads every block; data line k (k >= 2) is file line first+k-2
-                table, lines = fast_csv(header + block, fields)
-                lines = lines + (first - 2)
-        else:
-            if block.isspace():
-                continue  # blank lines only: nothing to parse, and no rows to number
-            table, lines = fast_jsonl(block, fields)
-            lines = lines + (first - 1)
-        if not table.num_rows:
-            continue
-        part = validate_table(table, lines, fields)
+
+    def collect(future) -> None:
+        nonlocal last_t
+        part = future.result()
+        if part is None:
+            return
         t = part.column("t")
         if t[0].as_py() < last_t:
             raise Fallback  # t decreases across blocks: the careful path names the lines
         last_t = t[-1].as_py()
         parts.append(part)
+
+    blocks = text_blocks(path)
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="trace-block") as pool:
+        try:
+            while True:
+                try:
+                    first, block = next(blocks)
+                except StopIteration:
+                    break
+                except InputError:
+                    for future in pending:  # an earlier block's verdict comes first
+                        collect(future)
+                    pending.clear()
+                    raise
+                if fmt == "csv" and not header:
+                    header = block.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf") + b"\n"
+                elif block.isspace():
+                    continue  # blank lines only: nothing to parse, and no rows to number
+                pending.append(pool.submit(_parse_block, fmt, first, block, header, fields))
+                if len(pending) >= _IN_FLIGHT:
+                    collect(pending.popleft())
+            while pending:
+                collect(pending.popleft())
+        finally:
+            for future in pending:
+                future.cancel()
+            blocks.close()
     if fmt == "csv" and not header:
         raise Fallback  # an empty file: the careful path's (empty) table
     if not parts:

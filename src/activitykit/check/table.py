@@ -1,0 +1,174 @@
+"""Trace tables for the batch checker: loading any source, and numpy views of its columns.
+
+``load_table`` turns a path, a DataFrame, a pyarrow Table or an iterable of records into one
+validated pyarrow Table (``FIELDS`` columns present + ``line``); ``Columns`` hands the batch
+driver numpy arrays of its columns (text as integer codes by dictionary encoding, so no
+Python string objects exist for the millions of rows), cached, and only the few rows a
+message needs back as Python objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError
+from ..trace.readers import read_table, table_from_records
+from ..trace.schema import CHECK_FIELDS, FIELDS
+from ..trace.validate import Monotone, validate_record
+
+__all__ = ["NONE", "Columns", "codes_of_names", "first_lines", "load_table", "op_keys"]
+
+#: The code of a missing value in every integer-coded column.
+NONE = -1
+
+
+def load_table(source: Any, input_format: str | None = None) -> pa.Table:
+    """A validated trace table (``FIELDS`` columns present + ``line``) from any source."""
+    if isinstance(source, str | Path):
+        return read_table(source, input_format, fields=CHECK_FIELDS)
+    if _is_frame(source):
+        return table_from_records(_validated(_frame_rows(source), "<frame>"))
+    if isinstance(source, pa.Table):
+        return table_from_records(_validated(_frame_rows(source.to_pandas()), "<table>"))
+    if isinstance(source, Iterable) and not isinstance(source, bytes | str | Mapping):
+        return table_from_records(_validated(enumerate(source, start=1), "<records>"))
+    raise InputError(
+        f"cannot check a {type(source).__name__}; give a trace file path, a DataFrame or an "
+        "iterable of record dicts"
+    )
+
+
+def _is_frame(obj: Any) -> bool:
+    """A pandas DataFrame, told without importing pandas (the CLI path never needs it)."""
+    return type(obj).__name__ == "DataFrame" and type(obj).__module__.startswith("pandas")
+
+
+def _frame_rows(df: Any) -> Iterable[tuple[int, dict[str, Any]]]:
+    lines = (
+        df["line"].to_numpy(dtype=np.int64)
+        if "line" in df.columns
+        else np.arange(1, len(df) + 1, dtype=np.int64)
+    )
+    cols = [c for c in FIELDS if c in df.columns]
+    for n, row in zip(lines, df[cols].to_dict(orient="records"), strict=True):
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and v != v):
+                continue
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif isinstance(v, np.generic):
+                v = v.item()
+            clean[k] = v
+        yield int(n), clean
+
+
+def _validated(pairs: Iterable[tuple[int, Any]], source: str):
+    order = Monotone(source)
+    for n, raw in pairs:
+        rec = validate_record(raw, source, n, CHECK_FIELDS)
+        order(rec, n)
+        yield n, rec
+
+
+class Columns:
+    """Numpy views of a validated table's columns; absent columns read as all-missing."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.n = table.num_rows
+        self._cache: dict[str, Any] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self.table.column_names
+
+    def num(self, name: str) -> np.ndarray:
+        key = "#" + name
+        if key not in self._cache:
+            if self.has(name):
+                col = self.table.column(name)
+                arr = pc.cast(col, pa.float64()).to_numpy() if self.n else np.zeros(0)
+            else:
+                arr = np.full(self.n, np.nan)
+            self._cache[key] = np.asarray(arr, dtype=np.float64)
+        return self._cache[key]
+
+    def encoded(self, name: str) -> tuple[np.ndarray, list[Any]]:
+        """(codes, dictionary): codes in order of first appearance, -1 for missing."""
+        key = "@" + name
+        if key not in self._cache:
+            if not self.has(name) or not self.n:
+                self._cache[key] = (np.full(self.n, NONE, dtype=np.int64), [])
+            else:
+                col = self.table.column(name).combine_chunks()
+                enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+                codes = pc.fill_null(enc.indices, NONE).to_numpy().astype(np.int64)
+                self._cache[key] = (codes, enc.dictionary)
+        return self._cache[key]
+
+    def codes_at(self, name: str, mapping: Mapping[str, int], rows: np.ndarray) -> np.ndarray:
+        """``codes`` at ``rows`` only (cheaper than the whole column)."""
+        if not self.has(name) or not len(rows):
+            return np.full(len(rows), NONE, dtype=np.int64)
+        col = self.table.column(name).combine_chunks()
+        enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+        idx = enc.indices.take(pa.array(rows, type=pa.int64()))
+        codes = pc.fill_null(idx, NONE).to_numpy().astype(np.int64)
+        names = enc.dictionary.to_pylist()
+        table = np.array([mapping.get(u, NONE) for u in names] + [NONE], dtype=np.int64)
+        return table[codes]
+
+    def num_at(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """``num`` at ``rows`` only."""
+        if not self.has(name):
+            return np.full(len(rows), np.nan)
+        col = self.table.column(name).take(pa.array(rows, type=pa.int64()))
+        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+
+    def take(self, name: str, rows: np.ndarray) -> list[Any]:
+        if not self.has(name):
+            return [None] * len(rows)
+        return self.table.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
+
+    def record(self, i: int) -> dict[str, Any]:
+        return self.records([i])[0]
+
+    def records(self, rows: list[int]) -> list[dict[str, Any]]:
+        """The records at ``rows`` as dicts (fields present only), gathered in one go."""
+        if not rows:
+            return []
+        names = [f for f in FIELDS if self.has(f)]
+        got = self.table.select(names).take(pa.array(rows, type=pa.int64())).to_pylist()
+        return [{k: v for k, v in row.items() if v is not None} for row in got]
+
+
+def first_lines(codes: np.ndarray, size: int, lines: np.ndarray, big: int) -> np.ndarray:
+    """For each code 0..size-1 the line of its first row (rows are in line order), else big."""
+    out = np.full(size, big, dtype=np.int64)
+    if len(codes):
+        u, first = np.unique(codes, return_index=True)
+        out[u] = lines[first]
+    return out
+
+
+def op_keys(c: Columns, rows: np.ndarray) -> np.ndarray:
+    """Dense integer keys of the rows' operation ids (ids compare by their text)."""
+    if pa.types.is_string(c.table.schema.field("operation_id").type):
+        return c.encoded("operation_id")[0][rows]
+    return c.num_at("operation_id", rows).astype(np.int64)
+
+
+def codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:
+    """Activity codes of a few names: probe the (large) activity dictionary against them."""
+    if not names or not len(adict):
+        return {}
+    wanted = pa.array(sorted(set(names)), pa.string())
+    pos = pc.index_in(adict, value_set=wanted).to_numpy(zero_copy_only=False)
+    hit = np.flatnonzero(~np.isnan(pos)) if pos.dtype.kind == "f" else np.flatnonzero(pos >= 0)
+    return {wanted[int(pos[h])].as_py(): int(h) for h in hit}
