@@ -32,7 +32,7 @@ def _tree(tmp_path: Path) -> Path:
         (["--client-src", "TREE", "--set", "workload.arrivals.0.type=ArchiveRequest"],
          "is a server activity"),
         (["--client-src", "TREE", "--set", "fleet.groups.0.urgent_exchange_interval=5"],
-         "urgent_exchange interval must be >= 10 s"),
+         "urgent_exchange_interval (5 s) must be at least 10 s"),
         (["--client-src", "TREE", "--job-handler", "my-handler"],
          "--job-handler: a job-handler needs a broker: --amqp-url or --own-broker"),
     ],

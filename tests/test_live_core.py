@@ -125,7 +125,7 @@ def test_live_scenario_takes_one_group_and_whole_second_intervals() -> None:
     with pytest.raises(InputError, match=r"ping_interval: Landscape Client takes whole seconds"):
         live_scenario(scenario_from_data(data), 2)
     data["fleet"]["groups"][0].update(ping_interval=2, urgent_exchange_interval=5)
-    with pytest.raises(InputError, match=r"urgent_exchange interval must be >= 10 s"):
+    with pytest.raises(InputError, match=r"urgent_exchange_interval \(5 s\) must be at least 10 s"):
         live_scenario(scenario_from_data(data), 2)
     two = {**SCENARIO, "fleet": {"groups": [SCENARIO["fleet"]["groups"][0], {"name": "h"}]}}
     with pytest.raises(InputError, match="one fleet group"):

@@ -450,3 +450,31 @@ def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes("name: caf\xe9\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"latin1.yaml: not UTF-8 text \(invalid continuation"):
         load_scenario(path)
+
+
+def test_urgent_interval_below_10_s_is_refused_everywhere(tmp_path: Path) -> None:
+    msg = refusal(
+        tmp_path,
+        """
+        fleet:
+          groups: [{name: a, urgent_exchange_interval: 9.5}]
+        server:
+          set_intervals:
+            - {at: 100, urgent_exchange_interval: 5}
+            - {at: 300}
+        """,
+    )
+    assert "s.yaml:2: fleet.groups[0].urgent_exchange_interval: urgent_exchange_interval (9.5 s) " \
+        "must be at least 10 s" in msg  # fmt: skip
+    assert "s.yaml:5: server.set_intervals[0].urgent_exchange_interval: " in msg
+    assert "announces each exchange 10 s ahead" in msg
+    assert "s.yaml:6: server.set_intervals[1]: set one of exchange_interval" in msg
+    msg = refusal(tmp_path, "server: {set_intervals: [{at: 200, group: b, ping_interval: 10}]}")
+    assert "server.set_intervals[0].group: unknown group 'b'" in msg
+
+
+def test_client_section_defaults_follow_the_real_client() -> None:
+    c = Scenario().fleet.groups[0].client
+    assert c.version == "current" and c.duplicate_ping_loop and c.shutdown_delay == 120.0
+    assert c.message_handling.value == 0.017 and c.background.interval is None
+    assert Scenario().fleet.groups[0].urgent_exchange_interval == 60.0

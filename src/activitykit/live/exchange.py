@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..scenario.schema import MIN_URGENT_INTERVAL
 from .port import ActivityPort, ComputerView, Notice, OperationResult
 from .safety import check_message
 
@@ -57,10 +58,11 @@ DEFAULT_ACCEPTED_TYPES = frozenset(
     }
 )
 
-#: The client schedules a notice ``interval - 10`` s ahead of an urgent exchange and fails
-#: for good on a negative delay (it also writes the value into its config file, so it
-#: crash-loops after a restart).
-MIN_URGENT_EXCHANGE_INTERVAL = 10
+#: The scenario schema's limit (the client announces an exchange 10 s ahead and fails for good
+#: on a negative delay; it also writes the value into its config file, so it crash-loops after
+#: a restart), checked again here because a set-intervals message may be built without a
+#: scenario.
+MIN_URGENT_EXCHANGE_INTERVAL = int(MIN_URGENT_INTERVAL)
 
 #: operation-result statuses.
 SUCCEEDED, FAILED = 6, 5

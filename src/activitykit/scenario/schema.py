@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "MAX_ACTIVITIES",
@@ -27,13 +34,16 @@ __all__ = [
     "MAX_JOB_HANDLERS",
     "MAX_SECONDS",
     "MIN_INTERVAL",
+    "MIN_URGENT_INTERVAL",
     "Approvals",
     "Arrival",
+    "Background",
     "Batch",
     "Bulk",
     "Cancellations",
     "Chain",
     "ChainStep",
+    "ClientSpec",
     "Dist",
     "Exponential",
     "Faults",
@@ -51,6 +61,7 @@ __all__ = [
     "Scenario",
     "Server",
     "ServerBusy",
+    "SetIntervals",
     "Uniform",
     "Window",
     "Workload",
@@ -65,6 +76,9 @@ MAX_SECONDS = 365 * 86400.0
 #: (s). Landscape Client configures its intervals in whole seconds; shorter ones would only
 #: multiply events (or, near 0, overflow the exchange count).
 MIN_INTERVAL = 1.0
+#: Shortest urgent exchange interval (s): Landscape Client announces an exchange 10 s before
+#: it happens and fails on the negative delay a shorter interval would give.
+MIN_URGENT_INTERVAL = 10.0
 #: Most computers in a fleet: about 200 bytes of simulator state each (measured), so 2 GB.
 MAX_COMPUTERS = 10_000_000
 #: Most activities a workload may be expected to create (arrival rate x time, batch and
@@ -177,6 +191,105 @@ class Restarts(_Strict):
     )
 
 
+def _urgent_at_least_10(value: float | None) -> float | None:
+    """The client schedules its "impending exchange" notice ``interval - 10`` s ahead."""
+    if value is not None and value < MIN_URGENT_INTERVAL:
+        raise ValueError(
+            f"urgent_exchange_interval ({value:g} s) must be at least {MIN_URGENT_INTERVAL:g} s: "
+            f"Landscape Client announces each exchange {MIN_URGENT_INTERVAL:g} s ahead and "
+            "fails on a shorter interval"
+        )
+    return value
+
+
+class Background(_Strict):
+    """The client's own messages (monitor and package reports): a steady stream per computer.
+
+    They share the per-exchange message cap with operation-results, in the order they were
+    queued, so a result queued behind a backlog waits for it. They never ask for an urgent
+    exchange themselves.
+    """
+
+    interval: float | None = Field(
+        default=None,
+        ge=MIN_INTERVAL,
+        le=MAX_SECONDS,
+        description=(
+            "Each computer queues `messages` background messages every this many seconds, at a "
+            "random phase of its own (s); null = no background stream."
+        ),
+    )
+    messages: int = Field(
+        default=1, ge=1, le=10_000, description="Background messages queued each time."
+    )
+    resynchronize_messages: int = Field(
+        default=20,
+        ge=0,
+        le=10_000,
+        description=(
+            "Messages the client's plugins queue again after a ResynchronizeRequest (their "
+            "whole state, sent anew)."
+        ),
+    )
+
+
+class ClientSpec(_Strict):
+    """How this group's Landscape Client behaves where versions and settings differ."""
+
+    version: Literal["current", "backoff"] = Field(
+        default="current",
+        description=(
+            "'current': a busy server (429/5xx) sees retries at the current mode's interval, no "
+            "back-off (today's clients); 'backoff': the exponential back-off of older clients, "
+            "added to the interval, with jitter, one level down per successful exchange "
+            "(faults.server_busy.backoff_*)."
+        ),
+    )
+    message_handling: Dist = Field(
+        default=Fixed(value=0.017),
+        description=(
+            "Time the client spends on each server message of an exchange (s); the exchange "
+            "is in progress until the last is handled (17 ms measured on the real client)."
+        ),
+    )
+    round_trip: float = Field(
+        default=0.0,
+        ge=0,
+        le=60.0,
+        description=(
+            "Network round trip of a ping or an exchange (s). The next ping is scheduled from "
+            "the answer (the ping period is ping_interval + this); while an exchange request "
+            "is on the way, the client ignores requests to schedule one."
+        ),
+    )
+    packages_reboot: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Chance that a package change was sent with reboot-if-necessary and needs the "
+            "reboot: the computer reboots 5 s after its change-packages-result is queued."
+        ),
+    )
+    duplicate_ping_loop: bool = Field(
+        default=True,
+        description=(
+            "A server message handled while a ping is in flight starts a second ping loop, as "
+            "the real client does (needs round_trip > 0 to happen); false = a fixed client."
+        ),
+    )
+    background: Background = Field(
+        default_factory=Background,
+        description="The client's own messages, counted in the per-exchange cap.",
+    )
+    shutdown_delay: float = Field(
+        default=120.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="A ShutdownRequest powers the computer off this long after its result (s).",
+    )
+
+
 class FleetGroup(_Strict):
     """A set of computers that share client settings and handler behaviour."""
 
@@ -191,9 +304,8 @@ class FleetGroup(_Strict):
     )
     urgent_exchange_interval: float = Field(
         default=60.0,
-        ge=MIN_INTERVAL,
         le=MAX_SECONDS,
-        description="Delay of an urgent exchange (s).",
+        description=f"Delay of an urgent exchange (s), at least {MIN_URGENT_INTERVAL:g}.",
     )
     ping_interval: float = Field(
         default=30.0, ge=MIN_INTERVAL, le=MAX_SECONDS, description="Ping interval (s)."
@@ -230,6 +342,12 @@ class FleetGroup(_Strict):
     restarts: Restarts = Field(
         default_factory=Restarts, description="Landscape Client restarts (lose running work)."
     )
+    client: ClientSpec = Field(
+        default_factory=ClientSpec,
+        description="Client version and behaviour (busy server, pings, background messages).",
+    )
+
+    _urgent = field_validator("urgent_exchange_interval")(_urgent_at_least_10)
 
 
 class Fleet(_Strict):
@@ -241,6 +359,41 @@ class Fleet(_Strict):
 
 
 # --- server ---------------------------------------------------------------------------------
+class SetIntervals(_Strict):
+    """The server sends ``set-intervals`` at ``at``: the ping interval applies at once, the
+    exchange intervals from the client's next scheduling; the values outlive a restart."""
+
+    at: float = Field(ge=0, le=MAX_SECONDS, description="When the message reaches the clients (s).")
+    group: str | None = Field(
+        default=None, description="Only this fleet group's computers (default: the whole fleet)."
+    )
+    exchange_interval: float | None = Field(
+        default=None, ge=MIN_INTERVAL, le=MAX_SECONDS, description="New exchange interval (s)."
+    )
+    urgent_exchange_interval: float | None = Field(
+        default=None,
+        le=MAX_SECONDS,
+        description=f"New urgent exchange interval (s), at least {MIN_URGENT_INTERVAL:g}.",
+    )
+    ping_interval: float | None = Field(
+        default=None, ge=MIN_INTERVAL, le=MAX_SECONDS, description="New ping interval (s)."
+    )
+
+    _urgent = field_validator("urgent_exchange_interval")(_urgent_at_least_10)
+
+    @model_validator(mode="after")
+    def _something(self) -> SetIntervals:
+        if (self.exchange_interval, self.urgent_exchange_interval, self.ping_interval) == (
+            None,
+            None,
+            None,
+        ):
+            raise ValueError(
+                "set one of exchange_interval, urgent_exchange_interval, ping_interval"
+            )
+        return self
+
+
 class Server(_Strict):
     """The Landscape server: job-handlers behind a RabbitMQ-like queue, and the ping service."""
 
@@ -271,6 +424,10 @@ class Server(_Strict):
         ge=MIN_INTERVAL,
         le=MAX_SECONDS,
         description="How often progress-reporting server activities report progress (s).",
+    )
+    set_intervals: list[SetIntervals] = Field(
+        default_factory=list,
+        description="set-intervals messages the server sends to the clients during the run.",
     )
 
 

@@ -127,6 +127,12 @@ class _Checker:
                     f"{type_name} is a client activity type; server.handlers describe "
                     "job-handler work (put it under fleet.groups[].handlers)",
                 )
+        for i, si in enumerate(self.s.server.set_intervals):
+            if si.group is not None and si.group not in self.groups:
+                self.add(
+                    ("server", "set_intervals", i, "group"),
+                    f"unknown group {si.group!r}{_closest(si.group, list(self.groups))}",
+                )
         busy = self.s.faults.server_busy
         if busy.backoff_max < busy.backoff_initial:
             self.add(
