@@ -252,20 +252,30 @@ class ClientSpec(_Strict):
             "is in progress until the last is handled (17 ms measured on the real client)."
         ),
     )
-    ping_round_trip: float = Field(
+    round_trip: float = Field(
         default=0.0,
         ge=0,
         le=60.0,
         description=(
-            "Time from a ping to its answer (s); the next ping is scheduled from the answer, so "
-            "the ping period is ping_interval + this."
+            "Network round trip of a ping or an exchange (s). The next ping is scheduled from "
+            "the answer (the ping period is ping_interval + this); while an exchange request "
+            "is on the way, the client ignores requests to schedule one."
+        ),
+    )
+    packages_reboot: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Chance that a package change was sent with reboot-if-necessary and needs the "
+            "reboot: the computer reboots 5 s after its change-packages-result is queued."
         ),
     )
     duplicate_ping_loop: bool = Field(
         default=True,
         description=(
             "A server message handled while a ping is in flight starts a second ping loop, as "
-            "the real client does (needs ping_round_trip > 0 to happen); false = a fixed client."
+            "the real client does (needs round_trip > 0 to happen); false = a fixed client."
         ),
     )
     background: Background = Field(
