@@ -6,11 +6,17 @@ with ``latencies`` / ``littles_law`` and compare them with what ``queueing`` and
 """
 
 from .client_latency import (
+    Backoff,
     ClientIntervals,
     ClientLatencyInputError,
+    ClientRules,
+    Replay,
+    busy_delivery_cdf,
     delivery_cdf,
     delivery_mean,
     delivery_sample,
+    lock_offset,
+    replay_client,
     result_latency,
     simulate_client,
 )
@@ -29,15 +35,19 @@ from .queueing import (
 
 __all__ = [
     "END_STATES",
+    "Backoff",
     "ClientIntervals",
     "ClientLatencyInputError",
+    "ClientRules",
     "ConfidenceInterval",
     "LatencyInputError",
     "LittleCheck",
     "MMc",
     "QueueingInputError",
+    "Replay",
     "as_frame",
     "batch_means_ci",
+    "busy_delivery_cdf",
     "delivery_cdf",
     "delivery_mean",
     "delivery_sample",
@@ -46,8 +56,10 @@ __all__ = [
     "isolated",
     "latencies",
     "littles_law",
+    "lock_offset",
     "mean_ci",
     "mmc",
+    "replay_client",
     "result_latency",
     "simulate_client",
     "simulate_mmc_waits",
