@@ -35,7 +35,7 @@ def _enumerate(iv: ClientIntervals, created: int, pings: int, duration: float = 
     mid-point grid, for a computer with unrelated grids (its first activity)."""
     out = []
     for i, j in itertools.product(range(created), range(pings)):
-        c = 10 * iv.exchange + (i + 0.5) * iv.exchange / created
+        c = iv.exchange + (i + 0.5) * iv.exchange / created
         ph = j * iv.ping / pings
         out.append(simulate_client(c, duration, iv, ping_phase=ph, exchange_phase=0.0))
     return np.array(out)
