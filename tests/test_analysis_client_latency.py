@@ -22,6 +22,7 @@ from activitykit.analysis import (
     lock_offset,
     replay_client,
     result_latency,
+    result_latency_cdf,
     simulate_client,
 )
 from activitykit.analysis.client_latency import HANDLING
@@ -152,6 +153,30 @@ def test_result_latency_is_handling_handler_and_urgent() -> None:
     slow = ClientRules(handling=0.5)
     _, l2 = simulate_client(1234.5, 10.0, slow, ping_phase=7.0, exchange_phase=100.0)
     assert l2 == pytest.approx(result_latency(10.0, handling=0.5))
+
+
+def test_random_handling_convolves_with_the_handler() -> None:
+    """X2/X4 with a random per-message time: L2 = H + D + urgent, H and D independent."""
+    rng = np.random.default_rng(3)
+    rules = ClientRules(handling=lambda g: g.exponential(2.0))
+    l2 = [
+        replay_client(
+            [(rng.uniform(1000, 2000), rng.exponential(20.0))],
+            rules,
+            ping_phase=rng.uniform(0, 30),
+            exchange_phase=rng.uniform(0, 900),
+            rng=rng,
+        ).latencies[0][1]
+        for _ in range(500)
+    ]
+    h, d = stats.expon(scale=2.0), stats.expon(scale=20.0)
+    cdf = np.vectorize(lambda v: result_latency_cdf(v, d, h))
+    assert stats.kstest(l2, cdf).pvalue > 0.01
+    # Degenerate cases: a number on either side.
+    assert result_latency_cdf(75.0, 10.0, 5.0) == 1.0
+    assert result_latency_cdf(74.9, 10.0, 5.0) == 0.0
+    assert result_latency_cdf(80.0, d, 0.0) == pytest.approx(d.cdf(20.0))
+    assert result_latency_cdf(80.0, 10.0, h) == pytest.approx(h.cdf(10.0))
 
 
 def test_regular_exchange_before_the_ping_delivers() -> None:

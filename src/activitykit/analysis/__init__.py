@@ -18,6 +18,7 @@ from .client_latency import (
     lock_offset,
     replay_client,
     result_latency,
+    result_latency_cdf,
     simulate_client,
 )
 from .latency import END_STATES, LatencyInputError, as_frame, isolated, latencies
@@ -61,6 +62,7 @@ __all__ = [
     "mmc",
     "replay_client",
     "result_latency",
+    "result_latency_cdf",
     "simulate_client",
     "simulate_mmc_waits",
 ]

@@ -74,6 +74,7 @@ __all__ = [
     "lock_offset",
     "replay_client",
     "result_latency",
+    "result_latency_cdf",
     "simulate_client",
 ]
 
@@ -281,6 +282,32 @@ def result_latency(
         raise ClientLatencyInputError("handler durations must be >= 0 s")
     out = handling + d + iv.urgent
     return float(out) if out.ndim == 0 else out
+
+
+def result_latency_cdf(
+    x: float, duration, handling=HANDLING, iv: ClientIntervals = DEFAULT
+) -> float:
+    """``P(L2 <= x)`` for ``L2 = H + D + urgent`` with random handling ``H`` and handler ``D``
+    (each a number or a frozen scipy distribution), by numerical convolution: the handling
+    of the one message of an idle delivery is independent of the handler's work."""
+    iv = _as_intervals(iv)
+    y = x - iv.urgent
+    fixed_h = isinstance(handling, int | float)
+    fixed_d = isinstance(duration, int | float)
+    if fixed_h and fixed_d:
+        return float(handling + duration <= y)
+    if fixed_h:
+        return float(duration.cdf(y - handling))
+    if fixed_d:
+        return float(handling.cdf(y - duration))
+    lo, hi = handling.support()
+    val, _ = integrate.quad(
+        lambda t: handling.pdf(t) * duration.cdf(y - t),
+        max(lo, 0.0),
+        min(hi, max(y, 0.0)),
+        limit=200,
+    )
+    return val
 
 
 def busy_delivery_cdf(x: float, remaining: float, iv: ClientIntervals = DEFAULT) -> float:
