@@ -260,7 +260,8 @@ def test_idle_fleet_latency_is_what_the_client_rules_imply(tmp_path: Path) -> No
     assert to_start["count"] == 200
     assert to_start["max"] <= 30 + 60 + 1e-6
     assert 60 < to_start["mean"] < 90
-    assert run["max"] <= 10 + 60 + 1e-6 and run["mean"] > 10
+    # ... plus the client's handling of the messages ahead of it in its exchange (17 ms each)
+    assert run["max"] <= 10 + 60 + 0.1 and run["mean"] > 10
 
 
 def test_client_restarts_leave_stuck_activities() -> None:

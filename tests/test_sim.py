@@ -19,7 +19,14 @@ from activitykit.scenario.schema import Scenario
 from activitykit.sim import SimResult, simulate
 from activitykit.trace import MemoryTraceWriter
 
-FRESH = {"name": "fleet", "computers": 1, "start_phase_spread": 0}
+#: Message handling takes no time here, so every time stays whole; the client's real defaults
+#: (17 ms a message) and the rules built on them are tested in test_sim_client.py.
+FRESH = {
+    "name": "fleet",
+    "computers": 1,
+    "start_phase_spread": 0,
+    "client": {"message_handling": 0},
+}
 
 
 def scenario(**kw: Any) -> dict[str, Any]:
@@ -169,31 +176,49 @@ def test_smaller_message_cap_is_honoured():
     assert times == [121.0, 121.0, 181.0, 181.0, 241.0]
 
 
-def test_busy_server_backs_off_300_then_600_seconds():
-    # The first exchange (60) and its retry (60 + 300 = 360) fall in the busy window; the
-    # next retry comes 600 s later, at 960, and succeeds. Jitter 0 makes it exact.
+def test_busy_server_sees_current_clients_retry_at_the_mode_interval():
+    # Current clients never raise their back-off: the urgent first exchange (60) is retried
+    # every 60 s through the busy window [50, 400) and succeeds at 420.
     spec = scenario(
-        faults={"server_busy": {"windows": [{"start": 50, "end": 400}], "backoff_jitter": 0}},
+        faults={"server_busy": {"windows": [{"start": 50, "end": 400}]}},
         workload={"batches": [batch()]},
     )
     r, recs = run(spec)
-    assert [f["t"] for f in of(recs, "fault", fault="busy")] == [60.0, 360.0]
-    assert of(recs, "deliver")[0]["t"] == 960.0
-    assert r.counters["busy_rejections"] == 2
+    assert [f["t"] for f in of(recs, "fault", fault="busy")] == [60, 120, 180, 240, 300, 360]
+    assert of(recs, "deliver")[0]["t"] == 420.0
+    assert r.counters["busy_rejections"] == 6
 
 
-def test_backoff_jitter_stays_within_25_percent_and_caps():
+def test_backoff_clients_add_the_backoff_to_the_interval_and_step_down_per_success():
+    # version backoff, jitter 0: 60 fails (level 1) -> 60 + 60 + 300 = 420 fails (level 2) ->
+    # 420 + 60 + 600 = 1080 succeeds and steps down to level 1. The script's result (1090)
+    # asks for an urgent exchange: 1090 + 60 + 300 = 1450.
+    spec = scenario(
+        fleet=fleet(client={"message_handling": 0, "version": "backoff"}),
+        faults={"server_busy": {"windows": [{"start": 50, "end": 500}], "backoff_jitter": 0}},
+        workload={"batches": [batch()]},
+    )
+    _r, recs = run(spec)
+    assert [f["t"] for f in of(recs, "fault", fault="busy")] == [60.0, 420.0]
+    assert of(recs, "deliver")[0]["t"] == 1080.0
+    assert [x["t"] for x in of(recs, "result")] == [1450.0]
+
+
+def test_backoff_jitter_is_the_last_quarter_of_each_delay_and_caps():
     spec = scenario(
         duration=40000,
+        fleet=fleet(client={"message_handling": 0, "version": "backoff"}),
         faults={"server_busy": {"windows": [{"start": 50, "end": 30000}]}},
         workload={"batches": [batch()]},
     )
     _, recs = run(spec)
     ts = [f["t"] for f in of(recs, "fault", fault="busy")]
-    gaps = [b - a for a, b in itertools.pairwise(ts)]
-    bases = [300, 600, 1200, 2400, 4800, 7200, 7200, 7200, 7200]
+    gaps = [b - a - 60 for a, b in itertools.pairwise(ts)]  # minus the urgent interval
+    bases = [300, 600, 1200, 2400, 4800, 7200, 7200, 7200]
+    assert len(gaps) >= len(bases)
     for gap, base in zip(gaps, bases, strict=False):
-        assert 0.75 * base <= gap <= 1.25 * base
+        assert 0.75 * base <= gap <= base and gap == int(gap)
+    assert len(set(gaps[5:])) > 1  # jittered
     assert of(recs, "deliver")[0]["t"] >= 30000
 
 
@@ -496,17 +521,18 @@ def test_job_handler_crash_redelivers_unacked_messages():
 
 # --- client restarts, offline ---------------------------------------------------------------------
 def test_restart_loses_running_results_except_surviving_types():
-    # All three delivered at 60. RestartRequest (10 s) reports success at 70 -> Succeeded at
-    # 130, powers off at 190; the client is back at 190 + 30 = 220. The script (500 s) loses
-    # its result and stays In Progress; ChangePackagesRequest re-runs from 220: done at 720,
-    # urgent exchange at 780.
+    # All three delivered at 60. RestartRequest (10 s) queues its success at 70 and reboots
+    # at once; the client is back at 70 + 30 = 100 and its first exchange (urgent, 160)
+    # carries the persisted result. The script (500 s) loses its result and stays In
+    # Progress; the package task re-runs from 100: done at 600, urgent exchange at 660.
     spec = scenario(
         fleet=fleet(
             handlers={
                 "RestartRequest": {"duration": 10},
                 "ExecuteScriptRequest": {"duration": 500},
                 "ChangePackagesRequest": {"duration": 500},
-            }
+            },
+            client={"message_handling": 0},
         ),
         workload={
             "batches": [
@@ -519,15 +545,15 @@ def test_restart_loses_running_results_except_surviving_types():
     r, recs = run(spec)
     assert moves(recs, "a1") == [
         (60.0, "Queued", "In Progress"),
-        (130.0, "In Progress", "Succeeded"),
+        (160.0, "In Progress", "Succeeded"),
     ]
-    assert [f["t"] for f in of(recs, "fault", fault="restart")] == [190.0]
+    assert [f["t"] for f in of(recs, "fault", fault="restart")] == [70.0]
     assert moves(recs, "a2") == [(60.0, "Queued", "In Progress")]
     assert moves(recs, "a3") == [
         (60.0, "Queued", "In Progress"),
-        (780.0, "In Progress", "Succeeded"),
+        (660.0, "In Progress", "Succeeded"),
     ]
-    assert r.counters["lost_results"] == 1
+    assert r.counters["lost_results"] == 1 and r.counters["reboots"] == 1
     assert ("a2", "In Progress") in r.unfinished
 
 

@@ -143,6 +143,7 @@ class Simulation:
         wall0 = time.perf_counter()
         sc = self.scenario
         self.admin.start()
+        self.fleet.start()
         self.faults.start(self.env)
         if self._progress_cb is not None:
             self._progress_end = self.t_stop
@@ -174,6 +175,7 @@ class Simulation:
         )
         c = self.counters
         c["exchanges"] = c["exchanges_urgent"] + c["exchanges_regular"]
+        c.update(self.fleet.group_counts())  # exchanges.<group>, pings.<group>
         return SimResult(
             end_t=end_t,
             records=self._nrec[0],

@@ -54,6 +54,12 @@ COUNTERS = (
     "handler_crashes",
     "approvals",
     "cancels",
+    "background_messages",
+    "resynchronizations",
+    "store_blackholes",
+    "store_dropped",
+    "set_intervals",
+    "ping_loops_started",
 )
 
 

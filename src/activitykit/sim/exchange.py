@@ -1,0 +1,214 @@
+"""One exchange (Landscape Client's ``MessageExchange``). The payload is the oldest pending
+messages up to the cap (background and results, in the order queued); the request is on the
+way for ``round_trip`` (requests to schedule an exchange are ignored meanwhile), then the
+server's messages are handled one by one (``message_handling`` each; the client attends to
+nothing else, so a result or a ping answer arriving then is seen after the loop). On
+completion the next exchange is scheduled from that moment: urgent if messages are still
+pending and this exchange sent some, else per the mode; a busy server's retries follow the
+client version (``current``: the mode's interval; ``backoff``: plus the back-off of
+``lib/backoff.py``). A week of failed exchanges makes the message store drop new messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from ..server.activity import IP, X
+
+if TYPE_CHECKING:
+    from .fleet import Fleet, GroupCfg
+
+__all__ = ["Exchange"]
+
+INF = math.inf
+
+
+class Exchange:
+    """The exchange half of ``Fleet`` (a mixin over the fleet's per-computer state)."""
+
+    # -- the exchange ---------------------------------------------------------------------------
+    def _retry(self: Fleet, c: int, t: float, g: GroupCfg) -> None:
+        """A failed attempt at ``t``: the next one from its end, in the same mode."""
+        self._fail_span(c, t, t, 1.0)
+        self.nx[c] = t + (g.Ue if self.nu[c] else g.Ie) + self._delay(self.lvl[c])
+        self._schedule_x(c)
+
+    def _on_exchange(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
+        if self.xs[c] != tok:
+            return
+        self.xs[c] = 0
+        t = self.env.now
+        if t < self.down[c] or c in self.halting:
+            return
+        g = self.gcfg[self.gi[c]]
+        u = self.nu[c]
+        cnt = self.c
+        if self.os[c] <= t < self.oe[c]:
+            if self.lvl[c]:
+                self._retry(c, t, g)
+                return
+            step = g.Ue if u else g.Ie
+            k = math.ceil((self.oe[c] - t) / step)
+            self._fail_span(c, t, t + (k - 1) * step, step)
+            self.nx[c] = t + k * step
+            self._schedule_x(c)
+            return
+        if self.busy_starts and self._busy_at(t):
+            cnt["busy_rejections"] += 1
+            self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "busy"})
+            if g.backoff:
+                self.lvl[c] = min(self.lvl[c] + 1, self.bo_top)
+            self._retry(c, t, g)
+            return
+        if self.lost_p and self._u_lost() < self.lost_p:
+            cnt["lost_exchanges"] += 1
+            self.emit(
+                {"t": t, "event": "fault", "computer": self.name(c), "fault": "lost_exchange"}
+            )
+            self._retry(c, t, g)
+            return
+        # A successful exchange: urgent mode ends, the back-off steps down one level.
+        self.nu[c] = False
+        if self.lvl[c]:
+            self.lvl[c] -= 1
+        if self.ffail:
+            self.ffail.pop(c, None)
+            self.blackhole.pop(c, None)
+        cnt["exchanges_urgent" if u else "exchanges_regular"] += 1
+        self.gx[self.gi[c]] += 1
+        if g.stepped:
+            self._bg_fill(c, t)
+        outq = self.out.get(c)
+        if outq or self.server.store.has_deliverable(t, c):
+            cnt["exchanges_traced"] += 1
+            self.emit({"t": t, "event": "exchange", "computer": self.name(c), "urgent": u})
+            sent, handled = self._carry(c, t, g, outq)
+        else:
+            cnt["exchanges_idle"] += 1
+            sent, handled = 0, None
+        if handled is None and g.R == 0.0:
+            self._complete(c, t, sent, None)
+        else:
+            done = handled[-1] if handled else t + g.R
+            self.xing[c] = (t + g.R, done)
+            self._at(done, self._on_done, c, sent, handled)
+
+    def _carry(
+        self, c: int, t: float, g: GroupCfg, outq: deque | None
+    ) -> tuple[int, list[float] | None]:
+        """One exchange that carries something: the oldest messages up, the server's down.
+
+        Returns how many messages went up and when each server message was handled."""
+        batch: list[tuple[Any, str]] = []
+        was_canceled: list[bool] = []
+        store = self.server.store
+        self._xc = c
+        sent = 0
+        if outq:
+            room = g.cap
+            while outq and room:
+                item = outq[0]
+                if type(item) is int:  # background messages, queued before what follows
+                    k = item if item <= room else room
+                    room -= k
+                    if k == item:
+                        outq.popleft()
+                    else:
+                        outq[0] = item - k
+                    continue
+                outq.popleft()
+                room -= 1
+                a, status = item
+                if status == "succeeded" and a.state == IP and store.watched(a):
+                    # Finished means all done: what waits on its progress learns it first.
+                    store.progress(t, a, 1.0)
+                batch.append((a.op, status))
+                was_canceled.append(a.state == X)
+            sent = g.cap - room
+            if not outq:
+                del self.out[c]
+        delivered, answers = store.exchange(t, c, batch)
+        self._xc = -1
+        cnt = self.c
+        cnt["results"] += len(batch)
+        if any(was_canceled):  # late results that settled a canceled activity (result-wins)
+            cnt["late_results"] += sum(
+                1 for x, (_, _, ok) in zip(was_canceled, answers, strict=True) if x and ok
+            )
+        if not delivered:
+            return sent, None
+        cnt["deliveries"] += len(delivered)
+        # The answer arrives a round trip later; its messages are handled one after another.
+        m = t + g.R
+        handled = []
+        handle = g.handle
+        for a in delivered:
+            m += handle()
+            handled.append(m)
+            self._start(c, a, m)
+        p = self.server.delivered(c, t, delivered)
+        if p is not None:
+            # The ping service's view is stale: a ping before p + staleness may still see
+            # a just-delivered message and make the client exchange (empty) at once.
+            self.stale_seen[c] = p
+        return sent, handled
+
+    def _on_done(
+        self: Fleet, c: int, sent: int, handled: list[float] | None, ev: simpy.Event
+    ) -> None:
+        if c in self.xing:  # else the client restarted meanwhile
+            self._complete(c, self.env.now, sent, handled)
+
+    def _complete(self: Fleet, c: int, t: float, sent: int, handled: list[float] | None) -> None:
+        """The exchange is over at ``t``: schedule the next one from now."""
+        self.xing.pop(c, None)
+        g = self.gcfg[self.gi[c]]
+        if handled:
+            if g.R > 0.0:
+                for m in handled:
+                    self._reset_pings(c, m)
+            else:  # no ping can be in flight: the last message's reset is the one that counts
+                self._reset_pings(c, handled[-1])
+        pending = c in self.out
+        if pending and sent:  # more than the cap was pending: another urgent exchange
+            self.nu[c] = True
+        if c in self.deferred:
+            self.deferred.discard(c)
+            self.nu[c] = True
+        self.nx[c] = t + (g.U if self.nu[c] else g.I) + self._delay(self.lvl[c])
+        if pending or self.nu[c] or g.stepped:
+            self._schedule_x(c)
+        # else the computer goes dormant
+        if handled or g.R > 0.0:
+            st = self.server
+            if st.store.has_deliverable(t, c):
+                self.visible(c, t)  # became deliverable while the exchange was in progress
+            elif c in self.stale_seen:
+                p = self._next_ping(c, max(t, self.stale_seen.pop(c) + self.staleness))
+                if p < t + self.staleness:
+                    self._schedule_ping(c, p)
+
+    def _bg_fill(self: Fleet, c: int, t: float) -> None:
+        """Queue the background messages of ``c``'s stream due by ``t``."""
+        b = self.bg[c]
+        g = self.gcfg[self.gi[c]]
+        T, ph, s = g.bgT, b[0], b[1]
+        n = math.floor((t - ph) / T) - math.floor((s - ph) / T)
+        b[1] = t
+        if n > 0:
+            k = n * g.bgm
+            self.c["background_messages"] += k
+            if self.blackhole.get(c, INF) <= t:
+                self.c["store_dropped"] += k
+                return
+            q = self.out.get(c)
+            if q is None:
+                q = self.out[c] = deque()
+            if q and type(q[-1]) is int:
+                q[-1] += k
+            else:
+                q.append(k)

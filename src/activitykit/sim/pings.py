@@ -1,0 +1,129 @@
+"""The client's ping loop (Landscape Client's ``Pinger``), as grids of send times.
+
+A ping is sent, its answer comes ``round_trip`` later, and the next ping is scheduled from the
+answer: one loop sends at ``g0 + k (P + round_trip)``. Every server message the client handles
+resets the loop (the pending ping is cancelled and scheduled ``P`` from the message); a message
+handled while the loop's ping is in flight cannot cancel it, and the real client then starts a
+second loop that nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are
+a fixed grid, so they are counted, not simulated; only a ping that can see a waiting message is
+an event.
+
+The loop ``g0`` is the one the client tracks (it is reset); ``extra[c]`` holds the origins of
+its duplicates. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
+offline period).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import simpy
+
+if TYPE_CHECKING:
+    from .fleet import Fleet
+
+__all__ = ["Pings"]
+
+
+class Pings:
+    """The ping half of ``Fleet`` (a mixin: it reads the fleet's per-computer lists)."""
+
+    def _grid_next(self: Fleet, c: int, g0: float, x: float) -> float:
+        """The first send of the loop from ``g0`` at or after ``x``, off the offline window."""
+        pe = self.gcfg[self.gi[c]].Pe
+        p = g0 if x <= g0 else g0 + math.ceil((x - g0) / pe) * pe
+        if self.os[c] <= p < self.oe[c]:
+            p = g0 + math.ceil((self.oe[c] - g0) / pe) * pe
+        return p
+
+    def _next_ping(self: Fleet, c: int, x: float) -> float:
+        """The first ping of computer ``c`` at or after ``x``, over all its loops."""
+        p = self._grid_next(c, self.g0[c], x)
+        ex = self.extra.get(c)
+        if ex:
+            for o in ex:
+                q = self._grid_next(c, o, x)
+                if q < p:
+                    p = q
+        return p
+
+    def _grid_count(self: Fleet, c: int, g0: float, a: float, b: float) -> int:
+        a = max(a, g0)
+        if b <= a:
+            return 0
+        pe = self.gcfg[self.gi[c]].Pe
+        return max(0, math.ceil((b - g0) / pe) - math.ceil((a - g0) / pe))
+
+    def _count_pings(self: Fleet, c: int, b: float) -> None:
+        """Count every loop's pings in ``[pfrom, b)`` and move ``pfrom`` to ``b``."""
+        a = self.pfrom[c]
+        if a >= b:
+            return
+        n = self._grid_count(c, self.g0[c], a, b)
+        ex = self.extra.get(c)
+        if ex:
+            for o in ex:
+                n += self._grid_count(c, o, a, b)
+        if n:
+            self.c["pings"] += n
+            self.gp[self.gi[c]] += n
+        self.pfrom[c] = b
+
+    def _reset_pings(self: Fleet, c: int, m: float) -> None:
+        """The client handled a server message at ``m``: its ping timer starts again."""
+        g = self.gcfg[self.gi[c]]
+        g0 = self.g0[c]
+        if g.R > 0.0 and m >= g0:
+            s = g0 + math.floor((m - g0) / g.Pe) * g.Pe
+            if s >= self.pfrom[c] and m < s + g.R:  # the tracked loop's ping is in flight
+                if g.dup:
+                    self._count_pings(c, m)
+                    self.extra.setdefault(c, []).append(m + g.P)
+                    self.c["ping_loops_started"] += 1
+                return  # its answer schedules the tracked loop from itself
+        self._count_pings(c, m)
+        self.g0[c] = m + g.P
+        self.ptok[c] = 0  # a pending ping event belongs to the old grid
+
+    def _schedule_ping(self: Fleet, c: int, p: float) -> None:
+        if not (self.ptok[c] and self.pat[c] <= p):
+            tok = next(self._tok)
+            self.ptok[c] = tok
+            self.pat[c] = p
+            self._at(p, self._on_ping, c, tok)
+
+    def _on_ping(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
+        if self.ptok[c] != tok:
+            return
+        self.ptok[c] = 0
+        t = self.env.now
+        self.c["pings_simulated"] += 1
+        if t < self.down[c] or self.os[c] <= t < self.oe[c]:
+            if self.server.store.has_deliverable(t, c):
+                self.visible(c, t)
+            return
+        if self.server.ping_sees(c, t):
+            r = self.gcfg[self.gi[c]].R
+            if r > 0.0:
+                self._at(t + r, self._on_ping_answer, c)
+            else:
+                self._ping_yes(c, t)
+
+    def _on_ping_answer(self: Fleet, c: int, ev: simpy.Event) -> None:
+        self._ping_yes(c, self.env.now)
+
+    def _ping_yes(self: Fleet, c: int, t: float) -> None:
+        """The answer "messages: true" reached the client at ``t``: an urgent exchange."""
+        if t < self.down[c]:
+            return
+        if c in self.xing:
+            self._during_exchange(c, t)
+            return
+        if not self.xs[c]:
+            self._catch_up(c, t)
+        if self.nu[c]:
+            self._ensure_x(c)
+            return
+        self.c["pings_found"] += 1
+        self._urgent_now(c, t)
