@@ -103,7 +103,7 @@ def _idle_fleet(seed: int, computers: int, rate: float, until: float, iv: Client
                 },
                 {
                     "name": "exponential",
-                    "type": "ResynchronizeRequest",
+                    "type": "CreateUserRequest",
                     "rate": rate,
                     "stop": until,
                     "handler": {"duration": {"dist": "exponential", "mean": EXP_HANDLER_MEAN}},
@@ -135,7 +135,8 @@ def _mmc_scenario(seed: int, lam: float, mu: float, c: int, duration: float) -> 
 
 def _with_history(lat: pd.DataFrame, iso: pd.DataFrame) -> pd.DataFrame:
     """``iso`` with, per activity, the lock offset its computer's previous client activity
-    left (rule P2: pings anchored at that delivery; X2: exchanges at its result's exchange),
+    left (P2: pings anchored where its message's handling ended, ``h`` after its delivery;
+    X2: exchanges anchored at its result's exchange; see ``lock_offset``),
     NaN for a computer's first activity; rows whose history is not that simple (the previous
     one still running, or overlapping the one before it) are dropped."""
     c = lat[lat["kind"] == "client"].sort_values(["computer", "created"], kind="stable")
@@ -143,7 +144,7 @@ def _with_history(lat: pd.DataFrame, iso: pd.DataFrame) -> pd.DataFrame:
     prev_in = by["in_progress"].shift(1)
     prev_end = by["ended"].shift(1)
     prev2_end = by["ended"].shift(2)
-    offset = prev_end - prev_in
+    offset = prev_end - (prev_in + HANDLING)
     first = prev_in.isna() & by.cumcount().eq(0)
     simple = first | ((prev_end < c["created"]) & ~(prev2_end >= prev_in))
     out = iso.join(pd.DataFrame({"offset": offset, "first": first, "simple": simple}))
@@ -219,7 +220,7 @@ def test_in_progress_to_final_fixed_handler_is_handling_handler_urgent(idle_late
 
 def test_in_progress_to_final_exponential_handler(idle_latencies) -> None:
     _, iso, iv = idle_latencies
-    run = iso.loc[iso["type"] == "ResynchronizeRequest", "run"].to_numpy()
+    run = iso.loc[iso["type"] == "CreateUserRequest", "run"].to_numpy()
     assert run.size > 100
     theory = stats.expon(loc=result_latency(0.0, iv, HANDLING), scale=EXP_HANDLER_MEAN)
     ks = stats.kstest(run, theory.cdf)

@@ -15,7 +15,8 @@ The rules (docs/fidelity.md, section 1, states them with their source in the cli
 * **X4** handlers start when the exchange that brought their message is complete;
 * **P1** the next ping is scheduled from the previous one's answer; a "yes" asks for an
   urgent exchange (X1);
-* **P2** every server message resets the ping timer to ``ping`` from its handling; if the
+* **P2** every server message resets the ping timer to ``ping`` from its handling (taken at
+  the end of its slot: ``ClientRules.ping_reset``); if the
   most recently scheduled ping is in flight at that moment a second ping loop starts;
 * **B1** a busy server fails the exchange; the messages stay and the next exchange is
   scheduled (X2) at the current mode's interval; failure does not end urgent mode;
@@ -25,8 +26,10 @@ The rules (docs/fidelity.md, section 1, states them with their source in the cli
 **Idle computer.** No activity on it for a long while: its last server message anchored its
 pings at ``a + k*ping`` (P2) and its last exchange its regular exchanges at
 ``a + offset + j*exchange`` (X2). After an activity with handler time ``D`` delivered alone,
-``offset = h + D + urgent`` (X2, X4, X3). A computer that never received a server message has
-unrelated grids: ``offset`` uniform, which makes the two next-event times independent.
+``offset = D + urgent`` (X2, X4, X3; ``lock_offset``). With fixed durations the two grids
+can meet exactly; the tie goes to the timer set first, the one with the longer interval.
+A computer that never received a server message has unrelated grids: ``offset`` uniform,
+which makes the two next-event times independent.
 
 **Created -> In Progress** at a uniform moment: next ping ``P``, next regular exchange ``R``.
 ``L1 = R`` if ``R < P`` (that exchange delivers), else ``P + urgent`` (the ping's urgent
@@ -160,8 +163,15 @@ class ClientRules:
     backoff: Backoff = field(default_factory=Backoff)
     #: time an exchange's request and answer spend on the wire (the sim has none)
     exchange_round_trip: float = 0.0
+    #: where in a message's handling slot P2 resets the pings: the client does it between
+    #: the message's two store writes, so neither end is exact; "end" by default
+    ping_reset: Literal["start", "end"] = "end"
 
     def __post_init__(self) -> None:
+        if self.ping_reset not in ("start", "end"):
+            raise ClientLatencyInputError(
+                f"ping_reset {self.ping_reset!r} must be 'start' or 'end'"
+            )
         if self.version not in ("current", "backoff"):
             raise ClientLatencyInputError(
                 f"version {self.version!r} must be 'current' or 'backoff'"
@@ -180,11 +190,19 @@ def _as_intervals(iv: ClientIntervals | ClientRules) -> ClientIntervals:
 
 
 # --- closed forms ---------------------------------------------------------------------------
-def lock_offset(duration: float, iv: ClientIntervals = DEFAULT, handling: float = HANDLING):
-    """Where an activity delivered alone leaves the exchange grid relative to the ping grid:
-    its message resets the pings at delivery (P2), its result's urgent exchange, the last one,
-    ends ``handling + duration + urgent`` later (X4, X3, X2)."""
-    return handling + duration + iv.urgent
+def lock_offset(
+    duration: float,
+    iv: ClientIntervals = DEFAULT,
+    handling: float = HANDLING,
+    ping_reset: Literal["start", "end"] = "end",
+) -> float:
+    """Where an activity delivered alone leaves the exchange grid relative to the ping grid.
+
+    Its result's urgent exchange, the last exchange, comes ``handling + duration + urgent``
+    after the delivery (X4, X3, X2); its message reset the pings (P2) at the end of its
+    handling (``duration + urgent`` before that exchange) or at its start.
+    """
+    return duration + iv.urgent + (handling if ping_reset == "start" else 0.0)
 
 
 def _period(iv: ClientIntervals) -> float:
@@ -217,7 +235,11 @@ def _locked_pieces(iv: ClientIntervals, offset: float) -> tuple[np.ndarray, np.n
     mid = (lo + hi) / 2
     ping_next = mid % p
     regular_next = (mid + offset) % e
-    c = np.where(regular_next < ping_next, regular_next, ping_next + u) - mid
+    # A tie (fixed durations can line the grids up exactly) goes to the timer that was set
+    # first, as in the client's reactor: the one with the longer interval.
+    tie = np.isclose(regular_next, ping_next, rtol=0.0, atol=1e-9)
+    regular = (regular_next < ping_next) | (tie & (e > p))
+    c = np.where(regular, regular_next, ping_next + u) - mid
     return np.stack([lo, hi]), c, t
 
 
@@ -512,8 +534,11 @@ def replay_client(
             handling = True
             t = now
             for _ in messages:
-                later(t, "message")  # P2 at the start of each message's handling
+                if rules.ping_reset == "start":
+                    later(t, "message")  # P2
                 t += handling_time(rng) if callable(handling_time) else handling_time
+                if rules.ping_reset == "end":
+                    later(t, "message")  # P2
             later(t, "done", (messages, carried))
         elif what == "message":
             reset_pings(now)
