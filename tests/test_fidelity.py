@@ -343,6 +343,86 @@ def test_busy_window_result_follows_the_client_version(busy_run) -> None:
     assert run.min() >= result_latency(FIXED_HANDLER, handling=HANDLING) + 0.75 * 300 - 1
 
 
+# --- (b') the duplicate ping loop, with a network round trip -----------------------------------
+#: U chosen so that a ping-triggered delivery's message is handled while the second ping
+#: after the "yes" is in flight: 2 (I + r) = 61 lies in (U + r, U + 2r) = (60.75, 61.25), so
+#: every such delivery starts a loop (P2) without an exact tie of two timers.
+LOOP_IV = ClientIntervals(exchange=900.0, urgent=60.25, ping=30.0)
+ROUND_TRIP = 0.5
+LOOP_DURATION = 6000.0
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["duplicate-loop", "fixed-client"])
+def loop_run(request):
+    sc = Scenario.model_validate(
+        {
+            "name": "fidelity-ping-loops",
+            "seed": 5,
+            "duration": LOOP_DURATION,
+            "fleet": {
+                "groups": [
+                    _group(LOOP_IV, 200, round_trip=ROUND_TRIP, duplicate_ping_loop=request.param)
+                ]
+            },
+            "workload": {
+                "arrivals": [
+                    {
+                        "name": "scripts",
+                        "type": "ExecuteScriptRequest",
+                        "rate": 0.03,
+                        "handler": {"duration": FIXED_HANDLER},
+                    }
+                ]
+            },
+        }
+    )
+    writer = MemoryTraceWriter()
+    res = simulate(sc, writer=writer, check=True)
+    return request.param, res.counters, latencies(writer.records)
+
+
+def test_ping_and_exchange_counts_follow_the_replay(loop_run) -> None:
+    """Each computer's activities replayed through the rules (unrelated phases): the fleet's
+    pings, exchanges and started ping loops must match the simulator's counters."""
+    duplicate, counters, lat = loop_run
+    rules = ClientRules(
+        intervals=LOOP_IV,
+        ping_round_trip=ROUND_TRIP,
+        exchange_round_trip=ROUND_TRIP,
+        duplicate_ping_loop=duplicate,
+    )
+    rng = np.random.default_rng(2)
+    clients = lat[lat["kind"] == "client"]
+    per_computer = [g["created"].tolist() for _, g in clients.groupby("computer")]
+    per_computer += [[]] * (200 - len(per_computer))  # computers that got nothing
+    pings = exchanges = loops = 0
+    for created in per_computer:
+        r = replay_client(
+            [(float(t), FIXED_HANDLER) for t in created],
+            rules,
+            ping_phase=float(rng.uniform(0, LOOP_IV.ping + ROUND_TRIP)),
+            exchange_phase=float(rng.uniform(0, LOOP_IV.exchange)),
+            until=LOOP_DURATION,
+        )
+        pings, exchanges, loops = pings + r.pings, exchanges + r.exchanges, loops + r.loops_started
+    detail = (
+        f"duplicate={duplicate}: pings {counters['pings']} vs {pings}, exchanges "
+        f"{counters['exchanges']} vs {exchanges}, loops {counters['ping_loops_started']} vs {loops}"
+    )
+    assert counters["pings"] == pytest.approx(pings, rel=0.02), detail
+    assert counters["exchanges"] == pytest.approx(exchanges, rel=0.03), detail
+    assert abs(counters["ping_loops_started"] - loops) <= 3 * np.sqrt(loops) + 3, detail
+    if duplicate:
+        assert loops > 100, detail  # the rule is exercised, not just vacuously matched
+    else:
+        assert counters["ping_loops_started"] == 0, detail
+    # In Progress -> final: the exchange's answer comes a round trip after its request.
+    run = clients["run"].dropna().to_numpy()
+    np.testing.assert_allclose(
+        run, ROUND_TRIP + result_latency(FIXED_HANDLER, LOOP_IV, HANDLING), atol=1e-6
+    )
+
+
 # --- (c) job-handlers as M/M/c -----------------------------------------------------------------
 def _server_waits(lat: pd.DataFrame, warmup: float) -> np.ndarray:
     """Queue waits of server activities enqueued after the warm-up, in arrival order."""

@@ -362,12 +362,14 @@ def busy_delivery_cdf(x: float, remaining: float, iv: ClientIntervals = DEFAULT)
 @dataclass
 class Replay:
     """What one computer did: per activity ``(L1, L2)`` (NaN if it never got there), and
-    counts of exchanges (attempted), failed exchanges, pings, and the most ping loops seen."""
+    counts of exchanges (attempted), failed exchanges, pings, ping loops started by P2, the
+    most ping loops running at once, and the back-off level at the end."""
 
     latencies: list[tuple[float, float]]
     exchanges: int = 0
     failed: int = 0
     pings: int = 0
+    loops_started: int = 0
     ping_loops: int = 1
     level: int = 0
 
@@ -388,7 +390,8 @@ def replay_client(
     ``ping_phase`` and its first regular exchange at ``exchange_phase``. ``busy`` lists
     windows ``[start, end)`` in which every exchange fails. Every rule of the module docstring
     is applied as it fires; timers due at the same instant fire in the order they were set,
-    as in the client's reactor.
+    as in the client's reactor. Without ``until`` the replay stops once every result is in;
+    with it, it runs to ``until`` (for counts of pings and exchanges).
     """
     if isinstance(rules, ClientIntervals):
         rules = ClientRules(intervals=rules)
@@ -406,6 +409,7 @@ def replay_client(
     if callable(handling_time) and rng is None:
         raise ClientLatencyInputError("a random message handling time needs rng")
     acts = sorted(enumerate(activities), key=lambda ia: ia[1][0])
+    stop_when_done = until is None
     if until is None:
         last = max((c for c, _ in activities), default=0.0)
         longest = max((d for _, d in activities), default=0.0)
@@ -468,8 +472,11 @@ def replay_client(
         if ping_id in pending_pings:
             pending_pings.discard(ping_id)
             cancelled.add(ping_id)
-        elif ping_id in in_flight and not rules.duplicate_ping_loop:
-            in_flight[ping_id] = False  # a fixed client: that answer does not reschedule
+        elif ping_id in in_flight:
+            if rules.duplicate_ping_loop:
+                out.loops_started += 1
+            else:
+                in_flight[ping_id] = False  # a fixed client: that answer does not reschedule
         schedule_ping(now)
         out.ping_loops = max(out.ping_loops, len(pending_pings) + sum(in_flight.values()))
 
@@ -481,7 +488,7 @@ def replay_client(
             raise ClientLatencyInputError(f"activity {i}: created_at and duration must be >= 0")
         later(c, "create", i)
 
-    while heap and open_results:
+    while heap and (open_results or not stop_when_done):
         now, _, what, arg, h = heapq.heappop(heap)
         if now > until:
             break
