@@ -10,6 +10,8 @@
     interval) against the closed form ``busy_delivery_cdf``, back-off clients against the
     one-computer replay of the rules (two-sample KS, Welch interval on the difference of
     means), both with the same creation times;
+(b') with a network round trip: the fleet's pings, exchanges and duplicate ping loops against
+    the replay of each computer's activities, with the loop on and off;
 (c) job-handlers fed by Poisson arrivals with exponential service against M/M/c (Erlang C);
 (d) Little's law on each run's own trace, for both kinds.
 
