@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
@@ -331,6 +331,9 @@ def test_backoff_draw_lies_in_the_jitter_band(level: int, u: float, jitter: floa
 def test_replay_invariants(created, duration, ping_phase, exchange_phase) -> None:
     """Whatever the phases: delivery within one ping + urgent, or by a regular exchange that
     beat the ping; the result exactly handling + handler + urgent later (idle computer)."""
+    # A handler that ends exactly when a regular exchange fires (D a multiple of E) meets
+    # that exchange on the wire and waits (X1, X3): a tie of fixed durations, left out.
+    assume(duration == 0 or min(duration % 900.0, 900.0 - duration % 900.0) > 1e-6)
     l1, l2 = simulate_client(created, duration, DEFAULT, ping_phase, exchange_phase)
     assert 0 <= l1 <= 30.0 + 60.0 + 1e-9
     assert l1 <= 30.0 or l1 >= 60.0 - 1e-9
