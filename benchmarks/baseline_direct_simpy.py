@@ -15,9 +15,12 @@ work of the activities, which is exactly what the optimised simulator avoids.
 
 Client rules (docs/spec.md section 4), as the real client's ``schedule_exchange`` applies them:
 a ping that finds a message schedules an urgent exchange (cancelling the pending regular one)
-unless one is already urgent; a successful exchange ends urgent mode and schedules the next
-regular exchange; an operation-result schedules an urgent exchange; at most 100
-client->server messages go per exchange, and a remainder triggers another urgent exchange.
+unless one is already urgent; an exchange lasts while its server messages are handled (17 ms
+each), every handled message restarts the ping timer, and a handler starts when its message
+is handled; what the client learns meanwhile (a result, a ping's answer) it sees after the
+loop; the exchange then ends urgent mode and schedules the next one from its completion
+(urgent when messages are left and some were sent); an operation-result schedules an urgent
+exchange; at most 100 client->server messages go per exchange.
 Clients have been running since before t=0, so each computer's first exchange falls
 uniformly in one exchange interval and its pings have a uniform phase (the scenario schema's
 default ``start_phase_spread``); ``fresh_start=True`` starts every client at t=0 instead,
@@ -58,6 +61,7 @@ BENCHMARK_FLEET: dict[str, Any] = {
     "urgent_exchange_interval": 60.0,
     "ping_interval": 30.0,
     "max_messages_per_exchange": 100,
+    "message_handling": 0.017,
     "client_type": "ExecuteScriptRequest",
     "client_rate": 2.0,
     "client_duration_mean": 20.0,
@@ -177,11 +181,14 @@ class _Computer:
     """One Landscape Client: a pinger process plus reactor-style exchange timers."""
 
     __slots__ = (
+        "deferred",
         "env",
         "exchange_gen",
+        "exchanging",
         "fleet",
         "id",
         "outbox",
+        "pinging",
         "rng",
         "server",
         "urgent",
@@ -198,6 +205,9 @@ class _Computer:
         self.outbox: list[tuple[_Activity, int, bool]] = []  # client side: results to send
         self.urgent = False
         self.exchange_gen = 0
+        self.exchanging = False  # handling the messages of an exchange
+        self.deferred = False  # an urgent request seen during that loop
+        self.pinging: simpy.Process | None = None
 
     # -- timers ---------------------------------------------------------------------------------
     def _call_later(self, delay: float) -> None:
@@ -207,6 +217,9 @@ class _Computer:
 
     def schedule_exchange(self, urgent: bool = False, force: bool = False) -> None:
         """Landscape Client's rule: an urgent request replaces a pending regular exchange."""
+        if self.exchanging:
+            self.deferred = self.deferred or urgent  # the client sees it after the loop
+            return
         if (urgent and not self.urgent) or force:
             if urgent:
                 self.urgent = True
@@ -222,18 +235,41 @@ class _Computer:
         send, self.outbox = self.outbox[:cap], self.outbox[cap:]
         delivered = self.server.exchange(self, send, self.urgent)
         self.urgent = False  # a successful exchange ends urgent mode
+        if not delivered:
+            self._completed(bool(send))
+            return
+        self.exchanging = True
+        self.env.process(self._handle_messages(delivered, bool(send)))
+
+    def _handle_messages(self, delivered: list[_Activity], sent: bool):
+        h = self.fleet["message_handling"]
         for act in delivered:
+            yield self.env.timeout(h)
             self.env.process(self.handle(act))
-        self.schedule_exchange(urgent=bool(self.outbox), force=True)
+        if self.pinging is not None and self.pinging.is_alive:
+            self.pinging.interrupt()  # every server message restarts the ping timer
+        self.exchanging = False
+        self._completed(sent)
+
+    def _completed(self, sent: bool) -> None:
+        deferred, self.deferred = self.deferred, False
+        self.schedule_exchange(urgent=bool(self.outbox) and sent, force=True)
+        if deferred:
+            self.schedule_exchange(urgent=True)
 
     # -- processes ------------------------------------------------------------------------------
     def pinger(self, phase: float):
         env, ping = self.env, self.fleet["ping_interval"]
-        yield env.timeout(phase)
+        wait = phase
         while True:
+            try:
+                yield env.timeout(wait)
+            except simpy.Interrupt:
+                wait = ping  # restarted by a server message
+                continue
             if self.server.has_messages(self):
                 self.schedule_exchange(urgent=True)
-            yield env.timeout(ping)
+            wait = ping
 
     def handle(self, act: _Activity):
         f = self.fleet
@@ -351,10 +387,10 @@ def run_baseline(
         fleet_list = [_Computer(f"c{i + 1}", env, server, fleet, rng) for i in range(computers)]
         for comp in fleet_list:
             if fresh_start:
-                env.process(comp.pinger(0.0))
+                comp.pinging = env.process(comp.pinger(0.0))
                 comp.schedule_exchange(urgent=True)  # the first exchange is urgent
             else:
-                env.process(comp.pinger(rng.uniform(0.0, fleet["ping_interval"])))
+                comp.pinging = env.process(comp.pinger(rng.uniform(0.0, fleet["ping_interval"])))
                 comp._call_later(rng.uniform(0.0, fleet["exchange_interval"]))
         env.process(_client_arrivals(env, server, fleet_list, fleet, rng))
         env.process(_server_arrivals(env, server, fleet, rng))

@@ -202,6 +202,8 @@ class Client:
         self.nx[c] = x
         self.nu[c] = True  # the first exchange after the client starts is urgent
         self._lose_running(c, up)
+        if self.every_ping:
+            self._schedule_ping(c, self._next_ping(c, self.pfrom[c]))
         if self.out.get(c) or self.server.store.has_deliverable(t, c) or g.stepped:
             self._schedule_x(c)
 

@@ -63,7 +63,9 @@ class Dormant:
         cnt = self.c
         n_u = n_r = 0
         woke = False
+        prev = -INF  # the last attempt (its request may still be on the way at t)
         while x < t:
+            prev = x
             off = os_ <= x < oe
             if off or (busy and self._busy_at(x)):
                 step = g.Ue if u else Ie
@@ -106,6 +108,7 @@ class Dormant:
             n = math.ceil((limit - x) / Ie) - 1
             if n > 0:
                 n_r += n
+                prev = x + n * Ie
             x += (n + 1) * Ie if n > 0 else Ie
         if n_u or n_r:
             cnt["exchanges_urgent"] += n_u
@@ -114,6 +117,8 @@ class Dormant:
         self.nx[c] = x
         self.nu[c] = u
         self.lvl[c] = lv
+        if g.R > 0.0 and prev > -INF:
+            self.lastx[c] = prev
         if woke:
             self._schedule_x(c)
 

@@ -36,6 +36,12 @@ class Exchange:
         self._fail_span(c, t, t, 1.0)
         self.nx[c] = t + (g.Ue if self.nu[c] else g.Ie) + self._delay(self.lvl[c])
         self._schedule_x(c)
+        self._look_again(c, t)
+
+    def _look_again(self: Fleet, c: int, t: float) -> None:
+        """A failed attempt delivered nothing: a ping before the retry may still find it."""
+        if self.server.store.has_deliverable(t, c):
+            self.visible(c, t)
 
     def _on_exchange(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
         if self.xs[c] != tok:
@@ -56,6 +62,7 @@ class Exchange:
             self._fail_span(c, t, t + (k - 1) * step, step)
             self.nx[c] = t + k * step
             self._schedule_x(c)
+            self._look_again(c, t)
             return
         if self.busy_starts and self._busy_at(t):
             cnt["busy_rejections"] += 1
@@ -165,13 +172,18 @@ class Exchange:
 
     def _complete(self: Fleet, c: int, t: float, sent: int, handled: list[float] | None) -> None:
         """The exchange is over at ``t``: schedule the next one from now."""
-        self.xing.pop(c, None)
+        x = self.xing.pop(c, None)
         g = self.gcfg[self.gi[c]]
         if handled:
             if g.R > 0.0:
                 for m in handled:
                     self._reset_pings(c, m)
-            else:  # no ping can be in flight: the last message's reset is the one that counts
+            else:
+                # No ping can be in flight, and pings due during the loop were never sent
+                # (the reactor was busy; the messages' resets cancelled them): the last
+                # message's reset is the one that counts.
+                self._count_pings(c, x[0] if x else t)
+                self.pfrom[c] = max(self.pfrom[c], handled[-1])
                 self._reset_pings(c, handled[-1])
         pending = c in self.out
         if pending and sent:  # more than the cap was pending: another urgent exchange

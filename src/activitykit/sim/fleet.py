@@ -173,6 +173,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
         self.running: dict[int, list[Activity]] = {}  # accepted, result not yet queued
         self.pkgq: dict[int, deque[Activity]] = {}  # the package changer's tasks, oldest first
         self.xing: dict[int, tuple[float, float]] = {}  # exchange in progress: (answer, done)
+        self.lastx: dict[int, float] = {}  # last counted attempt of a dormant computer
         self.deferred: set[int] = set()  # urgent requests seen after the exchange's loop
         self.extra: dict[int, list[float]] = {}  # origins of duplicate ping loops
         self.stale_seen: dict[int, float] = {}  # a stale ping view still shows a delivery
@@ -225,6 +226,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
             and all(g.offline.rate_per_day == 0 for g in sc.fleet.groups)
         )
         self.staleness = sc.server.ping_staleness
+        self.every_ping = False  # see ping_every_time
         #: The client handler's duration model: ``duration(activity) -> seconds``
         #: (replaceable; the default draws from the activity's handler spec).
         self.duration: Callable[[Activity], float] = _drawn_duration
@@ -335,10 +337,18 @@ class Fleet(Dormant, Exchange, Pings, Client):
             return  # the restart schedules the exchange that carries it
         if not self.xs[c]:
             self._catch_up(c, t)
+            if self._requesting(c, t):
+                self._ensure_x(c)  # the request is ignored; the next exchange carries it
+                return
         if self.nu[c]:
             self._ensure_x(c)
             return
         self._urgent_now(c, t)
+
+    def _requesting(self, c: int, t: float) -> bool:
+        """Is a counted (idle) exchange of the dormant ``c`` still on the way at ``t``? Then
+        a request to schedule one is ignored, like during any exchange's request."""
+        return bool(self.lastx) and self.lastx.get(c, -INF) + self.gcfg[self.gi[c]].R > t
 
 
 def _drawn_duration(a: Activity) -> float:

@@ -85,6 +85,16 @@ class Pings:
         self._count_pings(c, m)
         self.g0[c] = m + g.P
         self.ptok[c] = 0  # a pending ping event belongs to the old grid
+        if self.every_ping:
+            self._schedule_ping(c, self._next_ping(c, m))
+
+    def ping_every_time(self: Fleet) -> None:
+        """Make every ping of every computer a SimPy event (before ``run``): slow, for the
+        test that counting pings instead of simulating them changes nothing."""
+        self.every_ping = True
+        self.ping_shortcut = False
+        for c in range(self.N):
+            self._schedule_ping(c, self._next_ping(c, self.pfrom[c]))
 
     def _schedule_ping(self: Fleet, c: int, p: float) -> None:
         if not (self.ptok[c] and self.pat[c] <= p):
@@ -98,7 +108,15 @@ class Pings:
             return
         self.ptok[c] = 0
         t = self.env.now
+        x = self.xing.get(c)
+        if x is not None and t >= x[0]:
+            return  # due while the client handles messages: their reset cancels it
         self.c["pings_simulated"] += 1
+        if self.every_ping:  # the chain of every ping as an event (the exactness check)
+            # (a micro-second on: the grid arithmetic may round t itself back)
+            p = self._next_ping(c, t + 1e-6)
+            if p < math.inf:
+                self._schedule_ping(c, p)
         if t < self.down[c] or self.os[c] <= t < self.oe[c]:
             if self.server.store.has_deliverable(t, c):
                 self.visible(c, t)
@@ -122,7 +140,13 @@ class Pings:
             return
         if not self.xs[c]:
             self._catch_up(c, t)
-        if self.nu[c]:
+            if self._requesting(c, t):
+                self.visible(c, t)  # the answer is ignored: a later ping finds the message
+                return
+        if self.nu[c] or self.nx[c] <= t:
+            # An urgent exchange is pending, or an exchange is due this very moment (the
+            # grids meet: pings restart from the exchange that schedules the next one): it
+            # carries the message.
             self._ensure_x(c)
             return
         self.c["pings_found"] += 1
