@@ -56,9 +56,11 @@ def test_each_replication_is_the_run_of_its_seed() -> None:
 
 
 def test_key_figures_leave_out_the_warm_up(tmp_path: Path) -> None:
-    scenario = loads_scenario(SCENARIO)
+    # (seed 8: under seed 7 the p90 of this small sample happens to be the same value with
+    # and without the warm-up)
+    scenario = loads_scenario(SCENARIO.replace("seed: 7", "seed: 8"))
     row = replicate(scenario, 1).runs.iloc[0]
-    result = run_scenario(scenario, tmp_path / "run", seed=7)
+    result = run_scenario(scenario, tmp_path / "run", seed=8)
     trace = pd.read_parquet(result.trace_path)
     end = result.summary["end_t"]
     after = key_figures(trace, warmup=600.0, end=end, handlers=1)
