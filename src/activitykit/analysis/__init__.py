@@ -6,12 +6,19 @@ with ``latencies`` / ``littles_law`` and compare them with what ``queueing`` and
 """
 
 from .client_latency import (
+    Backoff,
     ClientIntervals,
     ClientLatencyInputError,
+    ClientRules,
+    Replay,
+    busy_delivery_cdf,
     delivery_cdf,
     delivery_mean,
     delivery_sample,
+    lock_offset,
+    replay_client,
     result_latency,
+    result_latency_cdf,
     simulate_client,
 )
 from .latency import END_STATES, LatencyInputError, as_frame, isolated, latencies
@@ -29,15 +36,19 @@ from .queueing import (
 
 __all__ = [
     "END_STATES",
+    "Backoff",
     "ClientIntervals",
     "ClientLatencyInputError",
+    "ClientRules",
     "ConfidenceInterval",
     "LatencyInputError",
     "LittleCheck",
     "MMc",
     "QueueingInputError",
+    "Replay",
     "as_frame",
     "batch_means_ci",
+    "busy_delivery_cdf",
     "delivery_cdf",
     "delivery_mean",
     "delivery_sample",
@@ -46,9 +57,12 @@ __all__ = [
     "isolated",
     "latencies",
     "littles_law",
+    "lock_offset",
     "mean_ci",
     "mmc",
+    "replay_client",
     "result_latency",
+    "result_latency_cdf",
     "simulate_client",
     "simulate_mmc_waits",
 ]
