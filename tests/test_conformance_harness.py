@@ -62,6 +62,9 @@ for line in sys.stdin:
             reply["id"] = str(reply["id"])
         elif mode == "twice":  # a canned early answer to the next request, then the reply
             print(json.dumps(reply), flush=True)
+        elif mode == "twice-late":  # the same, written after the next request has gone out
+            print(json.dumps(reply), flush=True)
+            time.sleep(0.3)
         elif mode == "latin1":
             sys.stdout.buffer.write(json.dumps(reply).replace("ok", "\u00e9").encode("latin-1"))
             sys.stdout.buffer.write(b"\xe9\n")
@@ -284,6 +287,45 @@ def test_case_family_selection_and_list(capsys) -> None:
     assert "forbidden/client/succeeded" in capsys.readouterr().out
 
 
+class _RecordingReference(ReferenceSystem):
+    """The reference, keeping every request it was sent (without its id)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def handle(self, request: dict) -> dict:
+        self.requests.append(json.dumps({k: v for k, v in request.items() if k != "id"}))
+        return super().handle(request)
+
+
+def test_stateful_draws_do_not_depend_on_imported_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hypothesis draws some values from literals found in the modules imported so far;
+    a seeded run must not see them (test order, xdist and a fresh clone changed them)."""
+    from activitykit.conformance.runner import Session
+    from activitykit.conformance.stateful import run_stateful
+
+    def requests() -> list[str]:
+        ref = _RecordingReference()
+        session = Session(PythonIUT(ref))
+        session.ensure_started()
+        assert run_stateful(session, examples=60, seed=1).result.outcome == "pass"
+        return ref.requests
+
+    before = requests()
+    # A module full of literals in every range the run draws from (batch sizes, indices).
+    literals = ", ".join(str(n) for n in range(100, 400))
+    floats = ", ".join(f"{n}.5" for n in range(0, 300))
+    (tmp_path / "literal_soup.py").write_text(f"INTS = ({literals})\nFLOATS = ({floats})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import literal_soup  # type: ignore[import-not-found]
+
+    monkeypatch.setitem(sys.modules, "literal_soup", literal_soup)  # removed afterwards
+    assert requests() == before
+
+
 def test_stateful_is_deterministic_under_a_seed() -> None:
     from activitykit.conformance.runner import Session
     from activitykit.conformance.stateful import run_stateful
@@ -353,9 +395,11 @@ def test_counterexample_goes_beside_the_trace_or_to_temp_never_the_cwd(
     assert list(cwd.iterdir()) == []
 
 
-def test_duplicate_reply_is_blamed_on_the_step_that_got_it(bad_iut) -> None:
+@pytest.mark.parametrize("mode", ["twice", "twice-late"])
+def test_duplicate_reply_is_blamed_on_the_step_that_got_it(bad_iut, mode: str) -> None:
+    """Found waiting before the next request, or read in its place: the same report."""
     report = run_suite(
-        SubprocessIUT(bad_iut("twice", "consume"), timeout=2),
+        SubprocessIUT(bad_iut(mode, "consume"), timeout=2),
         cases=_cases("server/queued-succeeded", "client/queued-succeeded"),
         stateful=False,
     )

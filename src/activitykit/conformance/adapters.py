@@ -62,6 +62,22 @@ class IUTFailure(Exception):
         self.detail = message
 
 
+def _extra_reply(prev: dict[str, Any], shown: str) -> IUTFailure:
+    """An extra (early, canned or duplicated) reply line, blamed on the request before.
+
+    It is found either waiting before the next request goes out (``check_quiet``) or read
+    in place of the next request's reply, depending on when the IUT wrote it: one fault,
+    one message, whichever way the race went.
+    """
+    return IUTFailure(
+        "extra",
+        f"an extra reply line after the reply to request id {prev.get('id')}: {shown}; "
+        "exactly one reply line per request",
+        prev,
+        previous=True,
+    )
+
+
 class IUTStartError(IUTFailure):
     """The IUT could not be started or refused the ``hello`` handshake."""
 
@@ -109,13 +125,7 @@ class IUT:
         ):
             # A second answer to the previous request, read in place of this one's.
             self.close()
-            raise IUTFailure(
-                "extra",
-                f"a second reply to request id {prev['id']}: {_short(raw)}; exactly one "
-                "reply line per request",
-                prev,
-                previous=True,
-            )
+            raise _extra_reply(prev, _short(raw))
         try:
             return validate_reply(req, raw)
         except ReplyShapeError as exc:
@@ -323,14 +333,7 @@ class SubprocessIUT(IUT):
             return
         prev = self.last_request
         self.close(grace=0.2)
-        text = line.decode("utf-8", "replace").rstrip()
-        raise IUTFailure(
-            "extra",
-            f"an extra reply line after the reply to request id {prev.get('id')}: "
-            f"{_short(text)!r}; exactly one reply line per request",
-            prev,
-            previous=True,
-        )
+        raise _extra_reply(prev, repr(_short(line.decode("utf-8", "replace").rstrip())))
 
     def _exchange_raw(self, request: dict[str, Any]) -> Any:
         proc = self._proc
