@@ -137,7 +137,12 @@ def run_one(key: str, seeds: list[int]) -> dict:
         """The IUT: the reference with the mutant active during its own calls only."""
 
         def __init__(self) -> None:
-            self.inner = ReferenceSystem()
+            # Built with the mutant active too: a mutant of a constructor is the IUT's.
+            trampoline.set_mutant_under_test(key)
+            try:
+                self.inner = ReferenceSystem()
+            finally:
+                trampoline.set_mutant_under_test("")
 
         def handle(self, request: dict) -> dict:
             trampoline.set_mutant_under_test(key)
