@@ -114,16 +114,25 @@ def build(tmp: Path) -> list[Mutant]:
     return mutants
 
 
-def equivalents() -> dict[tuple[str, tuple[str, ...]], str]:
-    """(function, change) -> why the mutant behaves like the original."""
-    doc = tomllib.loads(EQUIVALENT.read_text(encoding="utf-8"))
-    out = {}
-    for i, entry in enumerate(doc.get("equivalent", []), 1):
-        for field in ("function", "change", "reason"):
-            if field not in entry:
-                raise SystemExit(f"{EQUIVALENT.name}: entry {i}: field {field!r} is missing")
-        out[(entry["function"], tuple(entry["change"]))] = entry["reason"]
-    return out
+class Equivalents:
+    """The listed mutants: by function and changed lines, or (no ``change``) every mutant
+    of a function the protocol cannot reach."""
+
+    def __init__(self, path: Path) -> None:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        self.exact: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.whole: dict[str, str] = {}
+        for i, entry in enumerate(doc.get("equivalent", []), 1):
+            for field in ("function", "reason"):
+                if field not in entry:
+                    raise SystemExit(f"{path.name}: entry {i}: field {field!r} is missing")
+            if "change" in entry:
+                self.exact[(entry["function"], tuple(entry["change"]))] = entry["reason"]
+            else:
+                self.whole[entry["function"]] = entry["reason"]
+
+    def __contains__(self, m: Mutant) -> bool:
+        return m.function in self.whole or (m.function, m.change) in self.exact
 
 
 def run_one(key: str, seeds: list[int]) -> dict:
@@ -192,7 +201,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(run_one(args.one, seeds)))
         return 0
-    known = equivalents()
+    known = Equivalents(EQUIVALENT)
     with tempfile.TemporaryDirectory(prefix="activitykit-mutation-") as d:
         tmp = Path(d)
         mutants = build(tmp)
@@ -229,14 +238,14 @@ def main() -> int:
                 zip(pool, pool_exec.map(lambda m: child(m.key), pool), strict=True), 1
             ):
                 results[m.key] = out
-                eq = " (listed equivalent)" if (m.function, m.change) in known else ""
+                eq = " (listed equivalent)" if m in known else ""
                 verdict = f"killed {out['by']}" if out["killed"] else "survived" + eq
                 print(
                     f"[{i}/{len(pool)}] {out['seconds']:6.1f}s  {m.key.rsplit('.', 1)[0]}."
                     f"{m.function} #{m.name.rsplit('_', 1)[1]}: {verdict}",
                     flush=True,
                 )
-        equivalent = [m for m in pool if (m.function, m.change) in known]
+        equivalent = [m for m in pool if m in known]
         counted = [m for m in pool if m not in equivalent]
         first = seeds[0]
         killed = [m for m in counted if first in results[m.key]["killed"]]

@@ -339,7 +339,7 @@ def test_stateful_is_deterministic_under_a_seed() -> None:
     for _ in range(2):
         session = Session(PythonIUT(Mutant()))
         session.ensure_started()
-        outcome = run_stateful(session, examples=50, seed=0, steps=15, shrink_seconds=60)
+        outcome = run_stateful(session, examples=100, seed=0, shrink_seconds=60)
         assert outcome.result.outcome == "fail"
         found.append(outcome.counterexample)
     assert found[0] == found[1]

@@ -553,7 +553,15 @@ def run_stateful(
                 a = self._ref().activities.get(self.focus)
                 return approve(self.focus) if a is not None and a.state == "Blocked" else query()
 
-            return [create, approve_it, self._draw_consume, self._draw_consume]
+            def free_one(data: Any) -> Step:
+                # Both handlers busy (prefetch 1): neither consume could take the message,
+                # so a duplicate would go unseen; one of them finishes what it holds first.
+                held = self._ref().held
+                if all(held.get(h) for h in HANDLERS):
+                    return fin(held[HANDLERS[0]][0], "succeeded", HANDLERS[0])
+                return query()
+
+            return [create, approve_it, free_one, self._draw_consume, self._draw_consume]
 
         def _episode_redelivery(self) -> list[Any]:
             held = any(self._ref().held.values())
