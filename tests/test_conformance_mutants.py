@@ -1,5 +1,8 @@
 """Every mutant IUT in examples/iut/mutants is caught: by the case its docstring names, and
-by the stateful run alone (default examples and seed), with a minimal, replayable sequence."""
+by the stateful run alone (default examples and seed), with a minimal, replayable sequence.
+
+The ``slow`` ones (117: seed 0 in both profiles with minimising, seeds 1-4, the reference's
+coverage) take about 3 min with ``-n 2`` on a quiet two-core machine, 35 min at load 11."""
 
 from __future__ import annotations
 
