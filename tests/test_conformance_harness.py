@@ -60,6 +60,16 @@ for line in sys.stdin:
             continue
         elif mode == "wrongtype":
             reply["id"] = str(reply["id"])
+        elif mode == "twice":  # a canned early answer to the next request, then the reply
+            print(json.dumps(reply), flush=True)
+        elif mode == "twice-late":  # the same, written after the next request has gone out
+            print(json.dumps(reply), flush=True)
+            time.sleep(0.3)
+        elif mode == "latin1":
+            sys.stdout.buffer.write(json.dumps(reply).replace("ok", "\u00e9").encode("latin-1"))
+            sys.stdout.buffer.write(b"\xe9\n")
+            sys.stdout.flush()
+            continue
         elif mode == "refuse":
             reply = {"id": req["id"], "status": "refused", "reason": "profile not supported"}
     print(json.dumps(reply), flush=True)
@@ -277,6 +287,45 @@ def test_case_family_selection_and_list(capsys) -> None:
     assert "forbidden/client/succeeded" in capsys.readouterr().out
 
 
+class _RecordingReference(ReferenceSystem):
+    """The reference, keeping every request it was sent (without its id)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def handle(self, request: dict) -> dict:
+        self.requests.append(json.dumps({k: v for k, v in request.items() if k != "id"}))
+        return super().handle(request)
+
+
+def test_stateful_draws_do_not_depend_on_imported_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hypothesis draws some values from literals found in the modules imported so far;
+    a seeded run must not see them (test order, xdist and a fresh clone changed them)."""
+    from activitykit.conformance.runner import Session
+    from activitykit.conformance.stateful import run_stateful
+
+    def requests() -> list[str]:
+        ref = _RecordingReference()
+        session = Session(PythonIUT(ref))
+        session.ensure_started()
+        assert run_stateful(session, examples=60, seed=1).result.outcome == "pass"
+        return ref.requests
+
+    before = requests()
+    # A module full of literals in every range the run draws from (batch sizes, indices).
+    literals = ", ".join(str(n) for n in range(100, 400))
+    floats = ", ".join(f"{n}.5" for n in range(0, 300))
+    (tmp_path / "literal_soup.py").write_text(f"INTS = ({literals})\nFLOATS = ({floats})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import literal_soup  # type: ignore[import-not-found]
+
+    monkeypatch.setitem(sys.modules, "literal_soup", literal_soup)  # removed afterwards
+    assert requests() == before
+
+
 def test_stateful_is_deterministic_under_a_seed() -> None:
     from activitykit.conformance.runner import Session
     from activitykit.conformance.stateful import run_stateful
@@ -290,7 +339,7 @@ def test_stateful_is_deterministic_under_a_seed() -> None:
     for _ in range(2):
         session = Session(PythonIUT(Mutant()))
         session.ensure_started()
-        outcome = run_stateful(session, examples=20, seed=0, steps=15, shrink_seconds=1)
+        outcome = run_stateful(session, examples=100, seed=0, shrink_seconds=60)
         assert outcome.result.outcome == "fail"
         found.append(outcome.counterexample)
     assert found[0] == found[1]
@@ -344,3 +393,47 @@ def test_counterexample_goes_beside_the_trace_or_to_temp_never_the_cwd(
         f"saved to {tmp_path / 'out' / 'session.counterexample.jsonl'}" in capsys.readouterr().out
     )
     assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", ["twice", "twice-late"])
+def test_duplicate_reply_is_blamed_on_the_step_that_got_it(bad_iut, mode: str) -> None:
+    """Found waiting before the next request, or read in its place: the same report."""
+    report = run_suite(
+        SubprocessIUT(bad_iut(mode, "consume"), timeout=2),
+        cases=_cases("server/queued-succeeded", "client/queued-succeeded"),
+        stateful=False,
+    )
+    guilty, innocent = report.results
+    assert guilty.outcome == "error" and guilty.note == "extra", guilty.deviation
+    assert guilty.deviation is not None
+    assert guilty.deviation.request["cmd"] == "consume"
+    assert "extra reply" in guilty.deviation.message
+    assert innocent.outcome == "pass"
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_invalid_utf8_is_an_encoding_error(bad_iut) -> None:
+    report = run_suite(
+        SubprocessIUT(bad_iut("latin1", "consume"), timeout=2),
+        cases=_cases("server/queued-succeeded"),
+        stateful=False,
+    )
+    (r,) = report.results
+    assert r.outcome == "error" and r.note == "encoding"
+    assert "not valid UTF-8" in r.deviation.message and "not JSON" not in r.deviation.message
+    _assert_all_gone(bad_iut.pidfile)
+
+
+def test_a_session_where_every_case_errored_checked_nothing(bad_iut) -> None:
+    from activitykit.conformance.report import render_text
+
+    report = run_suite(
+        SubprocessIUT(bad_iut("crash", "reset"), timeout=2),
+        cases=_cases("server/queued-succeeded", "client/queued-succeeded"),
+        stateful=False,
+    )
+    assert {r.outcome for r in report.results} <= {"error", "skipped"}
+    assert not report.trace.ran and "nothing was checked" in report.trace.note
+    text = render_text(report)
+    assert "trace-check pass" not in text and "nothing was checked" in text
+    assert report.exit_code == 1

@@ -339,3 +339,37 @@ def test_an_iut_without_release_direct_fails_those_cases_with_a_hint() -> None:
     evidence = failed["server/scheduled-direct"].deviation
     assert evidence is not None and "release 'direct'" in evidence.message
     assert report.exit_code == 1
+
+
+def test_compare_checks_attempt_delivery_order_and_operation_id_roles() -> None:
+    from activitykit.conformance.runner import OpRenaming, SentResult
+
+    consume = {"event": "consume", "activity": "a", "handler": "h1", "attempt": 2}
+    ref = {"status": "ok", "events": [consume], "activity": "a"}
+    iut = {"status": "ok", "events": [{**consume, "attempt": 1}], "activity": "a"}
+    (msg,) = compare(con("h1"), ref, iut)
+    assert "'attempt'" in msg and "expected 2" in msg and "said 1" in msg
+
+    def exchange(order: list[str], ops: list[object]) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "events": [],
+            "delivered": [
+                {"activity": a, "operation_id": o, "type": "ExecuteScript"}
+                for a, o in zip(order, ops, strict=True)
+            ],
+            "results": [],
+        }
+
+    (msg,) = compare(ex(), exchange(["a1", "a2"], [1, 2]), exchange(["a2", "a1"], [1, 2]))
+    assert "in creation order" in msg and "['a1', 'a2']" in msg
+    renaming = OpRenaming()
+    # Other values are fine (the IUT chooses them), a swapped pairing is not.
+    assert compare(ex(), exchange(["a1"], [1]), exchange(["a1"], ["x"]), renaming) == []
+    assert compare(ex(), exchange(["a2"], [2]), exchange(["a2"], ["x"]), renaming)
+    ack = {"status": "ok", "events": [], "delivered": [], "results": []}
+    ref_ack = {**ack, "results": [{"operation_id": -1, "activity": None, "accepted": False}]}
+    iut_ack = {**ack, "results": [{"operation_id": -1, "activity": "a9", "accepted": True}]}
+    msgs = compare(ex(), ref_ack, iut_ack, sent=[SentResult("a9", -1, -1)])
+    assert all("a9 (never delivered" in m for m in msgs) and len(msgs) == 2
+    assert not any("'?'" in m for m in msgs)

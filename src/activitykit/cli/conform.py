@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="time Hypothesis may spend shrinking a failure (default 30)",
+        help="time limit for minimising a failure; it stops sooner once no smaller one fails"
+        " (default 30)",
     )
     p.add_argument(
         "--case",

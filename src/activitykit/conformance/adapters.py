@@ -42,15 +42,40 @@ MAX_LINE = 1 << 20
 class IUTFailure(Exception):
     """The IUT crashed, hung, or answered with something that is not a valid reply.
 
-    ``kind`` is one of ``crash``, ``timeout``, ``garbage``, ``invalid``, ``exception``.
+    ``kind`` is one of ``crash``, ``timeout``, ``garbage``, ``encoding``, ``invalid``,
+    ``extra`` (a reply nobody asked for), ``exception``. ``previous`` is True when the fault
+    belongs to the request before the one being sent (an extra or duplicate reply to it).
     """
 
-    def __init__(self, kind: str, message: str, request: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        request: dict[str, Any] | None = None,
+        previous: bool = False,
+    ) -> None:
         self.kind = kind
         self.request = request
+        self.previous = previous
         where = f" (request {json.dumps(request, sort_keys=True)})" if request else ""
         super().__init__(f"{kind}: {message}{where}")
         self.detail = message
+
+
+def _extra_reply(prev: dict[str, Any], shown: str) -> IUTFailure:
+    """An extra (early, canned or duplicated) reply line, blamed on the request before.
+
+    It is found either waiting before the next request goes out (``check_quiet``) or read
+    in place of the next request's reply, depending on when the IUT wrote it: one fault,
+    one message, whichever way the race went.
+    """
+    return IUTFailure(
+        "extra",
+        f"an extra reply line after the reply to request id {prev.get('id')}: {shown}; "
+        "exactly one reply line per request",
+        prev,
+        previous=True,
+    )
 
 
 class IUTStartError(IUTFailure):
@@ -65,6 +90,8 @@ class IUT:
     def __init__(self) -> None:
         self._next_id = 1
         self.implementation: str | None = None
+        #: The last request sent: an extra reply found later is blamed on it.
+        self.last_request: dict[str, Any] | None = None
 
     # Subclasses provide these two.
     def _exchange_raw(self, request: dict[str, Any]) -> Any:
@@ -76,6 +103,9 @@ class IUT:
     def close(self) -> None:
         pass
 
+    def check_quiet(self, wait: float = 0.0) -> None:
+        """Raise ``IUTFailure`` (``previous``) if a reply arrived that nobody asked for."""
+
     @property
     def alive(self) -> bool:
         return True
@@ -84,7 +114,18 @@ class IUT:
         """Send one command (without ``id``), return its validated reply."""
         req = {"id": self._next_id, **command}
         self._next_id += 1
+        self.check_quiet()
+        prev, self.last_request = self.last_request, req
         raw = self._exchange_raw(req)
+        if (
+            isinstance(raw, dict)
+            and prev is not None
+            and raw.get("id") == prev["id"]
+            and raw.get("id") != req["id"]
+        ):
+            # A second answer to the previous request, read in place of this one's.
+            self.close()
+            raise _extra_reply(prev, _short(raw))
         try:
             return validate_reply(req, raw)
         except ReplyShapeError as exc:
@@ -194,6 +235,7 @@ class SubprocessIUT(IUT):
             return
         self.close()
         self._lines = queue.Queue()
+        self.last_request = None
         self._stderr.clear()
         self._first = True
         try:
@@ -277,6 +319,22 @@ class SubprocessIUT(IUT):
         tail = " | ".join(list(self._stderr)[-5:])
         return f"; its stderr ends: {tail}" if tail else ""
 
+    def check_quiet(self, wait: float = 0.0) -> None:
+        """A line waiting before the next request is sent is an extra reply to the last one
+        (early, canned or duplicated): blame that request, not the one about to go out."""
+        if self._proc is None or self.last_request is None:
+            return
+        try:
+            line = self._lines.get(timeout=wait) if wait > 0 else self._lines.get_nowait()
+        except queue.Empty:
+            return
+        if line is None:
+            self._lines.put(None)  # the process ended: the next request reports it
+            return
+        prev = self.last_request
+        self.close(grace=0.2)
+        raise _extra_reply(prev, repr(_short(line.decode("utf-8", "replace").rstrip())))
+
     def _exchange_raw(self, request: dict[str, Any]) -> Any:
         proc = self._proc
         if proc is None or proc.stdin is None:
@@ -302,8 +360,19 @@ class SubprocessIUT(IUT):
             self.close(grace=0.2)
             raise IUTFailure("garbage", f"reply line longer than {MAX_LINE} bytes", request)
         try:
-            return json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.close(grace=0.2)
+            raise IUTFailure(
+                "encoding",
+                f"reply is not valid UTF-8 (byte {line[exc.start]:#04x} at offset {exc.start}: "
+                f"{exc.reason}); replies are UTF-8 JSON: "
+                f"{_short(line.decode('utf-8', 'replace').rstrip())!r}{self._stderr_tail()}",
+                request,
+            ) from None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
             self.close(grace=0.2)
             text = line.decode("utf-8", "replace").rstrip()
             raise IUTFailure(

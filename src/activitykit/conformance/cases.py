@@ -121,6 +121,10 @@ def query(aid: str | None = None) -> Step:
     return {"cmd": "query"} if aid is None else {"cmd": "query", "activity": aid}
 
 
+#: More deliverable activities than any page or batch limit an implementation might use.
+BULK = 150
+
+
 def _one(name: str, title: str, *steps: Step) -> Case:
     return Case(name, title, (tuple(steps),))
 
@@ -271,6 +275,22 @@ _CLIENT = [
         cl("a1"), cl("a2", computer="c2"), ex(), ex("c2"), res("a1"), ex(), cl("a3"), ex(),
         res("a2", computer="c2"), ex("c2"), cl("a4", computer="c2"), cl("a5"), ex("c2"), ex(),
         res("a3"), res("a5"), ex(), cl("a6"), ex(),
+    ),
+    _one(
+        "client/delivery-order",
+        "an exchange delivers a computer's activities in creation order",
+        cl("a1"), cl("a2", computer="c2"), cl("a3"), cl("a4", "Scheduled", deliver_after=0),
+        cl("a5"), ex(),
+    ),
+    _one(
+        "client/bulk-delivery",
+        f"one exchange delivers every deliverable activity, {BULK} of them (no page limit)",
+        *(cl(f"a{i}") for i in range(1, BULK + 1)), ex(), ex(),
+    ),
+    _one(
+        "client/scheduled-fractional",
+        "deliver_after is a real number of seconds: not delivered 0.25 s before it, then at it",
+        cl("a1", "Scheduled", deliver_after=30.5), adv(30.25), ex(), adv(0.25), ex(),
     ),
     _one(
         "client/result-from-wrong-computer",
@@ -456,6 +476,22 @@ _SERVER = [
         "server/prefetch",
         "a handler holds at most one unacknowledged message",
         sv("a1"), sv("a2"), con(), con(), con("h2"),
+    ),
+    _one(
+        "server/prefetch-after-finish",
+        "finish acknowledges the message: the handler may consume again",
+        sv("a1"), sv("a2"), con("h1"), fin("a1"), con("h1"), fin("a2"), con("h1"),
+    ),
+    _one(
+        "server/redelivery-order",
+        "a crashed handler's message goes back to the head of the queue, before later ones",
+        sv("a1"), con("h1"), sv("a2"), sv("a3"), crash("h1"), con("h2"), fin("a1", handler="h2"),
+        con("h2"),
+    ),
+    _one(
+        "server/approved-published-once",
+        "an approved activity is published once: a second handler finds nothing",
+        sv("a1", "Blocked"), approve("a1"), con("h1"), con("h2"), fin("a1"), con("h2"),
     ),
     _one(
         "server/finish-by-other-handler",

@@ -77,6 +77,8 @@ def render_text(report: SuiteReport) -> str:
             lines.append(f"saved to {report.replay_file}")
         if report.replay_command:
             lines.append(f"replay: {report.replay_command}")
+    if report.coverage is not None:
+        lines += report.coverage.render()
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1

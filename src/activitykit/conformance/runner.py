@@ -29,7 +29,9 @@ from .reference import ReferenceSystem
 __all__ = [
     "CaseResult",
     "Deviation",
+    "OpRenaming",
     "Run",
+    "SentResult",
     "Session",
     "StepDeviation",
     "TraceBuilder",
@@ -258,8 +260,138 @@ def _reason(reply: dict[str, Any]) -> str:
     return f"{reply['status']} ({reply['reason']})" if reply.get("reason") else reply["status"]
 
 
-def compare(step: Step, ref: dict[str, Any], iut: dict[str, Any]) -> list[str]:
-    """Differences between the reference's and the IUT's replies to the same step."""
+#: The fields of each event that the protocol fixes (section 3), compared per activity in
+#: the order reported. ``cause`` is optional there, so it is not compared; operation-ids
+#: are compared by role (``OpRenaming``), the rest by value.
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "transition": ("from", "to"),
+    "deliver": ("computer", "operation_id"),
+    "result": ("computer", "operation_id", "status"),
+    "consume": ("handler", "attempt"),
+    "enqueue": (),
+    "approve": (),
+    "cancel": (),
+}
+
+
+class OpRenaming:
+    """The consistent renaming of operation-ids between the reference and the IUT.
+
+    The IUT chooses its own operation-ids (section 4: "integer or string", never reused on a
+    computer), so values differ from the reference's; what must agree is *which* id went
+    with which activity. Each delivery pairs (computer, reference id) with the IUT's id; a
+    later mention of either must use its partner.
+    """
+
+    def __init__(self) -> None:
+        self._to_iut: dict[tuple[Any, Any], Any] = {}
+        self._to_ref: dict[tuple[Any, Any], Any] = {}
+
+    def bind(self, computer: Any, ref_op: Any, iut_op: Any) -> str | None:
+        """Pair two ids delivered together; a problem if either is already paired otherwise."""
+        rk, ik = op_key(computer, ref_op), op_key(computer, iut_op)
+        have = self._to_iut.get(rk, _MISSING)
+        back = self._to_ref.get(ik, _MISSING)
+        if have is _MISSING and back is _MISSING:
+            self._to_iut[rk] = iut_op
+            self._to_ref[ik] = ref_op
+            return None
+        if have is not _MISSING and op_key(computer, have) == ik:
+            return None
+        return (
+            f"operation-id {iut_op!r} on {computer} stands for the reference's {ref_op!r} here, "
+            "but was paired with another operation before"
+        )
+
+    def iut(self, computer: Any, ref_op: Any) -> Any:
+        """The IUT's id for the reference's ``ref_op`` on ``computer`` (itself if unpaired)."""
+        return self._to_iut.get(op_key(computer, ref_op), ref_op)
+
+
+_MISSING = object()
+
+
+def _per_activity(reply: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for ev in reply.get("events", []):
+        out.setdefault(str(ev.get("activity")), []).append(ev)
+    return out
+
+
+def _show_event(ev: dict[str, Any] | None) -> str:
+    if ev is None:
+        return "nothing"
+    fields = ", ".join(f"{k}={ev.get(k)!r}" for k in EVENT_FIELDS.get(ev["event"], ()))
+    return f"{ev['event']}({fields})"
+
+
+def _compare_events(
+    aid: str, ref: list[dict[str, Any]], iut: list[dict[str, Any]], ops: OpRenaming
+) -> str | None:
+    """The first difference between two activities' event sequences, or None."""
+    for i in range(max(len(ref), len(iut))):
+        r = ref[i] if i < len(ref) else None
+        u = iut[i] if i < len(iut) else None
+        differs = r is None or u is None or r["event"] != u["event"]
+        if not differs:
+            assert r is not None and u is not None
+            for name in EVENT_FIELDS.get(r["event"], ()):
+                want = r.get(name)
+                if name == "operation_id":
+                    if r["event"] == "deliver":
+                        problem = ops.bind(r.get("computer"), want, u.get(name))
+                        if problem:
+                            return f"{aid}: events[{i}] ({r['event']}): {problem}"
+                        continue
+                    want = ops.iut(r.get("computer"), want)
+                if want != u.get(name):
+                    return (
+                        f"{aid}: field {name!r} of its event {i + 1} ({r['event']}): expected "
+                        f"{want!r}, the IUT said {u.get(name)!r}"
+                    )
+        if differs:
+            return (
+                f"{aid}: its event {i + 1}: expected {_show_event(r)}, "
+                f"the IUT reported {_show_event(u)}"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class SentResult:
+    """An operation-result the harness queued on a computer: what each side was sent."""
+
+    activity: str | None
+    ref_op: Any
+    iut_op: Any
+
+    def describe(self) -> str:
+        if self.activity is None:
+            return f"operation-id {self.iut_op!r}"
+        if self.ref_op == NO_OPERATION:
+            return f"the result for {self.activity} (never delivered: operation-id {NO_OPERATION})"
+        return f"the result for {self.activity} (operation-id {self.iut_op!r})"
+
+
+#: The operation-id the harness sends for an activity that was never delivered.
+NO_OPERATION = -1
+
+
+def compare(
+    step: Step,
+    ref: dict[str, Any],
+    iut: dict[str, Any],
+    ops: OpRenaming | None = None,
+    sent: list[SentResult] | None = None,
+) -> list[str]:
+    """Differences between the reference's and the IUT's replies to the same step.
+
+    Every field section 2 gives a reply and every event field of section 3 is compared, in
+    order where the protocol fixes one (events per activity, deliveries in creation order,
+    results in the order queued). ``ops`` carries the operation-id renaming of the run;
+    ``sent`` the results queued on the exchanging computer (to name them in messages).
+    """
+    ops = ops or OpRenaming()
     if ref["status"] != iut["status"]:
         msg = f"expected {_reason(ref)}, the IUT answered {_reason(iut)}"
         if step.get("cmd") == "create" and step.get("release", "queue") != "queue":
@@ -273,28 +405,94 @@ def compare(step: Step, ref: dict[str, Any], iut: dict[str, Any]) -> list[str]:
     for aid in sorted(rm.keys() | im.keys()):
         if rm.get(aid) != im.get(aid):
             out.append(f"{aid}: expected {_path(rm.get(aid))}, the IUT did {_path(im.get(aid))}")
+    if not out:
+        re_, ie = _per_activity(ref), _per_activity(iut)
+        for aid in sorted(re_.keys() | ie.keys()):
+            problem = _compare_events(aid, re_.get(aid, []), ie.get(aid, []), ops)
+            if problem:
+                out.append(problem)
     if ref["status"] != "ok":
         return out
     cmd = step["cmd"]
     if cmd == "exchange":
-        rd = sorted(d["activity"] for d in ref["delivered"])
-        idl = sorted(d["activity"] for d in iut["delivered"])
-        if rd != idl:
-            out.append(
-                f"expected delivery of {rd or 'nothing'}, the IUT delivered {idl or 'nothing'}"
-            )
-
-        def acks(reply: dict[str, Any]) -> list[tuple[str, bool]]:
-            return sorted((r.get("activity") or "?", bool(r["accepted"])) for r in reply["results"])
-
-        if acks(ref) != acks(iut):
-            out.append(f"expected results (activity, accepted) {acks(ref)}, the IUT {acks(iut)}")
+        out += _compare_exchange(step["computer"], ref, iut, ops, sent)
     elif cmd == "consume" and ref["activity"] != iut["activity"]:
-        out.append(f"expected to consume {ref['activity']}, the IUT handed out {iut['activity']}")
+        out.append(
+            f"field 'activity': expected to consume {ref['activity']}, "
+            f"the IUT handed out {iut['activity']}"
+        )
     elif cmd == "finish" and ref["accepted"] != iut["accepted"]:
-        out.append(f"expected accepted={ref['accepted']}, the IUT said {iut['accepted']}")
+        out.append(f"field 'accepted': expected {ref['accepted']}, the IUT said {iut['accepted']}")
     elif cmd == "query" and "state" in ref and ref["state"] != iut.get("state"):
-        out.append(f"expected state {ref['state']}, the IUT said {iut.get('state')}")
+        out.append(f"field 'state': expected {ref['state']}, the IUT said {iut.get('state')}")
+    elif cmd == "query" and "states" in ref and ref["states"] != iut.get("states"):
+        want, told = ref["states"], iut.get("states") or {}
+        diff = [
+            f"{a}: expected {want.get(a)}, the IUT said {told.get(a)}"
+            for a in sorted(want.keys() | told.keys())
+            if want.get(a) != told.get(a)
+        ]
+        out.append("field 'states': " + "; ".join(diff))
+    return out
+
+
+def _compare_exchange(
+    computer: str,
+    ref: dict[str, Any],
+    iut: dict[str, Any],
+    ops: OpRenaming,
+    sent: list[SentResult] | None,
+) -> list[str]:
+    out = []
+    rd = [d["activity"] for d in ref["delivered"]]
+    idl = [d["activity"] for d in iut["delivered"]]
+    if rd != idl:
+        order = " (in creation order)" if sorted(rd) == sorted(idl) else ""
+        out.append(
+            f"field 'delivered'{order}: expected {rd or 'nothing'}, "
+            f"the IUT delivered {idl or 'nothing'}"
+        )
+    else:
+        own = {
+            ev["activity"]: ev.get("operation_id")
+            for ev in iut.get("events", [])
+            if ev.get("event") == "deliver"
+        }
+        for i, (r, u) in enumerate(zip(ref["delivered"], iut["delivered"], strict=True)):
+            if u.get("type") is not None and u["type"] != r["type"]:
+                out.append(
+                    f"field 'delivered[{i}].type' ({r['activity']}): expected {r['type']!r}, "
+                    f"the IUT said {u['type']!r}"
+                )
+            if u["activity"] in own and own[u["activity"]] != u["operation_id"]:
+                out.append(
+                    f"field 'delivered[{i}].operation_id' ({u['activity']}): the IUT's deliver "
+                    f"event said {own[u['activity']]!r}, its reply {u['operation_id']!r}"
+                )
+            else:
+                problem = ops.bind(computer, r["operation_id"], u["operation_id"])
+                if problem:
+                    out.append(f"field 'delivered[{i}].operation_id' ({u['activity']}): {problem}")
+    rr, ir = ref["results"], iut["results"]
+    if len(rr) != len(ir):
+        out.append(
+            f"field 'results': expected {len(rr)} answer(s) (one per result queued on "
+            f"{computer}), the IUT gave {len(ir)}"
+        )
+        return out
+    for i, (r, u) in enumerate(zip(rr, ir, strict=True)):
+        what = sent[i].describe() if sent and i < len(sent) else f"result {i + 1}"
+        if sent and i < len(sent) and u["operation_id"] != sent[i].iut_op:
+            out.append(
+                f"field 'results[{i}].operation_id' ({what}): expected {sent[i].iut_op!r} "
+                f"(results answered in the order queued), the IUT said {u['operation_id']!r}"
+            )
+        for name in ("activity", "accepted"):
+            if r.get(name) != u.get(name):
+                out.append(
+                    f"field 'results[{i}].{name}' ({what}): expected {r.get(name)!r}, "
+                    f"the IUT said {u.get(name)!r}"
+                )
     return out
 
 
@@ -302,7 +500,7 @@ def _wire(step: Step, last_op: dict[str, Any]) -> Step:
     """The request one side receives: ``result`` by activity becomes that side's op-id."""
     if step.get("cmd") == "result" and "activity" in step:
         req = {k: v for k, v in step.items() if k != "activity"}
-        req["operation_id"] = last_op.get(step["activity"], -1)
+        req["operation_id"] = last_op.get(step["activity"], NO_OPERATION)
         return req
     return dict(step)
 
@@ -319,6 +517,11 @@ class Run:
         self.iut_side = _Side("the IUT", session.profile)
         self.clock = 0.0
         self.steps: list[Step] = []
+        self.ops = OpRenaming()
+        #: Results queued per computer, until its next exchange answers them.
+        self.outbox: dict[str, list[SentResult]] = {}
+        #: The step the last answered request belonged to (0: the reset).
+        self._answered = 0
         session.ensure_started()
         session.trace.begin(label)
         reply = self._ask({"cmd": "reset"})
@@ -328,17 +531,38 @@ class Run:
     def _ask(self, request: Step) -> dict[str, Any]:
         self.session.requests += 1
         try:
-            return self.session.iut.request(request)
+            reply = self.session.iut.request(request)
         except IUTFailure as exc:
-            # Where it happened, for the evidence: this case, run, step and the steps so far.
-            exc.where = Deviation(  # type: ignore[attr-defined]
-                self.case,
-                self.run,
-                len(self.steps),
-                self.steps[-1] if self.steps else request,
-                f"IUT failure: {exc}",
-                steps=tuple(self.steps),
-            )
+            self._locate(exc, request)
+            raise
+        self._answered = len(self.steps)
+        return reply
+
+    def _locate(self, exc: IUTFailure, request: Step) -> None:
+        """Attach where it happened, for the evidence: case, run, step, the steps so far.
+
+        A fault of the previous request (an extra reply found before sending this one) is
+        the step that request belonged to, not the innocent step about to be sent.
+        """
+        n = self._answered if exc.previous else len(self.steps)
+        message = f"IUT failure: {exc}"
+        if exc.previous and n == 0:
+            message += " (it came after the previous run had ended)"
+        exc.where = Deviation(  # type: ignore[attr-defined]
+            self.case,
+            self.run,
+            n,
+            self.steps[n - 1] if n else request,
+            f"step {n} ({self.steps[n - 1].get('cmd')}): {message}" if n else message,
+            steps=tuple(self.steps[:n]),
+        )
+
+    def finish(self) -> None:
+        """End of the run: a reply still arriving for its last requests is its fault."""
+        try:
+            self.session.iut.check_quiet(wait=0.01)
+        except IUTFailure as exc:
+            self._locate(exc, {"cmd": "query"})
             raise
 
     def _fail(
@@ -354,23 +578,34 @@ class Run:
                 self.run,
                 len(self.steps),
                 step,
-                message,
+                f"step {len(self.steps)} ({step.get('cmd')}): {message}",
                 expected,
                 actual,
                 tuple(self.steps),
             )
         )
 
-    def step(self, step: Step) -> None:
-        """Run one step on both sides; raise ``StepDeviation`` on the first difference."""
+    def step(self, step: Step) -> dict[str, Any]:
+        """Run one step on both sides; raise ``StepDeviation`` on the first difference.
+
+        Returns the reference's reply (what the stateful run's coverage counts)."""
         self.steps.append(step)
-        ref = self.ref.handle({"id": 0, **_wire(step, self.ref_side.last_op)})
-        iut = self._ask(_wire(step, self.iut_side.last_op))
+        ref_req, iut_req = _wire(step, self.ref_side.last_op), _wire(step, self.iut_side.last_op)
+        ref = self.ref.handle({"id": 0, **ref_req})
+        iut = self._ask(iut_req)
         if iut["status"] == "ok":
             if step["cmd"] == "advance":
                 self.clock += float(step["seconds"])
             self.session.trace.step(self.clock, step, iut)
-        problems = compare(step, ref, iut)
+        sent: list[SentResult] = []
+        both_ok = ref["status"] == iut["status"] == "ok"
+        if both_ok and step["cmd"] == "result":
+            self.outbox.setdefault(step["computer"], []).append(
+                SentResult(step.get("activity"), ref_req["operation_id"], iut_req["operation_id"])
+            )
+        elif both_ok and step["cmd"] == "exchange":
+            sent = self.outbox.pop(step["computer"], [])
+        problems = compare(step, ref, iut, self.ops, sent)
         if ref["status"] == iut["status"] == "ok" and step["cmd"] == "create":
             self.ref_side.created(step)
             self.iut_side.created(step)
@@ -382,6 +617,7 @@ class Run:
             self._fail(step, "; ".join(problems), ref, iut)
         if self.session.query_each_step:
             self._check_states(step)
+        return ref
 
     def _check_states(self, step: Step) -> None:
         reply = self._ask({"cmd": "query"})
@@ -432,6 +668,7 @@ class Session:
         r = Run(self, case, run, f"{case}#{run}")
         for s in steps:
             r.step(s)
+        r.finish()
         return len(r.steps)
 
     def run_case(self, case: Case) -> CaseResult:

@@ -15,8 +15,9 @@ need. Two handlers and a computer chosen two times in three make collisions (red
 racing a second consumer, operation-ids reused on one computer) likely.
 
 Every step goes through ``runner.Run``, which compares the IUT with the reference after
-it. A failure is shrunk by Hypothesis within a time budget, then made 1-minimal by
-``minimize``; that sequence is what we print and save for ``--replay``.
+it. A failure is minimised by ``minimize`` (Hypothesis's shrink phase is off: it would
+spend its whole budget even on a 2-step counterexample); that sequence is what we print
+and save for ``--replay``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import START_STATES, State
+from ..model import START_STATES, Kind, State, machine
 from .adapters import IUTFailure
-from .cases import Step, adv, approve, block, cancel, cl, con, crash, ex, fin, prog, res, sv
+from .cases import (
+    Step,
+    adv,
+    approve,
+    block,
+    cancel,
+    cl,
+    con,
+    crash,
+    ex,
+    fin,
+    prog,
+    query,
+    res,
+    sv,
+)
 from .runner import CaseResult, Deviation, Run, Session, StepDeviation
 
 __all__ = [
@@ -69,10 +85,133 @@ _MENU = (
     *("redelivery",) * 2,  # a holding handler crashes, both handlers consume
     *("cancel_running",) * 2,  # cancel an In Progress activity, then its result arrives
     *("chain",) * 2,  # a dependent of an existing activity, then that one ends
+    "schedule",  # a fractional deliver_after, the clock just before it, then at it
+    *("threshold",) * 2,  # a dependent on progress, progress below, at and above its threshold
+    "batch",  # several activities on one computer, one exchange (rarely beyond every cap)
+    "crash_many",  # both handlers hold a message, both crash, the queue redelivers both
+    *("cancel_fresh",) * 2,  # an activity in any start state (maybe approved first), canceled
 )
-_EPISODES = frozenset({"client_cycle", "server_cycle", "redelivery", "cancel_running", "chain"})
+_EPISODES = frozenset(
+    {
+        "client_cycle",
+        "server_cycle",
+        "redelivery",
+        "cancel_running",
+        "chain",
+        "schedule",
+        "threshold",
+        "batch",
+        "crash_many",
+        "cancel_fresh",
+    }
+)
+#: Times are real numbers: whole and fractional values, so rounding shows.
+_DELAYS = (0, 0.5, 30, 30.5, 60, 300)
+_ADVANCES = (0.25, 0.5, 1, 30, 60, 300)
+#: A bulk batch: more deliverable activities than any page or batch limit (cases.BULK).
+_BULK_MIN, _BULK_MAX = 101, 130
 #: Start states a drawn activity may be created in, in ``State`` order (stable draws).
 _START_STATES = tuple(s.value for s in State if s in START_STATES)
+
+
+@dataclass
+class Coverage:
+    """What the stateful run exercised, as Hypothesis's statistics report what it drew.
+
+    ``transitions`` counts the reference's moves by (kind, from, to) and ``causes`` the
+    rule that made each (its ``cause``: exchange, consume, result, finish, due, released,
+    approve, block, cancel, dependency); ``commands`` counts each command by its options
+    and the reference's status; ``menu`` counts the menu entries and episodes drawn.
+    """
+
+    profile: str
+    transitions: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    causes: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, int] = field(default_factory=dict)
+    menu: dict[str, int] = field(default_factory=dict)
+
+    def allowed(self) -> list[tuple[str, str, str]]:
+        """Every move the model allows under this profile, by kind."""
+        out = []
+        for kind in Kind:
+            for src, dsts in machine(kind, self.profile).transitions.items():
+                out += [
+                    (kind.value, src.value, d.value) for d in sorted(dsts, key=list(State).index)
+                ]
+        return out
+
+    def missing(self) -> list[tuple[str, str, str]]:
+        return [t for t in self.allowed() if t not in self.transitions]
+
+    def see(self, step: Step, reply: dict[str, Any], kinds: dict[str, str]) -> None:
+        self.commands[_combination(step, reply)] = (
+            self.commands.get(_combination(step, reply), 0) + 1
+        )
+        for ev in reply.get("events", []):
+            if ev.get("event") == "transition":
+                key = (kinds.get(ev["activity"], "?"), ev["from"], ev["to"])
+                self.transitions[key] = self.transitions.get(key, 0) + 1
+                cause = str(ev.get("cause"))
+                self.causes[cause] = self.causes.get(cause, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        allowed = self.allowed()
+        return {
+            "profile": self.profile,
+            "transitions_covered": len(allowed) - len(self.missing()),
+            "transitions_allowed": len(allowed),
+            "transitions": {" ".join(k): self.transitions.get(k, 0) for k in allowed},
+            "missing": [" ".join(k) for k in self.missing()],
+            "causes": dict(sorted(self.causes.items())),
+            "commands": dict(sorted(self.commands.items())),
+            "menu": dict(sorted(self.menu.items())),
+        }
+
+    def render(self) -> list[str]:
+        """The coverage table of the text report."""
+        allowed = self.allowed()
+        lines = [
+            f"stateful coverage ({self.profile}): {len(allowed) - len(self.missing())}/"
+            f"{len(allowed)} model transitions"
+        ]
+        for k in allowed:
+            lines.append(f"  {self.transitions.get(k, 0):>6}  {k[0]:<6} {k[1]} -> {k[2]}")
+        lines.append(
+            "  rules (cause of each move): "
+            + ", ".join(f"{c} {n}" for c, n in sorted(self.causes.items()))
+        )
+        lines.append(f"  command/option combinations: {len(self.commands)}")
+        for c, n in sorted(self.commands.items()):
+            lines.append(f"  {n:>6}  {c}")
+        lines.append("  menu: " + ", ".join(f"{m} {n}" for m, n in sorted(self.menu.items())))
+        return lines
+
+
+def _combination(step: Step, reply: dict[str, Any]) -> str:
+    """A step's command with the options that select different rules, and its status."""
+    cmd = step.get("cmd", "?")
+    parts = [cmd]
+    if cmd == "create":
+        parts += [step.get("kind", "?"), step.get("state", "?")]
+        parts += [k for k in ("depends_on", "progress_of", "release") if k in step]
+        if (
+            isinstance(step.get("deliver_after"), float)
+            and not float(step["deliver_after"]).is_integer()
+        ):
+            parts.append("fractional")
+    elif cmd == "exchange":
+        n = len(reply.get("delivered", []))
+        parts.append("delivers>100" if n > 100 else f"delivers {min(n, 2)}{'+' if n > 2 else ''}")
+        if reply.get("results"):
+            parts.append("with results")
+    elif cmd == "consume":
+        attempts = [e.get("attempt", 1) for e in reply.get("events", []) if e["event"] == "consume"]
+        parts.append(
+            f"attempt {min(max(attempts), 3)}{'+' if max(attempts) >= 3 else ''}"
+            if attempts
+            else "nothing"
+        )
+    return " ".join(str(p) for p in parts) + f" -> {reply.get('status')}"
 
 
 @dataclass
@@ -81,6 +220,7 @@ class StatefulOutcome:
     #: The shrunk failing sequence (empty when everything passed).
     counterexample: list[Step] = field(default_factory=list)
     examples: int = 0
+    coverage: Coverage | None = None
 
 
 def write_replay(steps: list[Step], profile: str) -> str:
@@ -140,29 +280,6 @@ def _evidence(session: Session, steps: list[Step]) -> Deviation | None:
     return None
 
 
-@contextlib.contextmanager
-def _shrink_budget(seconds: float) -> Iterator[None]:
-    """Bound Hypothesis's shrink phase (its own limit is 300 s, far too long for CI).
-
-    This sets an internal constant of Hypothesis; if a future version drops it, shrinking
-    simply keeps Hypothesis's default budget.
-    """
-    try:
-        from hypothesis.internal.conjecture import engine
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
-    if old is None:  # pragma: no cover
-        yield
-        return
-    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        engine.MAX_SHRINKING_SECONDS = old  # type: ignore[attr-defined]
-
-
 def renumber(steps: list[Step]) -> list[Step]:
     """The same steps with activities renamed a1, a2, ... in order of creation.
 
@@ -209,44 +326,105 @@ def _simpler(step: Step) -> list[Step]:
     return out
 
 
-def minimize(session: Session, steps: list[Step], label: str = "minimize") -> list[Step]:
-    """Drop single steps while the sequence still deviates (a 1-minimal counterexample).
+def minimize(
+    session: Session,
+    steps: list[Step],
+    label: str = "minimize",
+    seconds: float | None = None,
+) -> list[Step]:
+    """The smallest failing sequence this finds: 1-minimal unless ``seconds`` ran out.
 
-    Hypothesis's shrinker works on its choice sequence and may stop at its time budget;
-    this deterministic pass over the abstract steps guarantees that no single step of the
-    printed counterexample can be removed, nor a ``create`` simplified (``_simpler``).
-    Each candidate is a fresh run.
+    Hypothesis's own shrinker is off (``run_stateful``): it works on its choice sequence,
+    spends its whole time budget even when the sequence stopped getting smaller, and
+    cannot be told to stop. This pass works on the abstract steps and stops as soon as no
+    candidate is smaller: it drops chunks of halving size (ddmin), ending with single
+    steps, simplifies ``create`` steps (``_simpler``), cuts each failing candidate after
+    the step that deviated, and repeats until nothing changes. Each candidate is a fresh
+    run. With ``seconds``, it returns the smallest failure found when the time is up.
     """
+    import time
+
+    deadline = None if seconds is None else time.monotonic() + seconds
     n = 0
 
-    def fails(candidate: list[Step]) -> bool:
+    def fails(candidate: list[Step]) -> list[Step] | None:
+        """The candidate cut after its deviating step, or None if it passes."""
         nonlocal n
         n += 1
         run = Run(session, label, n, f"{label}#{n}")
         try:
             for step in candidate:
                 run.step(step)
-        except StepDeviation:
-            return True
-        return False
+        except StepDeviation as exc:
+            return candidate[: exc.deviation.step]
+        return None
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() > deadline
 
     current = list(steps)
     changed = True
-    while changed:
+    while changed and not out_of_time():
         changed = False
-        for i in range(len(current) - 1, -1, -1):
-            candidate = current[:i] + current[i + 1 :]
-            if candidate and fails(candidate):
-                current = candidate
-                changed = True
-        for i in range(len(current)):
+        size = max(1, len(current) // 2)
+        while size >= 1 and not out_of_time():
+            i = len(current) - size
+            while i >= 0 and not out_of_time():
+                candidate = current[:i] + current[i + size :]
+                smaller = fails(candidate) if candidate else None
+                if smaller is not None:
+                    current = smaller
+                    changed = True
+                    i = min(i, len(current)) - size
+                else:
+                    i -= size
+            size //= 2
+        i = 0
+        while i < len(current) and not out_of_time():
             for variant in _simpler(current[i]):
-                candidate = [*current[:i], variant, *current[i + 1 :]]
-                if fails(candidate):
-                    current = candidate
+                smaller = fails([*current[:i], variant, *current[i + 1 :]])
+                if smaller is not None:
+                    current = smaller
                     changed = True
                     break
+            i += 1
     return current
+
+
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis without the constants it harvests from the modules imported so far.
+
+    Hypothesis (6.131+) makes one draw in twenty from a process-global pool of literals
+    it parses out of every non-library module in ``sys.modules``, within a 100 ms budget
+    and through an on-disk cache. That pool depends on what the process imported before
+    (test order, xdist's split, a fresh clone without ``.hypothesis/``, machine load), so
+    a seeded run drew different sequences from one process to the next: a bulk batch of
+    101 creates in one, of 120 in another. With the pool empty for the run, the draws are
+    a function of the seed alone. There is no public switch for this; the private names
+    are looked up defensively, and tests/test_conformance_harness.py
+    (``test_stateful_draws_do_not_depend_on_imported_modules``) fails if a new Hypothesis
+    brings the dependence back.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:  # pragma: no cover - a Hypothesis without the pool
+        yield
+        return
+    collect = getattr(providers, "_get_local_constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if collect is None or cache is None:  # pragma: no cover - renamed: the test reports it
+        yield
+        return
+    empty = Constants()
+    providers._get_local_constants = lambda: empty
+    cache.clear()  # filled from the old pool: (choice type, bounds) -> allowed constants
+    try:
+        yield
+    finally:
+        providers._get_local_constants = collect
+        cache.clear()
 
 
 def run_stateful(
@@ -258,15 +436,17 @@ def run_stateful(
 ) -> StatefulOutcome:
     """Run the machine for ``examples`` sequences of up to ``steps`` steps each.
 
-    A deviation is shrunk by Hypothesis (for at most ``shrink_seconds``), then made
-    1-minimal by ``minimize``; the outcome carries that sequence and its evidence.
+    Hypothesis generates (no shrink phase: see ``minimize``); the first deviation is
+    minimised by ``minimize`` for at most ``shrink_seconds``, which stops early once the
+    sequence stops getting smaller. The outcome carries that sequence and its evidence.
     """
     import hypothesis
-    from hypothesis import HealthCheck, Verbosity, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, settings
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
     state: dict[str, Any] = {"last": [], "failure": None, "n": 0, "steps": 0}
+    coverage = Coverage(session.profile.value)
 
     class IUTMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -276,6 +456,8 @@ def run_stateful(
             self.ids: list[str] = []
             #: What an episode's later steps aim at (an activity or a computer).
             self.focus = ""
+            self._threshold = 0.5
+            self._dependent: Step = {}
             state["n"] += 1
             state["last"] = []
 
@@ -286,6 +468,12 @@ def run_stateful(
             self.run = self._guard(
                 lambda: Run(session, "stateful", state["n"], f"stateful#{state['n']}")
             )
+
+        def teardown(self) -> None:
+            # A reply still arriving for the sequence's last requests is this sequence's.
+            if not self.dead and self.run is not None:
+                run = self.run
+                self._guard(run.finish)
 
         def _guard(self, fn: Any) -> Any:
             try:
@@ -301,7 +489,9 @@ def run_stateful(
             state["last"] = [*self.run.steps, step]
             state["steps"] += 1
             run = self.run
-            self._guard(lambda: run.step(step))
+            ref = self._guard(lambda: run.step(step))
+            kinds = {a: k.value for a, k in run.ref_side.kinds.items()}
+            coverage.see(step, ref, kinds)
 
         def _ref(self) -> Any:
             assert self.run is not None
@@ -326,6 +516,7 @@ def run_stateful(
             # most bugs need several related steps (deliver, result, exchange) in a row.
             if self.run is None:
                 return
+            coverage.menu[command] = coverage.menu.get(command, 0) + 1
             if command in _EPISODES:
                 # Each step is drawn after the previous one ran: it aims at the new state.
                 for draw in getattr(self, f"_episode_{command}")():
@@ -350,15 +541,149 @@ def run_stateful(
             ]
 
         def _episode_server_cycle(self) -> list[Any]:
-            return [
-                lambda data: self._draw_create(data, kind="server", start="Queued"),
-                self._draw_consume,
-            ]
+            # Queued, or Blocked then approved (published again); both handlers then ask,
+            # so a message handed out twice shows.
+            def create(data: Any) -> Step:
+                start = data.draw(st.sampled_from(("Queued", "Blocked")))
+                step = self._draw_create(data, kind="server", start=start)
+                self.focus = step["activity"]
+                return step
+
+            def approve_it(data: Any) -> Step:
+                a = self._ref().activities.get(self.focus)
+                return approve(self.focus) if a is not None and a.state == "Blocked" else query()
+
+            def free_one(data: Any) -> Step:
+                # Both handlers busy (prefetch 1): neither consume could take the message,
+                # so a duplicate would go unseen; one of them finishes what it holds first.
+                held = self._ref().held
+                if all(held.get(h) for h in HANDLERS):
+                    return fin(held[HANDLERS[0]][0], "succeeded", HANDLERS[0])
+                return query()
+
+            return [create, approve_it, free_one, self._draw_consume, self._draw_consume]
 
         def _episode_redelivery(self) -> list[Any]:
             held = any(self._ref().held.values())
             setup = [] if held else self._episode_server_cycle()
-            return [*setup, self._draw_crash, self._draw_consume, self._draw_consume]
+            # A second crash of the new holder: a redelivery of a redelivery (attempt 3).
+            return [
+                *setup,
+                self._draw_crash,
+                self._draw_consume,
+                self._draw_consume,
+                self._draw_crash,
+                self._draw_consume,
+            ]
+
+        def _episode_cancel_fresh(self) -> list[Any]:
+            # Cancels at every state: a fresh activity in a drawn start state, maybe moved
+            # once (approved, blocked), then canceled.
+            def create(data: Any) -> Step:
+                step = self._draw_create(data)
+                self.focus = step["activity"]
+                return step
+
+            def maybe_approve(data: Any) -> Step:
+                # Blocked: approved one time in two; Queued: blocked one time in two.
+                a = self._ref().activities.get(self.focus)
+                if a is not None and a.state in ("Blocked", "Queued") and data.draw(st.booleans()):
+                    return approve(self.focus) if a.state == "Blocked" else block(self.focus)
+                return query(self.focus)
+
+            return [create, maybe_approve, lambda data: cancel(self.focus)]
+
+        def _episode_crash_many(self) -> list[Any]:
+            # Several messages unacknowledged at once: each handler takes one, both crash
+            # (requeued at the head, the last crash's first), then the queue hands them out.
+            return [
+                lambda data: self._draw_create(data, kind="server", start="Queued"),
+                lambda data: self._draw_create(data, kind="server", start="Queued"),
+                lambda data: con("h1"),
+                lambda data: con("h2"),
+                lambda data: crash("h1"),
+                lambda data: crash("h2"),
+                lambda data: con("h2"),
+                lambda data: con("h1"),
+            ]
+
+        def _episode_schedule(self) -> list[Any]:
+            # deliver_after a fraction past a whole second; the clock stops just before it,
+            # then exactly at it: rounding, truncating or a strict comparison shows.
+            def create(data: Any) -> Step:
+                kind = data.draw(st.sampled_from(("client", "server")))
+                step = self._draw_create(data, kind=kind, start="Scheduled")
+                step["deliver_after"] = self._ref().clock + data.draw(st.sampled_from((0.5, 30.5)))
+                self.focus = step["activity"]
+                return step
+
+            def near(data: Any, before: float) -> Step:
+                a = self._ref().activities.get(self.focus)
+                due = a.deliver_after if a is not None and a.deliver_after is not None else 0.0
+                return adv(max(0.0, due - before - self._ref().clock))
+
+            def look(data: Any) -> Step:
+                a = self._ref().activities.get(self.focus)
+                if a is not None and a.computer:
+                    return ex(a.computer)
+                return self._draw_consume(data)
+
+            return [create, lambda d: near(d, 0.25), look, lambda d: near(d, 0.0), look]
+
+        def _episode_threshold(self) -> list[Any]:
+            # A dependent on a running activity's progress; progress below, at, then above
+            # its threshold (>= releases: an exact hit must release).
+            def running(data: Any) -> Step:
+                step = self._draw_create(data, kind="server", start="Queued")
+                self.focus = step["activity"]
+                return step
+
+            def dependent(data: Any) -> Step:
+                kind = data.draw(st.sampled_from(("client", "server")))
+                step = self._draw_create(data, kind=kind, start="Waiting", dependency=True)
+                step.pop("depends_on", None)
+                step["progress_of"] = self.focus
+                step["threshold"] = data.draw(st.sampled_from((0.5, 1.0)))
+                self._threshold = step["threshold"]
+                if data.draw(st.booleans(), label="direct"):
+                    step["release"] = "direct"
+                self._dependent = step
+                if data.draw(st.booleans()):
+                    step["depends_on"] = [data.draw(st.sampled_from(self.ids[:-1]))]
+                return step
+
+            def report(offset: float) -> Any:
+                return lambda data: prog(self.focus, max(0.0, min(1.0, self._threshold + offset)))
+
+            return [
+                running,
+                lambda data: con(self._handlers(data, holding=False)),
+                dependent,
+                report(-0.25),
+                report(0.0),
+                self._draw_consume,
+                lambda data: ex(self._dependent.get("computer", "c1")),
+            ]
+
+        def _episode_batch(self) -> Iterator[Any]:
+            # Several deliverable activities on one computer, one exchange: creation order;
+            # one batch in ten is larger than any page limit (> 100 in one exchange).
+            size: dict[str, Any] = {}
+
+            def first(data: Any) -> Step:
+                big = data.draw(st.integers(0, 9), label="bulk") == 0
+                lo, hi = (_BULK_MIN, _BULK_MAX) if big else (2, 5)
+                size["n"] = data.draw(st.integers(lo, hi), label="batch size")
+                size["c"] = data.draw(st.sampled_from(COMPUTERS))
+                return self._draw_create(data, kind="client", start="Queued", computer=size["c"])
+
+            # A generator: each drawer runs before the next is asked for (``act``).
+            yield first
+            for _ in range(size["n"] - 1):
+                yield lambda data: self._draw_create(
+                    data, kind="client", start="Queued", computer=size["c"]
+                )
+            yield lambda data: ex(size["c"])
 
         def _episode_cancel_running(self) -> list[Any]:
             def cancel_one(data: Any) -> Step:
@@ -414,11 +739,12 @@ def run_stateful(
             kind: str | None = None,
             start: str | None = None,
             dependency: bool = False,
+            computer: str | None = None,
         ) -> Step:
             aid = f"a{len(self.ids) + 1}"
             kind = kind or data.draw(st.sampled_from(("client", "server")))
             start = start or data.draw(st.sampled_from(_START_STATES))
-            computer = data.draw(st.sampled_from(COMPUTERS))
+            computer = computer or data.draw(st.sampled_from(COMPUTERS))
             kw: dict[str, Any] = {}
             if (
                 start in ("Scheduled", "Waiting", "Blocked")
@@ -426,14 +752,17 @@ def run_stateful(
             ):
                 kw["release"] = "direct"
             if start == "Scheduled":
-                kw["deliver_after"] = data.draw(st.sampled_from((0, 30, 60, 300)))
+                # Absolute: in the past, now, or a whole or fractional delay ahead.
+                kw["deliver_after"] = self._ref().clock + data.draw(st.sampled_from(_DELAYS))
             if dependency and not self.ids:
                 start = "Queued"
             if start in ("Waiting", "Blocked") and self.ids:
-                if data.draw(st.integers(0, 3), label="threshold") == 0:
+                # Each option alone or both together (all three combinations).
+                options = data.draw(st.sampled_from(("deps", "deps", "progress", "both")))
+                if options in ("progress", "both"):
                     kw["progress_of"] = data.draw(st.sampled_from(self.ids))
                     kw["threshold"] = data.draw(st.sampled_from((0.0, 0.5, 1.0)))
-                else:
+                if options in ("deps", "both"):
                     deps = data.draw(st.lists(st.sampled_from(self.ids), min_size=1, max_size=2))
                     kw["depends_on"] = sorted(set(deps))
             elif start == "Waiting":
@@ -446,14 +775,15 @@ def run_stateful(
 
         def _draw_result(self, data: Any, computer: str | None = None) -> Step:
             w = self._ref()
-            delivered = sorted(
-                {o.id for o in w.ops.values() if computer in (None, o.computer)}
-            )
+            delivered = sorted({o.id for o in w.ops.values() if computer in (None, o.computer)})
             running = [a for a in delivered if w.activities[a].state == "In Progress"]
             unsettled = [a for a in delivered if w.activities[a].state != "Succeeded"]
             aid = self._pick(data, running or unsettled or delivered)
             activity = w.activities.get(aid)
             computer = activity.computer if activity and activity.computer else "c1"
+            if data.draw(st.integers(0, 4), label="other computer") == 0:
+                # Sent by a computer the operation was not delivered to: must be refused.
+                computer = data.draw(st.sampled_from(sorted(set(COMPUTERS) - {computer})))
             return res(aid, data.draw(st.sampled_from(("succeeded", "failed"))), computer)
 
         def _handlers(self, data: Any, holding: bool) -> str:
@@ -489,7 +819,7 @@ def run_stateful(
             return prog(self._pick(data, self._ids("In Progress")), value)
 
         def _draw_advance(self, data: Any) -> Step:
-            return adv(data.draw(st.sampled_from((1, 30, 60, 300))))
+            return adv(data.draw(st.sampled_from(_ADVANCES)))
 
     settings_ = settings(
         max_examples=examples,
@@ -501,6 +831,9 @@ def run_stateful(
         suppress_health_check=list(HealthCheck),
         print_blob=False,
         report_multiple_bugs=False,
+        # No Phase.shrink: minimize() shrinks the abstract steps and stops when they stop
+        # getting smaller, where Hypothesis would use its whole budget every time.
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),
     )
     from hypothesis.stateful import get_state_machine_test
 
@@ -510,16 +843,17 @@ def run_stateful(
     import time
 
     started = time.perf_counter()
-    outcome = StatefulOutcome(result)
+    outcome = StatefulOutcome(result, coverage=coverage)
     try:
-        with _shrink_budget(shrink_seconds):
+        with _no_local_constants():
             test()
     except StepDeviation as exc:
         result.outcome = "fail"
         dev = exc.deviation
         # If the IUT breaks while we minimise, keep Hypothesis's sequence.
         with contextlib.suppress(IUTFailure):
-            dev = _evidence(session, minimize(session, list(dev.steps))) or dev
+            shrunk = minimize(session, list(dev.steps), seconds=shrink_seconds)
+            dev = _evidence(session, shrunk) or dev
             # Readable names, kept only if the renamed sequence still fails.
             dev = _evidence(session, renumber(list(dev.steps))) or dev
         outcome.counterexample = list(dev.steps)

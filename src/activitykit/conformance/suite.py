@@ -24,7 +24,7 @@ from .adapters import IUT
 from .cases import CASES, Case, Step
 from .protocol import PROTOCOL
 from .runner import CaseResult, Session
-from .stateful import StatefulOutcome, run_stateful, write_replay
+from .stateful import Coverage, StatefulOutcome, run_stateful, write_replay
 
 __all__ = [
     "MAX_PROTOCOL_FAILURES",
@@ -73,6 +73,8 @@ class SuiteReport:
     replay_file: str | None = None
     replay_command: str | None = None
     requests: int = 0
+    #: What the stateful run exercised (None when it did not run).
+    coverage: Coverage | None = None
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -100,6 +102,7 @@ class SuiteReport:
             "counterexample": self.counterexample,
             "replay_file": self.replay_file,
             "replay_command": self.replay_command,
+            "coverage": self.coverage.as_dict() if self.coverage else None,
         }
 
 
@@ -186,19 +189,27 @@ def run_suite(
                 results.append(outcome.result)
     finally:
         session.close()
+    checked = [r for r in results if r.outcome in ("pass", "fail")]
+    if results and not checked:
+        # A trace of a session that never completed a case proves nothing: say so rather
+        # than "pass" over the few records written before each failure.
+        verdict = TraceVerdict(
+            False,
+            True,
+            len(session.trace.records),
+            note="nothing was checked: every case ended in an IUT failure or was skipped",
+        )
+    else:
+        verdict = check_trace(session.trace.records, prof)
     report = SuiteReport(
-        iut.name,
-        iut.implementation,
-        prof,
-        seed,
-        results,
-        check_trace(session.trace.records, prof),
-        requests=session.requests,
+        iut.name, iut.implementation, prof, seed, results, verdict, requests=session.requests
     )
     if trace_path is not None:
         from ..trace.writers import write_trace
 
         write_trace(session.trace.records, trace_path)
+    if outcome is not None:
+        report.coverage = outcome.coverage
     if outcome is not None and outcome.counterexample:
         report.counterexample = outcome.counterexample
         if counterexample_path is not None:

@@ -1,0 +1,279 @@
+"""Mutation score of the default ``activitykit conform`` run against the reference system.
+
+mutmut (a test extra) generates the mutants of every module of the ``activitykit.server``
+package (the reference logic: ``ReferenceSystem`` *is* an ``ActivityStore``), with its
+trampolines: each mutated function checks which mutant is active at every call. That lets
+one process hold both sides of the comparison: the IUT (a ``ReferenceSystem`` whose
+``handle`` runs with one mutant active) and the oracle (the same class, run with no mutant
+active), so the oracle is never mutated.
+
+A mutant is *killed* at a seed when the default run at that seed (the whole catalogue,
+then 100 stateful sequences) reports a deviation or an IUT failure under either profile
+(an IUT implements one; a bug in the other profile's rule is a bug too). The catalogue does
+not depend on the seed, so a mutant it catches is killed at every seed. Each mutant runs in
+a child process with a time limit (a mutated loop may never end: a kill, ``timeout``); the
+child stops at the first failure.
+
+Mutants that behave like the original are listed, each with the reason, in
+``benchmarks/mutation_equivalent.toml`` (matched by function and changed line, so the list
+survives renumbering and moving a function to another module of the package); the score
+counts the others. 888 mutants take hours on two shared cores, so ``--sample N`` draws N at
+random (``--sample-seed``), ``--only SUBSTRING`` selects by function.
+
+    python benchmarks/mutation_score.py --sample 40 --seeds 0-4 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src/activitykit/server"
+EQUIVALENT = Path(__file__).with_name("mutation_equivalent.toml")
+PROFILES = ("result-wins", "cancel-sticky")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str  # activitykit.server.store
+    name: str  # mutmut's name: xǁActivityStoreǁ_settle__mutmut_3
+    function: str  # ActivityStore._settle
+    change: tuple[str, ...]  # the diff lines: "-old", "+new" (stripped)
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+def _function(name: str) -> str:
+    """``ActivityStore._settle`` for mutmut's ``xǁActivityStoreǁ_settle__mutmut_3``."""
+    base = name.rsplit("__mutmut_", 1)[0]
+    if base.startswith("xǁ"):
+        cls, _, meth = base[2:].partition("ǁ")
+        return f"{cls}.{meth}"
+    return base.removeprefix("x_")
+
+
+def _functions(code: str) -> dict[str, str]:
+    """Every function's source in ``code``, by name."""
+    lines = code.splitlines()
+    return {
+        n.name: "\n".join(lines[n.lineno - 1 : n.end_lineno])
+        for n in ast.walk(ast.parse(code))
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _change(funcs: dict[str, str], name: str) -> tuple[str, ...]:
+    """The mutant's changed lines against the original function: "-old", "+new"."""
+    orig = funcs.get(name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "")
+    lines = difflib.unified_diff(
+        orig.splitlines(), funcs.get(name, "").splitlines(), lineterm="", n=0
+    )
+    out = []
+    for line in list(lines)[2:]:
+        if line.startswith("@@"):
+            continue
+        # The mutated copy's def line carries its own name; that is not the change.
+        if "__mutmut_" in line and line.lstrip("+- ").startswith("def "):
+            continue
+        out.append(line[0] + line[1:].strip())
+    return tuple(out)
+
+
+def build(tmp: Path) -> list[Mutant]:
+    """Copy the package to ``tmp`` with every module of ``activitykit.server`` replaced by
+    mutmut's mutated version of it; return the mutants."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    shutil.copytree(ROOT / "src/activitykit", tmp / "activitykit")
+    mutants = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT / "src")
+        module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        mutated = mutate_file_contents(str(path), path.read_text(encoding="utf-8"))
+        (tmp / rel).write_text(mutated.code, encoding="utf-8")
+        funcs = _functions(mutated.code)
+        mutants += [
+            Mutant(module, n, _function(n), _change(funcs, n)) for n in mutated.mutant_names
+        ]
+    return mutants
+
+
+class Equivalents:
+    """The listed mutants: by function and changed lines, or (no ``change``) every mutant
+    of a function the protocol cannot reach."""
+
+    def __init__(self, path: Path) -> None:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        self.exact: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.whole: dict[str, str] = {}
+        for i, entry in enumerate(doc.get("equivalent", []), 1):
+            for field in ("function", "reason"):
+                if field not in entry:
+                    raise SystemExit(f"{path.name}: entry {i}: field {field!r} is missing")
+            if "change" in entry:
+                self.exact[(entry["function"], tuple(entry["change"]))] = entry["reason"]
+            else:
+                self.whole[entry["function"]] = entry["reason"]
+
+    def __contains__(self, m: Mutant) -> bool:
+        return m.function in self.whole or (m.function, m.change) in self.exact
+
+
+def run_one(key: str, seeds: list[int]) -> dict:
+    """In the child: which seeds' default runs catch mutant ``key`` (a catalogue kill
+    counts for every seed)."""
+    from mutmut.mutation import trampoline
+
+    from activitykit.conformance import CASES, PythonIUT, ReferenceSystem, run_suite
+
+    class Mutated:
+        """The IUT: the reference with the mutant active during its own calls only."""
+
+        def __init__(self) -> None:
+            # Built with the mutant active too: a mutant of a constructor is the IUT's.
+            trampoline.set_mutant_under_test(key)
+            try:
+                self.inner = ReferenceSystem()
+            finally:
+                trampoline.set_mutant_under_test("")
+
+        def handle(self, request: dict) -> dict:
+            trampoline.set_mutant_under_test(key)
+            try:
+                return self.inner.handle(request)
+            finally:
+                trampoline.set_mutant_under_test("")
+
+    trampoline.set_mutant_under_test("")
+    for profile in PROFILES:
+        for case in CASES.values():
+            report = run_suite(PythonIUT(Mutated()), profile=profile, cases=[case], stateful=False)
+            if report.exit_code != 0:
+                return {"killed": seeds, "by": f"{case.name} ({profile})"}
+    killed: dict[int, str] = {}
+    for seed in seeds:
+        for profile in PROFILES:
+            report = run_suite(
+                PythonIUT(Mutated()), profile=profile, cases=[], seed=seed, shrink_seconds=0
+            )
+            if report.exit_code != 0:
+                killed[seed] = f"stateful ({profile})"
+                break
+    by = sorted(set(killed.values()))
+    return {"killed": sorted(killed), "by": ", ".join(by)}
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += range(int(lo), int(hi or lo) + 1)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sample", type=int, default=40, help="mutants drawn at random (0: all)")
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--only", help="only mutants whose function contains this")
+    p.add_argument("--seeds", default="0", help="conform seeds, e.g. 0-4 (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="mutants run at once")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    seeds = _seeds(args.seeds)
+    if args.one:
+        print(json.dumps(run_one(args.one, seeds)))
+        return 0
+    known = Equivalents(EQUIVALENT)
+    with tempfile.TemporaryDirectory(prefix="activitykit-mutation-") as d:
+        tmp = Path(d)
+        mutants = build(tmp)
+        pool = [m for m in mutants if not args.only or args.only in m.function]
+        if args.sample and args.sample < len(pool):
+            pool = sorted(random.Random(args.sample_seed).sample(pool, args.sample), key=str)
+        env = {**os.environ, "PYTHONPATH": str(tmp), "MUTANT_UNDER_TEST": ""}
+
+        def child(key: str) -> dict:
+            cmd = [sys.executable, __file__, "--one", key, "--seeds", args.seeds]
+            t = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, env=env, capture_output=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                return {"killed": seeds, "by": "timeout", "seconds": args.timeout}
+            try:
+                out = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+            except (IndexError, ValueError):
+                out = {"killed": seeds, "by": f"child exit {proc.returncode}"}
+            if proc.returncode != 0:
+                out = {"killed": seeds, "by": f"child exit {proc.returncode}"}
+            out["seconds"] = time.perf_counter() - t
+            return out
+
+        started = time.perf_counter()
+        # Control: with no mutant active every run must pass, or a "kill" means nothing.
+        control = child("activitykit.server.x_no_such__mutmut_0")
+        if control["killed"]:
+            print(f"control run failed: {control}")
+            return 2
+        results: dict[str, dict] = {}
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool_exec:
+            for i, (m, out) in enumerate(
+                zip(pool, pool_exec.map(lambda m: child(m.key), pool), strict=True), 1
+            ):
+                results[m.key] = out
+                eq = " (listed equivalent)" if m in known else ""
+                verdict = f"killed {out['by']}" if out["killed"] else "survived" + eq
+                print(
+                    f"[{i}/{len(pool)}] {out['seconds']:6.1f}s  {m.key.rsplit('.', 1)[0]}."
+                    f"{m.function} #{m.name.rsplit('_', 1)[1]}: {verdict}",
+                    flush=True,
+                )
+        equivalent = [m for m in pool if m in known]
+        counted = [m for m in pool if m not in equivalent]
+        first = seeds[0]
+        killed = [m for m in counted if first in results[m.key]["killed"]]
+        uneven = [m for m in counted if set(results[m.key]["killed"]) not in (set(), set(seeds))]
+        wrongly = [m for m in equivalent if results[m.key]["killed"]]
+        print()
+        print(
+            f"mutants of {PACKAGE.relative_to(ROOT)}/: {len(mutants)}; run: {len(pool)}; "
+            f"listed equivalent: {len(equivalent)}; seeds {args.seeds}; "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        score = len(killed) / len(counted) if counted else 1.0
+        print(
+            f"mutation score (seed {first}): {len(killed)}/{len(counted)} "
+            f"non-equivalent mutants killed = {score:.1%}"
+        )
+        if len(seeds) > 1:
+            print(
+                f"killed on some seeds of {args.seeds} but not all: {len(uneven)}"
+                + "".join(f"\n  {m.key} {results[m.key]['killed']}" for m in uneven)
+            )
+        for m in wrongly:
+            print(f"listed equivalent but killed (remove it from the list): {m.key}")
+        for m in counted:
+            if first not in results[m.key]["killed"]:
+                print(f"\nsurvived: {m.key}  ({m.function})\n" + "\n".join(m.change))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
