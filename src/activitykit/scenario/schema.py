@@ -262,6 +262,24 @@ class ClientSpec(_Strict):
             "is on the way, the client ignores requests to schedule one."
         ),
     )
+    handler_overhead: Dist = Field(
+        default=Fixed(value=0.0),
+        description=(
+            "Time a handler adds to its own duration (s): the message's way from the broker "
+            "to the manager, the handler's process start and exit, and its result's way "
+            "back, before the result is queued."
+        ),
+    )
+    ping_round_trip: float | None = Field(
+        default=None,
+        ge=0,
+        le=60.0,
+        description=(
+            "Round trip of a ping (s), from its send to its answer reaching the client; "
+            "null = round_trip. A ping answered after an exchange's answer arrived waits "
+            "for that exchange's messages to be handled."
+        ),
+    )
     packages_reboot: float = Field(
         default=0.0,
         ge=0,
