@@ -53,9 +53,9 @@ class GroupCfg:
     """One fleet group's client settings, as the hot path reads them."""
 
     __slots__ = (
-        "I", "Ie", "P", "Pe", "R", "Rp", "U", "Ue", "backoff", "bgT", "bgm", "bgr", "cap", "default",
-        "dup", "first", "handle", "handlers", "overhead", "name", "pkg_reboot", "restart_down",
-        "shutdown_delay", "stepped",
+        "I", "Ie", "P", "Pe", "R", "Rp", "U", "Ue", "backoff", "bgT", "bgm", "bgr", "cap",
+        "default", "dup", "first", "handle", "handlers", "name", "overhead", "pkg_reboot",
+        "restart_down", "shutdown_delay", "stepped",
     )  # fmt: skip
 
     def __init__(self, g: FleetGroup, streams: Streams, first: int) -> None:
