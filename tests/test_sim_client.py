@@ -19,9 +19,10 @@ from activitykit.trace import MemoryTraceWriter
 
 
 def client(**kw: Any) -> dict[str, Any]:
-    """One fresh computer whose client has these settings (message handling 0 unless set)."""
+    """One fresh computer whose client has these settings (message handling and handler
+    overhead 0 unless set: the times below are exact)."""
     group = dict(FRESH)
-    group["client"] = {"message_handling": 0, **kw.pop("client", {})}
+    group["client"] = {"message_handling": 0, "handler_overhead": 0, **kw.pop("client", {})}
     group.update(kw)
     return {"groups": [group]}
 

@@ -263,7 +263,7 @@ class ClientSpec(_Strict):
         ),
     )
     handler_overhead: Dist = Field(
-        default=Fixed(value=0.0),
+        default=LogNormal(dist="lognormal", mean=0.10, sigma=0.65),
         description=(
             "Time a handler adds to its own duration (s): the message's way from the broker "
             "to the manager, the handler's process start and exit, and its result's way "
