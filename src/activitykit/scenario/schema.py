@@ -257,9 +257,9 @@ class ClientSpec(_Strict):
         ge=0,
         le=60.0,
         description=(
-            "Network round trip of a ping or an exchange (s). The next ping is scheduled from "
-            "the answer (the ping period is ping_interval + this); while an exchange request "
-            "is on the way, the client ignores requests to schedule one."
+            "Network round trip of an exchange, and of a ping unless ping_round_trip is set "
+            "(s). While an exchange request is on the way, the client ignores requests to "
+            "schedule one; its messages are handled when the answer comes."
         ),
     )
     handler_overhead: Dist = Field(
@@ -275,9 +275,9 @@ class ClientSpec(_Strict):
         ge=0,
         le=60.0,
         description=(
-            "Round trip of a ping (s), from its send to its answer reaching the client; "
-            "null = round_trip. A ping answered after an exchange's answer arrived waits "
-            "for that exchange's messages to be handled."
+            "Round trip of a ping (s); null = round_trip. The next ping is scheduled from the "
+            "answer (the ping period is ping_interval + this); an answer that comes after an "
+            "exchange's answer waits until that exchange's messages are handled."
         ),
     )
     packages_reboot: float = Field(
@@ -292,8 +292,9 @@ class ClientSpec(_Strict):
     duplicate_ping_loop: bool = Field(
         default=True,
         description=(
-            "A server message handled while a ping is in flight starts a second ping loop, as "
-            "the real client does (needs round_trip > 0 to happen); false = a fixed client."
+            "A server message handled while the pinger's current ping is unanswered starts a "
+            "second ping loop, as the real client does (needs a ping round trip > 0 to "
+            "happen); false = a fixed client."
         ),
     )
     background: Background = Field(
