@@ -1,15 +1,16 @@
-"""The client's ping loop (Landscape Client's ``Pinger``), as grids of send times.
+"""The client's ping loops (Landscape Client's ``Pinger``), as grids of send times.
 
-A ping is sent, its answer comes ``round_trip`` later, and the next ping is scheduled from the
-answer: one loop sends at ``g0 + k (P + round_trip)``. Every server message the client handles
-resets the loop (the pending ping is cancelled and scheduled ``P`` from the message); a message
-handled while the loop's ping is in flight cannot cancel it, and the real client then starts a
-second loop that nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are
-a fixed grid, so they are counted, not simulated; only a ping that can see a waiting message is
-an event.
+A ping is sent, its answer comes ``ping_round_trip`` later, and the next ping is scheduled
+from the answer: one loop sends at ``g0 + k (P + ping_round_trip)``. Every server message the
+client handles cancels the pinger's current call (the one scheduled last) and schedules it
+``P`` from the message. A call whose ping is unanswered when the reactor turns to an
+exchange's messages (in flight, or answered after the exchange and so waiting for the
+messages: one reactor thread) cannot be cancelled: the real client then has a second loop that
+nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are a fixed grid,
+so they are counted, not simulated; only a ping that can see a waiting message is an event.
 
-The loop ``g0`` is the one the client tracks (it is reset); ``extra[c]`` holds the origins of
-its duplicates. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
+``g0`` is the loop the pinger holds after the last reset; ``extra[c]`` holds the origins of
+the others. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
 offline period).
 """
 
@@ -96,7 +97,7 @@ class Pings:
             if o <= h0 and g.Rp > 0.0:
                 s = o + math.floor((h0 - o) / g.Pe) * g.Pe
                 if s + g.Rp <= h0 or not (self.os[c] > s or s >= self.oe[c]):
-                    at, s = s + g.Rp, -math.inf  # answered before the messages: pending
+                    at, s = s + g.Rp, -math.inf  # answered before the messages, or offline
                 else:
                     at = s - g.P  # scheduled by the previous answer; its ping is in flight
             elif o <= h0:
