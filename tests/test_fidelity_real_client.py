@@ -6,8 +6,9 @@ settings, the recording's own effective scenario, over ``SEEDS`` seeds pooled. T
 are those of ``reports.calibration``: a two-sample KS test with p > 0.01 on each latency
 phase, and the simulator's exchanges and pings per computer within 5% of the real client's.
 
-Criteria the simulator's current client model misses are ``xfail(strict=True)``: they
-XPASS, and so fail, once the revised client model (issue 14) lands, and then lose the mark.
+The one criterion the simulator misses is ``xfail(strict=True)`` (it fails the suite the
+day it passes): the real clients' duplicate ping loops start or not on a few milliseconds of
+timing jitter, which the simulator's fixed round trips cannot have (docs/fidelity.md, 7).
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ DATA = Path(__file__).parent / "data" / "calibration"
 #: test's power; more simulated values only make the simulator's side exact.
 SEEDS = range(13, 19)
 
-OLD_MODEL = pytest.mark.xfail(
-    strict=True, reason="simulator still has the old client model (issue 14)"
+PING_JITTER = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "whether a real client starts its second ping loop depends on ms of jitter between a "
+        "ping and an exchange (5 of 6 computers did); the simulator's round trips are fixed: "
+        "at 0 (the default) no loop starts, at the measured ones every computer gets one"
+    ),
 )
 
 
@@ -47,7 +53,6 @@ def test_delivery_latency_matches_the_real_client(comparison: dict) -> None:
     assert d["ks"]["pvalue"] > cal.KS_P_MIN, d
 
 
-@OLD_MODEL
 def test_result_latency_matches_the_real_client(comparison: dict) -> None:
     d = comparison["latency"]["run"]
     assert d["ks"]["pvalue"] > cal.KS_P_MIN, d
@@ -58,7 +63,7 @@ def test_exchanges_per_computer_match_the_real_client(comparison: dict) -> None:
     assert abs(d["relative_difference"]) <= cal.COUNT_TOLERANCE, d
 
 
-@OLD_MODEL
+@PING_JITTER
 def test_pings_per_computer_match_the_real_client(comparison: dict) -> None:
     d = comparison["counts"]["pings"]
     assert abs(d["relative_difference"]) <= cal.COUNT_TOLERANCE, d

@@ -65,6 +65,18 @@ def test_the_recording_measures_the_real_clients_timings() -> None:
     assert m["deliver_to_result_s"]["n"] == 131
 
 
+def test_the_handler_overhead_default_is_the_recorded_clients() -> None:
+    from activitykit.scenario.schema import ClientSpec
+
+    m = cal.real_client_measurements(DATA)["handler_overhead_s"]
+    assert m["n"] >= 50  # one per result that asked for its urgent exchange
+    d = ClientSpec().handler_overhead
+    assert d.dist == "lognormal"
+    assert d.mean == pytest.approx(m["mean"], rel=0.05)
+    # the median of the lognormal: its mean * exp(-sigma^2 / 2)
+    assert d.mean * np.exp(-(d.sigma**2) / 2) == pytest.approx(m["p50"], rel=0.05)
+
+
 def test_calibrate_from_live_writes_the_comparison(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cal"
     code = main(

@@ -253,7 +253,15 @@ def test_run_scenario_refuses_bad_overrides() -> None:
 def test_idle_fleet_latency_is_what_the_client_rules_imply(tmp_path: Path) -> None:
     """Created -> In Progress is at most one ping + one urgent exchange; the 10 s script then
     needs an urgent exchange (60 s) to report back."""
-    scenario = load_scenario(IDLE, ["fleet.groups.0.computers=300", "output.report=false"])
+    # (no handler overhead: the script takes exactly its 10 s, the bound below is exact)
+    scenario = load_scenario(
+        IDLE,
+        [
+            "fleet.groups.0.computers=300",
+            "fleet.groups.0.client.handler_overhead=0",
+            "output.report=false",
+        ],
+    )
     summary = run_scenario(scenario, None).summary
     assert summary["activities"]["by_state"] == {"Succeeded": 200}
     to_start, run = summary["latency"]["client"]["to_start"], summary["latency"]["client"]["run"]

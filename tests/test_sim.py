@@ -25,7 +25,7 @@ FRESH = {
     "name": "fleet",
     "computers": 1,
     "start_phase_spread": 0,
-    "client": {"message_handling": 0},
+    "client": {"message_handling": 0, "handler_overhead": 0},  # exact times below
 }
 
 
@@ -194,7 +194,7 @@ def test_backoff_clients_add_the_backoff_to_the_interval_and_step_down_per_succe
     # 420 + 60 + 600 = 1080 succeeds and steps down to level 1. The script's result (1090)
     # asks for an urgent exchange: 1090 + 60 + 300 = 1450.
     spec = scenario(
-        fleet=fleet(client={"message_handling": 0, "version": "backoff"}),
+        fleet=fleet(client={"message_handling": 0, "handler_overhead": 0, "version": "backoff"}),
         faults={"server_busy": {"windows": [{"start": 50, "end": 500}], "backoff_jitter": 0}},
         workload={"batches": [batch()]},
     )
@@ -207,7 +207,7 @@ def test_backoff_clients_add_the_backoff_to_the_interval_and_step_down_per_succe
 def test_backoff_jitter_is_the_last_quarter_of_each_delay_and_caps():
     spec = scenario(
         duration=40000,
-        fleet=fleet(client={"message_handling": 0, "version": "backoff"}),
+        fleet=fleet(client={"message_handling": 0, "handler_overhead": 0, "version": "backoff"}),
         faults={"server_busy": {"windows": [{"start": 50, "end": 30000}]}},
         workload={"batches": [batch()]},
     )
@@ -532,7 +532,7 @@ def test_restart_loses_running_results_except_surviving_types():
                 "ExecuteScriptRequest": {"duration": 500},
                 "ChangePackagesRequest": {"duration": 500},
             },
-            client={"message_handling": 0},
+            client={"message_handling": 0, "handler_overhead": 0},
         ),
         workload={
             "batches": [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from test_sim import FRESH, batch, moves, of, run, scenario
 
 from activitykit.scenario.schema import Scenario
@@ -19,9 +20,10 @@ from activitykit.trace import MemoryTraceWriter
 
 
 def client(**kw: Any) -> dict[str, Any]:
-    """One fresh computer whose client has these settings (message handling 0 unless set)."""
+    """One fresh computer whose client has these settings (message handling and handler
+    overhead 0 unless set: the times below are exact)."""
     group = dict(FRESH)
-    group["client"] = {"message_handling": 0, **kw.pop("client", {})}
+    group["client"] = {"message_handling": 0, "handler_overhead": 0, **kw.pop("client", {})}
     group.update(kw)
     return {"groups": [group]}
 
@@ -163,6 +165,33 @@ def test_message_handled_mid_ping_starts_a_second_ping_loop():
     assert out[True][1]["pings"] > 1.8 * out[False][1]["pings"]
 
 
+def test_ping_answered_after_the_exchange_answer_waits_for_its_messages():
+    # Exchange round trip 1 s, ping round trip 0.8 s, 2 s a message. Pings at 30, 60.8; the
+    # first exchange (60) is answered at 61, before the ping (61.6): the reactor handles the
+    # message until 63 and only then sees the ping's answer. The message's reset found the
+    # ping's call fired: a second loop from 63 (a fixed client: none). Before, a ping was in
+    # flight only until its own answer (61.6 < 63): no second loop.
+    out = {}
+    for dup in (True, False):
+        spec = scenario(
+            duration=3600,
+            fleet=client(
+                client={
+                    "round_trip": 1,
+                    "ping_round_trip": 0.8,
+                    "message_handling": 2,
+                    "duplicate_ping_loop": dup,
+                },
+                handlers=long_scripts(5000),
+            ),
+            workload={"batches": [batch()]},
+        )
+        r, _recs = run(spec)
+        out[dup] = r.counters
+    assert out[True]["ping_loops_started"] == 1 and out[False]["ping_loops_started"] == 0
+    assert out[True]["pings"] > 1.9 * out[False]["pings"]
+
+
 # --- set-intervals ------------------------------------------------------------------------------
 def test_set_intervals_moves_the_ping_at_once_and_the_exchanges_from_the_next_scheduling():
     # At 500 the server sets ping 10 s, exchange 300 s, urgent 25 s. Pings: 30..480 (16), then
@@ -296,14 +325,23 @@ def test_exchanges_and_pings_are_counted_per_group():
 
 
 # --- counting instead of simulating stays exact -------------------------------------------------
-def test_counting_pings_gives_the_trace_of_simulating_every_ping():
+@pytest.mark.parametrize(
+    "client",
+    [
+        {"round_trip": 0.5, "message_handling": 0.3, "packages_reboot": 0.2},
+        # pings answered after an exchange's answer: held until its messages are handled
+        {"round_trip": 0.5, "ping_round_trip": 0.3, "message_handling": 0.3},
+    ],
+    ids=["one-round-trip", "ping-round-trip"],
+)
+def test_counting_pings_gives_the_trace_of_simulating_every_ping(client: dict) -> None:
     from test_sim import rich_scenario
 
     spec = rich_scenario(seed=5)
     spec["cancellations"] = {"probability": 0.0}
     g = spec["fleet"]["groups"][0]
     g["offline"] = {"rate_per_day": 0}
-    g["client"] = {"round_trip": 0.5, "message_handling": 0.3, "packages_reboot": 0.2}
+    g["client"] = client
     traces, counters = [], []
     for every in (False, True):
         w = MemoryTraceWriter()

@@ -23,12 +23,14 @@ that the simulator needs as defaults.
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,58 @@ COUNT_TOLERANCE = 0.05
 PROTOCOL_NAMES = ("protocol.jsonl", "protocol.jsonl.gz")
 #: The client's broker log line that times an exchange (seconds, two decimals).
 _EXCHANGE_DONE = re.compile(r"exchange completed in ([0-9.]+)s")
+#: A broker log line: its time, then the message.
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) +\w+ +\[[^\]]+\] (.*)")
+#: The calibration's scripts: ``sleep SECONDS`` (their whole run, as the scenario drew it).
+_SLEEP = re.compile(r"^sleep ([0-9.]+);?")
+
+
+def _handler_overheads(log: Path) -> list[float]:
+    """From one client's debug broker log: how much later than its script's own run each
+    result reached the broker, counted from the broker's handling of the script's message.
+
+    Only results that asked for an urgent exchange show when they arrived: with an urgent
+    interval of 10 s the broker announces that exchange ("impending-exchange") at once; the
+    latest script due before an announcement (within 1 s) is the one it answers."""
+    opener = gzip.open if log.name.endswith(".gz") else open
+    with opener(log, "rt", encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    pending: list[dict[str, Any]] = []
+    due: list[tuple[float, float]] = []  # (handled + script seconds, handled), per script
+    out = []
+    i = 0
+    while i < len(lines):
+        m = _LOG_LINE.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        t = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        text = m[2]
+        if text.startswith("Received payload:"):
+            body = []
+            while i < len(lines) and not _LOG_LINE.match(lines[i]):
+                body.append(lines[i])
+                i += 1
+            try:
+                pending = list(ast.literal_eval("\n".join(body)).get("messages", []))
+            except (ValueError, SyntaxError, AttributeError):
+                pending = []
+        elif text.startswith("Started firing message.") and pending:
+            msg = pending.pop(0)
+            sleep = (
+                _SLEEP.match(str(msg.get("code", "")))
+                if msg.get("type") == "execute-script"
+                else None
+            )
+            if sleep:
+                due.append((t + float(sleep[1]), t))
+        elif text.startswith("Started firing impending-exchange."):
+            ready = [d for d in due if d[0] <= t < d[0] + 1.0]
+            if ready:
+                last = max(ready)
+                out.append(t - last[0])
+                due.remove(last)
+    return out
 
 
 @dataclass(frozen=True)
@@ -438,6 +492,11 @@ def real_client_measurements(run_dir: str | Path) -> dict[str, Any]:
         opener = gzip.open if log.name.endswith(".gz") else open
         with opener(log, "rt", encoding="utf-8", errors="replace") as f:
             durations.extend(float(m[1]) for line in f if (m := _EXCHANGE_DONE.search(line)))
+    overheads = [
+        x
+        for log in sorted(run_dir.glob("clients/*/log/broker.log*"))
+        for x in _handler_overheads(log)
+    ]
     run_lat = _latencies(run)["run"]
     return {
         "intervals_s": {
@@ -457,4 +516,5 @@ def real_client_measurements(run_dir: str | Path) -> dict[str, Any]:
         ),
         "exchange_duration_s": q(durations),
         "deliver_to_result_s": q(run_lat.tolist()),
+        "handler_overhead_s": q(overheads),
     }

@@ -257,9 +257,27 @@ class ClientSpec(_Strict):
         ge=0,
         le=60.0,
         description=(
-            "Network round trip of a ping or an exchange (s). The next ping is scheduled from "
-            "the answer (the ping period is ping_interval + this); while an exchange request "
-            "is on the way, the client ignores requests to schedule one."
+            "Network round trip of an exchange, and of a ping unless ping_round_trip is set "
+            "(s). While an exchange request is on the way, the client ignores requests to "
+            "schedule one; its messages are handled when the answer comes."
+        ),
+    )
+    handler_overhead: Dist = Field(
+        default=LogNormal(dist="lognormal", mean=0.10, sigma=0.65),
+        description=(
+            "Time a handler adds to its own duration (s): the message's way from the broker "
+            "to the manager, the handler's process start and exit, and its result's way "
+            "back, before the result is queued."
+        ),
+    )
+    ping_round_trip: float | None = Field(
+        default=None,
+        ge=0,
+        le=60.0,
+        description=(
+            "Round trip of a ping (s); null = round_trip. The next ping is scheduled from the "
+            "answer (the ping period is ping_interval + this); an answer that comes after an "
+            "exchange's answer waits until that exchange's messages are handled."
         ),
     )
     packages_reboot: float = Field(
@@ -274,8 +292,9 @@ class ClientSpec(_Strict):
     duplicate_ping_loop: bool = Field(
         default=True,
         description=(
-            "A server message handled while a ping is in flight starts a second ping loop, as "
-            "the real client does (needs round_trip > 0 to happen); false = a fixed client."
+            "A server message handled while the pinger's current ping is unanswered starts a "
+            "second ping loop, as the real client does (needs a ping round trip > 0 to "
+            "happen); false = a fixed client."
         ),
     )
     background: Background = Field(

@@ -54,7 +54,8 @@ class Client:
             if len(q) == 1:
                 self._at(t, self._pkg_next, c, self.gen[c])
         else:
-            self._at(t + self.duration(a), self._on_client_done, c, a, self.gen[c])
+            d = self.duration(a) + self.gcfg[self.gi[c]].overhead()
+            self._at(t + d, self._on_client_done, c, a, self.gen[c])
 
     def _queue(self: Fleet, c: int, item: tuple[Activity, str] | int, t: float) -> bool:
         """Put a message in the client's store (False: dropped, the store awaits a resync)."""

@@ -175,16 +175,9 @@ class Exchange:
         x = self.xing.pop(c, None)
         g = self.gcfg[self.gi[c]]
         if handled:
-            if g.R > 0.0:
-                for m in handled:
-                    self._reset_pings(c, m)
-            else:
-                # No ping can be in flight, and pings due during the loop were never sent
-                # (the reactor was busy; the messages' resets cancelled them): the last
-                # message's reset is the one that counts.
-                self._count_pings(c, x[0] if x else t)
-                self.pfrom[c] = max(self.pfrom[c], handled[-1])
-                self._reset_pings(c, handled[-1])
+            # The reactor turned to the messages when the answer came (x[0]): one reset
+            # for the loop, the pinger's state as it was then.
+            self._reset_pings(c, handled[-1], x[0] if x else t)
         pending = c in self.out
         if pending and sent:  # more than the cap was pending: another urgent exchange
             self.nu[c] = True

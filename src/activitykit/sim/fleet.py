@@ -53,9 +53,9 @@ class GroupCfg:
     """One fleet group's client settings, as the hot path reads them."""
 
     __slots__ = (
-        "I", "Ie", "P", "Pe", "R", "U", "Ue", "backoff", "bgT", "bgm", "bgr", "cap", "default",
-        "dup", "first", "handle", "handlers", "name", "pkg_reboot", "restart_down",
-        "shutdown_delay", "stepped",
+        "I", "Ie", "P", "Pe", "R", "Rp", "U", "Ue", "backoff", "bgT", "bgm", "bgr", "cap",
+        "default", "dup", "first", "handle", "handlers", "name", "overhead", "pkg_reboot",
+        "restart_down", "shutdown_delay", "stepped",
     )  # fmt: skip
 
     def __init__(self, g: FleetGroup, streams: Streams, first: int) -> None:
@@ -63,12 +63,14 @@ class GroupCfg:
         self.name = g.name
         self.first = first  # the group's computers are first, first + 1, ...
         self.R = cl.round_trip
+        self.Rp = cl.round_trip if cl.ping_round_trip is None else cl.ping_round_trip
         self.set(g.exchange_interval, g.urgent_exchange_interval, g.ping_interval)
         self.cap = g.max_messages_per_exchange
         self.handlers = g.handlers
         self.default = g.default_handler
         self.restart_down = streams.sampler(f"fleet/{g.name}/restart-downtime", g.restarts.downtime)
         self.handle = streams.sampler(f"fleet/{g.name}/message-handling", cl.message_handling)
+        self.overhead = streams.sampler(f"fleet/{g.name}/handler-overhead", cl.handler_overhead)
         self.backoff = cl.version == "backoff"
         self.dup = cl.duplicate_ping_loop
         self.bgT = cl.background.interval
@@ -88,7 +90,7 @@ class GroupCfg:
             self.Ue = u + self.R
         if p is not None:
             self.P = p
-            self.Pe = p + self.R
+            self.Pe = p + self.Rp
 
 
 class Fleet(Dormant, Exchange, Pings, Client):
@@ -312,7 +314,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
             self._ensure_x(c)  # the pending urgent exchange carries it
             return
         p = self._next_ping(c, t + self.staleness)
-        a = p + self.gcfg[self.gi[c]].R  # the ping's answer
+        a = p + self.gcfg[self.gi[c]].Rp  # the ping's answer
         if a < self.nx[c]:
             if (
                 self.ping_shortcut

@@ -1,15 +1,16 @@
-"""The client's ping loop (Landscape Client's ``Pinger``), as grids of send times.
+"""The client's ping loops (Landscape Client's ``Pinger``), as grids of send times.
 
-A ping is sent, its answer comes ``round_trip`` later, and the next ping is scheduled from the
-answer: one loop sends at ``g0 + k (P + round_trip)``. Every server message the client handles
-resets the loop (the pending ping is cancelled and scheduled ``P`` from the message); a message
-handled while the loop's ping is in flight cannot cancel it, and the real client then starts a
-second loop that nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are
-a fixed grid, so they are counted, not simulated; only a ping that can see a waiting message is
-an event.
+A ping is sent, its answer comes ``ping_round_trip`` later, and the next ping is scheduled
+from the answer: one loop sends at ``g0 + k (P + ping_round_trip)``. Every server message the
+client handles cancels the pinger's current call (the one scheduled last) and schedules it
+``P`` from the message. A call whose ping is unanswered when the reactor turns to an
+exchange's messages (in flight, or answered after the exchange and so waiting for the
+messages: one reactor thread) cannot be cancelled: the real client then has a second loop that
+nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are a fixed grid,
+so they are counted, not simulated; only a ping that can see a waiting message is an event.
 
-The loop ``g0`` is the one the client tracks (it is reset); ``extra[c]`` holds the origins of
-its duplicates. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
+``g0`` is the loop the pinger holds after the last reset; ``extra[c]`` holds the origins of
+the others. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
 offline period).
 """
 
@@ -70,20 +71,54 @@ class Pings:
             self.gp[self.gi[c]] += n
         self.pfrom[c] = b
 
-    def _reset_pings(self: Fleet, c: int, m: float) -> None:
-        """The client handled a server message at ``m``: its ping timer starts again."""
+    def _reset_pings(self: Fleet, c: int, m: float, h0: float | None = None) -> None:
+        """The client handled server messages from ``h0`` (the reactor turned to them) to
+        ``m`` (the last one; ``h0`` defaults to ``m``): the ping timer starts again.
+
+        Each message cancels the pinger's current call (the one scheduled last, by a reset
+        or by a ping's answer) and schedules a new one. If that call has already fired (its
+        ping is in flight at ``h0``, or its answer waits for the reactor, busy with the
+        messages), nothing is cancelled: with ``duplicate_ping_loop`` the new call is a
+        second loop, and the ping's answer, handled after the messages, schedules its own
+        loop on from then. Otherwise only the loop of the current call moves to ``m + P``.
+        """
+        if h0 is None:
+            h0 = m
         g = self.gcfg[self.gi[c]]
-        g0 = self.g0[c]
-        if g.R > 0.0 and m >= g0:
-            s = g0 + math.floor((m - g0) / g.Pe) * g.Pe
-            if s >= self.pfrom[c] and m < s + g.R:  # the tracked loop's ping is in flight
-                if g.dup:
-                    self._count_pings(c, m)
-                    self.extra.setdefault(c, []).append(m + g.P)
-                    self.c["ping_loops_started"] += 1
-                return  # its answer schedules the tracked loop from itself
-        self._count_pings(c, m)
-        self.g0[c] = m + g.P
+        self._count_pings(c, h0)
+        self.pfrom[c] = max(self.pfrom[c], m)  # the tracked loop's pings due meanwhile: cancelled
+        ex = self.extra.get(c)
+        loops = [self.g0[c], *ex] if ex else [self.g0[c]]
+        # The loop whose call the pinger holds: the one scheduled last (ties: the first, g0,
+        # which is the loop a held answer rescheduled after the messages of the last reset).
+        best, best_at, fired = 0, -math.inf, -math.inf
+        for i, o in enumerate(loops):
+            at, s = o - g.P, -math.inf  # a loop scheduled at ``at`` sends at ``o``
+            if o <= h0 and g.Rp > 0.0:
+                s = o + math.floor((h0 - o) / g.Pe) * g.Pe
+                if s + g.Rp <= h0 or not (self.os[c] > s or s >= self.oe[c]):
+                    at, s = s + g.Rp, -math.inf  # answered before the messages, or offline
+                else:
+                    at = s - g.P  # scheduled by the previous answer; its ping is in flight
+            elif o <= h0:
+                at = o + math.floor((h0 - o) / g.Pe) * g.Pe  # Rp 0: answered at once
+            if at > best_at:
+                best, best_at, fired = i, at, s
+        if fired > -math.inf:
+            # Nothing to cancel: the in-flight ping's answer, seen after the messages,
+            # schedules its loop on from then; the real client also starts a second loop
+            # from the last message (a fixed client does not).
+            loops[best] = max(fired + g.Rp, m) + g.P
+            if g.dup:
+                loops.append(m + g.P)
+                self.c["ping_loops_started"] += 1
+        else:
+            loops[best] = m + g.P
+        if best:  # the loop just rescheduled is the one the pinger holds: keep it first
+            loops[0], loops[best] = loops[best], loops[0]
+        self.g0[c] = loops[0]
+        if len(loops) > 1:
+            self.extra[c] = loops[1:]
         self.ptok[c] = 0  # a pending ping event belongs to the old grid
         if self.every_ping:
             self._schedule_ping(c, self._next_ping(c, m))
@@ -122,7 +157,7 @@ class Pings:
                 self.visible(c, t)
             return
         if self.server.ping_sees(c, t):
-            r = self.gcfg[self.gi[c]].R
+            r = self.gcfg[self.gi[c]].Rp
             if r > 0.0:
                 self._at(t + r, self._on_ping_answer, c)
             else:
