@@ -180,3 +180,27 @@ def test_findings_of_a_clean_run_say_so() -> None:
     assert s["items"] == []
     assert s["duplicate_pings"]["count"] == 0
     assert "c2" not in s["busy_retries"]["computers_without_backoff"]
+
+
+def test_the_port_counts_the_fleets_load_per_group_from_run_time_zero() -> None:
+    # named as the simulator's counters, so reports.summary.load reads a live run the same way
+    sink = TraceSink(MemoryTraceWriter(), Checker("result-wins"))
+    groups = {"c1": "a", "c2": "b"}
+
+    async def main() -> CorePort:
+        port = CorePort({}, sink, lambda: 0.0, lambda a: a.extra, group_of=groups.__getitem__)
+        for notice in (
+            Notice("ping", 1.0, "c1", {"messages": False}),
+            Notice("ping", 2.0, "c1", {"messages": True}),
+            Notice("exchange", 2.5, "c2", {"registered": True}),
+            Notice("exchange", -1.0, "c1", {"registered": True}),  # registration, before 0
+            Notice("exchange", 0.5, None, {"registered": False}),  # not yet a computer
+            Notice("busy", 3.0, "c1", {}),
+        ):
+            port.notify(notice)
+        return port
+
+    counts = asyncio.run(main()).counts
+    assert counts["pings"] == 2 and counts["pings.a"] == 2 and counts["pings.b"] == 0
+    assert counts["exchanges"] == 1 and counts["exchanges.b"] == 1 and counts["exchanges.a"] == 0
+    assert counts["notice_exchange"] == 3  # every notice is still counted as a notice

@@ -77,6 +77,12 @@ def test_load_comes_from_the_counters(small_run) -> None:
     # far more exchanges than the trace holds: idle ones are counted, not traced
     assert load["exchanges"]["total"] > s["records"]["by_event"].get("exchange", 0)
     groups = load["by_group"]
+    assert load["by_group_counted"] and load["by_group_note"] == ""
+    for g in ("a", "b"):  # counted per group by the simulator, and they add up
+        assert groups[g]["exchanges_per_minute"] == pytest.approx(c[f"exchanges.{g}"] * 60 / end)
+        assert groups[g]["pings_per_minute"] == pytest.approx(c[f"pings.{g}"] * 60 / end)
+    assert c["exchanges.a"] + c["exchanges.b"] == load["exchanges"]["total"]
+    assert c["pings.a"] + c["pings.b"] == c["pings"]
     assert groups["a"]["nominal_pings_per_minute"] == pytest.approx(40 * 6)
     assert groups["b"]["nominal_regular_exchanges_per_minute"] == pytest.approx(20 / 5)
 

@@ -210,6 +210,10 @@ def test_report_shows_a_live_runs_findings(tmp_path):
         assert item in section
     assert f"<td>{findings['duplicate_pings']['count']}</td>" in section
     assert (run / "report" / "duplicate_pings.csv").is_file()
+    # the load the emulated server counted; it cannot tell urgent from regular exchanges
+    load = page[page.index('id="exchange-load"') : page.index('id="dependency-graph"')]
+    assert "counted by the emulated server" in load and "<td>urgent exchanges</td>" not in load
+    assert "<td>103</td>" in load and "<td>493</td>" in load
 
 
 def test_report_of_a_simulated_run_says_it_has_no_findings(run_dir):

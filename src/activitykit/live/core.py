@@ -31,6 +31,10 @@ __all__ = ["CorePort", "TraceSink"]
 _STATUS = {6: "succeeded", 5: "failed"}
 
 
+#: Notices that are the fleet's load on the server, and the counter each one adds to.
+_LOAD_COUNTERS = {"exchange": "exchanges", "ping": "pings"}
+
+
 class TraceSink:
     """Write each record and feed it to the online checker as it comes."""
 
@@ -68,6 +72,7 @@ class CorePort:
         protocol: IO[str] | None = None,
         on_notice: Callable[[Notice], None] | None = None,
         on_result: Callable[[str, OperationResult, float], None] | None = None,
+        group_of: Callable[[str], str] | None = None,
     ):
         self.sink = sink
         self.clock = clock
@@ -75,6 +80,7 @@ class CorePort:
         self.protocol = protocol
         self.on_notice = on_notice
         self.on_result = on_result
+        self.group_of = group_of
         self.loop = asyncio.get_running_loop()
         self.store = ActivityStore(emit=sink, at=self._at, **store_kw)
         self.counts: Counter[str] = Counter()
@@ -133,6 +139,14 @@ class CorePort:
 
     def notify(self, notice: Notice) -> None:
         self.counts[f"notice_{notice.kind}"] += 1
+        if notice.computer is not None and notice.kind in _LOAD_COUNTERS and notice.t >= 0:
+            # the run's load from run time 0, named as the simulator's counters
+            # (reports.summary.load reads both): a registered computer's exchanges and its
+            # pings, per fleet group too
+            name = _LOAD_COUNTERS[notice.kind]
+            self.counts[name] += 1
+            if self.group_of is not None:
+                self.counts[f"{name}.{self.group_of(notice.computer)}"] += 1
         if self.protocol is not None:
             line = {"t": round(notice.t, 6), "kind": notice.kind, "computer": notice.computer}
             self.protocol.write(json.dumps({**line, **notice.detail}, default=str) + "\n")

@@ -232,6 +232,7 @@ async def _run(
     clock = _RunClock()
     layout = fleet_layout(scenario)
     names = [f"c{i + 1}" for i in range(layout.total)]
+    group_of = {name: layout.group_of(i) for i, name in enumerate(names)}
     streams = Streams(scenario.seed)
     plan = build_plan(scenario, layout, streams)
     findings: Findings | None = None
@@ -247,6 +248,7 @@ async def _run(
         protocol=protocol,
         on_notice=lambda n: findings.notice(n) if findings else None,
         on_result=lambda c, r, t: findings.result(c, r, t) if findings else None,
+        group_of=lambda name: group_of.get(name, "(not in the fleet)"),
     )
     system = MessageSystem(port, intervals=intervals, allow_host_changes=options.allow_host_changes)
     servers = _ServerActivities(scenario, port, sink, clock, amqp_url, options, out)

@@ -330,18 +330,28 @@ def _load_section(run: RunData, page: _Page) -> None:
         )
         return
     xpm = load["exchanges_per_minute"]
-    table = pd.DataFrame(
-        [
-            ("urgent exchanges", load["exchanges"]["urgent"], xpm["urgent"], xpm["urgent"] / 60),
-            ("regular exchanges", load["exchanges"]["regular"], xpm["regular"],
-             xpm["regular"] / 60),
-            ("all exchanges = message-system requests", load["exchanges"]["total"],
-             xpm["total"], load["server"]["message_system_requests_per_s"]),
-            ("pings", load["pings"], load["pings_per_minute"], load["server"]["pings_per_s"]),
-        ],
-        columns=["what", "count", "per minute", "per second"],
-    )  # fmt: skip
-    page.table("load", table, note=f"counted by the simulator over 0 to {load['window'][1]:g} s")
+    rows = [
+        (f"{kind} exchanges", load["exchanges"][kind], xpm[kind], xpm[kind] / 60)
+        for kind in ("urgent", "regular")
+        if load["exchanges"][kind] is not None  # a live server cannot tell them apart
+    ]
+    rows.append(
+        (
+            "all exchanges = message-system requests",
+            load["exchanges"]["total"],
+            xpm["total"],
+            load["server"]["message_system_requests_per_s"],
+        )
+    )
+    rows.append(("pings", load["pings"], load["pings_per_minute"], load["server"]["pings_per_s"]))
+    table = pd.DataFrame(rows, columns=["what", "count", "per minute", "per second"])
+    who = "the emulated server" if "live" in run.summary else "the simulator"
+    split = (
+        ""
+        if load["exchanges"]["urgent"] is not None
+        else (" A live server answers requests and cannot tell urgent exchanges from regular ones.")
+    )
+    page.table("load", table, note=f"counted by {who} over 0 to {load['window'][1]:g} s.{split}")
     groups = pd.DataFrame.from_dict(load["by_group"], orient="index")
     groups.index.name = "group"
     by_group = run.summary.get("latency_by_group") or {}
@@ -353,7 +363,8 @@ def _load_section(run: RunData, page: _Page) -> None:
         "load_by_group",
         groups.rename(columns=lambda c: c.replace("_", " ")),
         index=True,
-        note=load["by_group_note"] + " Latencies: client activities created after warm-up.",
+        note=(load["by_group_note"] or f"Counted by {who}; nominal: computers / interval.")
+        + " Latencies: client activities created after warm-up.",
     )
 
 

@@ -164,48 +164,69 @@ def summarise(
     return _plain(summary)
 
 
-#: Why the per-group load is nominal: said in summary.json and the report.
+#: Said with the per-group load when a run's counters have no per-group counts (a summary
+#: of a run made before they existed, or of a trace alone).
 LOAD_GROUP_NOTE = (
-    "The simulator counts exchanges and pings for the whole fleet only, so per group these "
-    "are the nominal rates (computers / interval, every computer online all the time); the "
-    "fleet-wide figures are the counted ones."
+    "These counters have no per-group counts, so per group these are the nominal rates "
+    "(computers / interval, every computer online all the time); the fleet-wide figures are "
+    "the counted ones."
 )
 
 
 def load(scenario: Scenario, counters: Mapping[str, int], end: float) -> dict[str, Any]:
-    """The load the fleet puts on the server, from the simulator's counters over the whole
-    run ``[0, end]``: exchanges (urgent, regular) and pings per minute, and what the server
-    sees (message-system requests/s: one per exchange; pings/s). Idle exchanges are in the
-    counters but not in the trace, so this is the only place they show.
+    """The load the fleet puts on the server over the whole run ``[0, end]``, from the
+    run's counters: exchanges and pings, per minute and as the server sees them
+    (message-system requests/s: one per exchange; pings/s), for the fleet and per group.
+
+    The simulator counts every exchange (urgent and regular apart; idle ones are counted,
+    not traced, so this is the only place they show) and every ping, per group too
+    (``exchanges.<group>``, ``pings.<group>``). A live run's server counts the requests it
+    answered (``exchanges``, ``pings``, per group too) but cannot tell urgent from regular
+    exchanges: those two are None there.
     """
-    urgent = int(counters.get("exchanges_urgent", 0))
-    regular = int(counters.get("exchanges_regular", 0))
+    urgent = counters.get("exchanges_urgent")
+    regular = counters.get("exchanges_regular")
+    split = urgent is not None and regular is not None
+    total = int(counters.get("exchanges", (urgent or 0) + (regular or 0)))
     pings = int(counters.get("pings", 0))
     per_min = 60.0 / end if end > 0 else math.nan
-    groups = scenario.fleet.groups
+
+    def rate(n: int | None) -> float | None:
+        return None if n is None else n * per_min
+
+    by_group: dict[str, dict[str, Any]] = {}
+    counted = bool(scenario.fleet.groups) and all(
+        f"exchanges.{g.name}" in counters for g in scenario.fleet.groups
+    )
+    for g in scenario.fleet.groups:
+        row: dict[str, Any] = {"computers": g.computers}
+        if counted:
+            row["exchanges_per_minute"] = rate(int(counters[f"exchanges.{g.name}"]))
+            row["pings_per_minute"] = rate(int(counters.get(f"pings.{g.name}", 0)))
+        row["nominal_regular_exchanges_per_minute"] = g.computers * 60.0 / g.exchange_interval
+        row["nominal_pings_per_minute"] = g.computers * 60.0 / g.ping_interval
+        by_group[g.name] = row
     return {
         "window": [0.0, end],
-        "exchanges": {"urgent": urgent, "regular": regular, "total": urgent + regular},
+        "exchanges": {
+            "urgent": int(urgent) if split else None,
+            "regular": int(regular) if split else None,
+            "total": total,
+        },
         "pings": pings,
         "exchanges_per_minute": {
-            "urgent": urgent * per_min,
-            "regular": regular * per_min,
-            "total": (urgent + regular) * per_min,
+            "urgent": rate(int(urgent)) if split else None,
+            "regular": rate(int(regular)) if split else None,
+            "total": rate(total),
         },
-        "pings_per_minute": pings * per_min,
+        "pings_per_minute": rate(pings),
         "server": {
-            "message_system_requests_per_s": (urgent + regular) * per_min / 60.0,
+            "message_system_requests_per_s": total * per_min / 60.0,
             "pings_per_s": pings * per_min / 60.0,
         },
-        "by_group": {
-            g.name: {
-                "computers": g.computers,
-                "nominal_regular_exchanges_per_minute": g.computers * 60.0 / g.exchange_interval,
-                "nominal_pings_per_minute": g.computers * 60.0 / g.ping_interval,
-            }
-            for g in groups
-        },
-        "by_group_note": LOAD_GROUP_NOTE,
+        "by_group": by_group,
+        "by_group_counted": counted,
+        "by_group_note": "" if counted else LOAD_GROUP_NOTE,
     }
 
 

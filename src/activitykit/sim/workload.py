@@ -11,6 +11,7 @@ so nothing below checks it again.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,10 @@ class FleetLayout:
     @property
     def total(self) -> int:
         return self.stops[-1] if self.stops else 0
+
+    def group_of(self, computer: int) -> str:
+        """The name of the group computer number ``computer`` belongs to."""
+        return self.names[bisect_right(self.stops, computer)]
 
     def span(self, group: str | None) -> tuple[int, int]:
         if group is None:
