@@ -204,3 +204,17 @@ def test_the_port_counts_the_fleets_load_per_group_from_run_time_zero() -> None:
     assert counts["pings"] == 2 and counts["pings.a"] == 2 and counts["pings.b"] == 0
     assert counts["exchanges"] == 1 and counts["exchanges.b"] == 1 and counts["exchanges.a"] == 0
     assert counts["notice_exchange"] == 3  # every notice is still counted as a notice
+
+
+def test_each_record_reaches_the_trace_file_as_it_happens(tmp_path) -> None:
+    # the JSONL writer buffers a MiB for the simulator; a live trace must grow as it goes
+    from activitykit.trace import JsonlTraceWriter
+
+    path = tmp_path / "trace.jsonl"
+    writer = JsonlTraceWriter(path)
+    sink = TraceSink(writer, Checker("result-wins"))
+    sink({"t": 0.5, "event": "exchange", "computer": "c1"})
+    assert path.read_text().count("\n") == 1
+    sink({"t": 0.7, "event": "exchange", "computer": "c2"})
+    assert path.read_text().count("\n") == 2
+    writer.close()

@@ -40,6 +40,7 @@ class TraceSink:
 
     def __init__(self, writer: TraceWriter, checker: Checker):
         self.writer = writer
+        self._flush = getattr(writer, "flush", None)  # a user's writer may have none
         self.checker = checker
         self.by_event: Counter[str] = Counter()
         self.violations: list[Any] = []
@@ -47,6 +48,10 @@ class TraceSink:
 
     def __call__(self, record: dict[str, Any]) -> None:
         self.writer.write(record)
+        # a live run's records come at human rates: each reaches the file at once, so the
+        # trace can be watched as it grows and a killed run keeps what happened
+        if self._flush is not None:
+            self._flush()
         self.by_event[record["event"]] += 1
         self.last_t = record["t"]
         self.violations.extend(self.checker.feed(record))

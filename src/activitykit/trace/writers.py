@@ -57,6 +57,10 @@ class _Base:
         for r in records:
             self.write(r)
 
+    def flush(self) -> None:
+        """Hand what was written so far to the file, where the format allows it (a live
+        run's trace is read while it grows); table formats write at close only."""
+
 
 class MemoryTraceWriter(_Base):
     """Keeps records in a list: for tests, notebooks and the conformance harness."""
@@ -102,6 +106,12 @@ class JsonlTraceWriter(_Base):
             raise TraceFormatError(
                 f"record cannot be written as JSON ({exc}): {record!r}"
             ) from None
+
+    def flush(self) -> None:
+        # into the file; for .gz into the compressor only (a sync flush per call would cost
+        # the compression), so a growing .gz trace shows its records in blocks
+        if not self._raw.closed:
+            self._fh.flush()
 
     def close(self) -> None:
         if not self._raw.closed:
