@@ -331,6 +331,12 @@ _SERVER = [
         sv("a1"), block("a1"), con(), approve("a1"), con(),
     ),
     _one(
+        "server/republished-stale-copy",
+        "a message published before a block stays stale after approve re-publishes the "
+        "activity: handed out once, even to a second free handler",
+        sv("a1"), block("a1"), approve("a1"), con("h1"), con("h2"), fin("a1"), con("h2"),
+    ),
+    _one(
         "server/scheduled-due-queued",
         "a Scheduled server activity moves to Queued when the clock reaches deliver_after",
         sv("a1", "Scheduled", deliver_after=50), con(), adv(49), con(), adv(1), con(),
