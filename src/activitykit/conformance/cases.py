@@ -372,6 +372,14 @@ _SERVER = [
         con(), prog("p", 0.5), con("h2"), prog("p", 0.75), con("h2"),
     ),
     _one(
+        "server/waiting-threshold-two-watchers",
+        "two activities wait for the same activity's progress: each is released when it "
+        "reaches its own threshold, the lower one first though created second",
+        sv("p", type=PROGRESS_TYPE), sv("a1", "Waiting", progress_of="p", threshold=1.0),
+        sv("a2", "Waiting", progress_of="p", threshold=0.5), con(), prog("p", 0.25),
+        con("h2"), prog("p", 0.5), con("h2"), prog("p", 1.0), con("h3"),
+    ),
+    _one(
         "server/blocked-approved",
         "approve moves Blocked -> Queued and publishes it",
         sv("a1", "Blocked"), con(), approve("a1"), con(),

@@ -86,7 +86,7 @@ _MENU = (
     *("cancel_running",) * 2,  # cancel an In Progress activity, then its result arrives
     *("chain",) * 2,  # a dependent of an existing activity, then that one ends
     "schedule",  # a fractional deliver_after, the clock just before it, then at it
-    *("threshold",) * 2,  # two dependents on one's progress; progress below, at, above
+    *("threshold",) * 2,  # a dependent on progress, progress below, at and above its threshold
     "batch",  # several activities on one computer, one exchange (rarely beyond every cap)
     "crash_many",  # both handlers hold a message, both crash, the queue redelivers both
     *("cancel_fresh",) * 2,  # an activity in any start state (maybe approved first), canceled
@@ -652,14 +652,6 @@ def run_stateful(
                     step["depends_on"] = [data.draw(st.sampled_from(self.ids[:-1]))]
                 return step
 
-            def second(data: Any) -> Step:
-                # A second watcher of the same activity, at the other threshold: each is
-                # released at its own (the lower one first, whichever was created first).
-                # Drawn from nothing, so the rest of the sequence draws what it did before.
-                aid = f"a{len(self.ids) + 1}"
-                self.ids.append(aid)
-                return {**self._dependent, "activity": aid, "threshold": 1.5 - self._threshold}
-
             def report(offset: float) -> Any:
                 return lambda data: prog(self.focus, max(0.0, min(1.0, self._threshold + offset)))
 
@@ -667,7 +659,6 @@ def run_stateful(
                 running,
                 lambda data: con(self._handlers(data, holding=False)),
                 dependent,
-                second,
                 report(-0.25),
                 report(0.0),
                 self._draw_consume,
