@@ -17,7 +17,7 @@ child stops at the first failure.
 Mutants that behave like the original are listed, each with the reason, in
 ``benchmarks/mutation_equivalent.toml`` (matched by function and changed line, so the list
 survives renumbering and moving a function to another module of the package); the score
-counts the others. 888 mutants take hours on two shared cores, so ``--sample N`` draws N at
+counts the others. 890 mutants take hours on two shared cores, so ``--sample N`` draws N at
 random (``--sample-seed``), ``--only SUBSTRING`` selects by function.
 
     python benchmarks/mutation_score.py --sample 40 --seeds 0-4 --jobs 2
