@@ -331,6 +331,12 @@ _SERVER = [
         sv("a1"), block("a1"), con(), approve("a1"), con(),
     ),
     _one(
+        "server/republished-stale-copy",
+        "a message published before a block stays stale after approve re-publishes the "
+        "activity: handed out once, even to a second free handler",
+        sv("a1"), block("a1"), approve("a1"), con("h1"), con("h2"), fin("a1"), con("h2"),
+    ),
+    _one(
         "server/scheduled-due-queued",
         "a Scheduled server activity moves to Queued when the clock reaches deliver_after",
         sv("a1", "Scheduled", deliver_after=50), con(), adv(49), con(), adv(1), con(),
@@ -364,6 +370,14 @@ _SERVER = [
         "released when the named activity's progress reaches the threshold (not before)",
         sv("p", type=PROGRESS_TYPE), sv("a1", "Waiting", progress_of="p", threshold=0.75),
         con(), prog("p", 0.5), con("h2"), prog("p", 0.75), con("h2"),
+    ),
+    _one(
+        "server/waiting-threshold-two-watchers",
+        "two activities wait for the same activity's progress: each is released when it "
+        "reaches its own threshold, the lower one first though created second",
+        sv("p", type=PROGRESS_TYPE), sv("a1", "Waiting", progress_of="p", threshold=1.0),
+        sv("a2", "Waiting", progress_of="p", threshold=0.5), con(), prog("p", 0.25),
+        con("h2"), prog("p", 0.5), con("h2"), prog("p", 1.0), con("h3"),
     ),
     _one(
         "server/blocked-approved",
