@@ -331,8 +331,14 @@ def test_exchanges_and_pings_are_counted_per_group():
         {"round_trip": 0.5, "message_handling": 0.3, "packages_reboot": 0.2},
         # pings answered after an exchange's answer: held until its messages are handled
         {"round_trip": 0.5, "ping_round_trip": 0.3, "message_handling": 0.3},
+        # each ping draws its round trip: the counted walk and the events see the same draws
+        {
+            "round_trip": 0.5,
+            "ping_round_trip": {"dist": "lognormal", "mean": 0.4, "sigma": 1.0},
+            "message_handling": 0.3,
+        },
     ],
-    ids=["one-round-trip", "ping-round-trip"],
+    ids=["one-round-trip", "ping-round-trip", "drawn-ping-round-trip"],
 )
 def test_counting_pings_gives_the_trace_of_simulating_every_ping(client: dict) -> None:
     from test_sim import rich_scenario

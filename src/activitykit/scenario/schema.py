@@ -270,14 +270,15 @@ class ClientSpec(_Strict):
             "back, before the result is queued."
         ),
     )
-    ping_round_trip: float | None = Field(
+    ping_round_trip: Dist | None = Field(
         default=None,
-        ge=0,
-        le=60.0,
         description=(
-            "Round trip of a ping (s); null = round_trip. The next ping is scheduled from the "
-            "answer (the ping period is ping_interval + this); an answer that comes after an "
-            "exchange's answer waits until that exchange's messages are handled."
+            "Round trip of a ping (s), a distribution: each ping draws its own; null = "
+            "round_trip. The next ping is scheduled from the answer (a ping period is "
+            "ping_interval + the ping's round trip); an answer that comes after an exchange's "
+            "answer waits until that exchange's messages are handled. Whether the duplicate "
+            "ping loop starts depends on milliseconds here: a random round trip lets it start "
+            "on some computers and not others, as on real networks."
         ),
     )
     packages_reboot: float = Field(
@@ -307,6 +308,17 @@ class ClientSpec(_Strict):
         le=MAX_SECONDS,
         description="A ShutdownRequest powers the computer off this long after its result (s).",
     )
+
+    @field_validator("ping_round_trip")
+    @classmethod
+    def _ping_round_trip_bounded(cls, v: Dist | None) -> Dist | None:
+        """As round_trip's bound: a round trip beyond a minute is a dead network."""
+        if v is None:
+            return v
+        top = v.value if isinstance(v, Fixed) else v.high if isinstance(v, Uniform) else v.mean
+        if top > 60.0:
+            raise ValueError(f"a ping round trip of {top:g} s (over 60 s) is a dead network")
+        return v
 
 
 class FleetGroup(_Strict):
