@@ -100,7 +100,12 @@ def run(args: argparse.Namespace) -> int:
     live = cal.live_side(live_dir)
     effective = live_dir / "scenario.effective.yaml"
     seed = load_scenario(effective).seed
-    sim = cal.sim_side(effective, [seed + i for i in range(args.seeds)], out / "sim")
+    sim = cal.sim_side(
+        effective,
+        [seed + i for i in range(args.seeds)],
+        out / "sim",
+        client=cal.calibrated_client(live_dir),
+    )
     comparison = cal.compare(live, sim)
     comparison["real_client"] = cal.real_client_measurements(live_dir)
     out.mkdir(parents=True, exist_ok=True)
