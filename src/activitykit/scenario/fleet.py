@@ -124,7 +124,8 @@ class ClientSpec(Strict):
             "ping_interval + the ping's round trip); an answer that comes after an exchange's "
             "answer waits until that exchange's messages are handled. Whether the duplicate "
             "ping loop starts depends on milliseconds here: a random round trip lets it start "
-            "on some computers and not others, as on real networks."
+            "on some computers and not others, as on real networks. At most 60 s (a fixed "
+            "value, a uniform's high, another distribution's mean)."
         ),
     )
     packages_reboot: float = Field(
