@@ -9,6 +9,15 @@ messages: one reactor thread) cannot be cancelled: the real client then has a se
 nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are a fixed grid,
 so they are counted, not simulated; only a ping that can see a waiting message is an event.
 
+With a drawn ping round trip (``client.ping_round_trip`` a distribution; ``GroupCfg.jit``)
+a loop is no grid: each send is the last plus its round trip plus ``P``. The round trip of
+the ping ``c`` sends at ``s`` is a function of the seed, ``c`` and ``s`` (``rand.Keyed``), so
+a loop is walked, not stepped, and a walk and stepped events see the same draws in any
+order. A counted stretch moves the loop's origin to its last send (the sends after a send
+depend on it alone), so none is walked twice. While a message waits, every ping of such a
+computer is an event: one sent before the carrying exchange may be answered after that
+exchange's answer, and another loop's later ping may be answered first.
+
 ``g0`` is the loop the pinger holds after the last reset; ``extra[c]`` holds the origins of
 the others. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
 offline period).
