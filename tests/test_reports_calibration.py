@@ -31,12 +31,13 @@ def _side(label: str, to_start, run, exchanges, pings, *, runs: int = 1) -> cal.
 def test_same_distributions_agree_and_shifted_ones_do_not() -> None:
     rng = np.random.default_rng(1)
     live = _side("a", rng.uniform(0, 15, 300), 10 + rng.uniform(0, 3, 300), [20, 21, 19], [48] * 3)
-    same = _side("b", rng.uniform(0, 15, 900), 10 + rng.uniform(0, 3, 900), [20.2], [49.0])
+    # pings: the real mean must lie in the interval of the simulator's runs (SPREAD_COUNTS)
+    same = _side("b", rng.uniform(0, 15, 900), 10 + rng.uniform(0, 3, 900), [20.2], [47, 49, 50])
     c = cal.compare(live, same)
     assert c["all_agree"], c["agree"]
     assert c["latency"]["to_start"]["ks"]["pvalue"] > cal.KS_P_MIN
     assert c["counts"]["exchanges"]["relative_difference"] == pytest.approx(0.01)
-    shifted = _side("c", rng.uniform(0, 15, 900), 11 + rng.uniform(0, 3, 900), [20.0], [60.0])
+    shifted = _side("c", rng.uniform(0, 15, 900), 11 + rng.uniform(0, 3, 900), [20.0], [59, 60, 61])
     c = cal.compare(live, shifted)
     assert c["agree"] == {
         "latency.to_start": True,

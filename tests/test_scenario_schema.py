@@ -188,3 +188,21 @@ def test_start_states_are_the_models_start_states() -> None:
     from activitykit.scenario.schema import StartState
 
     assert set(typing.get_args(StartState)) == {s.value for s in START_STATES}
+
+
+def test_ping_round_trip_takes_a_number_or_a_distribution() -> None:
+    def client(rt: object) -> Any:
+        return (
+            scenario_from_data(
+                {"name": "x", "fleet": {"groups": [{"client": {"ping_round_trip": rt}}]}}
+            )
+            .fleet.groups[0]
+            .client.ping_round_trip
+        )
+
+    assert client(0.004).value == 0.004  # a bare number stays a fixed value
+    drawn = client({"dist": "lognormal", "mean": 0.0062, "sigma": 0.71})
+    assert (drawn.dist, drawn.mean) == ("lognormal", 0.0062)
+    assert client(None) is None
+    with pytest.raises(InputError, match=r"ping_round_trip.*dead network"):
+        client({"dist": "exponential", "mean": 120})

@@ -331,8 +331,14 @@ def test_exchanges_and_pings_are_counted_per_group():
         {"round_trip": 0.5, "message_handling": 0.3, "packages_reboot": 0.2},
         # pings answered after an exchange's answer: held until its messages are handled
         {"round_trip": 0.5, "ping_round_trip": 0.3, "message_handling": 0.3},
+        # each ping draws its round trip: the counted walk and the events see the same draws
+        {
+            "round_trip": 0.5,
+            "ping_round_trip": {"dist": "lognormal", "mean": 0.4, "sigma": 1.0},
+            "message_handling": 0.3,
+        },
     ],
-    ids=["one-round-trip", "ping-round-trip"],
+    ids=["one-round-trip", "ping-round-trip", "drawn-ping-round-trip"],
 )
 def test_counting_pings_gives_the_trace_of_simulating_every_ping(client: dict) -> None:
     from test_sim import rich_scenario
@@ -362,3 +368,30 @@ def test_counting_pings_gives_the_trace_of_simulating_every_ping(client: dict) -
         "ping_loops_started",
     ):
         assert lazy[k] == every[k], k
+
+
+def test_drawn_ping_round_trips_come_from_the_seed() -> None:
+    """Same seed, same draws (byte-identical trace); another seed, other draws: whether a
+    computer starts its second ping loop changes with them."""
+    group = dict(
+        FRESH,
+        computers=30,
+        exchange_interval=20,
+        urgent_exchange_interval=10,
+        ping_interval=5,
+        client={
+            "round_trip": 0.008,
+            "ping_round_trip": {"dist": "lognormal", "mean": 0.0062, "sigma": 0.71},
+        },
+    )
+    spec = scenario(
+        duration=600,
+        fleet={"groups": [group]},
+        workload={
+            "arrivals": [{"name": "s", "type": "ExecuteScriptRequest", "rate": 0.5, "stop": 500}]
+        },
+    )
+    (a, ta), (b, tb) = run(dict(spec, seed=1)), run(dict(spec, seed=1))
+    assert ta == tb and a.counters == b.counters
+    loops = {run(dict(spec, seed=s))[0].counters["ping_loops_started"] for s in (1, 2, 3)}
+    assert len(loops) > 1 and min(loops) > 0 and max(loops) < 30 * 5, loops

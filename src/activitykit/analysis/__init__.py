@@ -33,6 +33,7 @@ from .queueing import (
     mmc,
     simulate_mmc_waits,
 )
+from .round_trips import lognormal_fit, ping_periods
 
 __all__ = [
     "END_STATES",
@@ -58,8 +59,10 @@ __all__ = [
     "latencies",
     "littles_law",
     "lock_offset",
+    "lognormal_fit",
     "mean_ci",
     "mmc",
+    "ping_periods",
     "replay_client",
     "result_latency",
     "result_latency_cdf",

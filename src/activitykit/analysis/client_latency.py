@@ -157,7 +157,9 @@ class ClientRules:
     intervals: ClientIntervals = field(default_factory=ClientIntervals)
     #: per server message (rule X2): seconds, or a sampler ``rng -> seconds``
     handling: float | Callable[[np.random.Generator], float] = HANDLING
-    ping_round_trip: float = 0.0
+    #: a ping's way to the server and back, the next ping scheduled from its answer (P1):
+    #: seconds, or a sampler ``rng -> seconds`` (each ping its own)
+    ping_round_trip: float | Callable[[np.random.Generator], float] = 0.0
     duplicate_ping_loop: bool = True
     version: Literal["current", "backoff"] = "current"
     backoff: Backoff = field(default_factory=Backoff)
@@ -178,6 +180,8 @@ class ClientRules:
             )
         for name in ("ping_round_trip", "exchange_round_trip"):
             v = getattr(self, name)
+            if callable(v) and name == "ping_round_trip":
+                continue
             if not (v >= 0 and math.isfinite(v)):
                 raise ClientLatencyInputError(f"{name} {v!r} must be a finite number >= 0 s")
 
@@ -396,7 +400,10 @@ def replay_client(
     if isinstance(rules, ClientIntervals):
         rules = ClientRules(intervals=rules)
     iv = rules.intervals
-    if not 0 <= ping_phase < iv.ping + rules.ping_round_trip or not (
+    ping_rt = rules.ping_round_trip
+    if callable(ping_rt) and rng is None:
+        raise ClientLatencyInputError("a random ping round trip needs rng")
+    if not 0 <= ping_phase < iv.ping + (0.0 if callable(ping_rt) else ping_rt) or not (
         0 <= exchange_phase < iv.exchange
     ):
         raise ClientLatencyInputError(
@@ -505,8 +512,9 @@ def replay_client(
             out.pings += 1
             answer = bool(on_server)  # the ping service sees the store as it is now
             in_flight[h] = True
-            if rules.ping_round_trip > 0:
-                later(now + rules.ping_round_trip, "ping-answer", (h, answer))
+            r = ping_rt(rng) if callable(ping_rt) else ping_rt
+            if r > 0:
+                later(now + r, "ping-answer", (h, answer))
             else:
                 ping_answer(now, h, answer)
         elif what == "ping-answer":

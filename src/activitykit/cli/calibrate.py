@@ -100,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     live = cal.live_side(live_dir)
     effective = live_dir / "scenario.effective.yaml"
     seed = load_scenario(effective).seed
-    sim = cal.sim_side(effective, [seed + i for i in range(args.seeds)], out / "sim")
+    client = cal.calibrated_client(live_dir)
+    sim = cal.sim_side(effective, [seed + i for i in range(args.seeds)], out / "sim", client=client)
     comparison = cal.compare(live, sim)
+    comparison["sim_client"] = client  # the live run's network, as the simulated runs had it
     comparison["real_client"] = cal.real_client_measurements(live_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = cal.comparison_text(comparison)

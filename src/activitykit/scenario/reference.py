@@ -117,7 +117,8 @@ def _table(model: type[BaseModel]) -> list[str]:
 
 def _doc(model: type[BaseModel]) -> str:
     doc = model.__doc__ or ""
-    if doc.startswith(("Usage docs", "!!!")) or model.__module__ != Scenario.__module__:
+    package = Scenario.__module__.rpartition(".")[0]  # the schema's section modules
+    if doc.startswith(("Usage docs", "!!!")) or not model.__module__.startswith(package + "."):
         return ""
     return _cell(doc.strip().split("\n\n")[0])
 

@@ -178,10 +178,15 @@ class Dormant:
             todo &= ~simple
         for c in np.flatnonzero(todo).tolist():
             self._catch_up(c, end_t)
-        # Pings: grid points in [pfrom, end_t) of every live computer's loops.
+        # Pings: grid points in [pfrom, end_t) of every live computer's loops; groups with
+        # drawn ping round trips walk each computer's loops instead (no closed form).
+        walked = np.array([g.jit is not None for g in self.gcfg])[gi]
+        if walked.any():
+            for c in np.flatnonzero(walked).tolist():
+                self._count_pings(c, end_t)
         for c, origins in self.extra.items():
             pf = self.pfrom[c]
-            if pf < end_t:
+            if pf < end_t and not walked[c]:
                 n_ex = sum(self._grid_count(c, o, pf, end_t) for o in origins)
                 self.c["pings"] += n_ex
                 self.gp[self.gi[c]] += n_ex
@@ -189,7 +194,7 @@ class Dormant:
         pf = np.array(self.pfrom)
         P = np.array([g.Pe for g in self.gcfg])[gi]
         a = np.maximum(pf, g0)
-        live = np.isfinite(a) & (a < end_t)
+        live = np.isfinite(a) & (a < end_t) & ~walked
         n = np.ceil((end_t - g0[live]) / P[live]) - np.ceil((a[live] - g0[live]) / P[live])
         n = np.clip(n, 0, None)
         self.c["pings"] += int(n.sum())

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from ..scenario.schema import FleetGroup, Scenario, SetIntervals
+from ..scenario.schema import Fixed, FleetGroup, Scenario, SetIntervals
 from ..server.activity import Activity
 from .client import Client
 from .dormant import Dormant
 from .exchange import Exchange
 from .kernel import Record, exact_delay
 from .pings import Pings
-from .rand import Streams
+from .rand import Keyed, Streams, dist_mean
 
 if TYPE_CHECKING:
     from .server import Server
@@ -54,7 +54,7 @@ class GroupCfg:
 
     __slots__ = (
         "I", "Ie", "P", "Pe", "R", "Rp", "U", "Ue", "backoff", "bgT", "bgm", "bgr", "cap",
-        "default", "dup", "first", "handle", "handlers", "name", "overhead", "pkg_reboot",
+        "default", "dup", "first", "handle", "handlers", "jit", "name", "overhead", "pkg_reboot",
         "restart_down", "shutdown_delay", "stepped",
     )  # fmt: skip
 
@@ -63,7 +63,15 @@ class GroupCfg:
         self.name = g.name
         self.first = first  # the group's computers are first, first + 1, ...
         self.R = cl.round_trip
-        self.Rp = cl.round_trip if cl.ping_round_trip is None else cl.ping_round_trip
+        rp = cl.ping_round_trip
+        #: A drawn ping round trip: ``jit(c, s)`` of the ping ``c`` sends at ``s`` (None: the
+        #: fixed ``Rp``, and each loop is a fixed grid of period ``Pe``).
+        self.jit: Keyed | None = None
+        if rp is None or isinstance(rp, Fixed):
+            self.Rp = cl.round_trip if rp is None else rp.value
+        else:
+            self.jit = streams.keyed(f"fleet/{g.name}/ping-round-trip", rp)
+            self.Rp = dist_mean(rp)  # not used for times: each ping draws its own
         self.set(g.exchange_interval, g.urgent_exchange_interval, g.ping_interval)
         self.cap = g.max_messages_per_exchange
         self.handlers = g.handlers
@@ -310,6 +318,15 @@ class Fleet(Dormant, Exchange, Pings, Client):
             return  # the exchange in progress looks again when it completes
         if not self.xs[c]:
             self._catch_up(c, t)
+        if self.gcfg[self.gi[c]].jit is not None:
+            # Drawn round trips: a ping sent before the exchange that carries the message
+            # can be answered after that exchange's answer (and ask for another), and a later
+            # ping before the first's answer: while a message waits, each ping is an event
+            # (``_on_ping`` chains them), as stepping every ping would have it.
+            if self.nu[c] or self._first_answer(c, t + self.staleness)[1] >= self.nx[c]:
+                self._ensure_x(c)
+            self._schedule_ping(c, self._next_ping(c, t + self.staleness))
+            return
         if self.nu[c]:
             self._ensure_x(c)  # the pending urgent exchange carries it
             return

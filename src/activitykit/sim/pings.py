@@ -9,6 +9,15 @@ messages: one reactor thread) cannot be cancelled: the real client then has a se
 nobody resets (``duplicate_ping_loop``). Between two resets a loop's pings are a fixed grid,
 so they are counted, not simulated; only a ping that can see a waiting message is an event.
 
+With a drawn ping round trip (``client.ping_round_trip`` a distribution; ``GroupCfg.jit``)
+a loop is no grid: each send is the last plus its round trip plus ``P``. The round trip of
+the ping ``c`` sends at ``s`` is a function of the seed, ``c`` and ``s`` (``rand.Keyed``), so
+a loop is walked, not stepped, and a walk and stepped events see the same draws in any
+order. A counted stretch moves the loop's origin to its last send (the sends after a send
+depend on it alone), so none is walked twice. While a message waits, every ping of such a
+computer is an event: one sent before the carrying exchange may be answered after that
+exchange's answer, and another loop's later ping may be answered first.
+
 ``g0`` is the loop the pinger holds after the last reset; ``extra[c]`` holds the origins of
 the others. Pings are counted from ``pfrom`` (moved forward by every reset, restart and
 offline period).
@@ -30,9 +39,30 @@ __all__ = ["Pings"]
 class Pings:
     """The ping half of ``Fleet`` (a mixin: it reads the fleet's per-computer lists)."""
 
+    def _rtp(self: Fleet, c: int, s: float) -> float:
+        """The round trip of the ping ``c`` sends at ``s``."""
+        g = self.gcfg[self.gi[c]]
+        return g.Rp if g.jit is None else g.jit(c, s)
+
+    def _walk(self: Fleet, c: int, o: float, x: float) -> float:
+        """The first send at or after ``x`` of the loop through ``o`` (drawn round trips):
+        each next send is the answer, ``s + round trip``, plus the interval."""
+        g = self.gcfg[self.gi[c]]
+        rt, P = g.jit, g.P
+        s = o
+        while s < x:
+            s = s + rt(c, s) + P
+        return s
+
     def _grid_next(self: Fleet, c: int, g0: float, x: float) -> float:
         """The first send of the loop from ``g0`` at or after ``x``, off the offline window."""
-        pe = self.gcfg[self.gi[c]].Pe
+        g = self.gcfg[self.gi[c]]
+        if g.jit is not None:
+            p = self._walk(c, g0, x)
+            if self.os[c] <= p < self.oe[c]:
+                p = self._walk(c, p, self.oe[c])
+            return p
+        pe = g.Pe
         p = g0 if x <= g0 else g0 + math.ceil((x - g0) / pe) * pe
         if self.os[c] <= p < self.oe[c]:
             p = g0 + math.ceil((self.oe[c] - g0) / pe) * pe
@@ -49,6 +79,24 @@ class Pings:
                     p = q
         return p
 
+    def _first_answer(self: Fleet, c: int, x: float) -> tuple[float, float]:
+        """The ping sent at or after ``x`` whose answer comes first, and that answer. With
+        drawn round trips a second loop's later ping can be answered before the first's."""
+        g = self.gcfg[self.gi[c]]
+        if g.jit is None:
+            p = self._next_ping(c, x)
+            return p, p + g.Rp
+        p = self._grid_next(c, self.g0[c], x)
+        a = p + g.jit(c, p)
+        ex = self.extra.get(c)
+        if ex:
+            for o in ex:
+                q = self._grid_next(c, o, x)
+                b = q + g.jit(c, q)
+                if b < a:
+                    p, a = q, b
+        return p, a
+
     def _grid_count(self: Fleet, c: int, g0: float, a: float, b: float) -> int:
         a = max(a, g0)
         if b <= a:
@@ -56,16 +104,39 @@ class Pings:
         pe = self.gcfg[self.gi[c]].Pe
         return max(0, math.ceil((b - g0) / pe) - math.ceil((a - g0) / pe))
 
+    def _walk_count(self: Fleet, c: int, o: float, a: float, b: float) -> tuple[int, float]:
+        """Drawn round trips: the sends of the loop through ``o`` in ``[a, b)``, and the
+        loop's last send before ``b`` (``o`` if none), which stands for the loop from then
+        on: the sends after a send depend on that send alone."""
+        g = self.gcfg[self.gi[c]]
+        rt, P = g.jit, g.P
+        n, s, last = 0, o, o
+        while s < b:
+            if s >= a:
+                n += 1
+            last = s
+            s = s + rt(c, s) + P
+        return n, last
+
     def _count_pings(self: Fleet, c: int, b: float) -> None:
         """Count every loop's pings in ``[pfrom, b)`` and move ``pfrom`` to ``b``."""
         a = self.pfrom[c]
         if a >= b:
             return
-        n = self._grid_count(c, self.g0[c], a, b)
         ex = self.extra.get(c)
-        if ex:
-            for o in ex:
-                n += self._grid_count(c, o, a, b)
+        if self.gcfg[self.gi[c]].jit is not None:
+            # Walked, not computed: the walk's end becomes the loop's origin, so that no
+            # send is drawn twice however often a long-dormant computer is looked at.
+            n, self.g0[c] = self._walk_count(c, self.g0[c], a, b)
+            if ex:
+                for i, o in enumerate(ex):
+                    k, ex[i] = self._walk_count(c, o, a, b)
+                    n += k
+        else:
+            n = self._grid_count(c, self.g0[c], a, b)
+            if ex:
+                for o in ex:
+                    n += self._grid_count(c, o, a, b)
         if n:
             self.c["pings"] += n
             self.gp[self.gi[c]] += n
@@ -91,24 +162,33 @@ class Pings:
         loops = [self.g0[c], *ex] if ex else [self.g0[c]]
         # The loop whose call the pinger holds: the one scheduled last (ties: the first, g0,
         # which is the loop a held answer rescheduled after the messages of the last reset).
-        best, best_at, fired = 0, -math.inf, -math.inf
+        best, best_at, fired, fired_r = 0, -math.inf, -math.inf, 0.0
         for i, o in enumerate(loops):
             at, s = o - g.P, -math.inf  # a loop scheduled at ``at`` sends at ``o``
-            if o <= h0 and g.Rp > 0.0:
-                s = o + math.floor((h0 - o) / g.Pe) * g.Pe
-                if s + g.Rp <= h0 or not (self.os[c] > s or s >= self.oe[c]):
-                    at, s = s + g.Rp, -math.inf  # answered before the messages, or offline
+            if o <= h0 and (g.Rp > 0.0 or g.jit is not None):
+                if g.jit is not None:  # the loop's last send at or before h0
+                    s, nxt = o, o
+                    while nxt <= h0:
+                        s = nxt
+                        nxt = s + g.jit(c, s) + g.P
+                    r = g.jit(c, s)
+                else:
+                    s, r = o + math.floor((h0 - o) / g.Pe) * g.Pe, g.Rp
+                if s + r <= h0 or not (self.os[c] > s or s >= self.oe[c]):
+                    at, s = s + r, -math.inf  # answered before the messages, or offline
                 else:
                     at = s - g.P  # scheduled by the previous answer; its ping is in flight
             elif o <= h0:
                 at = o + math.floor((h0 - o) / g.Pe) * g.Pe  # Rp 0: answered at once
             if at > best_at:
                 best, best_at, fired = i, at, s
+                if s > -math.inf:
+                    fired_r = r
         if fired > -math.inf:
             # Nothing to cancel: the in-flight ping's answer, seen after the messages,
             # schedules its loop on from then; the real client also starts a second loop
             # from the last message (a fixed client does not).
-            loops[best] = max(fired + g.Rp, m) + g.P
+            loops[best] = max(fired + fired_r, m) + g.P
             if g.dup:
                 loops.append(m + g.P)
                 self.c["ping_loops_started"] += 1
@@ -142,12 +222,17 @@ class Pings:
         if self.ptok[c] != tok:
             return
         self.ptok[c] = 0
+        sent = self.pat[c]  # the grid's own time (``now`` may be an ulp past it)
         t = self.env.now
         x = self.xing.get(c)
         if x is not None and t >= x[0]:
             return  # due while the client handles messages: their reset cancels it
         self.c["pings_simulated"] += 1
-        if self.every_ping:  # the chain of every ping as an event (the exactness check)
+        if self.every_ping or (
+            self.gcfg[self.gi[c]].jit is not None and self.server.store.has_deliverable(t, c)
+        ):
+            # The chain of every ping as an event: for the exactness check, or while a
+            # message waits with drawn round trips (see ``visible``).
             # (a micro-second on: the grid arithmetic may round t itself back)
             p = self._next_ping(c, t + 1e-6)
             if p < math.inf:
@@ -157,7 +242,7 @@ class Pings:
                 self.visible(c, t)
             return
         if self.server.ping_sees(c, t):
-            r = self.gcfg[self.gi[c]].Rp
+            r = self._rtp(c, sent)
             if r > 0.0:
                 self._at(t + r, self._on_ping_answer, c)
             else:

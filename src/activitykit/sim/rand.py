@@ -11,14 +11,16 @@ stream is fixed by the deterministic order of simulated events).
 from __future__ import annotations
 
 import math
+import struct
 import zlib
 from collections.abc import Callable
+from statistics import NormalDist
 
 import numpy as np
 
 from ..scenario.schema import Exponential, Fixed, LogNormal, Uniform
 
-__all__ = ["BLOCK", "Streams", "dist_mean", "make_sampler"]
+__all__ = ["BLOCK", "Keyed", "Streams", "dist_mean", "dist_quantile", "make_sampler"]
 
 #: Values drawn per refill of a buffered sampler.
 BLOCK = 4096
@@ -46,6 +48,43 @@ class Streams:
 
     def sampler(self, purpose: str, dist: object) -> Callable[[], float]:
         return make_sampler(dist, self.rng(purpose))
+
+    def keyed(self, purpose: str, dist: object) -> Keyed:
+        """Draws from ``dist`` addressed by ``(computer, time)`` rather than by order."""
+        return Keyed(dist, int(self.rng(purpose).integers(0, 2**63)))
+
+
+_M64 = (1 << 64) - 1
+_bits = struct.Struct("<d").pack
+
+
+def _mix(z: int) -> int:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+class Keyed:
+    """A draw from ``dist`` that is a function of ``(computer, time)`` and the run's seed.
+
+    Buffered streams hand out values in the order of the draws; a value needed both by a
+    walk that counts ahead (a dormant computer's pings) and by the events that would step
+    through the same moments must not depend on which comes first. Hashing the computer
+    and the exact float time to a uniform and taking the distribution's quantile gives the
+    same value to both, on every run.
+    """
+
+    __slots__ = ("dist", "key")
+
+    def __init__(self, dist: object, key: int) -> None:
+        self.dist = dist
+        self.key = key
+
+    def __call__(self, c: int, t: float) -> float:
+        z = _mix(_mix(self.key ^ c) ^ int.from_bytes(_bits(t), "little"))
+        return dist_quantile(self.dist, ((z >> 11) + 0.5) * 2.0**-53)
 
 
 class _Buffered:
@@ -93,6 +132,24 @@ def make_sampler(dist: object, rng: np.random.Generator) -> Callable[[], float]:
     raise TypeError(
         f"unknown distribution {dist!r}; expected Fixed, Exponential, Uniform, LogNormal"
     )
+
+
+_STD_NORMAL = NormalDist()
+
+
+def dist_quantile(dist: object, u: float) -> float:
+    """The ``u``-quantile (0 < u < 1) of a scenario distribution: the same law as
+    ``make_sampler``'s draws, from a given uniform."""
+    if isinstance(dist, Fixed):
+        return dist.value
+    if isinstance(dist, Exponential):
+        return -dist.mean * math.log1p(-u)
+    if isinstance(dist, Uniform):
+        return dist.low + u * (dist.high - dist.low)
+    if isinstance(dist, LogNormal):
+        mu = math.log(dist.mean) - dist.sigma**2 / 2.0
+        return math.exp(mu + dist.sigma * _STD_NORMAL.inv_cdf(u))
+    raise TypeError(f"unknown distribution {dist!r}")
 
 
 def dist_mean(dist: object) -> float:
