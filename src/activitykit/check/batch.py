@@ -347,7 +347,10 @@ def check_table(
         crow = created_row[la[idx]]
         return c.take("type", crow), c.take("computer", crow)
 
-    line_to_row = dict(zip(line[lrows].tolist(), lrows.tolist(), strict=True))
+    def record_at(ln: int) -> dict[str, Any]:
+        """The record on line ``ln`` (rows are in line order)."""
+        return c.record(int(np.searchsorted(line, ln)))
+
     return finalize(
         acts,
         violations,
@@ -358,7 +361,7 @@ def check_table(
         groups=int(np.unique(acode[is_group & has_act]).size),
         rules_skipped=[r for r in R.RULE_IDS if r not in active and r != "STUCK"],
         describe=describe,
-        record_at=lambda ln: c.record(line_to_row[ln]),
+        record_at=record_at,
     )
 
 
