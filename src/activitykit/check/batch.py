@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model import Profile
+from ..trace.validate import one_array
 from . import rules as R
 from .report import CheckReport, Violation, finalize
 from .table import NONE as _NONE
@@ -152,7 +153,7 @@ def check_table(
     comp_codes = np.full(n, _NONE, dtype=np.int64)
     comp_dict: Any = pa.array([], pa.string())
     if c.has("computer") and len(comp_rows):
-        part = c.table.column("computer").take(pa.array(comp_rows)).combine_chunks()
+        part = one_array(c.table.column("computer").take(pa.array(comp_rows)))
         enc = part if pa.types.is_dictionary(part.type) else pc.dictionary_encode(part)
         comp_codes[comp_rows] = pc.fill_null(enc.indices, _NONE).to_numpy()
         comp_dict = enc.dictionary
@@ -386,29 +387,28 @@ def _release_facts(
     thr = c.num_at("threshold", crow)
     flat = [d for ds in deps if ds for d in ds]
     code_of = codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
-    dep_code = iter([code_of.get(d) for d in flat])
-    if len(prog_rows):
-        # progress rows sorted by (activity, line): the latest before a line is one search
-        order = np.argsort(acode[prog_rows], kind="stable")
-        p_rows = prog_rows[order]
-        width = int(line.max()) + 1
-        p_key = acode[p_rows] * width + line[p_rows]
-        p_val = c.num_at("value", p_rows)
-    unmet: list[str | None] = []
+    ln = line[rows]
+    # dependencies, all at once: one entry per (release, dependency), in depends_on order
+    owner = np.repeat(np.arange(len(rows)), [len(ds) if ds else 0 for ds in deps])
+    dep_code = np.array([code_of.get(d, -1) for d in flat], dtype=np.int64)
+    unmet_each = (dep_code < 0) | (first_ok[np.maximum(dep_code, 0)] > ln[owner])
+    unmet: list[str | None] = [None] * len(rows)
+    hit = np.flatnonzero(unmet_each)
+    if len(hit):
+        released, first = np.unique(owner[hit], return_index=True)
+        for j, k in zip(released.tolist(), hit[first].tolist(), strict=True):
+            unmet[j] = flat[k]  # the first unmet dependency of the release
     progress = np.full(len(rows), -np.inf)
-    for j, i in enumerate(rows):
-        ln = int(line[i])
-        first = None
-        for dep in deps[j] or ():
-            code = next(dep_code)
-            if first is None and (code is None or first_ok[code] > ln):
-                first = dep
-        unmet.append(first)
-        of = None if pof[j] is None else code_of.get(pof[j])
-        if of is not None and len(prog_rows):
-            q = int(np.searchsorted(p_key, of * width + ln)) - 1
-            if q >= 0 and p_key[q] // width == of:
-                progress[j] = p_val[q]
+    of = np.array([-1 if x is None else code_of.get(x, -1) for x in pof], dtype=np.int64)
+    sel = np.flatnonzero(of >= 0)
+    if len(prog_rows) and len(sel):
+        # progress rows sorted by (activity, line): the latest before a line is one search
+        width = int(line.max()) + 1
+        p_key = np.sort(acode[prog_rows] * width + line[prog_rows])
+        p_val = c.num_at("value", np.searchsorted(line, p_key % width))
+        q = np.searchsorted(p_key, of[sel] * width + ln[sel]) - 1
+        found = (q >= 0) & (p_key[np.maximum(q, 0)] // width == of[sel])
+        progress[sel[found]] = p_val[q[found]]
     return {
         "dep_unmet": np.array([u is not None for u in unmet], dtype=bool),
         "unmet_dependency": np.array(unmet, dtype=object),

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from ..errors import InputError
 from ..trace.readers import read_table, table_from_records
 from ..trace.schema import CHECK_FIELDS, FIELDS
-from ..trace.validate import Monotone, validate_record
+from ..trace.validate import Monotone, one_array, validate_record
 
 __all__ = ["NONE", "Columns", "codes_of_names", "first_lines", "load_table", "op_keys"]
 
@@ -110,7 +110,7 @@ class Columns:
             if not self.has(name) or not self.n:
                 self._cache[key] = (np.full(self.n, NONE, dtype=np.int64), [])
             else:
-                col = self.table.column(name).combine_chunks()
+                col = one_array(self.table.column(name))
                 enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
                 codes = pc.fill_null(enc.indices, NONE).to_numpy().astype(np.int64)
                 self._cache[key] = (codes, enc.dictionary)
@@ -120,7 +120,7 @@ class Columns:
         """``codes`` at ``rows`` only (cheaper than the whole column)."""
         if not self.has(name) or not len(rows):
             return np.full(len(rows), NONE, dtype=np.int64)
-        col = self.table.column(name).combine_chunks()
+        col = one_array(self.table.column(name))
         enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
         idx = enc.indices.take(pa.array(rows, type=pa.int64()))
         codes = pc.fill_null(idx, NONE).to_numpy().astype(np.int64)
