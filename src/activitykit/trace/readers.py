@@ -267,9 +267,9 @@ def read_table(
 
     Uses pyarrow's readers on every core and vectorised validation; on anything it cannot
     vouch for it re-reads the file record by record (``read_records``), so it raises the
-    same precise ``InputError`` or returns the same values. Text columns that name states,
-    kinds, statuses and events come dictionary-encoded, and so do the text columns named in
-    ``encode`` when the fast path reads them. ``fields`` limits what is read.
+    same precise ``InputError`` or returns the same values. Text columns of states, kinds,
+    statuses, events and (fast path) ``encode`` come dictionary-encoded. ``fields`` limits
+    what is read.
     """
     path = Path(path)
     fmt = resolve_format(path, input_format, read_head(path))
@@ -285,9 +285,8 @@ def read_table(
     return table_from_records(read_records(path, fmt, fields=fields))
 
 
-#: Blocks parsed at once by ``_fast_text``, each on one thread: pyarrow and numpy release the
-#: GIL, so one block per core keeps every core busy (the rest of a block's work, line
-#: numbers and validation, runs on its thread too).
+#: Blocks parsed at once by ``_fast_text``, one per core, each on one thread (pyarrow and
+#: numpy release the GIL; line numbers and validation run on the block's thread too).
 _IN_FLIGHT = max(2, min(os.cpu_count() or 1, 8))
 
 
@@ -313,20 +312,18 @@ def _parse_block(
     if not table.num_rows:
         return None
     table = validate_table(table, lines, fields)
-    for name in encode:
-        if name in table.column_names:
-            col = dictionary(table.column(name))
-            table = table.set_column(table.column_names.index(name), name, col)
+    for name in encode & set(table.column_names):
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, dictionary(table.column(i)))
     return table
 
 
 def _fast_text(path: Path, fmt: str, fields: frozenset[str], encode: frozenset[str]) -> pa.Table:
     """The fast path over a JSON Lines or CSV trace, one block (``text_blocks``) at a time:
-    memory holds the columns read so far and ``_IN_FLIGHT`` blocks, never the file.
-
-    Blocks are parsed in worker threads (pyarrow and numpy release the GIL) but judged in
-    file order: the first block that raises decides, as if they were read one by one, and
-    an error reading a later block waits until the earlier ones have been judged."""
+    memory holds the columns read so far and ``_IN_FLIGHT`` blocks, never the file. Blocks
+    are parsed in worker threads but judged in file order: the first block that raises
+    decides, as if they were read one by one, and an error reading a later block waits
+    until the earlier ones have been judged."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
