@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio check/baseline:     {chk / base:8.2f}  (goal <= 0.5)")
         print(
             f"CPU seconds (user+sys):   baseline {base_cpu:.2f}, check {chk_cpu:.2f} "
-            f"(ratio {chk_cpu / base_cpu:.2f}; the check uses 2 threads while parsing)"
+            f"(ratio {chk_cpu / base_cpu:.2f}; the check parses a block on every core)"
         )
         print(f"load average at the end:  {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"peak memory of check:     {peak / 2**30:8.2f} GiB  (goal < 1.5 GiB)")

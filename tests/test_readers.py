@@ -192,6 +192,21 @@ def test_bad_jsonl_line_names_file_line_and_rule(tmp_path: Path, case: str) -> N
         assert message in str(err.value)
 
 
+def test_lines_holding_other_than_one_object_are_refused_on_every_path(tmp_path: Path) -> None:
+    # pyarrow reads objects, not lines: an object broken over two lines and two objects on
+    # one line give as many rows as lines, and must not slip through the fast path
+    good = '{"t": 1, "event": "exchange", "computer": "c1"}'
+    path = tmp_path / "split.jsonl"
+    path.write_text(
+        f'{good}\n{{"t": 1, "event": "exchange",\n "computer": "c1"}}\n{good} {good}\n',
+        encoding="utf-8",
+    )
+    for read in (lambda: _records(path), lambda: read_table(path), lambda: check(path)):
+        with pytest.raises(InputError) as err:
+            read()
+        assert str(err.value).startswith(f"{path}:2: malformed JSON")
+
+
 def test_binary_garbage(tmp_path: Path) -> None:
     path = tmp_path / "trace.jsonl"
     path.write_bytes(b'{"t": 0, "event": "fault"}\n' + bytes(range(256)) * 4)

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model import Profile
+from ..trace.validate import one_array
 from . import rules as R
 from .report import CheckReport, Violation, finalize
 from .table import NONE as _NONE
@@ -152,7 +153,7 @@ def check_table(
     comp_codes = np.full(n, _NONE, dtype=np.int64)
     comp_dict: Any = pa.array([], pa.string())
     if c.has("computer") and len(comp_rows):
-        part = c.table.column("computer").take(pa.array(comp_rows)).combine_chunks()
+        part = one_array(c.table.column("computer").take(pa.array(comp_rows)))
         enc = part if pa.types.is_dictionary(part.type) else pc.dictionary_encode(part)
         comp_codes[comp_rows] = pc.fill_null(enc.indices, _NONE).to_numpy()
         comp_dict = enc.dictionary
@@ -164,28 +165,32 @@ def check_table(
     # -- valid records, grouped by activity (file order inside) -------------------------------
     valid = is_act_ev & ~orphan & ~dup_created
     vrows = np.flatnonzero(valid)
-    vi = vrows[np.argsort(acode[vrows], kind="stable")]
+    # one sort of (activity code, row) keys in one integer: grouped by activity, file order
+    # inside (a plain sort of integers is several times faster than a stable argsort; rows
+    # and codes fit 32 bits, far beyond MAX_TRACE_BYTES of records)
+    key = np.sort((acode[vrows].astype(np.int64) << 32) | vrows)
+    vi = key & 0xFFFFFFFF
+    va = key >> 32
+    del key
     m = len(vi)
-    va = acode[vi]
-    vl = line[vi]
-    vt = t[vi]
-    pos = np.arange(m, dtype=np.int64)
-    starts = np.ones(m, dtype=bool)
-    if m:
-        starts[1:] = va[1:] != va[:-1]
-    gstart = np.maximum.accumulate(np.where(starts, pos, 0)) if m else pos
-
+    where_in_v: list[np.ndarray] = []  # grouped position of each table row, on first use
     latest: dict[str, np.ndarray] = {}
 
-    def last_of(event: str) -> np.ndarray:
-        """Position (in grouped order) of the latest ``event`` row of the same activity."""
+    def last_of(event: str, q: np.ndarray) -> np.ndarray:
+        """Position (in grouped order) of the latest ``event`` row of the same activity
+        before the positions ``q``, -1 for none: a search among that event's rows only."""
         if event not in latest:
-            idx = np.where(is_ev(event)[vi], pos, -1)
-            if m:
-                np.maximum.accumulate(idx, out=idx)
-                idx[idx < gstart] = -1
-            latest[event] = idx
-        return latest[event]
+            if not where_in_v:
+                at = np.zeros(n, dtype=np.int64)
+                at[vi] = np.arange(m, dtype=np.int64)
+                where_in_v.append(at)
+            latest[event] = np.sort(where_in_v[0][np.flatnonzero(is_ev(event) & valid)])
+        p = latest[event]
+        if not len(p):
+            return np.full(len(q), -1, dtype=np.int64)
+        k = np.searchsorted(p, q) - 1
+        last = p[np.maximum(k, 0)]
+        return np.where((k >= 0) & (va[last] == va[q]), last, -1)
 
     # -- state rows: created + transitions ----------------------------------------------------
     is_tr_all = is_ev("transition")
@@ -217,19 +222,19 @@ def check_table(
     # -- transitions: facts of each (tr index), gathered for the rows a clause selects ---------
     def last_t(event: str) -> Any:
         def fact(j: np.ndarray) -> np.ndarray:
-            last = last_of(event)[tpos[j]]
-            return np.where(last >= 0, vt[np.maximum(last, 0)], np.nan)
+            last = last_of(event, tpos[j])
+            return np.where(last >= 0, t[vi[np.maximum(last, 0)]], np.nan)
 
         return fact
 
     def result_to(j: np.ndarray) -> np.ndarray:
-        last = last_of("result")[tpos[j]]
+        last = last_of("result", tpos[j])
         got = c.codes_at("status", R.RESULT_TO, vi[np.maximum(last, 0)])
         return np.where(last >= 0, got, _NONE)
 
     def approve_line(j: np.ndarray) -> np.ndarray:
-        last = last_of("approve")[tpos[j]]
-        return np.where(last >= 0, vl[np.maximum(last, 0)], _NONE)
+        last = last_of("approve", tpos[j])
+        return np.where(last >= 0, line[vi[np.maximum(last, 0)]], _NONE)
 
     first_ok: list[np.ndarray] = []  # computed once, on the first release judged
 
@@ -347,7 +352,10 @@ def check_table(
         crow = created_row[la[idx]]
         return c.take("type", crow), c.take("computer", crow)
 
-    line_to_row = dict(zip(line[lrows].tolist(), lrows.tolist(), strict=True))
+    def record_at(ln: int) -> dict[str, Any]:
+        """The record on line ``ln`` (rows are in line order)."""
+        return c.record(int(np.searchsorted(line, ln)))
+
     return finalize(
         acts,
         violations,
@@ -358,7 +366,7 @@ def check_table(
         groups=int(np.unique(acode[is_group & has_act]).size),
         rules_skipped=[r for r in R.RULE_IDS if r not in active and r != "STUCK"],
         describe=describe,
-        record_at=lambda ln: c.record(line_to_row[ln]),
+        record_at=record_at,
     )
 
 
@@ -379,29 +387,28 @@ def _release_facts(
     thr = c.num_at("threshold", crow)
     flat = [d for ds in deps if ds for d in ds]
     code_of = codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
-    dep_code = iter([code_of.get(d) for d in flat])
-    if len(prog_rows):
-        # progress rows sorted by (activity, line): the latest before a line is one search
-        order = np.argsort(acode[prog_rows], kind="stable")
-        p_rows = prog_rows[order]
-        width = int(line.max()) + 1
-        p_key = acode[p_rows] * width + line[p_rows]
-        p_val = c.num_at("value", p_rows)
-    unmet: list[str | None] = []
+    ln = line[rows]
+    # dependencies, all at once: one entry per (release, dependency), in depends_on order
+    owner = np.repeat(np.arange(len(rows)), [len(ds) if ds else 0 for ds in deps])
+    dep_code = np.array([code_of.get(d, -1) for d in flat], dtype=np.int64)
+    unmet_each = (dep_code < 0) | (first_ok[np.maximum(dep_code, 0)] > ln[owner])
+    unmet: list[str | None] = [None] * len(rows)
+    hit = np.flatnonzero(unmet_each)
+    if len(hit):
+        released, first = np.unique(owner[hit], return_index=True)
+        for j, k in zip(released.tolist(), hit[first].tolist(), strict=True):
+            unmet[j] = flat[k]  # the first unmet dependency of the release
     progress = np.full(len(rows), -np.inf)
-    for j, i in enumerate(rows):
-        ln = int(line[i])
-        first = None
-        for dep in deps[j] or ():
-            code = next(dep_code)
-            if first is None and (code is None or first_ok[code] > ln):
-                first = dep
-        unmet.append(first)
-        of = None if pof[j] is None else code_of.get(pof[j])
-        if of is not None and len(prog_rows):
-            q = int(np.searchsorted(p_key, of * width + ln)) - 1
-            if q >= 0 and p_key[q] // width == of:
-                progress[j] = p_val[q]
+    of = np.array([-1 if x is None else code_of.get(x, -1) for x in pof], dtype=np.int64)
+    sel = np.flatnonzero(of >= 0)
+    if len(prog_rows) and len(sel):
+        # progress rows sorted by (activity, line): the latest before a line is one search
+        width = int(line.max()) + 1
+        p_key = np.sort(acode[prog_rows] * width + line[prog_rows])
+        p_val = c.num_at("value", np.searchsorted(line, p_key % width))
+        q = np.searchsorted(p_key, of[sel] * width + ln[sel]) - 1
+        found = (q >= 0) & (p_key[np.maximum(q, 0)] // width == of[sel])
+        progress[sel[found]] = p_val[q[found]]
     return {
         "dep_unmet": np.array([u is not None for u in unmet], dtype=bool),
         "unmet_dependency": np.array(unmet, dtype=object),

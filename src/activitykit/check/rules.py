@@ -6,7 +6,9 @@ every record with the ``Clause`` objects below and nothing else: a driver only g
 asks the clause. The predicates are written with operators that mean the same on Python
 scalars and on numpy arrays (``==``, ``!=``, ``<``, ``&``, ``|`` and table look-ups), so the
 online driver evaluates them on one record and the batch driver on a column of records.
-A differential test holds the two drivers' fact-gathering to identical verdicts.
+A differential test holds the two drivers' fact-gathering to identical verdicts. The
+codes, tables and types the rules are written with are in ``machinery`` (and re-exported
+here).
 
 Precise semantics (shared by both drivers, documented in docs/checker.md):
 
@@ -47,174 +49,60 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from functools import cache
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..model import START_STATES, Kind, Profile, State, machine, parse_profile
+from ..model import START_STATES, Kind
+from .machinery import (
+    KIND_CODE,
+    KINDS,
+    RESULT_TO,
+    STATE_CODE,
+    STATE_NAMES,
+    STATES,
+    Clause,
+    Context,
+    Rule,
+    Table,
+    isin,
+    kind_name,
+    options,
+    settled_table,
+    state_name,
+)
 
 __all__ = [
     "ACTIVITY_EVENTS",
     "CLAUSES",
+    "KINDS",
+    "KIND_CODE",
+    "RESULT_TO",
     "RULES",
     "RULE_IDS",
+    "RULE_ORDER",
     "STATES",
     "STATE_CODE",
+    "STATE_NAMES",
     "Clause",
     "Context",
     "Rule",
+    "active_clauses",
+    "active_rules",
+    "kind_name",
+    "msg_stuck",
+    "op_key",
     "options",
+    "settled_table",
+    "state_name",
 ]
 
-#: States in spec order; the integer codes index the tables of ``Context``.
-STATES: tuple[State, ...] = tuple(State)
-STATE_CODE: Mapping[str, int] = MappingProxyType({s.value: i for i, s in enumerate(STATES)})
-KIND_CODE: Mapping[str, int] = MappingProxyType({Kind.CLIENT.value: 0, Kind.SERVER.value: 1})
-#: Kinds by code (``KIND_CODE`` order).
-KINDS: tuple[Kind, ...] = (Kind.CLIENT, Kind.SERVER)
-#: code -> state name (code -1, none, reads None)
-STATE_NAMES: tuple[str | None, ...] = (*(s.value for s in STATES), None)
-#: result status -> the state code it ends a client activity in (the spellings validated
-#: records carry: names and Landscape's numeric codes).
-RESULT_TO: Mapping[Any, int] = MappingProxyType(
-    {
-        **dict.fromkeys(("succeeded", 6, "6"), STATE_CODE[State.SUCCEEDED.value]),
-        **dict.fromkeys(("failed", 5, "5"), STATE_CODE[State.FAILED.value]),
-    }
-)
 _CLIENT = KIND_CODE[Kind.CLIENT.value]
 _Q, _S, _W, _B, _IP, _OK, _KO, _X = (STATE_CODE[s.value] for s in STATES)
 
-
-class Table:
-    """A boolean table indexed by codes: a column for arrays of codes, one cell for ints.
-
-    The cells are also kept in a dict because the online driver looks up one cell per
-    record, and a dict look-up costs a fraction of indexing a numpy array with scalars.
-    """
-
-    __slots__ = ("array", "cells")
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-        self.array.setflags(write=False)
-        self.cells: dict[Any, bool] = {
-            (i[0] if len(i) == 1 else i): bool(v) for i, v in np.ndenumerate(array)
-        }
-
-    def __getitem__(self, key: Any) -> Any:
-        try:
-            return self.cells[key]
-        except (KeyError, TypeError):  # arrays of codes (unhashable), or codes out of range
-            return self.array[key]
-
-
 #: T1: is a state code a start state? (index -1, none, is not)
 NOT_START = Table(np.array([s not in START_STATES for s in STATES] + [True]))
-
-
-def state_name(code: Any) -> str | None:
-    return STATE_NAMES[int(code)]
-
-
-def kind_name(code: Any) -> str:
-    return KINDS[int(code)].value
-
-
-class Context:
-    """What a clause may consult besides its view: the machines of a profile, the kinds.
-
-    The tables are derived from ``activitykit.model`` (the moves and the history condition
-    are defined there), as arrays so one look-up serves a scalar or a column of codes.
-    """
-
-    def __init__(self, profile: Profile, kinds: Collection[str]) -> None:
-        self.profile = profile
-        self.kinds = frozenset(kinds)
-        #: C7's threshold part is judged only when the trace records progress.
-        self.has_progress = "progress" in self.kinds
-        self.refused, self.refused_after, self.settled = _tables(profile)
-
-    def move_reason(self, v: Any) -> str:
-        """The model's reason for refusing a transition view's move (T3's message)."""
-        came = state_name(v.entered_from) if v.cur == v.frm else None
-        m = machine(kind_name(v.kind), self.profile)
-        frm, to = State(state_name(v.frm)), State(state_name(v.to))
-        return m.check_after(None if came is None else State(came), frm, to).reason
-
-
-@cache
-def _tables(profile: Profile) -> tuple[Table, Table, np.ndarray]:
-    """``refused[kind, frm, to]``: not allowed whatever the history (or only with one);
-    ``refused_after[kind, entered_from + 1, frm, to]``: refused given that history;
-    ``settled[kind, entered_from + 1, state]``: no move is open any more (the report's
-    unfinished test). All asked of the model, for every code."""
-    ns = len(STATES)
-    refused = np.ones((len(KINDS), ns, ns), dtype=bool)
-    refused_after = np.ones((len(KINDS), ns + 1, ns, ns), dtype=bool)
-    settled = np.zeros((len(KINDS), ns + 1, ns), dtype=bool)
-    history: tuple[State | None, ...] = (None, *STATES)
-    for k, kind in enumerate(KINDS):
-        m = machine(kind, profile)
-        for f, src in enumerate(STATES):
-            for t, dst in enumerate(STATES):
-                refused[k, f, t] = not m.allows(src, dst) or src in m.entered_from
-                for e, came in enumerate(history):
-                    refused_after[k, e, f, t] = not m.allows_after(came, src, dst)
-            for e, came in enumerate(history):
-                settled[k, e, f] = m.settled(src, came)
-    settled.setflags(write=False)
-    return Table(refused), Table(refused_after), settled
-
-
-def settled_table(profile: Profile) -> np.ndarray:
-    """``[kind, entered_from + 1, state]``: is an activity that ended there finished?"""
-    return _tables(profile)[2]
-
-
-Pred = Callable[[Any, Context], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Clause:
-    """One way to break a rule: on which records, when it applies, the test, the message."""
-
-    rule: str
-    #: The records it judges: ``orphan`` (an activity's first one), ``created``,
-    #: ``transition``, ``deliver`` or ``result``.
-    on: str
-    #: True (per record) when the rule is broken.
-    broken: Pred
-    #: The one-line reason, for a view where ``broken`` holds (scalar facts).
-    message: Callable[[Any, Context], str]
-    #: Transitions only: a guard over ``kind``, ``frm`` and ``to`` alone (and the context's
-    #: tables), so the online driver tabulates it per move and the batch driver gathers facts
-    #: for those rows only. The clause is broken where ``when & broken`` holds.
-    when: Pred | None = None
-    #: Event kinds this clause needs beyond its rule's.
-    needs: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    #: One line: what the rule demands (printed beside each violation).
-    summary: str
-    #: Event kinds the trace must carry for the rule to be judged (all of them).
-    needs: frozenset[str] = frozenset()
-    clauses: tuple[Clause, ...] = field(default=())
-
-
-def _isin(x: Any, *codes: int) -> Any:
-    """``x in codes`` for a scalar or an array of codes."""
-    out = x == codes[0]
-    for c in codes[1:]:
-        out = out | (x == c)
-    return out
 
 
 def _no_cause(what: str, last_t: str) -> Callable[[Any, Context], str]:
@@ -345,7 +233,7 @@ _RULES = (
                 "transition",
                 lambda v, c: v.result_t != v.t,
                 _no_cause("result", "result_t"),
-                when=lambda v, c: (v.kind == _CLIENT) & _isin(v.to, _OK, _KO),
+                when=lambda v, c: (v.kind == _CLIENT) & isin(v.to, _OK, _KO),
             ),
             Clause(
                 "C2",
@@ -355,7 +243,7 @@ _RULES = (
                     f"moved to {state_name(v.to)} but the result at the same t says "
                     f"{state_name(v.result_to).lower()}"
                 ),
-                when=lambda v, c: (v.kind == _CLIENT) & _isin(v.to, _OK, _KO),
+                when=lambda v, c: (v.kind == _CLIENT) & isin(v.to, _OK, _KO),
             ),
             Clause(
                 "C2",
@@ -395,7 +283,7 @@ _RULES = (
                 lambda v, c: (
                     f"Blocked -> {state_name(v.to)} without an approve since it became Blocked"
                 ),
-                when=lambda v, c: (v.frm == _B) & _isin(v.to, _Q, _W),
+                when=lambda v, c: (v.frm == _B) & isin(v.to, _Q, _W),
             ),
         ),
     ),
@@ -424,7 +312,7 @@ _RULES = (
                 lambda v, c: (
                     f"left Scheduled at t={v.t:g}, before its deliver_after={v.deliver_after:g}"
                 ),
-                when=lambda v, c: (v.frm == _S) & _isin(v.to, _Q, _IP),
+                when=lambda v, c: (v.frm == _S) & isin(v.to, _Q, _IP),
             ),
         ),
     ),
@@ -439,7 +327,7 @@ _RULES = (
                 # threshold NaN (no progress_of) compares False: only the dependencies count
                 lambda v, c: v.dep_unmet | (c.has_progress & (v.progress < v.threshold)),
                 _c7_message,
-                when=lambda v, c: (v.frm == _W) & _isin(v.to, _Q, _IP),
+                when=lambda v, c: (v.frm == _W) & isin(v.to, _Q, _IP),
             ),
         ),
     ),
@@ -495,14 +383,3 @@ ACTIVITY_EVENTS: frozenset[str] = frozenset(
         "progress",
     }
 )
-
-
-def options(profile: Profile | str, max_age: float | None) -> Profile:
-    """Both drivers' checked options: the parsed profile (``max_age`` must be >= 0 or None)."""
-    try:
-        prof = parse_profile(profile)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if max_age is not None and not max_age >= 0:
-        raise InputError(f"max_age (--max-age) must be >= 0 seconds, got {max_age!r}")
-    return prof

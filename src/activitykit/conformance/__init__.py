@@ -14,48 +14,20 @@ from __future__ import annotations
 
 from .._lazy import lazy_exports
 
-__all__ = [
-    "CASES",
-    "COMMANDS",
-    "IUT",
-    "PROTOCOL",
-    "RELEASE_MODES",
-    "Case",
-    "CaseResult",
-    "Deviation",
-    "IUTFailure",
-    "IUTStartError",
-    "PythonIUT",
-    "ReferenceSystem",
-    "ReplyShapeError",
-    "Session",
-    "SubprocessIUT",
-    "SuiteReport",
-    "TraceVerdict",
-    "case_names",
-    "get_case",
-    "load_python_iut",
-    "run_replay",
-    "run_suite",
-    "serve_stdio",
-    "validate_reply",
-]
-
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "adapters": (
-            "IUT",
-            "IUTFailure",
-            "IUTStartError",
-            "PythonIUT",
-            "SubprocessIUT",
-            "load_python_iut",
-        ),
-        "cases": ("CASES", "Case", "case_names", "get_case"),
-        "protocol": ("COMMANDS", "PROTOCOL", "RELEASE_MODES", "ReplyShapeError", "validate_reply"),
-        "reference": ("ReferenceSystem", "serve_stdio"),
-        "runner": ("CaseResult", "Deviation", "Session"),
-        "suite": ("SuiteReport", "TraceVerdict", "run_replay", "run_suite"),
-    },
-)
+_WHERE = {
+    "adapters": (
+        "IUT",
+        "IUTFailure",
+        "IUTStartError",
+        "PythonIUT",
+        "SubprocessIUT",
+        "load_python_iut",
+    ),
+    "cases": ("CASES", "Case", "case_names", "get_case"),
+    "protocol": ("COMMANDS", "PROTOCOL", "RELEASE_MODES", "ReplyShapeError", "validate_reply"),
+    "reference": ("ReferenceSystem", "serve_stdio"),
+    "runner": ("CaseResult", "Deviation", "Session"),
+    "suite": ("SuiteReport", "TraceVerdict", "run_replay", "run_suite"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = sorted(name for names in _WHERE.values() for name in names)

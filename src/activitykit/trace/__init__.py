@@ -47,31 +47,4 @@ _WHERE = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
-__all__ = [
-    "ARROW_SCHEMA",
-    "CHECK_FIELDS",
-    "EVENT_KINDS",
-    "EVENT_RULES",
-    "FIELDS",
-    "FIELD_RULES",
-    "INPUT_FORMATS",
-    "KIT_EVENT_KINDS",
-    "SPEC_EVENT_KINDS",
-    "CsvTraceWriter",
-    "JsonlTraceWriter",
-    "MemoryTraceWriter",
-    "ParquetTraceWriter",
-    "TableTraceWriter",
-    "TraceFormatError",
-    "TraceWriter",
-    "as_frame",
-    "count_events",
-    "format_for_path",
-    "landscape_records",
-    "open_writer",
-    "read_records",
-    "read_table",
-    "table_from_records",
-    "validate_record",
-    "write_trace",
-]
+__all__ = sorted(name for names in _WHERE.values() for name in names)

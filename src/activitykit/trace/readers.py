@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -42,7 +43,16 @@ from ._io import (
 )
 from .landscape import landscape_records, load_document
 from .schema import FIELDS, LIST_FIELDS
-from .validate import ALL_FIELDS, Fallback, Monotone, Record, _bad, validate_record, validate_table
+from .validate import (
+    ALL_FIELDS,
+    Fallback,
+    Monotone,
+    Record,
+    _bad,
+    dictionary,
+    validate_record,
+    validate_table,
+)
 
 __all__ = [
     "INPUT_FORMATS",
@@ -247,20 +257,25 @@ def table_from_records(pairs: Iterable[tuple[int, Record]]) -> pa.Table:
 
 
 def read_table(
-    path: str | Path, input_format: str | None = None, *, fields: frozenset[str] = ALL_FIELDS
+    path: str | Path,
+    input_format: str | None = None,
+    *,
+    fields: frozenset[str] = ALL_FIELDS,
+    encode: frozenset[str] = frozenset(),
 ) -> pa.Table:
     """The whole trace at ``path`` as a validated pyarrow Table (fields present + ``line``).
 
-    Uses pyarrow's multithreaded readers and vectorised validation; on anything it cannot
+    Uses pyarrow's readers on every core and vectorised validation; on anything it cannot
     vouch for it re-reads the file record by record (``read_records``), so it raises the
-    same precise ``InputError`` or returns the same values. Text columns that name states,
-    kinds, statuses and events come dictionary-encoded. ``fields`` limits what is read.
+    same precise ``InputError`` or returns the same values. Text columns of states, kinds,
+    statuses, events and (fast path) ``encode`` come dictionary-encoded. ``fields`` limits
+    what is read.
     """
     path = Path(path)
     fmt = resolve_format(path, input_format, read_head(path))
     try:
         if fmt in ("jsonl", "csv"):
-            return _fast_text(path, fmt, fields)
+            return _fast_text(path, fmt, fields, encode)
         if fmt == "parquet":
             table = _parquet_table(path, open_bytes(path), fields)
             lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
@@ -270,13 +285,19 @@ def read_table(
     return table_from_records(read_records(path, fmt, fields=fields))
 
 
-#: Blocks parsed at once by ``_fast_text``: pyarrow's JSON parser uses every core for one
-#: block, but the rest of a block's work (line numbers, validation, encoding) is one thread;
-#: a second block in flight keeps both cores busy.
-_IN_FLIGHT = 2
+#: Blocks parsed at once by ``_fast_text``, one per core, each on one thread (pyarrow and
+#: numpy release the GIL; line numbers and validation run on the block's thread too).
+_IN_FLIGHT = max(2, min(os.cpu_count() or 1, 8))
 
 
-def _parse_block(fmt: str, first: int, block: bytes, header: bytes, fields: frozenset[str]):
+def _parse_block(
+    fmt: str,
+    first: int,
+    block: bytes,
+    header: bytes,
+    fields: frozenset[str],
+    encode: frozenset[str],
+):
     """One block's validated table (``None``: nothing in it), lines numbered in the file."""
     if fmt == "csv":
         if first == 1:
@@ -290,16 +311,19 @@ def _parse_block(fmt: str, first: int, block: bytes, header: bytes, fields: froz
         lines = lines + (first - 1)
     if not table.num_rows:
         return None
-    return validate_table(table, lines, fields)
+    table = validate_table(table, lines, fields)
+    for name in encode & set(table.column_names):
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, dictionary(table.column(i)))
+    return table
 
 
-def _fast_text(path: Path, fmt: str, fields: frozenset[str]) -> pa.Table:
+def _fast_text(path: Path, fmt: str, fields: frozenset[str], encode: frozenset[str]) -> pa.Table:
     """The fast path over a JSON Lines or CSV trace, one block (``text_blocks``) at a time:
-    memory holds the columns read so far and ``_IN_FLIGHT`` blocks, never the file.
-
-    Blocks are parsed in worker threads (pyarrow and numpy release the GIL) but judged in
-    file order: the first block that raises decides, as if they were read one by one, and
-    an error reading a later block waits until the earlier ones have been judged."""
+    memory holds the columns read so far and ``_IN_FLIGHT`` blocks, never the file. Blocks
+    are parsed in worker threads but judged in file order: the first block that raises
+    decides, as if they were read one by one, and an error reading a later block waits
+    until the earlier ones have been judged."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
@@ -336,7 +360,7 @@ def _fast_text(path: Path, fmt: str, fields: frozenset[str]) -> pa.Table:
                     header = block.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf") + b"\n"
                 elif block.isspace():
                     continue  # blank lines only: nothing to parse, and no rows to number
-                pending.append(pool.submit(_parse_block, fmt, first, block, header, fields))
+                pending.append(pool.submit(_parse_block, fmt, first, block, header, fields, encode))
                 if len(pending) >= _IN_FLIGHT:
                     collect(pending.popleft())
             while pending:

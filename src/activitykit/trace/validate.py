@@ -211,13 +211,20 @@ class Fallback(Exception):
     """The fast path met something it will not judge; the careful path takes over."""
 
 
+def one_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``col`` as one array; a single chunk is used as it is (``combine_chunks`` copies it)."""
+    if not isinstance(col, pa.ChunkedArray):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def dictionary(col, parse=None):
     """The column dictionary-encoded; with ``parse``, its dictionary mapped to canonical names.
 
     The checker reads the integer codes straight from these columns, so each text column is
     hashed once. ``parse`` raising (an unknown name) sends the caller to the careful path.
     """
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    arr = one_array(col)
     enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     if parse is None:
         return enc
