@@ -89,6 +89,12 @@ class ActivityStore(Delivery, ReleaseRule):
             c: {s.value: p.value for s, p in m.entered_from.items()}
             for c, m in self._machines.items()
         }
+        #: both, per (client, state), for ``_move``: (the allowed destinations, the needed
+        #: history or None)
+        self._exits = {
+            c: {s: (dsts, self._need[c].get(s)) for s, dsts in allowed.items()}
+            for c, allowed in self._allowed.items()
+        }
 
     def clear(self) -> None:
         """Forget every activity, group and operation-id (a fresh server)."""
@@ -330,12 +336,13 @@ class ActivityStore(Delivery, ReleaseRule):
             "to": dst,
             "cause": cause,
         }
-        if self.strict and (
-            dst not in self._allowed[a.client][src] or not self._history_opens(a, src)
-        ):
-            came = None if a.came_from is None else State(a.came_from)
-            check = self._machines[a.client].check_after(came, State(src), State(dst))
-            raise IllegalMove(f"{a.id}: {check.reason}", rec)
+        if self.strict:
+            # ``_allowed`` and ``_history_opens`` in one look-up: this runs for every move
+            dsts, need = self._exits[a.client][src]
+            if dst not in dsts or (need is not None and a.came_from != need):
+                came = None if a.came_from is None else State(a.came_from)
+                check = self._machines[a.client].check_after(came, State(src), State(dst))
+                raise IllegalMove(f"{a.id}: {check.reason}", rec)
         a.came_from = src
         a.state = dst
         self.emit(rec)
