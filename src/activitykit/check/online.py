@@ -254,10 +254,8 @@ class Checker:
 
     def finish(self, end_t: float | None = None) -> CheckReport:
         """The report: all violations so far, plus unfinished (and stuck) activities."""
-        if end_t is not None:
-            end = float(end_t)
-        else:
-            end = self._last_t if self._records else 0.0
+        last = self._last_t if self._records else 0.0
+        end = last if end_t is None else float(end_t)
         vals = list(self._acts.values())
         acts = {
             "activity": np.array(list(self._acts), dtype=object),
@@ -293,9 +291,7 @@ class Checker:
     # -- handlers: update the facts, ask the clauses -------------------------------------------
     # Each returns the record's violations, or an empty tuple; a predicate that holds sends
     # the record to ``_judge`` for its messages.
-    def _created(
-        self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act | None
-    ) -> Any:
+    def _created(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act | None) -> Any:
         if a is None:
             self._acts[aid] = _Act(self, aid, rec, line)
         view = self._fresh
