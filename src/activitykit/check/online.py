@@ -33,6 +33,7 @@ __all__ = ["Checker"]
 # and these run for every created record.
 _SC = dict(R.STATE_CODE)
 _KC = dict(R.KIND_CODE)
+_RESULT_TO = dict(R.RESULT_TO)
 _OK = _SC[State.SUCCEEDED.value]
 _NAN = math.nan
 
@@ -89,7 +90,7 @@ class _Act:
         self.cur: int = _SC[rec["state"]]
         self.since: float = rec["t"]
         self.since_line = self.created_line = line
-        self.record = rec
+        self.record: dict[str, Any] | None = rec
         self.entered_from = -1
         da = rec.get("deliver_after")
         self.deliver_after: float = _NAN if da is None else da
@@ -100,8 +101,9 @@ class _Act:
         self.deliver_t = self.result_t = self.consume_t = self.cancel_t = _NAN
         self.result_to = -1
         self.approve_line = -1
-        #: delivered operation ids (as text) -> line of the first deliver
-        self.ops: dict[str, int] = {}
+        #: delivered operation ids (as text) -> line of the first deliver (None before any:
+        #: a dict per activity is a tenth of a million-activity run's memory)
+        self.ops: dict[str, int] | None = None
 
     # C7's facts, looked up only when a release is judged
     @property
@@ -156,14 +158,16 @@ class Checker:
         n = len(R.STATES)
         #: (kind, from name, to name) -> (from code, to code, the transition clauses whose
         #: guard holds for that move, their predicates); names are what records carry
-        self._moves: dict[tuple[int, str, str], tuple[int, int, tuple, tuple]] = {}
+        #: and whether the move leaves the activity settled (the report's unfinished test)
+        self._moves: dict[tuple[int, str, str], tuple[int, int, tuple, tuple, bool]] = {}
+        settled = R.settled_table(self.profile)
         for k in range(len(R.KINDS)):
             for f in range(n):
                 for t in range(n):
                     guard = SimpleNamespace(kind=k, frm=f, to=t)
                     cs = tuple(c for c in moves if c.when is None or c.when(guard, self._ctx))
                     key = (k, R.STATES[f].value, R.STATES[t].value)
-                    self._moves[key] = (f, t, cs, _preds(cs))
+                    self._moves[key] = (f, t, cs, _preds(cs), bool(settled[k, f + 1, t]))
         self._fresh = _Fresh()
         self.clear()
         self._dispatch = {
@@ -190,7 +194,7 @@ class Checker:
         self._ops: dict[tuple[str | None, str], int] = {}
         self._violations: list[Violation] = []
         self._records = 0
-        self._last_t = 0.0
+        self._last_t = -math.inf
 
     def _judge(
         self, clauses: Iterable[R.Clause], view: Any, rec: dict[str, Any], line: int, t: float
@@ -209,7 +213,7 @@ class Checker:
         if line is None:
             line = n
         t = record["t"]
-        if t < self._last_t and n > 1:
+        if t < self._last_t:  # (-inf before the first record)
             raise InputError(
                 f"t={t:g} is smaller than t={self._last_t:g} of the previous record; records "
                 "must be in non-decreasing t order",
@@ -224,22 +228,19 @@ class Checker:
                 self._groups.setdefault(record["activity"], line)
             return []
         aid = record["activity"]
-        if ev == "created":
-            out = self._created(record, line, t, aid)
+        a = self._acts.get(aid)
+        if a is None and ev != "created":
+            if ev == "progress" and aid in self._groups:
+                self._progress[aid] = record["value"]
+                return []
+            if aid in self._orphans:
+                return []
+            self._orphans.add(aid)
+            view = self._fresh
+            view.activity, view.t, view.line = aid, t, line
+            out = self._judge(self._orphan, view, record, line, t)
         else:
-            a = self._acts.get(aid)
-            if a is None:
-                if ev == "progress" and aid in self._groups:
-                    self._progress[aid] = record["value"]
-                    return []
-                if aid in self._orphans:
-                    return []
-                self._orphans.add(aid)
-                view = self._fresh
-                view.activity, view.t, view.line = aid, t, line
-                out = self._judge(self._orphan, view, record, line, t)
-            else:
-                out = handler(record, line, t, aid, a)
+            out = handler(record, line, t, aid, a)
         if out:
             self._violations.extend(out)
             return out
@@ -253,7 +254,8 @@ class Checker:
 
     def finish(self, end_t: float | None = None) -> CheckReport:
         """The report: all violations so far, plus unfinished (and stuck) activities."""
-        end = self._last_t if end_t is None else float(end_t)
+        last = self._last_t if self._records else 0.0
+        end = last if end_t is None else float(end_t)
         vals = list(self._acts.values())
         acts = {
             "activity": np.array(list(self._acts), dtype=object),
@@ -263,7 +265,8 @@ class Checker:
             "since": np.array([a.since for a in vals], dtype=np.float64),
             "line": np.array([a.since_line for a in vals], dtype=np.int64),
         }
-        by_line = {a.since_line: a.record for a in vals}
+        # (only an unfinished activity's record is ever asked for: STUCK)
+        by_line = {a.since_line: a.record for a in vals if a.record is not None}
 
         def describe(idx: np.ndarray) -> tuple[list[str], list[str | None]]:
             return [vals[i].type for i in idx], [vals[i].own_computer for i in idx]
@@ -288,8 +291,7 @@ class Checker:
     # -- handlers: update the facts, ask the clauses -------------------------------------------
     # Each returns the record's violations, or an empty tuple; a predicate that holds sends
     # the record to ``_judge`` for its messages.
-    def _created(self, rec: dict[str, Any], line: int, t: float, aid: str) -> Any:
-        a = self._acts.get(aid)
+    def _created(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act | None) -> Any:
         if a is None:
             self._acts[aid] = _Act(self, aid, rec, line)
         view = self._fresh
@@ -303,7 +305,7 @@ class Checker:
         return ()
 
     def _transition(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
-        frm, to, clauses, preds = self._moves[a.kind, rec["from"], rec["to"]]
+        frm, to, clauses, preds, settled = self._moves[a.kind, rec["from"], rec["to"]]
         a.frm, a.to, a.t, a.line = frm, to, t, line
         out: Any = ()
         ctx = self._ctx
@@ -315,7 +317,9 @@ class Checker:
         a.cur = to
         a.since = t
         a.since_line = line
-        a.record = rec
+        # A settled activity's record is never asked for (``finish`` reports the unfinished
+        # ones): letting it go keeps a million-activity run from holding a million records.
+        a.record = None if settled else rec
         if to == _OK and aid not in self._succeeded:
             self._succeeded[aid] = line
         return out
@@ -335,13 +339,18 @@ class Checker:
         if first is None:
             self._ops[key] = line
         a.deliver_t = t
-        a.ops.setdefault(key[1], line)
+        ops = a.ops
+        if ops is None:
+            a.ops = {key[1]: line}
+        elif key[1] not in ops:
+            ops[key[1]] = line
         return out
 
     def _result(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:
         op = rec["operation_id"]
         a.computer, a.operation_id, a.t, a.line = rec["computer"], op, t, line
-        a.op_delivered_line = a.ops.get(R.op_key(None, op)[1], -1)
+        ops = a.ops
+        a.op_delivered_line = -1 if ops is None else ops.get(R.op_key(None, op)[1], -1)
         out: Any = ()
         ctx = self._ctx
         for broken in self._result_preds:
@@ -349,7 +358,7 @@ class Checker:
                 out = self._judge(self._on_result, a, rec, line, t)
                 break
         a.result_t = t
-        a.result_to = R.RESULT_TO[rec["status"]]
+        a.result_to = _RESULT_TO[rec["status"]]
         return out
 
     def _consume(self, rec: dict[str, Any], line: int, t: float, aid: str, a: _Act) -> Any:

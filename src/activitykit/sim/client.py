@@ -25,7 +25,7 @@ import simpy
 from ..server.activity import Activity
 
 if TYPE_CHECKING:
-    from .fleet import Fleet
+    from .fleet import Fleet, GroupCfg
 
 __all__ = ["PACKAGES_REBOOT_DELAY", "Client"]
 
@@ -38,15 +38,18 @@ class Client:
     """The on-computer half of ``Fleet`` (a mixin over the fleet's per-computer state)."""
 
     # -- handlers ------------------------------------------------------------------------------
-    def _start(self: Fleet, c: int, a: Activity, t: float) -> None:
-        """The client handled the message of ``a`` at ``t`` (during an exchange)."""
+    def _start(self: Fleet, c: int, a: Activity, t: float, g: GroupCfg) -> None:
+        """The client (of group ``g``) handled the message of ``a`` at ``t`` (during an
+        exchange)."""
         run = self.running.get(c)
         if run is None:
-            run = self.running[c] = []
-        run.append(a)
-        if a.type.name == "ResynchronizeRequest":
+            self.running[c] = [a]
+        else:
+            run.append(a)
+        atype = a.type
+        if atype.name == "ResynchronizeRequest":
             self._at(t, self._on_resync, c, a, self.gen[c])
-        elif a.type.message == "change-packages":
+        elif atype.message == "change-packages":
             q = self.pkgq.get(c)
             if q is None:
                 q = self.pkgq[c] = deque()
@@ -54,29 +57,35 @@ class Client:
             if len(q) == 1:
                 self._at(t, self._pkg_next, c, self.gen[c])
         else:
-            d = self.duration(a) + self.gcfg[self.gi[c]].overhead()
+            d = self.duration(a) + g.overhead()
             self._at(t + d, self._on_client_done, c, a, self.gen[c])
 
     def _queue(self: Fleet, c: int, item: tuple[Activity, str] | int, t: float) -> bool:
         """Put a message in the client's store (False: dropped, the store awaits a resync)."""
-        if self.blackhole.get(c, INF) <= t:
+        if self.blackhole and self.blackhole.get(c, INF) <= t:
             self.c["store_dropped"] += 1
             return False
         if self.gcfg[self.gi[c]].bgT is not None:
             self._bg_fill(c, t)
-        q = self.out.get(c)
+        out = self.out
+        q = out.get(c)
         if q is None:
-            q = self.out[c] = deque()
-        if type(item) is int and q and type(q[-1]) is int:
+            out[c] = deque((item,))
+        elif type(item) is int and q and type(q[-1]) is int:
             q[-1] += item
         else:
             q.append(item)
         return True
 
     def _finished(self: Fleet, c: int, a: Activity) -> str:
-        self.running[c].remove(a)
-        if not self.running[c]:
-            del self.running[c]
+        running = self.running
+        run = running[c]
+        if len(run) == 1 and run[0] is a:
+            del running[c]
+        else:
+            run.remove(a)
+            if not run:
+                del running[c]
         failp = a.extra.failp
         return "failed" if failp and self._u_fail() < failp else "succeeded"
 
@@ -88,12 +97,13 @@ class Client:
         if not self._queue(c, (a, status), t):
             self.c["lost_results"] += 1
             return
-        if a.type.name == "RestartRequest":
+        name = a.type.name
+        if name == "RestartRequest":
             self.c["reboots"] += 1
             self.restart(c, t, self.gcfg[self.gi[c]].restart_down())
             return
         self._want_urgent(c, t)
-        if a.type.name == "ShutdownRequest":
+        if name == "ShutdownRequest":
             self._at(t + self.gcfg[self.gi[c]].shutdown_delay, self._on_power_off, c, gen)
 
     def _on_resync(self: Fleet, c: int, a: Activity, gen: int, ev: simpy.Event) -> None:

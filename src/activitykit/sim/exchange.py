@@ -44,14 +44,17 @@ class Exchange:
             self.visible(c, t)
 
     def _on_exchange(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
-        if self.xs[c] != tok:
+        xs = self.xs
+        if xs[c] != tok:
             return
-        self.xs[c] = 0
+        xs[c] = 0
         t = self.env.now
-        if t < self.down[c] or c in self.halting:
+        if t < self.down[c] or (self.halting and c in self.halting):
             return
-        g = self.gcfg[self.gi[c]]
-        u = self.nu[c]
+        gi = self.gi[c]
+        g = self.gcfg[gi]
+        nu = self.nu
+        u = nu[c]
         cnt = self.c
         if self.os[c] <= t < self.oe[c]:
             if self.lvl[c]:
@@ -79,14 +82,15 @@ class Exchange:
             self._retry(c, t, g)
             return
         # A successful exchange: urgent mode ends, the back-off steps down one level.
-        self.nu[c] = False
-        if self.lvl[c]:
-            self.lvl[c] -= 1
+        nu[c] = False
+        lvl = self.lvl
+        if lvl[c]:
+            lvl[c] -= 1
         if self.ffail:
             self.ffail.pop(c, None)
             self.blackhole.pop(c, None)
         cnt["exchanges_urgent" if u else "exchanges_regular"] += 1
-        self.gx[self.gi[c]] += 1
+        self.gx[gi] += 1
         if g.stepped:
             self._bg_fill(c, t)
         outq = self.out.get(c)
@@ -97,11 +101,12 @@ class Exchange:
         else:
             cnt["exchanges_idle"] += 1
             sent, handled = 0, None
-        if handled is None and g.R == 0.0:
-            self._complete(c, t, sent, None)
+        R = g.R
+        if handled is None and R == 0.0:
+            self._complete(c, t, sent, None, g)
         else:
-            done = handled[-1] if handled else t + g.R
-            self.xing[c] = (t + g.R, done)
+            done = handled[-1] if handled else t + R
+            self.xing[c] = (t + R, done)
             self._at(done, self._on_done, c, sent, handled)
 
     def _carry(
@@ -111,8 +116,10 @@ class Exchange:
 
         Returns how many messages went up and when each server message was handled."""
         batch: list[tuple[Any, str]] = []
-        was_canceled: list[bool] = []
-        store = self.server.store
+        #: indexes in ``batch`` of results for canceled activities (None: none so far)
+        canceled: list[int] | None = None
+        server = self.server
+        store = server.store
         self._xc = c
         sent = 0
         if outq:
@@ -130,22 +137,26 @@ class Exchange:
                 outq.popleft()
                 room -= 1
                 a, status = item
-                if status == "succeeded" and a.state == IP and store.watched(a):
+                state = a.state
+                if status == "succeeded" and state == IP and store.watched(a):
                     # Finished means all done: what waits on its progress learns it first.
                     store.progress(t, a, 1.0)
+                    state = a.state
+                if state == X:
+                    if canceled is None:
+                        canceled = []
+                    canceled.append(len(batch))
                 batch.append((a.op, status))
-                was_canceled.append(a.state == X)
             sent = g.cap - room
             if not outq:
                 del self.out[c]
         delivered, answers = store.exchange(t, c, batch)
         self._xc = -1
         cnt = self.c
-        cnt["results"] += len(batch)
-        if any(was_canceled):  # late results that settled a canceled activity (result-wins)
-            cnt["late_results"] += sum(
-                1 for x, (_, _, ok) in zip(was_canceled, answers, strict=True) if x and ok
-            )
+        if batch:
+            cnt["results"] += len(batch)
+        if canceled:  # late results that settled a canceled activity (result-wins)
+            cnt["late_results"] += sum(1 for i in canceled if answers[i][2])
         if not delivered:
             return sent, None
         cnt["deliveries"] += len(delivered)
@@ -153,11 +164,12 @@ class Exchange:
         m = t + g.R
         handled = []
         handle = g.handle
+        start = self._start
         for a in delivered:
             m += handle()
             handled.append(m)
-            self._start(c, a, m)
-        p = self.server.delivered(c, t, delivered)
+            start(c, a, m, g)
+        p = server.delivered(c, t, delivered)
         if p is not None:
             # The ping service's view is stale: a ping before p + staleness may still see
             # a just-delivered message and make the client exchange (empty) at once.
@@ -168,24 +180,28 @@ class Exchange:
         self: Fleet, c: int, sent: int, handled: list[float] | None, ev: simpy.Event
     ) -> None:
         if c in self.xing:  # else the client restarted meanwhile
-            self._complete(c, self.env.now, sent, handled)
+            self._complete(c, self.env.now, sent, handled, self.gcfg[self.gi[c]])
 
-    def _complete(self: Fleet, c: int, t: float, sent: int, handled: list[float] | None) -> None:
-        """The exchange is over at ``t``: schedule the next one from now."""
-        x = self.xing.pop(c, None)
-        g = self.gcfg[self.gi[c]]
+    def _complete(
+        self: Fleet, c: int, t: float, sent: int, handled: list[float] | None, g: GroupCfg
+    ) -> None:
+        """The exchange of ``c`` (of group ``g``) is over at ``t``: schedule the next one."""
+        x = self.xing.pop(c, None) if self.xing else None
         if handled:
             # The reactor turned to the messages when the answer came (x[0]): one reset
             # for the loop, the pinger's state as it was then.
             self._reset_pings(c, handled[-1], x[0] if x else t)
+        nu = self.nu
         pending = c in self.out
         if pending and sent:  # more than the cap was pending: another urgent exchange
-            self.nu[c] = True
-        if c in self.deferred:
+            nu[c] = True
+        if self.deferred and c in self.deferred:
             self.deferred.discard(c)
-            self.nu[c] = True
-        self.nx[c] = t + (g.U if self.nu[c] else g.I) + self._delay(self.lvl[c])
-        if pending or self.nu[c] or g.stepped:
+            nu[c] = True
+        u = nu[c]
+        lv = self.lvl[c]
+        self.nx[c] = t + (g.U if u else g.I) + (self._delay(lv) if lv else 0.0)
+        if pending or u or g.stepped:
             self._schedule_x(c)
         # else the computer goes dormant
         if handled or g.R > 0.0:

@@ -290,7 +290,16 @@ class Fleet(Dormant, Exchange, Pings, Client):
     def _schedule_x(self, c: int) -> None:
         tok = next(self._tok)
         self.xs[c] = tok
-        self._at(self.nx[c], self._on_exchange, c, tok)
+        # ``_at`` inlined: two exchange events per activity
+        env = self.env
+        t = self.nx[c]
+        now = env.now
+        d = t - now
+        if d < 0.0:
+            d = 0.0
+        elif now + d != t:
+            d = exact_delay(now, t)
+        env.timeout(d).callbacks.append(partial(self._on_exchange, c, tok))
 
     def _ensure_x(self, c: int) -> None:
         if not self.xs[c]:
@@ -298,7 +307,8 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def _urgent_now(self, c: int, t: float) -> None:
         """``schedule_exchange(urgent=True)`` when no urgent exchange is pending."""
-        self.nx[c] = t + self.gcfg[self.gi[c]].U + self._delay(self.lvl[c])
+        lv = self.lvl[c]
+        self.nx[c] = t + self.gcfg[self.gi[c]].U + (self._delay(lv) if lv else 0.0)
         self.nu[c] = True
         self._schedule_x(c)
 
@@ -314,7 +324,12 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def visible(self, c: int, t: float) -> None:
         """A message for ``c`` is deliverable from ``t``: when will an exchange carry it?"""
-        if c == self._xc or c in self.xing or self.down[c] == INF or c in self.halting:
+        if (
+            c == self._xc
+            or c in self.xing
+            or self.down[c] == INF
+            or (self.halting and c in self.halting)
+        ):
             return  # the exchange in progress looks again when it completes
         if not self.xs[c]:
             self._catch_up(c, t)
@@ -352,7 +367,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
         if c in self.xing:
             self._during_exchange(c, t)
             return
-        if t < self.down[c] or c in self.halting:
+        if t < self.down[c] or (self.halting and c in self.halting):
             return  # the restart schedules the exchange that carries it
         if not self.xs[c]:
             self._catch_up(c, t)
