@@ -160,7 +160,13 @@ def _key_table(figures: dict[str, float]) -> pd.DataFrame:
 
 
 def _conformance(run: RunData) -> tuple[pd.DataFrame, str]:
-    """Violations from ``activitykit.check`` on the run's trace, and the verdict."""
+    """Violations from ``activitykit.check`` on the run's trace, and the verdict; for a
+    trace already judged record by record (``RunData.checked``), that judgement."""
+    if run.checked is not None:
+        from ..check.report import VIOLATION_COLUMNS
+
+        none = pd.DataFrame({c: pd.Series(dtype=object) for c in VIOLATION_COLUMNS})
+        return none, f"Checked with profile {run.profile}: conformant ({run.checked}, online)."
     from ..check import check
 
     source = run.trace_path if run.trace_path is not None else run.trace
