@@ -53,6 +53,7 @@ from .scenario import Scenario, dump_effective, scenario_from_data
 if TYPE_CHECKING:  # the simulator and pandas are imported when a run starts
     import pandas as pd
 
+    from .reports.render import FigurePool
     from .reports.run import RunData
     from .sim.result import SimResult
 
@@ -147,14 +148,16 @@ def run_scenario(
         summary, _, _ = _summary(scenario, sim, frame, by_event, error, started)
         return RunResult(None, summary, sim, scenario, error=error)
     target = Path(out_dir)
-    with run_directory(target, scenario) as stage:
+    with run_directory(target, scenario) as stage, _figure_pool(scenario) as pool:
         trace_path = stage / TRACE_FILES[scenario.output.trace_format]
         sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
         summary, acts, measured = _summary(scenario, sim, frame, by_event, error, started)
         _write_summary(stage, summary, trace_path)
         report = None
         if scenario.output.report:
-            report = _report(stage, target, trace_path, sim, error, frame, acts, measured, summary)
+            report = _report(
+                stage, target, trace_path, sim, error, frame, acts, measured, summary, pool
+            )
         del frame, acts  # the trace in memory, before the directory is committed
         final = finish_run_directory(
             stage, target, scenario, trace_path, by_event, error_text(error) if error else None
@@ -464,6 +467,7 @@ def _report(
     acts: pd.DataFrame,
     measured: dict[str, Any],
     summary: dict[str, Any],
+    pool: FigurePool | None,
 ) -> Path | None:
     """report.html from the run in memory: the records, activity table and measures the
     summary was computed from, the summary as summary.json holds it, the effective
@@ -482,16 +486,35 @@ def _report(
         # a finished run was checked record by record as it ran (sim.simulate check=True)
         checked=sim.checked_with if error is None and sim.checked_with != "none" else None,
     )
-    return write_report_or_warn(run, final)
+    return write_report_or_warn(run, final, pool)
 
 
-def write_report_or_warn(out_dir: Path | RunData, final: Path) -> Path | None:
+@contextlib.contextmanager
+def _figure_pool(scenario: Scenario) -> Iterator[FigurePool | None]:
+    """Workers for the report's figures, started now so that they import matplotlib while
+    the simulation runs (``reports.render``); None without a report or a second CPU."""
+    if not scenario.output.report:
+        yield None
+        return
+    from .reports.render import FigurePool
+
+    if not FigurePool.wanted():
+        yield None
+        return
+    with FigurePool() as pool:
+        yield pool
+
+
+def write_report_or_warn(
+    out_dir: Path | RunData, final: Path, figures: FigurePool | None = None
+) -> Path | None:
     """report.html via the reports package; a failing report does not lose the run.
-    ``out_dir``: the run directory, or its ``RunData`` already in memory."""
+    ``out_dir``: the run directory, or its ``RunData`` already in memory; ``figures``:
+    see ``reports.write_report``."""
     from .reports import write_report
 
     try:
-        return Path(write_report(out_dir))
+        return Path(write_report(out_dir, figures=figures))
     except InputError:
         raise
     except Exception as exc:  # the run's results are on disk; say what failed and go on

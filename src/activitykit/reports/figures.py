@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from ._frame import STATES, TERMINAL_STATES
 from .graph import EDGE_STYLES, GRAPH_DRAW_LIMIT, edge_frame, summary_keys
 from .metrics import open_ages
+from .render import FIGURE_NAMES
 from .run import RunData
 from .series import queue_depth_steps
 
@@ -339,14 +340,13 @@ def exchange_figure(run: RunData) -> Figure:
 
 
 def _layered_layout(g: nx.DiGraph) -> dict[object, np.ndarray]:
-    # Left to right by dependency depth; deterministic (sorted within a layer).
-    for layer, nodes in enumerate(nx.topological_generations(g)):
-        for n in nodes:
-            g.nodes[n]["_layer"] = layer
-    pos = nx.multipartite_layout(g, subset_key="_layer")
-    for n in g.nodes:
-        del g.nodes[n]["_layer"]
-    return pos
+    # Left to right by dependency depth, sorted within a layer: given layers by node
+    # attribute, networkx orders a layer as a set (by the process's string hashing), and
+    # the same run must draw the same picture in every process.
+    layers = {
+        layer: sorted(nodes, key=str) for layer, nodes in enumerate(nx.topological_generations(g))
+    }
+    return nx.multipartite_layout(g, subset_key=layers)
 
 
 def graph_figure(run: RunData) -> Figure:
@@ -567,12 +567,5 @@ def ecdf_compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = 
 
 #: Report figures in section order: file stem -> function.
 FIGURES: dict[str, Callable[[RunData], Figure]] = {
-    "throughput": throughput_figure,
-    "latency": latency_figure,
-    "latency_over_time": latency_over_time_figure,
-    "occupancy": occupancy_figure,
-    "queue": queue_figure,
-    "exchange": exchange_figure,
-    "graph": graph_figure,
-    "bulk_progress": bulk_progress_figure,
+    name: globals()[f"{name}_figure"] for name in FIGURE_NAMES
 }

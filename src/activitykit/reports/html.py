@@ -13,16 +13,21 @@ import html
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .graph import GRAPH_DRAW_LIMIT, write_dot, write_graphml
 from .metrics import LATENCY_PHASES
+from .render import FIGURE_NAMES
 from .run import RunData, load_run
+
+if TYPE_CHECKING:
+    from .render import FigurePool
 
 __all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_compare", "write_report"]
 
@@ -64,10 +69,18 @@ img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8
 
 @dataclass
 class _Page:
-    """The HTML being assembled and the folder receiving its PNG and CSV files."""
+    """The HTML being assembled and the folder receiving its PNG and CSV files.
+
+    With a ``FigurePool``, every figure of ``run`` is asked of the pool at once
+    (``prefetch``) and put in its place at the end (``finish``).
+    """
 
     assets: Path
     parts: list[str]
+    run: RunData | None = None
+    pool: FigurePool | None = None
+    _pending: dict[str, Future[bytes]] = field(default_factory=dict)
+    _holes: dict[int, str] = field(default_factory=dict)
 
     def heading(self, title: str) -> None:
         self.parts.append(f'<h2 id="{_anchor(title)}">{html.escape(title)}</h2>')
@@ -75,14 +88,46 @@ class _Page:
     def text(self, text: str, cls: str = "note") -> None:
         self.parts.append(f'<p class="{cls}">{html.escape(text)}</p>')
 
-    def figure(self, name: str, fig: Any) -> None:
-        from .figures import figure_png
+    def prefetch(self) -> None:
+        if self.pool is not None and self.run is not None:
+            for name in FIGURE_NAMES:
+                self._pending[name] = self.pool.submit(name, self.run)
 
-        png = figure_png(fig)
-        fig.clear()
+    def figure(self, name: str, fig: Any = None) -> None:
+        """Figure ``name`` (of ``figures.FIGURES``, for ``run``), or the drawn ``fig``."""
+        if fig is None and name in self._pending:
+            self._holes[len(self.parts)] = name
+            self.parts.append("")
+            return
+        if fig is None:
+            from .render import render_png
+
+            assert self.run is not None
+            png = render_png(name, self.run)
+        else:
+            from .figures import figure_png
+
+            png = figure_png(fig)
+            fig.clear()
+        self.parts.append(self._img(name, png))
+
+    def _img(self, name: str, png: bytes) -> str:
         (self.assets / f"{name}.png").write_bytes(png)
         data = base64.b64encode(png).decode("ascii")
-        self.parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+        return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+
+    def finish(self) -> None:
+        """The figures drawn by the pool, in their places (drawn here if a worker failed)."""
+        for at, name in self._holes.items():
+            try:
+                png = self._pending.pop(name).result()
+            except Exception:  # a broken pool must not cost the report; draw it here
+                from .render import render_png
+
+                assert self.run is not None
+                png = render_png(name, self.run)
+            self.parts[at] = self._img(name, png)
+        self._holes.clear()
 
     def table(self, name: str, df: pd.DataFrame, *, index: bool = False, note: str = "") -> None:
         df.to_csv(self.assets / f"{name}.csv", index=index)
@@ -188,21 +233,22 @@ def write_report(
     out: str | PathLike[str] | None = None,
     *,
     check: bool = True,
+    figures: FigurePool | None = None,
 ) -> Path:
     """Write ``report.html`` for a run directory or trace (or a loaded ``RunData``).
 
     ``out``: the HTML path (default: ``RUN_DIR/report.html``, or ``NAME.report.html`` beside
     a bare trace). Figures, CSV tables, GraphML and DOT go into a folder next to it with the
-    same stem. ``check``: run the conformance checker for the violations section. Returns
-    the HTML path.
+    same stem. ``check``: run the conformance checker for the violations section.
+    ``figures``: worker processes that draw the figures while this one writes the rest
+    (``render.FigurePool``; without, they are drawn here). Returns the HTML path.
     """
-    from . import figures as F
-
     run = _as_run(run_dir)
     html_path = Path(out) if out is not None else _default_out(run)
     assets = html_path.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
-    page = _Page(assets, [])
+    page = _Page(assets, [], run, figures)
+    page.prefetch()
     title = f"activitykit report: {run.name}"
     n = len(run.activities)
 
@@ -217,27 +263,27 @@ def write_report(
     page.key_figures(run.key_figures, _lower_bounds(run.measures))
 
     page.heading("Throughput")
-    page.figure("throughput", F.throughput_figure(run))
+    page.figure("throughput")
     page.table("throughput_by_kind", run.throughput("kind"), index=True, note="per minute")
     run.throughput("type").to_csv(assets / "throughput_by_type.csv")
 
     page.heading("Latency")
-    page.figure("latency", F.latency_figure(run))
-    page.figure("latency_over_time", F.latency_over_time_figure(run))
+    page.figure("latency")
+    page.figure("latency_over_time")
     page.table("latency_by_kind", run.latency_table("kind"), note="seconds, after warm-up")
     page.table("latency_by_type", run.latency_table("type"))
 
     page.heading("State occupancy")
-    page.figure("occupancy", F.occupancy_figure(run))
+    page.figure("occupancy")
     run.occupancy.to_csv(assets / "occupancy.csv")
 
     page.heading("Queue and job-handlers")
-    page.figure("queue", F.queue_figure(run))
+    page.figure("queue")
     run.queue.to_csv(assets / "queue.csv")
 
     page.heading("Exchange load")
     _load_section(run, page)
-    page.figure("exchange", F.exchange_figure(run))
+    page.figure("exchange")
     page.text(
         "The figure shows traced exchanges only: those that delivered or returned work. "
         "Idle exchanges are counted, not traced; the table above has them all."
@@ -245,11 +291,11 @@ def write_report(
     run.exchanges.to_csv(assets / "exchange.csv")
 
     page.heading("Dependency graph")
-    page.figure("graph", F.graph_figure(run))
+    page.figure("graph")
     _graph_section(run, page)
 
     page.heading("Bulk operations")
-    page.figure("bulk_progress", F.bulk_progress_figure(run))
+    page.figure("bulk_progress")
     progress, thresholds = run.bulk
     progress.to_csv(assets / "bulk_progress.csv", index=False)
     page.table("bulk_thresholds", thresholds, note="activities waiting on a parent's progress")
@@ -283,6 +329,7 @@ def write_report(
         page.parts.append(f"<pre>{html.escape(text)}</pre>")
 
     _write_activities(run.activities, assets)
+    page.finish()
     html_path.write_text(_document(title, page.parts), encoding="utf-8")
     return html_path
 
