@@ -284,9 +284,10 @@ def comparison_text(c: dict[str, Any]) -> str:
 def calibration_figure(live: Side, sim: Side) -> Any:
     """ECDFs of both latency phases (real client vs simulator) and the per-computer counts
     (each computer's value, the means with 95% intervals); a matplotlib Figure."""
-    from .figures import _ecdf, _new
+    from ._canvas import new_figure
+    from .figures import _ecdf
 
-    fig = _new(1, 3, size=(14, 4))
+    fig = new_figure(1, 3, size=(14, 4))
     for ax, (phase, label) in zip(fig.axes[:2], PHASES.items(), strict=True):
         _ecdf(ax, live.latencies[phase], live.label, lw=1.6, color="#de2d26")
         _ecdf(ax, sim.latencies[phase], f"{sim.label} ({sim.runs} runs)", lw=1.2, color="#3182bd")
