@@ -70,3 +70,18 @@ def test_the_dependency_graph_is_drawn_the_same_whatever_the_string_hashing(tmp_
         for seed in ("1", "2", "3", "4")
     }
     assert len(digests) == 1
+
+
+def test_a_later_pool_starts_only_for_a_caller_still_busy_after_its_delay(run) -> None:
+    import time
+
+    from activitykit.reports.render import LaterPool
+
+    with LaterPool(delay=60) as quick:  # the report comes before the delay: no workers
+        assert quick.take() is None
+    with LaterPool(delay=0.01) as slow:
+        time.sleep(0.5)
+        pool = slow.take()
+        assert pool is not None
+        assert pool.submit("exchange", run).result(timeout=120) == render_png("exchange", run)
+    assert all(proc.poll() is not None for proc in pool._procs)  # closed with the pool

@@ -53,7 +53,7 @@ from .scenario import Scenario, dump_effective, scenario_from_data
 if TYPE_CHECKING:  # the simulator and pandas are imported when a run starts
     import pandas as pd
 
-    from .reports.render import FigurePool
+    from .reports.render import FigurePool, LaterPool
     from .reports.run import RunData
     from .sim.result import SimResult
 
@@ -155,8 +155,9 @@ def run_scenario(
         _write_summary(stage, summary, trace_path)
         report = None
         if scenario.output.report:
+            figures = pool.take() if pool is not None else None
             report = _report(
-                stage, target, trace_path, sim, error, frame, acts, measured, summary, pool
+                stage, target, trace_path, sim, error, frame, acts, measured, summary, figures
             )
         del frame, acts  # the trace in memory, before the directory is committed
         final = finish_run_directory(
@@ -490,18 +491,19 @@ def _report(
 
 
 @contextlib.contextmanager
-def _figure_pool(scenario: Scenario) -> Iterator[FigurePool | None]:
-    """Workers for the report's figures, started now so that they import matplotlib while
-    the simulation runs (``reports.render``); None without a report or a second CPU."""
+def _figure_pool(scenario: Scenario) -> Iterator[LaterPool | None]:
+    """Workers for the report's figures, started while the simulation runs if it runs long
+    enough to let them import matplotlib (``reports.render``); None without a report or a
+    second CPU."""
     if not scenario.output.report:
         yield None
         return
-    from .reports.render import FigurePool
+    from .reports.render import FigurePool, LaterPool
 
     if not FigurePool.wanted():
         yield None
         return
-    with FigurePool() as pool:
+    with LaterPool() as pool:
         yield pool
 
 

@@ -2,8 +2,9 @@
 
 The eight figures of a report cost about three seconds of CPU, most of it matplotlib laying
 out text, which no setting makes much cheaper; importing matplotlib costs most of another.
-``activitykit run`` starts a ``FigurePool`` before it simulates: its workers import matplotlib
-and the figure code meanwhile, on the other core, and once the run is summarised they draw
+``activitykit run`` starts a ``FigurePool`` while it simulates (``LaterPool``: once the
+simulation has run for a second): its workers import matplotlib and the figure code
+meanwhile, on the other core, and once the run is summarised they draw
 the figures from a copy of the run's tables (``figure_view``) while this process writes the
 report's tables and exports. The PNG files are the ones ``figures.figure_png`` draws in
 this process, byte for byte (tests/test_reports_render.py).
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .run import RunData
 
-__all__ = ["FIGURE_NAMES", "FigurePool", "figure_view", "render_png"]
+__all__ = ["FIGURE_NAMES", "FigurePool", "LaterPool", "figure_view", "render_png"]
 
 #: The report's figures in section order: the file stem of each, ``figures.<stem>_figure``
 #: draws it (``figures.FIGURES``).
@@ -172,6 +173,46 @@ class FigurePool:
         self.close()
 
 
+class LaterPool:
+    """A ``FigurePool`` started only if the caller is still busy ``delay`` seconds from now.
+
+    A short simulation would be over before the workers had imported matplotlib, and its
+    figures are drawn here faster than by workers still starting; a long one leaves them
+    the time. ``take`` (when the report starts) returns the pool if it was started, and
+    no pool starts after it; ``close`` stops it.
+    """
+
+    def __init__(self, delay: float = 1.0, workers: int = 2) -> None:
+        self._lock = threading.Lock()
+        self._pool: FigurePool | None = None
+        self._done = False
+        self._timer = threading.Timer(delay, self._start, args=(workers,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _start(self, workers: int) -> None:
+        with self._lock:
+            if not self._done:
+                self._pool = FigurePool(workers)
+
+    def take(self) -> FigurePool | None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            return self._pool
+
+    def close(self) -> None:
+        pool = self.take()
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> LaterPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # --- in the worker ---------------------------------------------------------------------------
 def _worker(parent: int) -> None:
     # Ctrl-C is the parent's to handle (it closes the pool); a worker whose parent died
@@ -187,6 +228,8 @@ def _worker(parent: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import scipy.stats  # noqa: F401 - the latency ECDFs of runs with open activities
+
     from . import figures  # noqa: F401 - what the figures need, imported while idle
 
     views: dict[str, RunData] = {}
