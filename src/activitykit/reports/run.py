@@ -36,7 +36,7 @@ from .metrics import (
     queue_waits,
 )
 
-__all__ = ["TRACE_NAMES", "RunData", "load_run", "read_scenario", "run_data"]
+__all__ = ["TRACE_NAMES", "RunData", "as_run", "load_run", "read_scenario", "run_data"]
 
 #: Trace file names looked for in a run directory, in this order.
 TRACE_NAMES: tuple[str, ...] = (
@@ -292,6 +292,11 @@ def _window_end(summary: dict[str, Any], duration: float | None, t_last: float) 
     if end_t is not None:
         return end_t
     return max(duration, t_last) if duration is not None else None
+
+
+def as_run(source: RunData | str | PathLike[str]) -> RunData:
+    """``source`` if it is a ``RunData``, else ``load_run(source)``."""
+    return source if isinstance(source, RunData) else load_run(source)
 
 
 def load_run(path: str | PathLike[str]) -> RunData:
