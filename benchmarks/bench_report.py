@@ -83,9 +83,11 @@ def bench_fleet() -> None:
         if proc.returncode != 0:
             raise SystemExit(f"activitykit run failed ({proc.returncode}): {proc.stderr}")
         summary = json.loads((Path(tmp) / "run" / "summary.json").read_text())
+    sim = summary["wall_seconds"]
     print(
         f"{'activitykit run bench-fleet (whole command)':<44} {wall:8.2f} s wall {cpu:8.2f} s cpu"
-        f"  (simulation {summary['wall_seconds']:.2f} s)",
+        f"  (simulation {sim:.2f} s; start-up, summary and report {wall - sim:.2f} s; cpu "
+        "counts the figure workers too)",
         flush=True,
     )
     spec = importlib.util.spec_from_file_location(
@@ -118,12 +120,14 @@ def million() -> None:
         total = time.perf_counter() - t0
     s = result.summary
     sim = s["wall_seconds"]
-    summary_s = s["wall_seconds_total"] - sim  # trace read back + summary
+    summary_s = s["wall_seconds_total"] - sim  # the trace into a frame + summary
     report_s = total - s["wall_seconds_total"]  # summary.json + report.html
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     print(
         f"million-computers: simulation {sim:.1f} s, summary {summary_s:.1f} s, "
         f"report {report_s:.1f} s; (summary + report) / simulation = "
-        f"{(summary_s + report_s) / sim:.2f} (target <= {MILLION_TARGET})",
+        f"{(summary_s + report_s) / sim:.2f} (target <= {MILLION_TARGET}); "
+        f"peak memory {peak:.2f} GiB",
         flush=True,
     )
 

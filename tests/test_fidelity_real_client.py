@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from activitykit.reports import calibration as cal
+from activitykit.reports import client_timings
 
 DATA = Path(__file__).parent / "data" / "calibration"
 #: Simulated runs pooled against the one real run: the real side's 131 activities limit the
@@ -50,7 +51,7 @@ def test_the_calibrated_client_is_the_recordings_network() -> None:
     assert rt["dist"] == "lognormal"
     assert rt["mean"] == pytest.approx(0.0062, abs=2e-4)
     assert rt["sigma"] == pytest.approx(0.71, abs=0.02)
-    periods = cal._ping_round_trips(DATA, 240.0, 5.0)
+    periods = client_timings._ping_round_trips(DATA, 240.0, 5.0)
     assert len(periods) >= 50
     mu = math.log(rt["mean"]) - rt["sigma"] ** 2 / 2
     assert stats.kstest(np.log(periods), "norm", args=(mu, rt["sigma"])).pvalue > 0.01

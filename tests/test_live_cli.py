@@ -1,4 +1,4 @@
-"""``activitykit live`` refuses bad input before it starts any client (no client needed)."""
+"""``activitykit live``: bad input refused before any client starts; a late SIGTERM."""
 
 from __future__ import annotations
 
@@ -72,3 +72,45 @@ def test_deep_run_folders_keep_socket_paths_short(tmp_path: Path) -> None:
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="ak-test-") as short:
         shallow = LiveClient("c2", Path(short) / "c2", command, ClientSettings(), "u", "p")
         assert shallow.data_path == Path(short) / "c2" / "data"  # kept in the run folder
+
+
+_TERM_AFTER_CLIENTS = """
+import asyncio, os, signal, sys
+import activitykit.live.run as L
+from activitykit.cli import main
+
+async def clients_ran(*args, **kw):
+    # What live.harness leaves behind: SIGTERM handled by the loop while the clients run,
+    # then set back to the default when it stops.
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: None)
+    loop.remove_signal_handler(signal.SIGTERM)
+    return {"end_t": 0.0, "counts": {}, "unfinished": (), "summary": {}}
+
+def summarise(*args, **kw):  # SIGTERM arrives while the summary is computed
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not interrupt the summary")
+
+L._run, L.summarise = clients_ran, summarise
+sys.exit(main(["live", sys.argv[1], "--clients", "2", "--client-src", sys.argv[3],
+              "--out", sys.argv[2], "--quiet"]))
+"""
+
+
+def test_sigterm_after_the_clients_stopped_is_the_commands_interrupt(tmp_path: Path) -> None:
+    # In a child process: before the fix, the signal's default action ended it (exit -15).
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-c", _TERM_AFTER_CLIENTS, SMOKE, str(out), str(_tree(tmp_path / "t"))],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert "activitykit live: interrupted" in proc.stderr and "Traceback" not in proc.stderr
+    staged = tmp_path / ".run.partial" / "run"
+    assert str(staged) in proc.stderr
+    assert json.loads((staged / "manifest.json").read_text())["complete"] is False
+    assert not out.exists()  # nothing half-written where a complete run would be

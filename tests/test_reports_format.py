@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from activitykit.reports.html import _fmt
+from activitykit.reports._page import fmt as _fmt
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,8 @@ def test_summary_keeps_canary_and_roll_out_apart(run):
 
 
 def test_summary_figure_styles_edges_and_marks_the_critical_path(run, monkeypatch):
-    monkeypatch.setattr(F, "GRAPH_DRAW_LIMIT", 0)  # force the summarised picture
+    # force the summarised picture
+    monkeypatch.setattr("activitykit.reports.graph_figures.GRAPH_DRAW_LIMIT", 0)
     fig = F.graph_figure(run)
     arrows = _arrows(fig)
     by_style = sorted(a.get_linestyle() for a in arrows)

@@ -104,3 +104,48 @@ def test_jsonl_numpy_scalars_and_refusals(tmp_path: Path) -> None:
     assert path.read_text() == (
         '{"t":2.5,"event":"consume","activity":"a2","handler":"h1","attempt":1}\n'
     )
+
+
+@pytest.mark.parametrize("batch", [1, 2, 100])
+def test_parquet_writer_keeps_what_it_wrote_and_writes_the_same_bytes(
+    batch: int, tmp_path: Path
+) -> None:
+    # The row groups are written by a background thread: the file must be byte for byte
+    # what a writer on the caller's thread writes, whatever the number of row groups.
+    import pyarrow as pa
+
+    from activitykit.trace import ARROW_SCHEMA
+
+    w = ParquetTraceWriter(tmp_path / "kept.parquet", batch, keep=True)
+    w.write_many(RECORDS)
+    w.close()
+    assert _rows(w.table()) == RECORDS
+    ref = pq.ParquetWriter(tmp_path / "ref.parquet", ARROW_SCHEMA, compression="zstd")
+    for i in range(0, len(RECORDS), batch):
+        chunk = pa.Table.from_pylist(RECORDS[i : i + batch], schema=ARROW_SCHEMA)
+        ref.write_table(chunk, row_group_size=batch)
+    ref.close()
+    assert (tmp_path / "kept.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "kept.parquet").num_row_groups == -(-len(RECORDS) // batch)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 100])
+def test_parquet_writer_keeps_only_the_kinds_and_fields_asked_for_but_writes_all(
+    batch: int, tmp_path: Path
+) -> None:
+    w = ParquetTraceWriter(
+        tmp_path / "t.parquet", batch, keep=True,
+        keep_events=["created", "transition"], keep_columns=["t", "event", "to"],
+    )  # fmt: skip
+    w.write_many(RECORDS)
+    w.close()
+    assert w.table().to_pylist() == [
+        {"t": r["t"], "event": r["event"], "to": r.get("to")}
+        for r in RECORDS
+        if r["event"] in ("created", "transition")
+    ]
+    assert w.counts == {"created": 2, "exchange": 1, "deliver": 1, "transition": 1}
+    assert _rows(pq.read_table(tmp_path / "t.parquet")) == RECORDS
+    empty = ParquetTraceWriter(tmp_path / "e.parquet", keep=True, keep_columns=["t", "to"])
+    empty.close()
+    assert empty.table().schema.names == ["t", "to"] and empty.table().num_rows == 0

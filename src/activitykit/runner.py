@@ -4,8 +4,10 @@
   settings raise ``InputError``: nothing has run yet);
 - simulate: ``activitykit.sim.simulate`` writes the trace as it goes, to the run directory
   or, in memory, into Arrow columns;
-- summarise: ``reports.summary.summarise`` over the trace read back (``trace.as_frame``);
-- write: ``summary.json`` and, when asked, ``report.html``.
+- summarise: ``reports.summary.summarise`` over the trace the writer kept in memory (a
+  JSON Lines trace is read back: ``trace.as_frame``);
+- write: ``summary.json`` and, when asked, ``report.html`` from the same records, activity
+  table and measures (nothing is read back or computed twice).
 
 A run that fails while simulating (the online checker objects, or the simulator raises) is
 still a result: its ``RunResult`` carries the error and the summary of the trace up to the
@@ -51,6 +53,8 @@ from .scenario import Scenario, dump_effective, scenario_from_data
 if TYPE_CHECKING:  # the simulator and pandas are imported when a run starts
     import pandas as pd
 
+    from .reports.render import FigurePool, LaterPool
+    from .reports.run import RunData
     from .sim.result import SimResult
 
 __all__ = [
@@ -141,14 +145,21 @@ def run_scenario(
     scenario = _build(scenario, seed, trace_format)
     if out_dir is None:
         sim, frame, by_event, error = _simulate(scenario, None, progress, started)
-        summary = _summary(scenario, sim, frame, by_event, error, started)
+        summary, _, _ = _summary(scenario, sim, frame, by_event, error, started)
         return RunResult(None, summary, sim, scenario, error=error)
     target = Path(out_dir)
-    with run_directory(target, scenario) as stage:
+    with run_directory(target, scenario) as stage, _figure_pool(scenario) as pool:
         trace_path = stage / TRACE_FILES[scenario.output.trace_format]
         sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
-        summary = _summary(scenario, sim, frame, by_event, error, started)
-        report = _write(stage, scenario, summary, trace_path, target)
+        summary, acts, measured = _summary(scenario, sim, frame, by_event, error, started)
+        _write_summary(stage, summary, trace_path)
+        report = None
+        if scenario.output.report:
+            figures = pool.take() if pool is not None else None
+            report = _report(
+                stage, target, trace_path, sim, error, frame, acts, measured, summary, figures
+            )
+        del frame, acts  # the trace in memory, before the directory is committed
         final = finish_run_directory(
             stage, target, scenario, trace_path, by_event, error_text(error) if error else None
         )
@@ -164,14 +175,15 @@ def _summary(
     by_event: dict[str, int],
     error: Exception | None,
     started: float,
-) -> dict[str, Any]:
-    from .reports.summary import summarise
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """summary.json as a dict, with the activity table and measures it was computed from."""
+    from .reports.summary import summarise_run
 
-    summary = summarise(scenario, sim, frame, by_event)
+    summary, acts, measured = summarise_run(scenario, sim, frame, by_event)
     if error is not None:
         summary["error"] = error_text(error)
     summary["wall_seconds_total"] = time.perf_counter() - started
-    return summary
+    return summary, acts, measured
 
 
 # --- build ----------------------------------------------------------------------------------
@@ -323,18 +335,29 @@ def _commit(stage: Path, target: Path, *, failed: bool, what: str = "activitykit
 def _simulate(
     scenario: Scenario, trace_path: Path | None, progress: bool, started: float
 ) -> tuple[SimResult, pd.DataFrame, dict[str, int], Exception | None]:
-    """Run the simulator; the trace read back for the summary; the error of a failed run."""
+    """Run the simulator; the trace as the summary (and the report) reads it; the error of
+    a failed run.
+
+    The records are never read back from a Parquet trace: its writer keeps the Arrow
+    batches it writes (every record when a report is asked for, else what the summary
+    reads), so the file is written once and parsed never.
+    """
     from .reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS
     from .sim import simulate
-    from .trace import TableTraceWriter, as_frame, open_writer
+    from .trace import ParquetTraceWriter, TableTraceWriter, as_frame, count_events, open_writer
 
+    everything = trace_path is not None and scenario.output.report
+    subset = {"keep_events": SUMMARY_EVENTS, "keep_columns": SUMMARY_COLUMNS}
     # In memory, the records the summary reads become Arrow columns as they come (not a list
     # of dicts), the rest is only counted: a sweep's workers each hold a run's trace, and
     # compact columns keep them off each other's caches.
-    memory = None
+    writer: Any
     if trace_path is None:
-        memory = TableTraceWriter(events=SUMMARY_EVENTS, columns=SUMMARY_COLUMNS)
-    writer: Any = memory or open_writer(trace_path, scenario.output.trace_format)
+        writer = TableTraceWriter(events=SUMMARY_EVENTS, columns=SUMMARY_COLUMNS)
+    elif scenario.output.trace_format == "parquet":
+        writer = ParquetTraceWriter(trace_path, keep=True, **({} if everything else subset))
+    else:
+        writer = open_writer(trace_path, scenario.output.trace_format)
     bar, on_progress = _progress_bar(scenario) if progress else (None, None)
     error: Exception | None = None
     result: SimResult | None = None
@@ -346,19 +369,24 @@ def _simulate(
         writer.close()
         if bar is not None:
             bar.close()
-    if memory is not None:
-        table, by_event = memory.table(), dict(sorted(memory.counts.items()))
-        frame = as_frame(table, events=SUMMARY_EVENTS)
+    if isinstance(writer, TableTraceWriter):
+        table = writer.table()
+        by_event = dict(sorted(writer.counts.items())) if writer.counts else count_events(table)
+        frame = as_frame(table, events=None if everything else SUMMARY_EVENTS)
+        del table
     else:
         assert trace_path is not None
-        frame, by_event = read_back(trace_path, scenario.output.trace_format)
+        frame, by_event = read_back(trace_path, scenario.output.trace_format, everything)
     if result is None:
         result = _failed_result(scenario, error, frame, by_event, time.perf_counter() - started)
     return result, frame, by_event, error
 
 
-def read_back(trace_path: Path, trace_format: str) -> tuple[pd.DataFrame, dict[str, int]]:
-    """A trace on disk as the summary reads it: the summary's columns, every kind counted.
+def read_back(
+    trace_path: Path, trace_format: str, everything: bool = False
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A trace on disk as the summary reads it: the summary's columns, every kind counted
+    (``everything``: every record and field, as a report reads them).
 
     Public for the other producers of run directories (``activitykit.live``), so that a live
     run is summarised exactly as a simulated one.
@@ -366,8 +394,9 @@ def read_back(trace_path: Path, trace_format: str) -> tuple[pd.DataFrame, dict[s
     from .reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS
     from .trace import as_frame, count_events, read_table
 
-    table = read_table(trace_path, trace_format, fields=frozenset(SUMMARY_COLUMNS))
-    return as_frame(table, events=SUMMARY_EVENTS), count_events(table)
+    fields = None if everything else frozenset(SUMMARY_COLUMNS)
+    table = read_table(trace_path, trace_format, fields=fields)
+    return as_frame(table, events=None if everything else SUMMARY_EVENTS), count_events(table)
 
 
 def _failed_result(
@@ -417,15 +446,8 @@ def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float, float], Non
 
 
 # --- write ----------------------------------------------------------------------------------
-def _write(
-    out_dir: Path,
-    scenario: Scenario,
-    summary: dict[str, Any],
-    trace_path: Path | None,
-    final: Path,
-) -> Path | None:
-    """summary.json (with the list of the run's files) and, when asked, report.html
-    (``out_dir`` is the staged directory, ``final`` where it will be)."""
+def _write_summary(out_dir: Path, summary: dict[str, Any], trace_path: Path | None) -> None:
+    """summary.json, with the list of the run's files (``out_dir``: the staged directory)."""
     from .reports.summary import write_summary
 
     summary["files"] = {
@@ -434,15 +456,67 @@ def _write(
         "summary": "summary.json",
     }
     write_summary(Path(out_dir) / "summary.json", summary)
-    return write_report_or_warn(Path(out_dir), final) if scenario.output.report else None
 
 
-def write_report_or_warn(out_dir: Path, final: Path) -> Path | None:
-    """report.html via the reports package; a failing report does not lose the run."""
+def _report(
+    stage: Path,
+    final: Path,
+    trace_path: Path,
+    sim: SimResult,
+    error: Exception | None,
+    frame: pd.DataFrame,
+    acts: pd.DataFrame,
+    measured: dict[str, Any],
+    summary: dict[str, Any],
+    pool: FigurePool | None,
+) -> Path | None:
+    """report.html from the run in memory: the records, activity table and measures the
+    summary was computed from, the summary as summary.json holds it, the effective
+    scenario as its file holds it; what ``activitykit report`` would read back."""
+    from .reports.run import read_scenario, run_data
+    from .reports.summary import strict
+
+    run = run_data(
+        stage,
+        frame,
+        strict(summary),
+        read_scenario(stage / "scenario.effective.yaml"),
+        trace_path=trace_path,
+        activities=acts,
+        measured=measured,
+        # a finished run was checked record by record as it ran (sim.simulate check=True)
+        checked=sim.checked_with if error is None and sim.checked_with != "none" else None,
+    )
+    return write_report_or_warn(run, final, pool)
+
+
+@contextlib.contextmanager
+def _figure_pool(scenario: Scenario) -> Iterator[LaterPool | None]:
+    """Workers for the report's figures, started while the simulation runs if it runs long
+    enough to let them import matplotlib (``reports.render``); None without a report or a
+    second CPU."""
+    if not scenario.output.report:
+        yield None
+        return
+    from .reports.render import FigurePool, LaterPool
+
+    if not FigurePool.wanted():
+        yield None
+        return
+    with LaterPool() as pool:
+        yield pool
+
+
+def write_report_or_warn(
+    out_dir: Path | RunData, final: Path, figures: FigurePool | None = None
+) -> Path | None:
+    """report.html via the reports package; a failing report does not lose the run.
+    ``out_dir``: the run directory, or its ``RunData`` already in memory; ``figures``:
+    see ``reports.write_report``."""
     from .reports import write_report
 
     try:
-        return Path(write_report(out_dir))
+        return Path(write_report(out_dir, figures=figures))
     except InputError:
         raise
     except Exception as exc:  # the run's results are on disk; say what failed and go on

@@ -24,6 +24,8 @@ job-handler processes (``activitykit.live.amqp``); their records go to the same 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
@@ -140,13 +142,57 @@ def run_live(scenario: Scenario, options: LiveOptions) -> RunResult:
     The directory is written as ``activitykit run`` writes one (``runner.run_directory``):
     staged beside the target, locked, with a manifest, and put in place whole at the end.
     A run stopped by Ctrl-C or SIGTERM after run time 0 keeps what ran, its manifest saying
-    ``complete: false``; a run that cannot start leaves only the staged directory.
+    ``complete: false``; a run that cannot start leaves only the staged directory, and so
+    does a run stopped by either signal after its clients stopped, while its summary and
+    report are written (``KeyboardInterrupt`` then, for both signals: the CLI's interrupt).
     """
     scenario, intervals = live_scenario(scenario, options.clients)
     amqp = options.amqp_url is not None or options.own_broker
     check_workload(scenario, allow_host_changes=options.allow_host_changes, amqp=amqp)
     target = Path(options.out_dir)
+    previous = signal.getsignal(signal.SIGTERM)
+    _term_interrupts()
+    staged: list[Path] = []
+    try:
+        return _run_staged(scenario, options, intervals, target, staged)
+    except KeyboardInterrupt:
+        if staged and staged[0].exists():
+            print(
+                "activitykit live: interrupted before the run's files were all written; "
+                f"what was written is in {staged[0]} (its manifest says complete: false)",
+                file=sys.stderr,
+            )
+        raise
+    finally:
+        if previous is not None:
+            with suppress(ValueError):  # not the main thread: nothing was installed
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _term_interrupts() -> None:
+    """From now on SIGTERM stops the command as Ctrl-C does (``KeyboardInterrupt``). While
+    the clients run, the run's event loop handles it (``live.harness``) and, stopping,
+    sets it back to the default, which would end the process with no word and no exit
+    code of ours; so this is called again once the loop is done."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with suppress(ValueError):  # not the main thread: signals are the main thread's
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _run_staged(
+    scenario: Scenario,
+    options: LiveOptions,
+    intervals: Intervals,
+    target: Path,
+    staged: list[Path],
+) -> RunResult:
+    """``run_live`` in its staged directory (appended to ``staged``, for the message of an
+    interrupted run)."""
     with run_directory(target, scenario, own_files=LIVE_FILES) as out:
+        staged.append(out)
         trace_path = out / TRACE_FILES[scenario.output.trace_format]
         summary, result = _run_into(scenario, options, intervals, out, trace_path)
         report = write_report_or_warn(out, target) if scenario.output.report else None
@@ -188,6 +234,7 @@ def _run_into(
     except asyncio.CancelledError:  # a signal before run time 0: the clients are stopped
         raise KeyboardInterrupt from None
     finally:
+        _term_interrupts()  # the loop left SIGTERM at its default
         writer.close()
     end_t = max(live["end_t"], sink.last_t)
     report = checker.finish(end_t)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .compare import write_compare
     from .graph import build_graph, critical_path, summary_graph
-    from .html import SECTIONS, write_compare, write_report
+    from .html import SECTIONS, write_report
     from .metrics import KEY_FIGURE_NAMES, activity_table, key_figures
     from .run import RunData, load_run
 
@@ -38,7 +39,8 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "graph": ("build_graph", "critical_path", "summary_graph"),
-        "html": ("SECTIONS", "write_compare", "write_report"),
+        "compare": ("write_compare",),
+        "html": ("SECTIONS", "write_report"),
         "metrics": ("KEY_FIGURE_NAMES", "activity_table", "key_figures"),
         "run": ("RunData", "load_run"),
     },

@@ -1,29 +1,27 @@
 """One function per report figure: ``RunData`` in, matplotlib ``Figure`` out.
 
-Figures are built with ``matplotlib.figure.Figure`` directly, never ``pyplot``: no global
-figure registry to leak from and no GUI backend, so they render with Agg anywhere (a
-server, a test worker) and are freed when dropped. ``figure_png`` turns one into PNG bytes.
-Every function draws a clear "nothing to show" panel instead of failing on an empty run.
+Each starts from ``_canvas.new_figure`` (a ``matplotlib.figure.Figure``, never ``pyplot``,
+rendered with Agg: see ``_canvas``); ``figure_png`` turns one into PNG bytes. The
+dependency-graph figure is in ``graph_figures``. Every function draws a clear "nothing to
+show" panel instead of failing on an empty run.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
 import math
 from collections.abc import Callable, Sequence
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ._canvas import STATE_COLOURS, empty_panel, figure_png, new_figure
 from ._frame import STATES, TERMINAL_STATES
-from .graph import EDGE_STYLES, GRAPH_DRAW_LIMIT, edge_frame, summary_keys
+from .graph_figures import graph_figure
 from .metrics import open_ages
+from .render import FIGURE_NAMES
 from .run import RunData
 from .series import queue_depth_steps
 
@@ -42,17 +40,6 @@ __all__ = [
     "throughput_figure",
 ]
 
-STATE_COLOURS: dict[str, str] = {
-    "Queued": "#9ecae1",
-    "Scheduled": "#c6dbef",
-    "Waiting": "#fdd0a2",
-    "Blocked": "#fd8d3c",
-    "In Progress": "#3182bd",
-    "Succeeded": "#31a354",
-    "Failed": "#de2d26",
-    "Canceled": "#969696",
-    "group": "#dadaeb",
-}
 _PHASES = {
     "to_start": "created → In Progress",
     "run": "In Progress → final",
@@ -60,26 +47,6 @@ _PHASES = {
 }
 _MAX_LINES = 8  # more series than this are folded into "other"
 _ECDF_POINTS = 400  # an ECDF is drawn from this many quantiles, however many activities
-
-
-def _new(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (10, 4)) -> Figure:
-    # Fixed margins rather than constrained layout: layout engines measure every text box
-    # in an extra draw pass, which doubled the cost of a report.
-    fig = Figure(figsize=size)
-    FigureCanvasAgg(fig)
-    fig.subplots(rows, cols, squeeze=False)
-    w, h = size
-    fig.subplots_adjust(
-        left=0.75 / w, right=1 - 0.25 / w, bottom=0.6 / h, top=1 - 0.45 / h,
-        hspace=1.2 / (h / rows), wspace=0.9 / (w / cols),
-    )  # fmt: skip
-    return fig
-
-
-def _empty(ax: Axes, what: str) -> None:
-    ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def _minutes(index: pd.Index) -> np.ndarray:
@@ -107,20 +74,13 @@ def _fold(df: pd.DataFrame, limit: int = _MAX_LINES) -> pd.DataFrame:
     return out
 
 
-def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """Render ``fig`` to PNG bytes with the Agg canvas."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
 def throughput_figure(run: RunData) -> Figure:
     """Activities finished per minute over time, by kind (top) and by type (bottom)."""
-    fig = _new(2, 1, size=(10, 6.5))
+    fig = new_figure(2, 1, size=(10, 6.5))
     for ax, by in zip(fig.axes, ("kind", "type"), strict=True):
         series = _fold(run.throughput(by))
         if series.empty or series.to_numpy().sum() == 0:
-            _empty(ax, "finished activities")
+            empty_panel(ax, "finished activities")
             continue
         for col in series.columns:
             ax.step(_minutes(series.index), series[col], where="post", label=str(col), lw=1.2)
@@ -162,7 +122,7 @@ def _ecdf(
 def latency_figure(run: RunData) -> Figure:
     """ECDFs of the three latency phases, by kind (top row) and by type (bottom row),
     with p50/p90/p99 of all activities marked."""
-    fig = _new(2, 3, size=(13, 7))
+    fig = new_figure(2, 3, size=(13, 7))
     after = (run.activities["created_t"] >= run.warmup).to_numpy()
     acts = run.activities.loc[after]
     ages = {
@@ -184,7 +144,7 @@ def latency_figure(run: RunData) -> Figure:
             ax = fig.axes[row * 3 + col]
             values = acts[phase].to_numpy(dtype=float)
             if np.isnan(values).all():
-                _empty(ax, f"{_PHASES[phase]} latencies")
+                empty_panel(ax, f"{_PHASES[phase]} latencies")
                 continue
             codes, keys = groups[by]
             for code, key in keys:
@@ -212,11 +172,11 @@ def latency_over_time_figure(run: RunData) -> Figure:
     """Created -> final latency against creation time, one point per activity coloured by
     its outcome (as Jepsen and Maelstrom plot it), so a slow stretch mid-run shows; still-open
     activities are drawn at their age at the end (a lower bound of their latency)."""
-    fig = _new(1, 1, size=(10, 4.2))
+    fig = new_figure(1, 1, size=(10, 4.2))
     ax = fig.axes[0]
     acts = run.activities
     if len(acts) == 0:
-        _empty(ax, "activities")
+        empty_panel(ax, "activities")
         return fig
     step = max(1, math.ceil(len(acts) / _SCATTER_POINTS))
     sub = acts.iloc[::step]
@@ -256,7 +216,7 @@ def latency_over_time_figure(run: RunData) -> Figure:
 
 def occupancy_figure(run: RunData) -> Figure:
     """How many activities are in each state over time: open states (top), final (bottom)."""
-    fig = _new(2, 1, size=(10, 6.5))
+    fig = new_figure(2, 1, size=(10, 6.5))
     occ = run.occupancy
     x = _minutes(occ.index)
     groups = (
@@ -266,7 +226,7 @@ def occupancy_figure(run: RunData) -> Figure:
     for ax, (title, states) in zip(fig.axes, groups, strict=True):
         cols = [s for s in states if occ[s].to_numpy().any()]
         if not cols:
-            _empty(ax, f"activities in {title}")
+            empty_panel(ax, f"activities in {title}")
             continue
         ax.stackplot(
             x,
@@ -284,7 +244,7 @@ def occupancy_figure(run: RunData) -> Figure:
 
 def queue_figure(run: RunData) -> Figure:
     """Server queue depth (top) and job-handler utilisation per bin (bottom)."""
-    fig = _new(2, 1, size=(10, 5.5))
+    fig = new_figure(2, 1, size=(10, 5.5))
     q = run.queue
     x = _minutes(q.index)
     ax1, ax2 = fig.axes
@@ -307,7 +267,7 @@ def queue_figure(run: RunData) -> Figure:
         ax1.set_ylim(-0.05 * max(1, int(d.max())), 1.05 * max(1, int(d.max())))
         ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
-        _empty(ax1, "server activities enqueued")
+        empty_panel(ax1, "server activities enqueued")
     util = q["utilisation"].to_numpy(dtype=float)
     if np.isfinite(util).any() and np.nansum(util) > 0:
         ax2.step(x, util * 100, where="post", color="#e6550d")
@@ -315,18 +275,18 @@ def queue_figure(run: RunData) -> Figure:
         ax2.set_title(f"Job-handler utilisation (mean over {run.step:g} s bins)")
         ax2.set_ylabel("% busy")
     else:
-        _empty(ax2, "job-handler activity")
+        empty_panel(ax2, "job-handler activity")
     ax2.set_xlabel("time (min)")
     return fig
 
 
 def exchange_figure(run: RunData) -> Figure:
     """Load the fleet puts on the server: exchanges (regular, urgent), deliveries, results."""
-    fig = _new(1, 1, size=(10, 3.8))
+    fig = new_figure(1, 1, size=(10, 3.8))
     ax = fig.axes[0]
     ex = run.exchanges
     if not ex.to_numpy().any():
-        _empty(ax, "message exchanges")
+        empty_panel(ax, "message exchanges")
         return fig
     x = _minutes(ex.index)
     for col, colour in zip(ex.columns, ("#3182bd", "#de2d26", "#31a354", "#756bb1"), strict=True):
@@ -338,179 +298,13 @@ def exchange_figure(run: RunData) -> Figure:
     return fig
 
 
-def _layered_layout(g: nx.DiGraph) -> dict[object, np.ndarray]:
-    # Left to right by dependency depth; deterministic (sorted within a layer).
-    for layer, nodes in enumerate(nx.topological_generations(g)):
-        for n in nodes:
-            g.nodes[n]["_layer"] = layer
-    pos = nx.multipartite_layout(g, subset_key="_layer")
-    for n in g.nodes:
-        del g.nodes[n]["_layer"]
-    return pos
-
-
-def graph_figure(run: RunData) -> Figure:
-    """The dependency graph coloured by last state with the critical path in red; above
-    ``GRAPH_DRAW_LIMIT`` nodes, the graph summarised by activity type instead."""
-    n = len(run.activities) + len(run.groups)
-    if n == 0:
-        fig = _new(size=(8, 3))
-        _empty(fig.axes[0], "activities")
-        return fig
-    if n > GRAPH_DRAW_LIMIT:
-        return _summary_figure(run)
-    g = run.graph
-    fig = _new(size=(11, max(4.0, min(12.0, 0.25 * n))))
-    ax = fig.axes[0]
-    try:
-        pos = _layered_layout(g)
-    except nx.NetworkXUnfeasible:  # a cycle: only a malformed trace has one
-        pos = nx.spring_layout(g, seed=0)
-    path = run.critical_path
-    on_path = set(itertools.pairwise(path))
-    colours = [STATE_COLOURS.get(str(d.get("state")), "#ffffff") for _, d in g.nodes(data=True)]
-    nx.draw_networkx_nodes(
-        g, pos, ax=ax, node_color=colours, node_size=180, edgecolors="k", linewidths=0.5
-    )
-    for rel, style in EDGE_STYLES.items():
-        edges = [(u, v) for u, v, r in g.edges(data="relation") if r == rel]
-        nx.draw_networkx_edges(
-            g,
-            pos,
-            ax=ax,
-            edgelist=edges,
-            style=style,
-            edge_color=["red" if e in on_path else "#555555" for e in edges],
-            width=[2.5 if e in on_path else 0.8 for e in edges],
-            arrowsize=8,
-            node_size=180,
-        )
-    if path:
-        nx.draw_networkx_nodes(
-            g, pos, nodelist=path, ax=ax, node_color="none", edgecolors="red",
-            linewidths=2.0, node_size=260,
-        )  # fmt: skip
-    if n <= 60:
-        nx.draw_networkx_labels(g, pos, ax=ax, font_size=6)
-    _state_legend(ax, {str(d.get("state")) for _, d in g.nodes(data=True)})
-    ax.set_title(f"Dependency graph ({n} nodes; critical path in red, {len(path)} nodes)")
-    ax.axis("off")
-    return fig
-
-
-def _state_legend(ax: Axes, states: set[str]) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    handles: list[Patch | Line2D] = [
-        Patch(color=c, label=s) for s, c in STATE_COLOURS.items() if s in states
-    ]
-    # The line style of each edge relation, as the caption describes them.
-    handles += [Line2D([], [], color="#555555", ls=ls, label=r) for r, ls in EDGE_STYLES.items()]
-    # Outside the axes: inside, it hides whichever node the layout put in that corner.
-    ax.legend(
-        handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0),
-        frameon=False,
-    )  # fmt: skip
-    ax.figure.subplots_adjust(right=0.88)
-
-
-def _summary_layout(s: nx.MultiDiGraph) -> dict[object, np.ndarray]:
-    # Layered like the full graph when it is acyclic (gates then read left to right);
-    # a type that depends on itself makes a cycle, and then a circle is the fair layout.
-    if s.number_of_nodes() == 1:
-        return {n: np.zeros(2) for n in s.nodes}
-    loops = list(nx.selfloop_edges(s))
-    dag = nx.DiGraph(s)
-    dag.remove_edges_from(loops)
-    if nx.is_directed_acyclic_graph(dag):
-        return _layered_layout(dag)
-    return nx.circular_layout(sorted(s.nodes))
-
-
-def _summary_figure(run: RunData) -> Figure:
-    s = run.type_summary
-    fig = _new(size=(11, 7))
-    ax = fig.axes[0]
-    nodes = sorted(s.nodes, key=lambda k: -s.nodes[k]["count"])
-    s = s.subgraph(nodes[:40]).copy()  # a summary must stay readable too
-    pos = _summary_layout(s)
-    counts = np.array([s.nodes[k]["count"] for k in s.nodes], dtype=float)
-    sizes = 300 + 2700 * np.sqrt(counts / max(counts.max(), 1.0))
-    size_of = dict(zip(s.nodes, sizes, strict=True))
-    colours = []
-    for k in s.nodes:
-        d = s.nodes[k]
-        states = {st: d.get(st, 0) for st in STATES}
-        dominant = max(states, key=states.__getitem__) if any(states.values()) else "group"
-        colours.append(STATE_COLOURS["group" if d.get("kind") == "group" else dominant])
-    nx.draw_networkx_nodes(
-        s, pos, ax=ax, node_size=sizes, node_color=colours, edgecolors="k", linewidths=0.5
-    )
-    # The critical path as a walk over summary nodes, with the relation of each step.
-    keys = summary_keys(run.activities, "type", run.groups)
-    path = [str(keys.get(n, n)) for n in run.critical_path]
-    rel = _graph_relations(run)
-    on_path = {
-        (u, v, rel.get((a, b), "")) for (a, b), (u, v) in zip(
-            itertools.pairwise(run.critical_path), itertools.pairwise(path), strict=True
-        )
-    }  # fmt: skip
-    # Parallel edges of different relations bend apart, so each style stays visible.
-    bend = {"depends_on": 0.0, "progress_of": 0.25, "parent": -0.25}
-    for relation, style in EDGE_STYLES.items():
-        edges = [(u, v) for u, v, r in s.edges(keys=True) if r == relation]
-        if not edges:
-            continue
-        red = [(u, v, relation) in on_path for u, v in edges]
-        nx.draw_networkx_edges(
-            s, pos, ax=ax, edgelist=edges, style=style,
-            width=[
-                (3.0 if r else 0.8 + 0.5 * math.log10(s.edges[u, v, relation]["count"]))
-                for (u, v), r in zip(edges, red, strict=True)
-            ],
-            edge_color=["red" if r else "#555555" for r in red],
-            arrowsize=10, nodelist=list(s.nodes), node_size=sizes,
-            connectionstyle=f"arc3,rad={bend[relation]}",
-        )  # fmt: skip
-    if path:
-        nx.draw_networkx_nodes(
-            s, pos, nodelist=[k for k in dict.fromkeys(path) if k in s], ax=ax,
-            node_color="none", edgecolors="red", linewidths=2.0,
-            node_size=[size_of[k] * 1.3 for k in dict.fromkeys(path) if k in s],
-        )  # fmt: skip
-    nx.draw_networkx_labels(
-        s, pos, ax=ax, font_size=7, labels={k: f"{k}\n{s.nodes[k]['count']}" for k in s.nodes}
-    )
-    ax.margins(0.18)  # room for the long type names of the outer nodes
-    _state_legend(ax, {*STATES, "group"})
-    n = len(run.activities)
-    cp = f"critical path in red ({len(path)} nodes)" if path else "no critical path"
-    ax.set_title(
-        f"Dependency graph summarised by type ({n} activities; colour = most common last "
-        f"state, size = count; {cp})",
-        fontsize="medium",
-    )
-    ax.axis("off")
-    return fig
-
-
-def _graph_relations(run: RunData) -> dict[tuple[str, str], str]:
-    """The relation of each edge on the critical path (the only edges looked up)."""
-    on = set(run.critical_path)
-    if not on:
-        return {}
-    e = edge_frame(run.activities.loc[run.activities["id"].isin(on)])
-    return {(str(u), str(v)): r for u, v, r in e.itertuples(index=False, name=None)}
-
-
 def bulk_progress_figure(run: RunData) -> Figure:
     """Progress of watched parents over time, with their waiters' thresholds and releases."""
     progress, thresholds = run.bulk
-    fig = _new(size=(10, 4.5))
+    fig = new_figure(size=(10, 4.5))
     ax = fig.axes[0]
     if progress.empty and thresholds.empty:
-        _empty(ax, "bulk operations or progress thresholds")
+        empty_panel(ax, "bulk operations or progress thresholds")
         return fig
     waiters = thresholds.groupby("parent").size().sort_values(ascending=False)
     types = dict(zip(run.groups["activity"], run.groups["type"].astype(str), strict=True))
@@ -545,7 +339,7 @@ def bulk_progress_figure(run: RunData) -> Figure:
 def ecdf_compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = None) -> Figure:
     """Overlaid ECDFs of the three latency phases, one line per run (after each warm-up)."""
     names = list(labels) if labels is not None else [r.name for r in runs]
-    fig = _new(1, 3, size=(13, 4))
+    fig = new_figure(1, 3, size=(13, 4))
     for ax, phase in zip(fig.axes, _PHASES, strict=True):
         drawn = False
         for run, name in zip(runs, names, strict=True):
@@ -555,7 +349,7 @@ def ecdf_compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = 
                 _ecdf(ax, values, name, lw=1.2)
                 drawn = True
         if not drawn:
-            _empty(ax, f"{_PHASES[phase]} latencies")
+            empty_panel(ax, f"{_PHASES[phase]} latencies")
             continue
         ax.set_title(_PHASES[phase])
         ax.set_xlabel("seconds")
@@ -567,12 +361,5 @@ def ecdf_compare_figure(runs: Sequence[RunData], labels: Sequence[str] | None = 
 
 #: Report figures in section order: file stem -> function.
 FIGURES: dict[str, Callable[[RunData], Figure]] = {
-    "throughput": throughput_figure,
-    "latency": latency_figure,
-    "latency_over_time": latency_over_time_figure,
-    "occupancy": occupancy_figure,
-    "queue": queue_figure,
-    "exchange": exchange_figure,
-    "graph": graph_figure,
-    "bulk_progress": bulk_progress_figure,
+    name: globals()[f"{name}_figure"] for name in FIGURE_NAMES
 }

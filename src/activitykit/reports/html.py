@@ -1,30 +1,31 @@
-"""Write the report files of one run, or the comparison of several.
+"""Write the report files of one run (the comparison of several: ``compare``).
 
 ``write_report`` produces one self-contained ``report.html`` (figures inlined as base64 PNG,
 no scripts, no network) and, in a folder beside it named after it (``report/`` for
 ``report.html``), every figure as PNG and every table as CSV, plus the dependency graph as
-GraphML and DOT. The HTML is built from a ``RunData`` only: extract, then render.
+GraphML and DOT. The HTML is built from a ``RunData`` only: extract, then render; this
+module says what each section shows, ``_page`` assembles the page.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ._page import TABLE_ROWS, Page, document
 from .graph import GRAPH_DRAW_LIMIT, write_dot, write_graphml
-from .metrics import LATENCY_PHASES
-from .run import RunData, load_run
+from .run import RunData, as_run
 
-__all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_compare", "write_report"]
+if TYPE_CHECKING:
+    from .render import FigurePool
+
+__all__ = ["EXPORT_LIMIT", "SECTIONS", "TABLE_ROWS", "write_report"]
 
 #: Section headings of report.html, in order (tests check every one is present).
 SECTIONS: tuple[str, ...] = (
@@ -42,111 +43,10 @@ SECTIONS: tuple[str, ...] = (
     "Findings",
     "Effective scenario",
 )
-#: Rows of a long table shown in the HTML; the CSV always holds them all.
-TABLE_ROWS = 50
 #: Above this many nodes the GraphML/DOT export is the by-type summary, not every activity.
 EXPORT_LIMIT = 50_000
 #: Above this many activities the activity table is written as Parquet instead of CSV.
 ACTIVITY_CSV_LIMIT = 100_000
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-top:.6em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
-td,th{border:1px solid #ddd;padding:2px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
-.note{color:#666;font-size:.9em}nav a{margin-right:1em}
-.question{font-size:1.2em;font-style:italic}.verdict{font-weight:bold;font-size:1.1em}
-.ok{color:#1a7f37}.bad{color:#b42318}table.headline td.big{font-size:1.3em;font-weight:bold}
-"""
-
-
-@dataclass
-class _Page:
-    """The HTML being assembled and the folder receiving its PNG and CSV files."""
-
-    assets: Path
-    parts: list[str]
-
-    def heading(self, title: str) -> None:
-        self.parts.append(f'<h2 id="{_anchor(title)}">{html.escape(title)}</h2>')
-
-    def text(self, text: str, cls: str = "note") -> None:
-        self.parts.append(f'<p class="{cls}">{html.escape(text)}</p>')
-
-    def figure(self, name: str, fig: Any) -> None:
-        from .figures import figure_png
-
-        png = figure_png(fig)
-        fig.clear()
-        (self.assets / f"{name}.png").write_bytes(png)
-        data = base64.b64encode(png).decode("ascii")
-        self.parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
-
-    def table(self, name: str, df: pd.DataFrame, *, index: bool = False, note: str = "") -> None:
-        df.to_csv(self.assets / f"{name}.csv", index=index)
-        shown = df.head(TABLE_ROWS)
-        more = len(df) - len(shown)
-        tail = f" (first {TABLE_ROWS} of {len(df)} rows; all in {name}.csv)" if more > 0 else ""
-        if note or tail:
-            self.text(note + tail)
-        if len(df) == 0:
-            self.text("(none)")
-            return
-        self.parts.append(shown.to_html(index=index, float_format=_fmt, na_rep="", border=0))
-
-    def key_figures(
-        self, figures: dict[str, float], lower: set[str] | frozenset[str] = frozenset()
-    ) -> None:
-        """Key figures: CSV as name/value; in the HTML, latencies as a scope x phase grid,
-        ">= x" for the names in ``lower`` (percentiles only bounded from below)."""
-        _key_table(figures).to_csv(self.assets / "key_figures.csv", index=False)
-        rows, other = [], {}
-        for name, value in figures.items():
-            parts = name.split(".")
-            if len(parts) == 3 and parts[1] in LATENCY_PHASES:
-                text = _fmt(value)
-                text = ">= " + text if name in lower and text else text
-                rows.append({"scope": parts[0], "phase": parts[1], "stat": parts[2], "v": text})
-            else:
-                other[name] = value
-        if rows:
-            df = pd.DataFrame(rows)
-            grid = df.pivot(index=["scope", "phase"], columns="stat", values="v")
-            grid = grid.reindex(columns=list(dict.fromkeys(df["stat"])))
-            grid = grid.reindex(
-                index=list(dict.fromkeys(zip(df["scope"], df["phase"], strict=True)))
-            )
-            note = "Latencies (s), activities created after warm-up"
-            if lower:
-                note += "; >= x: still-open activities leave it unknown, at least x"
-            self.text(note + ":")
-            self.parts.append(grid.to_html(na_rep="", border=0))
-        self.parts.append(
-            _key_table(other).to_html(index=False, float_format=_fmt, na_rep="", border=0)
-        )
-
-
-def _fmt(x: float) -> str:
-    """Table numbers without false precision: whole numbers and anything from 100 up
-    without decimals (with thousands separators), 1 decimal from 1, 3 significant digits
-    below. Units are in the column names and notes; the CSV files keep full precision."""
-    if math.isnan(x):
-        return ""
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == int(x) or abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.3g}"
-
-
-def _anchor(title: str) -> str:
-    return title.lower().replace(" ", "-")
-
-
-def _as_run(source: RunData | str | PathLike[str]) -> RunData:
-    return source if isinstance(source, RunData) else load_run(source)
 
 
 def _default_out(run: RunData) -> Path:
@@ -155,12 +55,14 @@ def _default_out(run: RunData) -> Path:
     return run.path.parent / f"{run.path.name.split('.')[0]}.report.html"
 
 
-def _key_table(figures: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame({"name": list(figures), "value": list(figures.values())})
-
-
 def _conformance(run: RunData) -> tuple[pd.DataFrame, str]:
-    """Violations from ``activitykit.check`` on the run's trace, and the verdict."""
+    """Violations from ``activitykit.check`` on the run's trace, and the verdict; for a
+    trace already judged record by record (``RunData.checked``), that judgement."""
+    if run.checked is not None:
+        from ..check.report import VIOLATION_COLUMNS
+
+        none = pd.DataFrame({c: pd.Series(dtype=object) for c in VIOLATION_COLUMNS})
+        return none, f"Checked with profile {run.profile}: conformant ({run.checked}, online)."
     from ..check import check
 
     source = run.trace_path if run.trace_path is not None else run.trace
@@ -182,21 +84,22 @@ def write_report(
     out: str | PathLike[str] | None = None,
     *,
     check: bool = True,
+    figures: FigurePool | None = None,
 ) -> Path:
     """Write ``report.html`` for a run directory or trace (or a loaded ``RunData``).
 
     ``out``: the HTML path (default: ``RUN_DIR/report.html``, or ``NAME.report.html`` beside
     a bare trace). Figures, CSV tables, GraphML and DOT go into a folder next to it with the
-    same stem. ``check``: run the conformance checker for the violations section. Returns
-    the HTML path.
+    same stem. ``check``: run the conformance checker for the violations section.
+    ``figures``: worker processes that draw the figures while this one writes the rest
+    (``render.FigurePool``; without, they are drawn here). Returns the HTML path.
     """
-    from . import figures as F
-
-    run = _as_run(run_dir)
+    run = as_run(run_dir)
     html_path = Path(out) if out is not None else _default_out(run)
     assets = html_path.with_suffix("")
     assets.mkdir(parents=True, exist_ok=True)
-    page = _Page(assets, [])
+    page = Page(assets, [], run, figures)
+    page.prefetch()
     title = f"activitykit report: {run.name}"
     n = len(run.activities)
 
@@ -211,27 +114,27 @@ def write_report(
     page.key_figures(run.key_figures, _lower_bounds(run.measures))
 
     page.heading("Throughput")
-    page.figure("throughput", F.throughput_figure(run))
+    page.figure("throughput")
     page.table("throughput_by_kind", run.throughput("kind"), index=True, note="per minute")
     run.throughput("type").to_csv(assets / "throughput_by_type.csv")
 
     page.heading("Latency")
-    page.figure("latency", F.latency_figure(run))
-    page.figure("latency_over_time", F.latency_over_time_figure(run))
+    page.figure("latency")
+    page.figure("latency_over_time")
     page.table("latency_by_kind", run.latency_table("kind"), note="seconds, after warm-up")
     page.table("latency_by_type", run.latency_table("type"))
 
     page.heading("State occupancy")
-    page.figure("occupancy", F.occupancy_figure(run))
+    page.figure("occupancy")
     run.occupancy.to_csv(assets / "occupancy.csv")
 
     page.heading("Queue and job-handlers")
-    page.figure("queue", F.queue_figure(run))
+    page.figure("queue")
     run.queue.to_csv(assets / "queue.csv")
 
     page.heading("Exchange load")
     _load_section(run, page)
-    page.figure("exchange", F.exchange_figure(run))
+    page.figure("exchange")
     page.text(
         "The figure shows traced exchanges only: those that delivered or returned work. "
         "Idle exchanges are counted, not traced; the table above has them all."
@@ -239,11 +142,11 @@ def write_report(
     run.exchanges.to_csv(assets / "exchange.csv")
 
     page.heading("Dependency graph")
-    page.figure("graph", F.graph_figure(run))
+    page.figure("graph")
     _graph_section(run, page)
 
     page.heading("Bulk operations")
-    page.figure("bulk_progress", F.bulk_progress_figure(run))
+    page.figure("bulk_progress")
     progress, thresholds = run.bulk
     progress.to_csv(assets / "bulk_progress.csv", index=False)
     page.table("bulk_thresholds", thresholds, note="activities waiting on a parent's progress")
@@ -277,7 +180,8 @@ def write_report(
         page.parts.append(f"<pre>{html.escape(text)}</pre>")
 
     _write_activities(run.activities, assets)
-    html_path.write_text(_document(title, page.parts), encoding="utf-8")
+    page.finish()
+    html_path.write_text(document(title, page.parts, SECTIONS), encoding="utf-8")
     return html_path
 
 
@@ -291,7 +195,7 @@ def _lower_bounds(measured: dict[str, Any]) -> set[str]:
     }
 
 
-def _headline_section(run: RunData, page: _Page) -> None:
+def _headline_section(run: RunData, page: Page) -> None:
     """The question, the verdict and the headline figures (summary.json ``headline``)."""
     page.heading("Headline")
     head = run.summary.get("headline")
@@ -320,7 +224,7 @@ def _headline_section(run: RunData, page: _Page) -> None:
     pd.DataFrame(head["figures"]).to_csv(page.assets / "headline.csv", index=False)
 
 
-def _load_section(run: RunData, page: _Page) -> None:
+def _load_section(run: RunData, page: Page) -> None:
     """Counted exchanges and pings (summary.json ``load``), per minute and per second."""
     load = run.summary.get("load")
     if not load:
@@ -368,7 +272,7 @@ def _load_section(run: RunData, page: _Page) -> None:
     )
 
 
-def _findings_section(run: RunData, page: _Page) -> None:
+def _findings_section(run: RunData, page: Page) -> None:
     """What real clients did that the spec's model does not expect: summary.json's
     ``live.findings`` (written by ``activitykit.live.findings``), shown as it is."""
     findings = (run.summary.get("live") or {}).get("findings")
@@ -417,7 +321,7 @@ def _findings_section(run: RunData, page: _Page) -> None:
         page.table("held_results", pd.DataFrame(held["examples"]), note="results held (first ones)")
 
 
-def _graph_section(run: RunData, page: _Page) -> None:
+def _graph_section(run: RunData, page: Page) -> None:
     path = run.critical_path
     if path:
         cp = run.critical_path_table()
@@ -466,60 +370,3 @@ def _write_activities(activities: pd.DataFrame, assets: Path) -> None:
     else:
         flat = activities.assign(depends_on=activities["depends_on"].map(listed))
         flat.to_parquet(assets / "activities.parquet", index=False)
-
-
-def _document(title: str, parts: Sequence[str]) -> str:
-    body = "".join(parts)
-    nav = " ".join(
-        f'<a href="#{_anchor(s)}">{html.escape(s)}</a>'
-        for s in SECTIONS
-        if f'id="{_anchor(s)}"' in body
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><nav>{nav}</nav>\n" + "\n".join(parts) + "\n</body></html>\n"
-    )
-
-
-def write_compare(
-    sources: Sequence[RunData | str | PathLike[str]], out: str | PathLike[str]
-) -> Path:
-    """Compare runs: overlaid latency ECDFs and the key figures side by side.
-
-    Writes ``out`` (HTML) and, in the folder of the same stem, ``latency_ecdf.png`` and
-    ``key_figures.csv`` (one column per run). Returns the HTML path.
-    """
-    from .figures import ecdf_compare_figure
-
-    runs = [_as_run(s) for s in sources]
-    names = _unique_names([r.name for r in runs])
-    html_path = Path(out)
-    assets = html_path.with_suffix("")
-    assets.mkdir(parents=True, exist_ok=True)
-    page = _Page(assets, [])
-    page.heading("Latency")
-    page.figure("latency_ecdf", ecdf_compare_figure(runs, labels=names))
-    page.heading("Key figures")
-    table = pd.DataFrame({name: run.key_figures for run, name in zip(runs, names, strict=True)})
-    table.index.name = "name"
-    page.table("key_figures", table, index=True)
-    page.heading("Runs")
-    page.parts.append(
-        "<pre>"
-        + html.escape(
-            json.dumps({n: str(r.path) for n, r in zip(names, runs, strict=True)}, indent=2)
-        )
-        + "</pre>"
-    )
-    html_path.write_text(_document("activitykit comparison", page.parts), encoding="utf-8")
-    return html_path
-
-
-def _unique_names(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
-    return out

@@ -36,7 +36,7 @@ from .metrics import (
     queue_waits,
 )
 
-__all__ = ["TRACE_NAMES", "RunData", "load_run"]
+__all__ = ["TRACE_NAMES", "RunData", "as_run", "load_run", "read_scenario", "run_data"]
 
 #: Trace file names looked for in a run directory, in this order.
 TRACE_NAMES: tuple[str, ...] = (
@@ -58,6 +58,7 @@ class RunData:
     duration, or the last record's ``t`` if later);
     ``handlers`` (job-handler count); ``stuck_after`` (s); ``profile``. The first three
     drive the key figures; without a scenario they default as in ``key_figures``.
+    ``load_run`` makes one from files, ``run_data`` from a run still in memory.
     """
 
     path: Path
@@ -71,6 +72,9 @@ class RunData:
     stuck_after: float = 3600.0
     profile: str = "result-wins"
     trace_path: Path | None = None
+    #: The checker that already judged every record of this trace and found no violation
+    #: (a simulation's online check), or None: the report then checks the trace itself.
+    checked: str | None = None
     _throughput: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:  # the default would print whole DataFrames
@@ -264,7 +268,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_scenario(path: Path) -> dict[str, Any]:
+def read_scenario(path: Path) -> dict[str, Any]:
+    """The effective scenario of a run directory as a dict (``InputError`` if unreadable)."""
     import yaml
 
     try:
@@ -289,6 +294,11 @@ def _window_end(summary: dict[str, Any], duration: float | None, t_last: float) 
     return max(duration, t_last) if duration is not None else None
 
 
+def as_run(source: RunData | str | PathLike[str]) -> RunData:
+    """``source`` if it is a ``RunData``, else ``load_run(source)``."""
+    return source if isinstance(source, RunData) else load_run(source)
+
+
 def load_run(path: str | PathLike[str]) -> RunData:
     """Load a run directory (``trace.*``, ``summary.json``, ``scenario.effective.yaml``) or a
     single trace file (docs/trace-format.md). Raises ``InputError`` for a missing or
@@ -303,10 +313,28 @@ def load_run(path: str | PathLike[str]) -> RunData:
         if (p / "summary.json").is_file():
             summary = _read_json(p / "summary.json")
         if (p / "scenario.effective.yaml").is_file():
-            scenario = _read_scenario(p / "scenario.effective.yaml")
+            scenario = read_scenario(p / "scenario.effective.yaml")
     else:
         trace_path = p
-    frame = as_frame(trace_path)
+    return run_data(p, as_frame(trace_path), summary, scenario, trace_path=trace_path)
+
+
+def run_data(
+    path: Path,
+    frame: pd.DataFrame,
+    summary: dict[str, Any],
+    scenario: dict[str, Any] | None,
+    *,
+    trace_path: Path | None = None,
+    activities: pd.DataFrame | None = None,
+    measured: dict[str, Any] | None = None,
+    checked: str | None = None,
+) -> RunData:
+    """A ``RunData`` of a run still in memory: its records (``frame``, every record, as
+    ``as_frame`` gives them), its summary (as summary.json holds it) and effective scenario
+    (as a dict). A runner that has just summarised the run passes the ``activity_table`` and
+    the ``metrics.measures`` it computed, so that the report does not compute them again;
+    ``checked``: see ``RunData.checked``."""
     t_last = float(frame["t"].max()) if len(frame) else 0.0
     warmup = _number((scenario or {}).get("warmup")) or 0.0
     duration = _number((scenario or {}).get("duration"))
@@ -317,10 +345,10 @@ def load_run(path: str | PathLike[str]) -> RunData:
     handlers = server.get("job_handlers")
     stuck_after = _number(output.get("stuck_after"))
     profile = model.get("profile")
-    return RunData(
-        path=p,
+    run = RunData(
+        path=path,
         trace=frame,
-        activities=activity_table(frame),
+        activities=activity_table(frame) if activities is None else activities,
         summary=summary,
         scenario=scenario,
         warmup=warmup,
@@ -329,4 +357,8 @@ def load_run(path: str | PathLike[str]) -> RunData:
         stuck_after=stuck_after if stuck_after is not None else 3600.0,
         profile=profile if isinstance(profile, str) else "result-wins",
         trace_path=trace_path,
+        checked=checked,
     )
+    if measured is not None:  # the cached property's value, from the same activities
+        run.__dict__["measures"] = measured
+    return run

@@ -41,7 +41,9 @@ __all__ = [
     "SUMMARY_EVENTS",
     "key_figures_of",
     "load",
+    "strict",
     "summarise",
+    "summarise_run",
     "write_summary",
 ]
 
@@ -83,7 +85,19 @@ def summarise(
     frame: pd.DataFrame,
     records_by_event: Mapping[str, int],
 ) -> dict[str, Any]:
-    """summary.json as a dict; ``frame`` holds the trace's records (at least
+    """summary.json as a dict (see ``summarise_run``)."""
+    return summarise_run(scenario, sim, frame, records_by_event)[0]
+
+
+def summarise_run(
+    scenario: Scenario,
+    sim: SimResult,
+    frame: pd.DataFrame,
+    records_by_event: Mapping[str, int],
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """summary.json as a dict, with the activity table and the ``metrics.measures`` it was
+    computed from (a report of the same run starts from them instead of again from the
+    trace); ``frame`` holds the trace's records (at least
     ``SUMMARY_EVENTS``, as ``trace.as_frame`` gives them), ``records_by_event`` the count
     of every record kind.
 
@@ -161,7 +175,7 @@ def summarise(
         "load": load(scenario, sim.counters or {}, end),
     }
     summary["headline"] = headline(scenario, summary)
-    return _plain(summary)
+    return _plain(summary), acts, measured
 
 
 #: Said with the per-group load when a run's counters have no per-group counts (a summary
@@ -279,7 +293,13 @@ def _plain(value: Any, *, nan: bool = True) -> Any:
     return str(value)
 
 
+def strict(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary as summary.json holds it: plain Python values, NaN and infinities as
+    None (what reading the file back gives, without the file)."""
+    return _plain(dict(summary), nan=False)
+
+
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
     """summary.json: strict JSON (NaN and infinities as null)."""
-    text = json.dumps(_plain(dict(summary), nan=False), indent=2, allow_nan=False)
+    text = json.dumps(strict(summary), indent=2, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")

@@ -11,11 +11,13 @@ import gzip
 import io
 import json
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .schema import ARROW_SCHEMA, FIELDS, LIST_FIELDS
@@ -189,27 +191,84 @@ class TableTraceWriter(_Base):
 
 
 class ParquetTraceWriter(TableTraceWriter):
-    """Parquet with the fixed ``ARROW_SCHEMA``; each batch becomes a row group on disk."""
+    """Parquet with the fixed ``ARROW_SCHEMA``; each batch becomes a row group on disk.
 
-    def __init__(self, path: str | Path, row_group_size: int = 262_144) -> None:
+    ``keep``: also keep the batches in memory, so that ``table()`` hands the trace to its
+    summary and report without reading the file back (the batches are built for the file
+    anyway). ``keep_events`` and ``keep_columns`` keep only those record kinds and fields
+    (what a summary without a report reads), so that a million-computer run does not hold
+    its whole trace twice. The file is the same either way.
+
+    Each row group is encoded and compressed by a background thread while the caller
+    produces the next batch: pyarrow releases the GIL there, so on a second core the
+    encoding costs the simulation nothing. Row groups are written one at a time, in order,
+    so the file is byte-identical to a synchronous write.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        row_group_size: int = 262_144,
+        *,
+        keep: bool = False,
+        keep_events: Iterable[str] | None = None,
+        keep_columns: Iterable[str] | None = None,
+    ) -> None:
         super().__init__(batch_size=row_group_size)
         self.path = Path(path)
+        self._keep_tables = keep
+        self._keep_events = None if keep_events is None else pa.array(sorted(keep_events))
+        self._keep_columns = None if keep_columns is None else list(keep_columns)
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             self.path, ARROW_SCHEMA, compression="zstd"
         )
+        self._pending: Future[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def _sink(self, table: pa.Table) -> None:
         assert self._writer is not None, "write after close"
-        self._writer.write_table(table, row_group_size=self._rows)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-trace")
+        self._wait()  # one row group in flight: memory stays bounded, order kept
+        self._pending = self._pool.submit(self._writer.write_table, table, self._rows)
+        if self._keep_tables:
+            if self._keep_events is not None:
+                for c in pc.value_counts(table["event"]).to_pylist():
+                    name = str(c["values"])
+                    self.counts[name] = self.counts.get(name, 0) + int(c["counts"])
+                table = table.filter(pc.is_in(table["event"], value_set=self._keep_events))
+            if self._keep_columns is not None:
+                table = table.select(self._keep_columns)
+            self._tables.append(table)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # re-raises a failed write here, in the caller's thread
 
     def table(self) -> pa.Table:
-        raise TypeError("a ParquetTraceWriter keeps nothing in memory; read the file back")
+        """The trace kept in memory (``keep=True``): every record, or those of
+        ``keep_events`` with the fields of ``keep_columns``; ``counts`` then counts every
+        record written, kept or not."""
+        if not self._keep_tables:
+            raise TypeError("this ParquetTraceWriter keeps nothing in memory; read the file back")
+        self._flush()
+        if self._tables:
+            return pa.concat_tables(self._tables)
+        columns = self._keep_columns or ARROW_SCHEMA.names
+        return pa.schema([ARROW_SCHEMA.field(c) for c in columns]).empty_table()
 
     def close(self) -> None:
         if self._writer is not None:
-            self._flush()
-            self._writer.close()
-            self._writer = None
+            try:
+                self._flush()
+                self._wait()
+            finally:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=True)
+                    self._pool = None
+                self._writer.close()
+                self._writer = None
 
 
 class CsvTraceWriter(_Base):

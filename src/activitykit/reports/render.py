@@ -1,0 +1,252 @@
+"""Report figures drawn by worker processes that were started before they were needed.
+
+The eight figures of a report cost about three seconds of CPU, most of it matplotlib laying
+out text, which no setting makes much cheaper; importing matplotlib costs most of another.
+``activitykit run`` starts a ``FigurePool`` while it simulates (``LaterPool``: once the
+simulation has run for a second): its workers import matplotlib and the figure code
+meanwhile, on the other core, and once the run is summarised they draw
+the figures from a copy of the run's tables (``figure_view``) while this process writes the
+report's tables and exports. The PNG files are the ones ``figures.figure_png`` draws in
+this process, byte for byte (tests/test_reports_render.py).
+
+A machine with a single usable CPU gets no pool (``FigurePool.wanted``): the workers would
+only take turns with the simulation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import RunData
+
+__all__ = ["FIGURE_NAMES", "FigurePool", "LaterPool", "figure_view", "render_png"]
+
+#: The report's figures in section order: the file stem of each, ``figures.<stem>_figure``
+#: draws it (``figures.FIGURES``).
+FIGURE_NAMES: tuple[str, ...] = (
+    "throughput",
+    "latency",
+    "latency_over_time",
+    "occupancy",
+    "queue",
+    "exchange",
+    "graph",
+    "bulk_progress",
+)
+
+
+def render_png(name: str, run: RunData) -> bytes:
+    """Figure ``name`` of ``figures.FIGURES`` as PNG bytes (what either way of drawing runs)."""
+    from .figures import FIGURES, figure_png
+
+    fig = FIGURES[name](run)
+    try:
+        return figure_png(fig)
+    finally:
+        fig.clear()
+
+
+def figure_view(run: RunData) -> RunData:
+    """``run`` without its records: every table the figures read computed here, the records
+    themselves left out (a worker has no use for them, and they are most of the run's
+    memory). The figures read only ``activities``, the run's settings and these tables."""
+    from dataclasses import replace
+
+    drawn = ("measures", "occupancy", "queue", "queue_waits", "exchanges", "groups", "bulk",
+             "critical_path", "step")  # fmt: skip
+    for name in drawn:
+        getattr(run, name)  # cached on ``run``: the report's tables use them too
+    for by in ("kind", "type"):
+        run.throughput(by)
+    view = replace(run, trace=run.trace.iloc[:0], summary={}, scenario=None, end=run.t_end)
+    view.__dict__.update({name: run.__dict__[name] for name in drawn})
+    view._throughput = dict(run._throughput)
+    return view
+
+
+class FigurePool:
+    """Worker processes that draw report figures (``submit``); ``close`` when done.
+
+    The workers start at once and import what the figures need, so that the first
+    ``submit`` finds them ready. They are plain ``python -m activitykit.reports.render``
+    processes, not ``multiprocessing`` ones: those would import the caller's main module
+    again, and a script without an ``if __name__ == "__main__"`` guard would run twice.
+    A job is one line on a worker's stdin (the view file, the figure's name); the answer
+    is ``ok <n>`` and the PNG's n bytes on its stdout, or ``error <n>`` and a message.
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        cmd = [sys.executable, "-m", __name__, str(os.getpid())]
+        self._procs = [
+            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            for _ in range(workers)
+        ]
+        self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._feed, args=(proc,), daemon=True, name="figures")
+            for proc in self._procs
+        ]
+        for t in self._threads:
+            t.start()
+        self._run: RunData | None = None
+        self._view: str | None = None
+
+    @staticmethod
+    def wanted() -> bool:
+        """True when a second CPU is there for the workers to use."""
+        return len(os.sched_getaffinity(0)) >= 2 if hasattr(os, "sched_getaffinity") else False
+
+    def submit(self, name: str, run: RunData) -> Future[bytes]:
+        """Draw figure ``name`` of ``run`` (see ``render_png``) in a worker."""
+        if self._run is not run:
+            # Pickled once into a file each worker reads once, rather than into every job.
+            self._drop_view()
+            fd, self._view = tempfile.mkstemp(prefix="activitykit-figures-", suffix=".pickle")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(figure_view(run), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._run = run
+        done: Future[bytes] = Future()
+        self._jobs.put((f"{self._view}\t{name}\n", done))
+        return done
+
+    def _feed(self, proc: subprocess.Popen[bytes]) -> None:
+        """One worker's jobs, in turn, taken from the shared queue as it becomes free."""
+        assert proc.stdin is not None and proc.stdout is not None
+        while (job := self._jobs.get()) is not None:
+            line, done = job
+            try:
+                proc.stdin.write(line.encode())
+                proc.stdin.flush()
+                status, size = proc.stdout.readline().split()
+                body = proc.stdout.read(int(size))
+                if len(body) != int(size):
+                    raise ValueError(f"{len(body)} of {int(size)} bytes")
+            except (OSError, ValueError) as exc:  # the worker is gone: its jobs fail
+                done.set_exception(RuntimeError(f"figure worker failed: {exc!r}"))
+                continue
+            if status == b"ok":
+                done.set_result(body)
+            else:
+                done.set_exception(RuntimeError(body.decode(errors="replace")))
+
+    def _drop_view(self) -> None:
+        if self._view is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._view)
+            self._view = None
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+        for proc in self._procs:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            with contextlib.suppress(OSError):
+                proc.stdout.close()  # type: ignore[union-attr]
+        self._drop_view()
+        self._run = None
+
+    def __enter__(self) -> FigurePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LaterPool:
+    """A ``FigurePool`` started only if the caller is still busy ``delay`` seconds from now.
+
+    A short simulation would be over before the workers had imported matplotlib, and its
+    figures are drawn here faster than by workers still starting; a long one leaves them
+    the time. ``take`` (when the report starts) returns the pool if it was started, and
+    no pool starts after it; ``close`` stops it.
+    """
+
+    def __init__(self, delay: float = 1.0, workers: int = 2) -> None:
+        self._lock = threading.Lock()
+        self._pool: FigurePool | None = None
+        self._done = False
+        self._timer = threading.Timer(delay, self._start, args=(workers,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _start(self, workers: int) -> None:
+        with self._lock:
+            if not self._done:
+                self._pool = FigurePool(workers)
+
+    def take(self) -> FigurePool | None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            return self._pool
+
+    def close(self) -> None:
+        pool = self.take()
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> LaterPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- in the worker ---------------------------------------------------------------------------
+def _worker(parent: int) -> None:
+    # Ctrl-C is the parent's to handle (it closes the pool); a worker whose parent died
+    # without closing it (SIGKILL) leaves rather than waiting for work forever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import scipy.stats  # noqa: F401 - the latency ECDFs of runs with open activities
+
+    from . import figures  # noqa: F401 - what the figures need, imported while idle
+
+    views: dict[str, RunData] = {}
+    out = sys.stdout.buffer
+    for line in sys.stdin:
+        view, name = line.rstrip("\n").split("\t")
+        try:
+            if view not in views:
+                views.clear()
+                with open(view, "rb") as fh:
+                    views[view] = pickle.load(fh)
+            status, body = b"ok", render_png(name, views[view])
+        except Exception as exc:  # told to the parent, which draws the figure itself
+            status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
+        out.write(b"%s %d\n" % (status, len(body)) + body)
+        out.flush()
+
+
+if __name__ == "__main__":
+    _worker(int(sys.argv[1]))

@@ -1,0 +1,87 @@
+"""Figures drawn by worker processes (``reports.render.FigurePool``) are the ones drawn here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from test_reports_html import make_run
+
+from activitykit.reports import load_run, write_report
+from activitykit.reports.render import FIGURE_NAMES, FigurePool, render_png
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return load_run(make_run(tmp_path_factory.mktemp("runs") / "r1"))
+
+
+def test_the_pool_draws_every_figure_byte_for_byte_as_this_process(run) -> None:
+    # The workers get a copy of the run without its records (figure_view): a figure that
+    # read anything not copied would come out different (or fail) here.
+    with FigurePool() as pool:
+        drawn = {name: pool.submit(name, run) for name in FIGURE_NAMES}
+        for name, future in drawn.items():
+            assert future.result(timeout=120) == render_png(name, run), name
+
+
+def test_a_report_with_the_pool_is_the_report_without(run, tmp_path) -> None:
+    alone = write_report(run, tmp_path / "a" / "report.html", check=False)
+    with FigurePool() as pool:
+        pooled = write_report(run, tmp_path / "b" / "report.html", check=False, figures=pool)
+    assert pooled.read_bytes() == alone.read_bytes()
+    a, b = alone.with_suffix(""), pooled.with_suffix("")
+    assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+    for p in a.iterdir():
+        assert (b / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_a_failing_worker_costs_the_figure_nothing(run, tmp_path) -> None:
+    pool = FigurePool(workers=1)
+    try:
+        for proc in pool._procs:
+            proc.kill()
+            proc.wait()
+        with pytest.raises(RuntimeError, match="figure worker failed"):
+            pool.submit("throughput", run).result(timeout=60)
+        out = write_report(run, tmp_path / "report.html", check=False, figures=pool)
+    finally:
+        pool.close()
+    assert (out.with_suffix("") / "throughput.png").read_bytes() == render_png("throughput", run)
+
+
+def test_the_dependency_graph_is_drawn_the_same_whatever_the_string_hashing(tmp_path) -> None:
+    # networkx orders a layer of multipartite_layout as a set; the figure sorts it.
+    make_run(tmp_path / "r")
+    code = (
+        "import hashlib, sys; from activitykit.reports import load_run; "
+        "from activitykit.reports.render import render_png; "
+        "print(hashlib.sha256(render_png('graph', load_run(sys.argv[1]))).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "r")],
+            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(digests) == 1
+
+
+def test_a_later_pool_starts_only_for_a_caller_still_busy_after_its_delay(run) -> None:
+    import time
+
+    from activitykit.reports.render import LaterPool
+
+    with LaterPool(delay=60) as quick:  # the report comes before the delay: no workers
+        assert quick.take() is None
+    with LaterPool(delay=0.01) as slow:
+        time.sleep(0.5)
+        pool = slow.take()
+        assert pool is not None
+        assert pool.submit("exchange", run).result(timeout=120) == render_png("exchange", run)
+    assert all(proc.poll() is not None for proc in pool._procs)  # closed with the pool
