@@ -26,6 +26,7 @@ from .steps import (
 
 __all__ = ["FORBIDDEN"]
 
+
 def _setup(kind: Kind, state: State) -> list[Step]:
     """Steps that bring activity ``t`` (computer c1 / handler h1) to ``state``."""
     make = cl if kind is Kind.CLIENT else sv
@@ -143,4 +144,3 @@ FORBIDDEN += [
     for ready in (False, True)
     if not (k is Kind.CLIENT and s is State.SCHEDULED)  # client Scheduled is always direct
 ]
-

@@ -1,5 +1,4 @@
-"""``create/...`` and ``input/...``: well-formed requests the spec refuses.
-"""
+"""``create/...`` and ``input/...``: well-formed requests the spec refuses."""
 
 from __future__ import annotations
 
