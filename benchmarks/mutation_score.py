@@ -153,17 +153,25 @@ class Equivalents:
         ]
         names = {m.function for m in mutants}
         out += [f for f in self.whole if f not in names]
+        out += [
+            f"{fn} pattern {[r.pattern for r in regexes]}"
+            for fn, regexes in self.patterns
+            if not any(self._fits(fn, regexes, m) for m in mutants)
+        ]
         return out
+
+    @staticmethod
+    def _fits(fn: str, regexes: tuple[re.Pattern[str], ...], m: Mutant) -> bool:
+        return (
+            fn in ("*", m.function)
+            and len(regexes) == len(m.change)
+            and all(r.fullmatch(line) for r, line in zip(regexes, m.change, strict=True))
+        )
 
     def __contains__(self, m: Mutant) -> bool:
         if m.function in self.whole or (m.function, m.change) in self.exact:
             return True
-        return any(
-            fn in ("*", m.function)
-            and len(regexes) == len(m.change)
-            and all(r.fullmatch(line) for r, line in zip(regexes, m.change, strict=True))
-            for fn, regexes in self.patterns
-        )
+        return any(self._fits(fn, regexes, m) for fn, regexes in self.patterns)
 
 
 class _RequestTimeout(Exception):
