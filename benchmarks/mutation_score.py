@@ -119,7 +119,8 @@ def build(tmp: Path) -> list[Mutant]:
 class Equivalents:
     """The listed mutants: by function and changed lines, by function and a pattern of the
     changed lines (one class of edit, e.g. any key of a record the protocol drops), or (no
-    ``change``/``pattern``) every mutant of a function the protocol cannot reach."""
+    ``change``/``pattern``) every mutant of a function the protocol cannot reach. ``function``
+    is one name (``"*"``: any) or a list of them."""
 
     def __init__(self, path: Path) -> None:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -133,16 +134,20 @@ class Equivalents:
                     raise SystemExit(f"{path.name}: entry {i}: field {field!r} is missing")
             if "change" in entry and "pattern" in entry:
                 raise SystemExit(f"{path.name}: entry {i}: give change or pattern, not both")
+            # One entry may name several functions: the same edit, the same reason.
+            names = entry["function"]
+            names = [names] if isinstance(names, str) else list(names)
             if "change" in entry:
-                self.exact[(entry["function"], tuple(entry["change"]))] = entry["reason"]
+                for f in names:
+                    self.exact[(f, tuple(entry["change"]))] = entry["reason"]
             elif "pattern" in entry:
                 try:
                     regexes = tuple(re.compile(r) for r in entry["pattern"])
                 except re.error as exc:
                     raise SystemExit(f"{path.name}: entry {i}: pattern: {exc}") from None
-                self.patterns.append((entry["function"], regexes))
+                self.patterns += [(f, regexes) for f in names]
             else:
-                self.whole[entry["function"]] = entry["reason"]
+                self.whole |= dict.fromkeys(names, entry["reason"])
 
     def unmatched(self, mutants: list[Mutant]) -> list[str]:
         """Entries no mutant matches: a function renamed or moved to another class."""

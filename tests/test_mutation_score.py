@@ -43,7 +43,7 @@ function = "A.unreachable"
 reason = "never called"
 
 [[equivalent]]
-function = "A.f"
+function = ["A.f", "A.g"]
 change = ["-x = 1", "+x = 2"]
 reason = "x is never read"
 
@@ -57,10 +57,12 @@ reason = "free text"
     known = ms.Equivalents(listed)
     assert _mutant("A.unreachable", "-y", "+z") in known
     assert _mutant("A.f", "-x = 1", "+x = 2") in known
+    assert _mutant("A.g", "-x = 1", "+x = 2") in known
     assert _mutant("A.f", "-x = 1", "+x = None") not in known
     assert _mutant("B.g", '-raise Refused("no")', '+raise Refused("XXnoXX")') in known
     assert _mutant("B.g", '-raise Refused("no")', '+raise ValueError("no")') not in known
     assert known.unmatched([_mutant("A.f", "-x = 1", "+x = 2")]) == [
+        "A.g ['-x = 1', '+x = 2']",
         "A.unreachable",
         "* pattern " + str([r.pattern for r in known.patterns[0][1]]),
     ]
