@@ -315,7 +315,19 @@ def main() -> int:
         help="run the first seed's survivors on no other seed (faster; then 'the same set "
         "on every seed' is checked for the killed mutants only)",
     )
+    p.add_argument(
+        "--offset", type=int, default=0, help="skip the first N of the random order (split a run)"
+    )
     p.add_argument("--json", type=Path, help="write every mutant's result here")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        help="also count the mutants a --json of an earlier run recorded (same code); a mutant "
+        "run now replaces its record (repeatable)",
+    )
+    p.add_argument("--no-run", action="store_true", help="run nothing: score the --merge files")
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--no-catalogue", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -335,6 +347,16 @@ def main() -> int:
         # A random order: a run cut short by --budget still holds a random sample.
         order = random.Random(args.sample_seed)
         pool = order.sample(pool, args.sample if 0 < args.sample < len(pool) else len(pool))
+        pool = [] if args.no_run else pool[args.offset :]
+        by_key = {m.key: m for m in mutants}
+        merged: dict[str, dict] = {}
+        for path in args.merge:
+            for row in json.loads(path.read_text(encoding="utf-8")):
+                if row["key"] not in by_key:
+                    print(f"{path}: {row['key']} is no mutant of the current code: left out")
+                    continue
+                merged[row["key"]] = {k: row[k] for k in ("killed", "by", "stage", "seconds")}
+                merged[row["key"]]["ran"] = row.get("ran", [])
         env = {**os.environ, "PYTHONPATH": str(tmp), "MUTANT_UNDER_TEST": ""}
 
         def child(key: str, run_seeds: list[int], catalogue: bool = True) -> dict:
@@ -364,7 +386,11 @@ def main() -> int:
 
         started = time.perf_counter()
         # Control: with no mutant active every run must pass, or a "kill" means nothing.
-        control = child("activitykit.server.x_no_such__mutmut_0", seeds[:1])
+        control = (
+            child("activitykit.server.x_no_such__mutmut_0", seeds[:1])
+            if pool
+            else {"killed": [], "seconds": 0.0}
+        )
         if control["killed"]:
             print(f"control run failed: {control}")
             return 2
@@ -373,11 +399,17 @@ def main() -> int:
         # Mutants of a function listed whole are unreachable from protocol v1: not run.
         unreachable = [m for m in pool if m.function in known.whole]
         for m in unreachable:
-            results[m.key] = {"killed": [], "by": "", "stage": "not run", "seconds": 0.0}
+            results[m.key] = {"killed": [], "by": "", "stage": "not run", "seconds": 0.0, "ran": []}
         todo = [m for m in pool if m not in unreachable and not (args.skip_listed and m in known)]
         for m in pool:
             if args.skip_listed and m in known and m.key not in results:
-                results[m.key] = {"killed": [], "by": "", "stage": "not run", "seconds": 0.0}
+                results[m.key] = {
+                    "killed": [],
+                    "by": "",
+                    "stage": "not run",
+                    "seconds": 0.0,
+                    "ran": [],
+                }
         first, rest = seeds[0], seeds[1:]
 
         def report(i: int, n: int, m: Mutant, out: dict, what: str) -> None:
@@ -392,6 +424,7 @@ def main() -> int:
             return args.budget is not None and time.perf_counter() - started > args.budget
 
         def record(m: Mutant, out: dict, i: int) -> None:
+            out["ran"] = seeds if out["stage"] == "catalogue" else [first]
             results[m.key] = out
             report(i, len(todo), m, out, f"seed {first}")
 
@@ -418,24 +451,32 @@ def main() -> int:
                 r["killed"] = sorted(set(r["killed"]) | set(out["killed"]))
                 r["by"] = ", ".join(x for x in (r["by"], out["by"]) if x)
                 r["seconds"] += out["seconds"]
+                r["ran"] = sorted(set(r["ran"]) | set(rest))
                 report(i, len(again), m, out, f"seeds {text}")
 
             _run_all(args.jobs, again, lambda m: child(m.key, rest, catalogue=False), merge)
         for m in pool:
             if results[m.key]["stage"] == "catalogue":
                 results[m.key]["killed"] = seeds
+        # Earlier runs' records, for the mutants not run now.
+        here = {m.key for m in pool}
+        pool += [by_key[k] for k in merged if k not in here]
+        results = merged | results
         equivalent = [m for m in pool if m in known]
         counted = [m for m in pool if m not in equivalent]
         killed = [m for m in counted if first in results[m.key]["killed"]]
-        checked = [m for m in counted if results[m.key]["stage"] == "catalogue" or m in again]
+        checked = [m for m in counted if set(results[m.key]["ran"]) >= set(seeds)]
         uneven = [m for m in checked if set(results[m.key]["killed"]) not in (set(), set(seeds))]
         wrongly = [m for m in equivalent if results[m.key]["killed"]]
         elapsed = time.perf_counter() - started
         print()
         print(
             f"mutants of {PACKAGE.relative_to(ROOT)}/: {len(mutants)}; sample: {len(pool)} "
-            f"(sample seed {args.sample_seed}); listed equivalent: {len(equivalent)} "
-            f"({sum(m in unreachable for m in equivalent)} in unreachable functions, not run); "
+            f"(sample seed {args.sample_seed}"
+            + (f", {len(merged)} from {len(args.merge)} earlier runs" if merged else "")
+            + "); listed equivalent: {len(equivalent)} "
+            f"({sum(m.function in known.whole for m in equivalent)} in unreachable functions, "
+            "not run); "
             f"seeds {args.seeds}; {elapsed:.0f} s with {args.jobs} jobs"
         )
         times: dict[str, list[float]] = {}
