@@ -324,10 +324,16 @@ def main() -> int:
         type=Path,
         action="append",
         default=[],
-        help="also count the mutants a --json of an earlier run recorded (same code); a mutant "
-        "run now replaces its record (repeatable)",
+        help="also count the mutants a --json of an earlier run recorded (same code), and do "
+        "not run them again unless --mutant names them (repeatable)",
     )
     p.add_argument("--no-run", action="store_true", help="run nothing: score the --merge files")
+    p.add_argument(
+        "--no-control",
+        action="store_true",
+        help="skip the control run (no mutant active: every run must pass), e.g. when the run "
+        "of a --merge file made it",
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--no-catalogue", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -388,7 +394,7 @@ def main() -> int:
         # Control: with no mutant active every run must pass, or a "kill" means nothing.
         control = (
             child("activitykit.server.x_no_such__mutmut_0", seeds[:1])
-            if pool
+            if pool and not args.no_control
             else {"killed": [], "seconds": 0.0}
         )
         if control["killed"]:
@@ -400,9 +406,18 @@ def main() -> int:
         unreachable = [m for m in pool if m.function in known.whole]
         for m in unreachable:
             results[m.key] = {"killed": [], "by": "", "stage": "not run", "seconds": 0.0, "ran": []}
-        todo = [m for m in pool if m not in unreachable and not (args.skip_listed and m in known)]
         for m in pool:
-            if args.skip_listed and m in known and m.key not in results:
+            if m.key in merged and m.key not in args.mutant:
+                results[m.key] = merged[m.key]
+        todo = [
+            m
+            for m in pool
+            if m.key not in results
+            and m not in unreachable
+            and not (args.skip_listed and m in known)
+        ]
+        for m in pool:
+            if args.skip_listed and m in known and m.key not in results and m not in todo:
                 results[m.key] = {
                     "killed": [],
                     "by": "",
@@ -440,6 +455,7 @@ def main() -> int:
             for m in pool
             if m.key in results
             and results[m.key]["stage"] in ("stateful", "timeout", "crash")
+            and not set(results[m.key].get("ran", [])) >= set(seeds)
             and (results[m.key]["killed"] or (m not in known and not args.survivors_one_seed))
         ]
         if rest and again:

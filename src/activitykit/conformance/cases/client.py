@@ -202,6 +202,13 @@ CLIENT = [
         cl("a1"), {"cmd": "result", "computer": "c1", "operation_id": 987654, "status": "failed"},
         ex(),
     ),
+    one(
+        "client/dependent-of-settled-dependency",
+        "a dependency that already succeeded, and released its first dependent then, releases "
+        "a second one at that one's create",
+        cl("d"), cl("a1", "Waiting", computer="c2", depends_on=["d"]), ex(), res("d"), ex(),
+        cl("a2", "Waiting", computer="c2", depends_on=["d"]), ex("c2"),
+    ),
 ]
 
 # fmt: on
