@@ -52,5 +52,11 @@ INPUT = [
          prog("a1", 1.0)),
     one("input/unknown-activity", "commands naming an unknown activity are refused",
          approve("x"), cancel("x"), block("x"), query("x"), prog("x", 0.5)),
+    one("create/dependency-needs-waiting-or-blocked",
+        "depends_on and progress_of, alone or together, are only for a Waiting or Blocked "
+        "activity",
+        sv("d"), cl("a1", depends_on=["d"]), sv("a2", "Scheduled", deliver_after=10,
+                                                progress_of="d", threshold=0.5),
+        cl("a3", depends_on=["d"], progress_of="d", threshold=0.5), query()),
 ]
 # fmt: on
