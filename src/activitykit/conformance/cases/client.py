@@ -209,6 +209,15 @@ CLIENT = [
         cl("d"), cl("a1", "Waiting", computer="c2", depends_on=["d"]), ex(), res("d"), ex(),
         cl("a2", "Waiting", computer="c2", depends_on=["d"]), ex("c2"),
     ),
+    one(
+        "client/direct-delivery-only-the-released",
+        "an exchange that delivers a Waiting activity released by its own result delivers "
+        "nothing else that is not deliverable: not a Blocked one, a Scheduled one not yet due "
+        "or one still Waiting",
+        cl("d"), cl("b", "Blocked"), cl("s", "Scheduled", deliver_after=100),
+        cl("w", "Waiting", depends_on=["b"]), cl("a1", "Waiting", depends_on=["d"]), ex(),
+        res("d"), ex(), query(),
+    ),
 ]
 
 # fmt: on
