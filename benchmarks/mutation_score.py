@@ -400,7 +400,10 @@ def main() -> int:
         if control["killed"]:
             print(f"control run failed: {control}")
             return 2
-        print(f"control run (no mutant, seed {seeds[0]}): {control['seconds']:.1f} s", flush=True)
+        if control["seconds"]:
+            print(
+                f"control run (no mutant, seed {seeds[0]}): {control['seconds']:.1f} s", flush=True
+            )
         results: dict[str, dict] = {}
         # Mutants of a function listed whole are unreachable from protocol v1: not run.
         unreachable = [m for m in pool if m.function in known.whole]
@@ -490,7 +493,7 @@ def main() -> int:
             f"mutants of {PACKAGE.relative_to(ROOT)}/: {len(mutants)}; sample: {len(pool)} "
             f"(sample seed {args.sample_seed}"
             + (f", {len(merged)} from {len(args.merge)} earlier runs" if merged else "")
-            + "); listed equivalent: {len(equivalent)} "
+            + f"); listed equivalent: {len(equivalent)} "
             f"({sum(m.function in known.whole for m in equivalent)} in unreachable functions, "
             "not run); "
             f"seeds {args.seeds}; {elapsed:.0f} s with {args.jobs} jobs"
