@@ -228,6 +228,23 @@ SERVER = [
         "only the handler holding an activity can finish it",
         sv("a1"), con("h1"), fin("a1", handler="h2"), fin("a1", handler="h1"),
     ),
+    one(
+        "server/waiting-threshold-and-dependency",
+        "waiting for a dependency and a progress threshold: the threshold reached while the "
+        "dependency is unmet releases nothing; progress falls back, the dependency succeeds, "
+        "and only progress back at the threshold releases it",
+        sv("p", type=PROGRESS_TYPE), sv("d"),
+        sv("a1", "Waiting", depends_on=["d"], progress_of="p", threshold=0.5), con("h1"),
+        con("h2"), prog("p", 0.5), prog("p", 0.25), fin("d", handler="h2"), con("h3"),
+        prog("p", 0.75), con("h3"),
+    ),
+    one(
+        "server/waiting-released-together",
+        "two activities waiting for the same dependency are released by its success in "
+        "creation order",
+        sv("d"), sv("a1", "Waiting", depends_on=["d"]), sv("a2", "Waiting", depends_on=["d"]),
+        con(), fin("d"), con("h2"), con("h3"),
+    ),
 ]
 
 # fmt: on
