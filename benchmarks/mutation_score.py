@@ -9,18 +9,30 @@ active), so the oracle is never mutated.
 
 A mutant is *killed* at a seed when the default run at that seed (the whole catalogue,
 then 100 stateful sequences) reports a deviation or an IUT failure under either profile
-(an IUT implements one; a bug in the other profile's rule is a bug too). The catalogue does
-not depend on the seed, so a mutant it catches is killed at every seed. Each mutant runs in
-a child process with a time limit (a mutated loop may never end: a kill, ``timeout``); the
-child stops at the first failure.
+(an IUT implements one; a bug in the other profile's rule is a bug too). Each mutant runs in
+a child process with a time limit (``--timeout``; a kill, ``timeout``), and a request that
+takes over ``REQUEST_SECONDS`` is an IUT failure, as the subprocess harness's per-request
+timeout would report a loop that never ends.
+
+What keeps the cost down: the catalogue runs first, case by case, and its first failure
+ends the child; the catalogue does not depend on the seed, so that kill holds at every seed.
+Only a mutant the stateful stage alone told apart (and, unless ``--survivors-one-seed``, a
+survivor) is run again at the other seeds. Mutants of a function listed whole (unreachable
+from protocol v1) are counted equivalent without running; ``--skip-listed`` skips the other
+listed ones too.
 
 Mutants that behave like the original are listed, each with the reason, in
 ``benchmarks/mutation_equivalent.toml`` (matched by function and changed line, so the list
 survives renumbering and moving a function to another module of the package); the score
-counts the others. 890 mutants take hours on two shared cores, so ``--sample N`` draws N at
-random (``--sample-seed``), ``--only SUBSTRING`` selects by function.
+counts the others. 890 mutants take hours on two shared cores, so they are drawn in a
+random order (``--sample-seed``): ``--sample N`` takes the first N, ``--budget SECONDS``
+stops drawing after that long (the sample is cut there, still random), ``--offset N``
+starts later in the order, and ``--merge FILE`` (a ``--json`` of an earlier part) scores
+parts together; ``--only SUBSTRING`` and ``--mutant KEY`` select.
 
     python benchmarks/mutation_score.py --sample 40 --seeds 0-4 --jobs 2
+    python benchmarks/mutation_score.py --sample 0 --budget 1800 --skip-listed --json a.json
+    python benchmarks/mutation_score.py --no-run --seeds 0-4 --merge a.json --merge b.json
 """
 
 from __future__ import annotations
