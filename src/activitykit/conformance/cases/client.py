@@ -210,7 +210,7 @@ CLIENT = [
         cl("a2", "Waiting", computer="c2", depends_on=["d"]), ex("c2"),
     ),
     one(
-        "client/direct-delivery-only-the-released",
+        "client/released-at-exchange-delivers-nothing-else",
         "an exchange that delivers a Waiting activity released by its own result delivers "
         "nothing else that is not deliverable: not a Blocked one, a Scheduled one not yet due "
         "or one still Waiting",
