@@ -9,18 +9,30 @@ active), so the oracle is never mutated.
 
 A mutant is *killed* at a seed when the default run at that seed (the whole catalogue,
 then 100 stateful sequences) reports a deviation or an IUT failure under either profile
-(an IUT implements one; a bug in the other profile's rule is a bug too). The catalogue does
-not depend on the seed, so a mutant it catches is killed at every seed. Each mutant runs in
-a child process with a time limit (a mutated loop may never end: a kill, ``timeout``); the
-child stops at the first failure.
+(an IUT implements one; a bug in the other profile's rule is a bug too). Each mutant runs in
+a child process with a time limit (``--timeout``; a kill, ``timeout``), and a request that
+takes over ``REQUEST_SECONDS`` is an IUT failure, as the subprocess harness's per-request
+timeout would report a loop that never ends.
+
+What keeps the cost down: the catalogue runs first, case by case, and its first failure
+ends the child; the catalogue does not depend on the seed, so that kill holds at every seed.
+Only a mutant the stateful stage alone told apart (and, unless ``--survivors-one-seed``, a
+survivor) is run again at the other seeds. Mutants of a function listed whole (unreachable
+from protocol v1) are counted equivalent without running; ``--skip-listed`` skips the other
+listed ones too.
 
 Mutants that behave like the original are listed, each with the reason, in
 ``benchmarks/mutation_equivalent.toml`` (matched by function and changed line, so the list
 survives renumbering and moving a function to another module of the package); the score
-counts the others. 890 mutants take hours on two shared cores, so ``--sample N`` draws N at
-random (``--sample-seed``), ``--only SUBSTRING`` selects by function.
+counts the others. 890 mutants take hours on two shared cores, so they are drawn in a
+random order (``--sample-seed``): ``--sample N`` takes the first N, ``--budget SECONDS``
+stops drawing after that long (the sample is cut there, still random), ``--offset N``
+starts later in the order, and ``--merge FILE`` (a ``--json`` of an earlier part) scores
+parts together; ``--only SUBSTRING`` and ``--mutant KEY`` select.
 
     python benchmarks/mutation_score.py --sample 40 --seeds 0-4 --jobs 2
+    python benchmarks/mutation_score.py --sample 0 --budget 1800 --skip-listed --json a.json
+    python benchmarks/mutation_score.py --no-run --seeds 0-4 --merge a.json --merge b.json
 """
 
 from __future__ import annotations
@@ -38,7 +50,8 @@ import sys
 import tempfile
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,7 +131,8 @@ def build(tmp: Path) -> list[Mutant]:
 class Equivalents:
     """The listed mutants: by function and changed lines, by function and a pattern of the
     changed lines (one class of edit, e.g. any key of a record the protocol drops), or (no
-    ``change``/``pattern``) every mutant of a function the protocol cannot reach."""
+    ``change``/``pattern``) every mutant of a function the protocol cannot reach. ``function``
+    is one name (``"*"``: any) or a list of them."""
 
     def __init__(self, path: Path) -> None:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -132,16 +146,20 @@ class Equivalents:
                     raise SystemExit(f"{path.name}: entry {i}: field {field!r} is missing")
             if "change" in entry and "pattern" in entry:
                 raise SystemExit(f"{path.name}: entry {i}: give change or pattern, not both")
+            # One entry may name several functions: the same edit, the same reason.
+            names = entry["function"]
+            names = [names] if isinstance(names, str) else list(names)
             if "change" in entry:
-                self.exact[(entry["function"], tuple(entry["change"]))] = entry["reason"]
+                for f in names:
+                    self.exact[(f, tuple(entry["change"]))] = entry["reason"]
             elif "pattern" in entry:
                 try:
                     regexes = tuple(re.compile(r) for r in entry["pattern"])
                 except re.error as exc:
                     raise SystemExit(f"{path.name}: entry {i}: pattern: {exc}") from None
-                self.patterns.append((entry["function"], regexes))
+                self.patterns += [(f, regexes) for f in names]
             else:
-                self.whole[entry["function"]] = entry["reason"]
+                self.whole |= dict.fromkeys(names, entry["reason"])
 
     def unmatched(self, mutants: list[Mutant]) -> list[str]:
         """Entries no mutant matches: a function renamed or moved to another class."""
@@ -152,25 +170,51 @@ class Equivalents:
         ]
         names = {m.function for m in mutants}
         out += [f for f in self.whole if f not in names]
+        out += [
+            f"{fn} pattern {[r.pattern for r in regexes]}"
+            for fn, regexes in self.patterns
+            if not any(self._fits(fn, regexes, m) for m in mutants)
+        ]
         return out
+
+    @staticmethod
+    def _fits(fn: str, regexes: tuple[re.Pattern[str], ...], m: Mutant) -> bool:
+        return (
+            fn in ("*", m.function)
+            and len(regexes) == len(m.change)
+            and all(r.fullmatch(line) for r, line in zip(regexes, m.change, strict=True))
+        )
 
     def __contains__(self, m: Mutant) -> bool:
         if m.function in self.whole or (m.function, m.change) in self.exact:
             return True
-        return any(
-            fn in ("*", m.function)
-            and len(regexes) == len(m.change)
-            and all(r.fullmatch(line) for r, line in zip(regexes, m.change, strict=True))
-            for fn, regexes in self.patterns
-        )
+        return any(self._fits(fn, regexes, m) for fn, regexes in self.patterns)
 
 
-def run_one(key: str, seeds: list[int]) -> dict:
-    """In the child: which seeds' default runs catch mutant ``key`` (a catalogue kill
-    counts for every seed)."""
+class _RequestTimeout(Exception):
+    """One request of the mutated IUT ran past ``REQUEST_SECONDS`` (a loop that never ends)."""
+
+
+#: What the subprocess harness allows one request (``--timeout`` 5 s, 10 s for the first):
+#: a mutant stuck in a loop is stopped here, as a hung IUT is, instead of at the child's limit.
+REQUEST_SECONDS = 10.0
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _RequestTimeout(f"a request took over {REQUEST_SECONDS:g} s")
+
+
+def run_one(key: str, seeds: list[int], catalogue: bool) -> dict:
+    """In the child: which seeds' default runs catch mutant ``key``. With ``catalogue`` the
+    catalogue runs first, case by case, and its first kill ends the child (the catalogue does
+    not depend on the seed, so it kills at every seed); then the stateful stage at each seed."""
+    import signal
+
     from mutmut.mutation import trampoline
 
     from activitykit.conformance import CASES, PythonIUT, ReferenceSystem, run_suite
+
+    signal.signal(signal.SIGALRM, _on_alarm)
 
     class Mutated:
         """The IUT: the reference with the mutant active during its own calls only."""
@@ -185,17 +229,22 @@ def run_one(key: str, seeds: list[int]) -> dict:
 
         def handle(self, request: dict) -> dict:
             trampoline.set_mutant_under_test(key)
+            signal.setitimer(signal.ITIMER_REAL, REQUEST_SECONDS)
             try:
                 return self.inner.handle(request)
             finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
                 trampoline.set_mutant_under_test("")
 
     trampoline.set_mutant_under_test("")
-    for profile in PROFILES:
-        for case in CASES.values():
-            report = run_suite(PythonIUT(Mutated()), profile=profile, cases=[case], stateful=False)
-            if report.exit_code != 0:
-                return {"killed": seeds, "by": f"{case.name} ({profile})"}
+    if catalogue:
+        for profile in PROFILES:
+            for case in CASES.values():
+                report = run_suite(
+                    PythonIUT(Mutated()), profile=profile, cases=[case], stateful=False
+                )
+                if report.exit_code != 0:
+                    return {"killed": seeds, "by": f"{case.name} ({profile})", "stage": "catalogue"}
     killed: dict[int, str] = {}
     for seed in seeds:
         for profile in PROFILES:
@@ -206,7 +255,7 @@ def run_one(key: str, seeds: list[int]) -> dict:
                 killed[seed] = f"stateful ({profile})"
                 break
     by = sorted(set(killed.values()))
-    return {"killed": sorted(killed), "by": ", ".join(by)}
+    return {"killed": sorted(killed), "by": ", ".join(by), "stage": "stateful"}
 
 
 def _seeds(text: str) -> list[int]:
@@ -217,24 +266,92 @@ def _seeds(text: str) -> list[int]:
     return out
 
 
+def _run_all(
+    jobs: int,
+    items: list[Mutant],
+    fn: Callable[[Mutant], dict],
+    done: Callable[[Mutant, dict, int], None],
+    stop: Callable[[], bool] = lambda: False,
+) -> list[Mutant]:
+    """``fn`` over ``items``, ``jobs`` at a time, calling ``done`` as each ends; no new item
+    starts once ``stop()`` is true. Returns the items started, in order."""
+    started: list[Mutant] = []
+    pending: dict[Future[dict], Mutant] = {}
+    todo = iter(items)
+    with ThreadPoolExecutor(max(1, jobs)) as ex:
+        while True:
+            while len(pending) < max(1, jobs) and not stop():
+                m = next(todo, None)
+                if m is None:
+                    break
+                pending[ex.submit(fn, m)] = m
+                started.append(m)
+            if not pending:
+                return started
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                done(pending.pop(f), f.result(), len(started) - len(pending))
+
+
+def _line(m: Mutant) -> str:
+    return f"{m.key.rsplit('.', 1)[0]}.{m.function} #{m.name.rsplit('_', 1)[1]}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sample", type=int, default=40, help="mutants drawn at random (0: all)")
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--only", help="only mutants whose function contains this")
+    p.add_argument(
+        "--mutant", action="append", default=[], help="only this mutant (its key; repeatable)"
+    )
     p.add_argument("--seeds", default="0", help="conform seeds, e.g. 0-4 (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="mutants run at once")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
+    p.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds per child (one mutant, one phase)"
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        help="seconds: start no new mutant of the first seed after this; the sample is cut to "
+        "those started (drawn in random order, so still a random sample)",
+    )
     p.add_argument(
         "--skip-listed",
         action="store_true",
         help="do not run listed equivalents (faster; the check that none is killed is skipped)",
     )
+    p.add_argument(
+        "--survivors-one-seed",
+        action="store_true",
+        help="run the first seed's survivors on no other seed (faster; then 'the same set "
+        "on every seed' is checked for the killed mutants only)",
+    )
+    p.add_argument(
+        "--offset", type=int, default=0, help="skip the first N of the random order (split a run)"
+    )
+    p.add_argument("--json", type=Path, help="write every mutant's result here")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        help="also count the mutants a --json of an earlier run recorded (same code), and do "
+        "not run them again unless --mutant names them (repeatable)",
+    )
+    p.add_argument("--no-run", action="store_true", help="run nothing: score the --merge files")
+    p.add_argument(
+        "--no-control",
+        action="store_true",
+        help="skip the control run (no mutant active: every run must pass), e.g. when the run "
+        "of a --merge file made it",
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--no-catalogue", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     seeds = _seeds(args.seeds)
     if args.one:
-        print(json.dumps(run_one(args.one, seeds)))
+        print(json.dumps(run_one(args.one, seeds, catalogue=not args.no_catalogue)))
         return 0
     known = Equivalents(EQUIVALENT)
     with tempfile.TemporaryDirectory(prefix="activitykit-mutation-") as d:
@@ -243,72 +360,177 @@ def main() -> int:
         for entry in known.unmatched(mutants):
             print(f"{EQUIVALENT.name}: matches no mutant (renamed or moved?): {entry}")
         pool = [m for m in mutants if not args.only or args.only in m.function]
-        if args.sample and args.sample < len(pool):
-            pool = sorted(random.Random(args.sample_seed).sample(pool, args.sample), key=str)
+        if args.mutant:
+            pool = [m for m in pool if m.key in args.mutant]
+        # A random order: a run cut short by --budget still holds a random sample.
+        order = random.Random(args.sample_seed)
+        pool = order.sample(pool, args.sample if 0 < args.sample < len(pool) else len(pool))
+        pool = [] if args.no_run else pool[args.offset :]
+        by_key = {m.key: m for m in mutants}
+        merged: dict[str, dict] = {}
+        for path in args.merge:
+            for row in json.loads(path.read_text(encoding="utf-8")):
+                if row["key"] not in by_key:
+                    print(f"{path}: {row['key']} is no mutant of the current code: left out")
+                    continue
+                merged[row["key"]] = {k: row[k] for k in ("killed", "by", "stage", "seconds")}
+                merged[row["key"]]["ran"] = row.get("ran", [])
         env = {**os.environ, "PYTHONPATH": str(tmp), "MUTANT_UNDER_TEST": ""}
 
-        def child(key: str) -> dict:
-            cmd = [sys.executable, __file__, "--one", key, "--seeds", args.seeds]
+        def child(key: str, run_seeds: list[int], catalogue: bool = True) -> dict:
+            text = ",".join(map(str, run_seeds))
+            cmd = [sys.executable, __file__, "--one", key, "--seeds", text]
+            cmd += [] if catalogue else ["--no-catalogue"]
             t = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, env=env, capture_output=True, timeout=args.timeout)
             except subprocess.TimeoutExpired:
-                return {"killed": seeds, "by": "timeout", "seconds": args.timeout}
+                return {
+                    "killed": run_seeds,
+                    "by": "timeout",
+                    "stage": "timeout",
+                    "seconds": args.timeout,
+                }
             try:
                 out = json.loads(proc.stdout.decode().strip().splitlines()[-1])
             except (IndexError, ValueError):
-                out = {"killed": seeds, "by": f"child exit {proc.returncode}"}
+                out = {"killed": run_seeds, "by": f"child exit {proc.returncode}"}
             if proc.returncode != 0:
-                out = {"killed": seeds, "by": f"child exit {proc.returncode}"}
+                tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+                out = {"killed": run_seeds, "by": f"child exit {proc.returncode} {tail}"}
+            out.setdefault("stage", "crash")
             out["seconds"] = time.perf_counter() - t
             return out
 
         started = time.perf_counter()
         # Control: with no mutant active every run must pass, or a "kill" means nothing.
-        control = child("activitykit.server.x_no_such__mutmut_0")
+        control = (
+            child("activitykit.server.x_no_such__mutmut_0", seeds[:1])
+            if pool and not args.no_control
+            else {"killed": [], "seconds": 0.0}
+        )
         if control["killed"]:
             print(f"control run failed: {control}")
             return 2
+        if control["seconds"]:
+            print(
+                f"control run (no mutant, seed {seeds[0]}): {control['seconds']:.1f} s", flush=True
+            )
         results: dict[str, dict] = {}
-        if args.skip_listed:
-            skipped = [m for m in pool if m in known]
-            results |= {m.key: {"killed": [], "by": "", "seconds": 0.0} for m in skipped}
-            pool = [m for m in pool if m not in known]
-            print(f"not run: {len(skipped)} listed equivalent")
-        with ThreadPoolExecutor(max(1, args.jobs)) as pool_exec:
-            for i, (m, out) in enumerate(
-                zip(pool, pool_exec.map(lambda m: child(m.key), pool), strict=True), 1
-            ):
-                results[m.key] = out
-                eq = " (listed equivalent)" if m in known else ""
-                verdict = f"killed {out['by']}" if out["killed"] else "survived" + eq
-                print(
-                    f"[{i}/{len(pool)}] {out['seconds']:6.1f}s  {m.key.rsplit('.', 1)[0]}."
-                    f"{m.function} #{m.name.rsplit('_', 1)[1]}: {verdict}",
-                    flush=True,
-                )
-        if args.skip_listed:
-            pool = sorted(pool + skipped, key=str)
+        # Mutants of a function listed whole are unreachable from protocol v1: not run.
+        unreachable = [m for m in pool if m.function in known.whole]
+        for m in unreachable:
+            results[m.key] = {"killed": [], "by": "", "stage": "not run", "seconds": 0.0, "ran": []}
+        for m in pool:
+            if m.key in merged and m.key not in args.mutant:
+                results[m.key] = merged[m.key]
+        todo = [
+            m
+            for m in pool
+            if m.key not in results
+            and m not in unreachable
+            and not (args.skip_listed and m in known)
+        ]
+        for m in pool:
+            if args.skip_listed and m in known and m.key not in results and m not in todo:
+                results[m.key] = {
+                    "killed": [],
+                    "by": "",
+                    "stage": "not run",
+                    "seconds": 0.0,
+                    "ran": [],
+                }
+        first, rest = seeds[0], seeds[1:]
+
+        def report(i: int, n: int, m: Mutant, out: dict, what: str) -> None:
+            eq = " (listed equivalent)" if m in known else ""
+            verdict = f"killed {out['by']}" if out["killed"] else "survived" + eq
+            print(f"[{what} {i}/{n}] {out['seconds']:6.1f}s  {_line(m)}: {verdict}", flush=True)
+            if not out["killed"] and m not in known and what.startswith("seed"):
+                print("    " + "\n    ".join(m.change), flush=True)
+
+        # Phase 1: every mutant at the first seed (catalogue, then the stateful stage).
+        def over_budget() -> bool:
+            return args.budget is not None and time.perf_counter() - started > args.budget
+
+        def record(m: Mutant, out: dict, i: int) -> None:
+            out["ran"] = seeds if out["stage"] == "catalogue" else [first]
+            results[m.key] = out
+            report(i, len(todo), m, out, f"seed {first}")
+
+        ran = _run_all(args.jobs, todo, lambda m: child(m.key, [first]), record, over_budget)
+        if len(ran) < len(todo):
+            # Cut the sample where the budget stopped the draw (the unreachable ones too).
+            pool = pool[: pool.index(todo[len(ran)])]
+            print(f"budget reached: the sample is the first {len(pool)} drawn", flush=True)
+        # Phase 2: the other seeds, for what only the stateful stage told apart (a catalogue
+        # kill holds at every seed) and, unless told otherwise, the unlisted survivors.
+        again = [
+            m
+            for m in pool
+            if m.key in results
+            and results[m.key]["stage"] in ("stateful", "timeout", "crash")
+            and not set(results[m.key].get("ran", [])) >= set(seeds)
+            and (results[m.key]["killed"] or (m not in known and not args.survivors_one_seed))
+        ]
+        if rest and again:
+            text = ",".join(map(str, rest))
+            print(f"\nseeds {text}: {len(again)} mutants", flush=True)
+
+            def merge(m: Mutant, out: dict, i: int) -> None:
+                r = results[m.key]
+                r["killed"] = sorted(set(r["killed"]) | set(out["killed"]))
+                r["by"] = ", ".join(x for x in (r["by"], out["by"]) if x)
+                r["seconds"] += out["seconds"]
+                r["ran"] = sorted(set(r["ran"]) | set(rest))
+                report(i, len(again), m, out, f"seeds {text}")
+
+            _run_all(args.jobs, again, lambda m: child(m.key, rest, catalogue=False), merge)
+        for m in pool:
+            if results[m.key]["stage"] == "catalogue":
+                results[m.key]["killed"] = seeds
+        # Earlier runs' records, for the mutants not run now.
+        here = {m.key for m in pool}
+        pool += [by_key[k] for k in merged if k not in here]
+        results = merged | results
         equivalent = [m for m in pool if m in known]
         counted = [m for m in pool if m not in equivalent]
-        first = seeds[0]
         killed = [m for m in counted if first in results[m.key]["killed"]]
-        uneven = [m for m in counted if set(results[m.key]["killed"]) not in (set(), set(seeds))]
+        checked = [m for m in counted if set(results[m.key]["ran"]) >= set(seeds)]
+        uneven = [m for m in checked if set(results[m.key]["killed"]) not in (set(), set(seeds))]
         wrongly = [m for m in equivalent if results[m.key]["killed"]]
+        elapsed = time.perf_counter() - started
         print()
         print(
-            f"mutants of {PACKAGE.relative_to(ROOT)}/: {len(mutants)}; run: {len(pool)}; "
-            f"listed equivalent: {len(equivalent)}; seeds {args.seeds}; "
-            f"{time.perf_counter() - started:.0f} s"
+            f"mutants of {PACKAGE.relative_to(ROOT)}/: {len(mutants)}; sample: {len(pool)} "
+            f"(sample seed {args.sample_seed}"
+            + (f", {len(merged)} from {len(args.merge)} earlier runs" if merged else "")
+            + f"); listed equivalent: {len(equivalent)} "
+            f"({sum(m.function in known.whole for m in equivalent)} in unreachable functions, "
+            "not run); "
+            f"seeds {args.seeds}; {elapsed:.0f} s with {args.jobs} jobs"
+        )
+        times: dict[str, list[float]] = {}
+        for m in pool:
+            r = results[m.key]
+            if r["stage"] != "not run":
+                times.setdefault(r["stage"], []).append(r["seconds"])
+        print(
+            "seconds per mutant: "
+            + "; ".join(
+                f"{stage} {len(ts)}x, median {sorted(ts)[len(ts) // 2]:.1f}, max {max(ts):.1f}"
+                for stage, ts in sorted(times.items())
+            )
         )
         score = len(killed) / len(counted) if counted else 1.0
         print(
             f"mutation score (seed {first}): {len(killed)}/{len(counted)} "
             f"non-equivalent mutants killed = {score:.1%}"
         )
-        if len(seeds) > 1:
+        if rest:
             print(
-                f"killed on some seeds of {args.seeds} but not all: {len(uneven)}"
+                f"killed on some seeds of {args.seeds} but not all: {len(uneven)} "
+                f"(of {len(checked)} checked on every seed)"
                 + "".join(f"\n  {m.key} {results[m.key]['killed']}" for m in uneven)
             )
         for m in wrongly:
@@ -316,6 +538,18 @@ def main() -> int:
         for m in counted:
             if first not in results[m.key]["killed"]:
                 print(f"\nsurvived: {m.key}  ({m.function})\n" + "\n".join(m.change))
+        if args.json:
+            rows = [
+                {
+                    "key": m.key,
+                    "function": m.function,
+                    "change": list(m.change),
+                    "listed": m in known,
+                    **results[m.key],
+                }
+                for m in pool
+            ]
+            args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -72,9 +72,12 @@ def test_plugin_reports_a_mutant_case_by_case(pytester: pytest.Pytester) -> None
         "-rf",
     )
     n_server = sum(n.startswith("server/") for n in CASES)
-    # The three dependency cases and the trace check fail; every other server case passes.
-    result.assert_outcomes(failed=4, passed=n_server - 2)
+    # The three dependency cases, the one with a threshold beside its dependency (the mutant
+    # releases once every dependency ended, skipping the threshold) and the trace check
+    # fail; every other server case passes.
+    result.assert_outcomes(failed=5, passed=n_server - 3)
     out = result.stdout.str()
+    assert "FAILED ::activitykit-conform::server/waiting-threshold-and-dependency" in out
     assert "FAILED ::activitykit-conform::client/waiting-dependency-failed" in out
     assert "FAILED ::activitykit-conform::server/waiting-dependency-failed" in out
     assert "FAILED ::activitykit-conform::server/waiting-direct-dependency-failed" in out
