@@ -55,15 +55,12 @@ class Delivery:
         self._exchanging = computer
         ready = self._ready_now = []
         answers: list[tuple[Any, Activity | None, bool]] = []
-        emit = self.emit
-        ops = self.ops
-        heap = self._heap  # (``_propagate`` with nothing to judge is skipped: it does nothing)
         for op, status in results:
-            a = ops.get(op)
+            a = self.ops.get(op)
             if a is None or a.computer != computer:
                 answers.append((op, None, False))
                 continue
-            emit(
+            self.emit(
                 {
                     "t": t,
                     "event": "result",
@@ -74,8 +71,7 @@ class Delivery:
                 }
             )
             answers.append((op, a, self._settle(a, status, "result")))
-            if heap:
-                self._propagate()
+            self._propagate()
         delivered: list[Activity] = []
         pend = self._pending.get(computer)
         if pend:
@@ -83,9 +79,9 @@ class Delivery:
             for a in pend:
                 if (ready and a in ready) or self._deliverable(a):
                     op = self._new_operation_id(a.cname)
-                    ops[op] = a
+                    self.ops[op] = a
                     a.op = op
-                    emit(
+                    self.emit(
                         {
                             "t": t,
                             "event": "deliver",
@@ -103,10 +99,8 @@ class Delivery:
             else:
                 del self._pending[computer]
         self._exchanging = None
-        if ready:
-            self._ready_now = []
-        if heap:
-            self._propagate()
+        self._ready_now = []
+        self._propagate()
         return delivered, answers
 
     # -- the server side: the broker's messages ------------------------------------------------
@@ -143,8 +137,7 @@ class Delivery:
         """The handler holding ``a`` finished; True if that settled it."""
         self._t = t
         accepted = self._settle(a, status, "finish")
-        if self._heap:
-            self._propagate()
+        self._propagate()
         return accepted
 
     # -- seams (the conformance mutants override these) ---------------------------------------

@@ -132,8 +132,7 @@ class ReleaseRule:
             self._make_ready(a, "due")
         else:
             self._notify(a)  # a client one: the next exchange delivers it
-        if self._heap:
-            self._propagate()
+        self._propagate()
 
     def _make_ready(self, a: Activity, cause: str) -> None:
         """Due or released: to Queued, or (``release: direct``) ready in the state it is in."""

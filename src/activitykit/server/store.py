@@ -89,12 +89,6 @@ class ActivityStore(Delivery, ReleaseRule):
             c: {s.value: p.value for s, p in m.entered_from.items()}
             for c, m in self._machines.items()
         }
-        #: both, per (client, state), for ``_move``: (the allowed destinations, the needed
-        #: history or None)
-        self._exits = {
-            c: {s: (dsts, self._need[c].get(s)) for s, dsts in allowed.items()}
-            for c, allowed in self._allowed.items()
-        }
 
     def clear(self) -> None:
         """Forget every activity, group and operation-id (a fresh server)."""
@@ -151,8 +145,7 @@ class ActivityStore(Delivery, ReleaseRule):
         """Create ``aid`` in a start state; ``due`` (default ``deliver_after``) is when a
         Scheduled one comes due. Raises ``Refused`` naming the rule a bad request breaks."""
         self._t = t
-        activities = self.activities
-        if aid in activities or aid in self.groups:
+        if aid in self.activities or aid in self.groups:
             raise Refused(f"activity {aid!r} already exists; ids are unique")
         known = self._types.get((type_name, kind))
         atype, kind_ = known if known is not None else self._type_of(type_name, kind)
@@ -167,11 +160,8 @@ class ActivityStore(Delivery, ReleaseRule):
             raise Refused("a client activity needs a computer")
         if state == S and deliver_after is None:
             raise Refused("a Scheduled activity needs deliver_after")
-        if depends_on or progress_of is not None:
-            deps = tuple(self._known(d, groups=False) for d in depends_on) if depends_on else ()
-            target = self._known(progress_of, groups=True) if progress_of is not None else None
-        else:  # (most activities: nothing to look up)
-            deps, target = (), None
+        deps = tuple(self._known(d, groups=False) for d in depends_on) if depends_on else ()
+        target = self._known(progress_of, groups=True) if progress_of is not None else None
         if (deps or target is not None) and state not in (W, B):
             raise Refused("depends_on/progress_of are only for Waiting or Blocked activities")
         if state == W and not (deps or target is not None):
@@ -180,7 +170,7 @@ class ActivityStore(Delivery, ReleaseRule):
             raise Refused("progress_of and threshold go together")
         if threshold is not None and not 0 <= threshold <= 1:
             raise Refused(f"threshold {threshold} is outside [0, 1]")
-        if release != "queue" and release not in RELEASE_MODES:
+        if release not in RELEASE_MODES:
             raise Refused(f"release {release!r} unknown; accepted: {', '.join(RELEASE_MODES)}")
         pgroup = self.groups.get(parent) if parent is not None else None
 
@@ -188,10 +178,9 @@ class ActivityStore(Delivery, ReleaseRule):
             computer = cname = None
         elif cname is None:
             cname = str(computer)
-        a = Activity(aid, atype, kind_, state, len(activities), computer, cname)
-        if release != "queue":
-            a.release = release
-        activities[aid] = a
+        a = Activity(aid, atype, kind_, state, len(self.activities), computer, cname)
+        a.release = release
+        self.activities[aid] = a
         self.open += 1
         rec: Record = {"t": t, "event": "created", "activity": aid}
         if client:
@@ -341,13 +330,12 @@ class ActivityStore(Delivery, ReleaseRule):
             "to": dst,
             "cause": cause,
         }
-        if self.strict:
-            # ``_allowed`` and ``_history_opens`` in one look-up: this runs for every move
-            dsts, need = self._exits[a.client][src]
-            if dst not in dsts or (need is not None and a.came_from != need):
-                came = None if a.came_from is None else State(a.came_from)
-                check = self._machines[a.client].check_after(came, State(src), State(dst))
-                raise IllegalMove(f"{a.id}: {check.reason}", rec)
+        if self.strict and (
+            dst not in self._allowed[a.client][src] or not self._history_opens(a, src)
+        ):
+            came = None if a.came_from is None else State(a.came_from)
+            check = self._machines[a.client].check_after(came, State(src), State(dst))
+            raise IllegalMove(f"{a.id}: {check.reason}", rec)
         a.came_from = src
         a.state = dst
         self.emit(rec)
