@@ -85,3 +85,64 @@ def test_a_later_pool_starts_only_for_a_caller_still_busy_after_its_delay(run) -
         assert pool is not None
         assert pool.submit("exchange", run).result(timeout=120) == render_png("exchange", run)
     assert all(proc.poll() is not None for proc in pool._procs)  # closed with the pool
+
+
+class _StuckPool:
+    """A pool whose figures never come (a worker alive but stuck), or that cannot take any."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+
+    def submit(self, name, run):
+        from concurrent.futures import Future
+
+        if self.refuse:
+            raise OSError(28, "No space left on device")
+        return Future()  # never resolved
+
+
+def test_a_stuck_worker_costs_the_report_a_bounded_wait_and_no_figure(
+    run, tmp_path, monkeypatch
+) -> None:
+    from activitykit.reports import _page
+
+    monkeypatch.setattr(_page, "FIGURE_WAIT", 0.05)
+    out = write_report(run, tmp_path / "report.html", check=False, figures=_StuckPool())
+    for name in FIGURE_NAMES:
+        assert (out.with_suffix("") / f"{name}.png").read_bytes() == render_png(name, run)
+
+
+def test_a_pool_that_cannot_take_the_run_leaves_every_figure_to_this_process(run, tmp_path) -> None:
+    alone = write_report(run, tmp_path / "a" / "report.html", check=False)
+    out = write_report(run, tmp_path / "b" / "report.html", check=False, figures=_StuckPool(True))
+    assert out.read_bytes() == alone.read_bytes()
+
+
+def test_workers_that_cannot_all_start_leave_none_running(monkeypatch) -> None:
+    from activitykit.reports import render
+
+    started: list[subprocess.Popen] = []
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        if started:
+            raise OSError(11, "Resource temporarily unavailable")
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(render.subprocess, "Popen", popen)
+    with pytest.raises(OSError):
+        FigurePool(workers=2)
+    assert started and started[0].poll() is not None  # killed and waited for
+    # started by a LaterPool's timer instead, the failure means no pool, not a traceback
+    import threading
+
+    uncaught: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", uncaught.append)
+    later = render.LaterPool(delay=0.0)
+    try:
+        later._timer.join(timeout=30)
+        assert later.take() is None
+    finally:
+        later.close()
+    assert uncaught == []

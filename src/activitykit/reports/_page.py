@@ -42,6 +42,11 @@ img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8
 """
 
 
+#: Seconds to wait for a worker's figure before drawing it here instead (a figure of a
+#: million-computer run takes a few seconds; a worker this late is stuck).
+FIGURE_WAIT = 120.0
+
+
 @dataclass
 class Page:
     """The HTML being assembled and the folder receiving its PNG and CSV files.
@@ -65,8 +70,12 @@ class Page:
 
     def prefetch(self) -> None:
         if self.pool is not None and self.run is not None:
-            for name in FIGURE_NAMES:
-                self._pending[name] = self.pool.submit(name, self.run)
+            try:
+                for name in FIGURE_NAMES:
+                    self._pending[name] = self.pool.submit(name, self.run)
+            except Exception:  # (no room for the view file, say): every figure drawn here
+                self._pending.clear()
+                self.pool = None
 
     def figure(self, name: str, fig: Any = None) -> None:
         """Figure ``name`` (of ``figures.FIGURES``, for ``run``), or the drawn ``fig``."""
@@ -95,8 +104,8 @@ class Page:
         """The figures drawn by the pool, in their places (drawn here if a worker failed)."""
         for at, name in self._holes.items():
             try:
-                png = self._pending.pop(name).result()
-            except Exception:  # a broken pool must not cost the report; draw it here
+                png = self._pending.pop(name).result(timeout=FIGURE_WAIT)
+            except Exception:  # a broken or stuck pool must not cost the report: draw it here
                 from .render import render_png
 
                 assert self.run is not None

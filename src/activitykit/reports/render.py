@@ -90,10 +90,17 @@ class FigurePool:
     def __init__(self, workers: int = 2) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         cmd = [sys.executable, "-m", __name__, str(os.getpid())]
-        self._procs = [
-            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-            for _ in range(workers)
-        ]
+        self._procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(workers):
+                self._procs.append(
+                    subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                )
+        except BaseException:  # none left behind: stop those that did start
+            for proc in self._procs:
+                proc.kill()
+                proc.wait()
+            raise
         self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._feed, args=(proc,), daemon=True, name="figures")
@@ -107,7 +114,9 @@ class FigurePool:
     @staticmethod
     def wanted() -> bool:
         """True when a second CPU is there for the workers to use."""
-        return len(os.sched_getaffinity(0)) >= 2 if hasattr(os, "sched_getaffinity") else False
+        from .._cpus import usable_cpus
+
+        return usable_cpus() >= 2
 
     def submit(self, name: str, run: RunData) -> Future[bytes]:
         """Draw figure ``name`` of ``run`` (see ``render_png``) in a worker."""
@@ -193,7 +202,10 @@ class LaterPool:
     def _start(self, workers: int) -> None:
         with self._lock:
             if not self._done:
-                self._pool = FigurePool(workers)
+                try:
+                    self._pool = FigurePool(workers)
+                except Exception:  # (no processes to be had): the figures are drawn here
+                    self._pool = None
 
     def take(self) -> FigurePool | None:
         self._timer.cancel()
