@@ -114,3 +114,20 @@ def test_sigterm_after_the_clients_stopped_is_the_commands_interrupt(tmp_path: P
     assert str(staged) in proc.stderr
     assert json.loads((staged / "manifest.json").read_text())["complete"] is False
     assert not out.exists()  # nothing half-written where a complete run would be
+
+
+def test_one_sigterm_interrupts_and_a_second_cannot_cut_the_clean_up_short() -> None:
+    import os
+    import signal
+
+    from activitykit.live import run as live_run
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        live_run._term_interrupts()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: the stopping goes on
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -176,6 +176,8 @@ def _term_interrupts() -> None:
     code of ours; so this is called again once the loop is done."""
 
     def interrupt(signum: int, frame: object) -> None:
+        # One is enough: a second SIGTERM must not cut short the stopping of what we started
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     with suppress(ValueError):  # not the main thread: signals are the main thread's
@@ -230,11 +232,13 @@ def _run_into(
             url = options.amqp_url
             if options.own_broker:
                 url = stack.enter_context(_own_broker()).url
-            live = asyncio.run(_run(scenario, options, intervals, sink, out, url))
+            try:
+                live = asyncio.run(_run(scenario, options, intervals, sink, out, url))
+            finally:
+                _term_interrupts()  # before the broker stops: the loop left SIGTERM at its default
     except asyncio.CancelledError:  # a signal before run time 0: the clients are stopped
         raise KeyboardInterrupt from None
     finally:
-        _term_interrupts()  # the loop left SIGTERM at its default
         writer.close()
     end_t = max(live["end_t"], sink.last_t)
     report = checker.finish(end_t)
