@@ -357,7 +357,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="activitykit-mutation-") as d:
         tmp = Path(d)
         mutants = build(tmp)
-        for entry in known.unmatched(mutants):
+        stale = known.unmatched(mutants)
+        for entry in stale:
             print(f"{EQUIVALENT.name}: matches no mutant (renamed or moved?): {entry}")
         pool = [m for m in mutants if not args.only or args.only in m.function]
         if args.mutant:
@@ -550,7 +551,8 @@ def main() -> int:
                 for m in pool
             ]
             args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    return 0
+    # The score leans on the list of equivalents: a list that no longer fits the code fails.
+    return 1 if wrongly or stale else 0
 
 
 if __name__ == "__main__":
