@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ._options import add_set_option
@@ -83,6 +82,7 @@ def _cell(mean: float, low: float, high: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .._cpus import usable_cpus
     from ..errors import InputError
     from ..experiments import run_sweep
     from ..scenario import load_scenario
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.replications < 1:
         raise InputError(f"--replications ({args.replications}) must be at least 1")
-    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    workers = args.workers if args.workers is not None else usable_cpus()
     if workers < 1:
         raise InputError(f"--workers ({workers}) must be at least 1")
     scenario = load_scenario(Path(args.scenario), overrides=list(args.overrides))

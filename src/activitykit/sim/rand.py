@@ -117,6 +117,11 @@ class _Const:
         return self.value
 
 
+def _lognormal_mu(dist: LogNormal) -> float:
+    """The scenario gives the mean of the distribution itself: E[X] = exp(mu + sigma^2/2)."""
+    return math.log(dist.mean) - dist.sigma**2 / 2.0
+
+
 def make_sampler(dist: object, rng: np.random.Generator) -> Callable[[], float]:
     """A zero-argument callable drawing from a scenario distribution (``Dist``)."""
     if isinstance(dist, Fixed):
@@ -126,8 +131,7 @@ def make_sampler(dist: object, rng: np.random.Generator) -> Callable[[], float]:
     if isinstance(dist, Uniform):
         return _Buffered(lambda n: rng.uniform(dist.low, dist.high, n))
     if isinstance(dist, LogNormal):
-        # The scenario gives the mean of the distribution itself: E[X] = exp(mu + sigma^2/2).
-        mu = math.log(dist.mean) - dist.sigma**2 / 2.0
+        mu = _lognormal_mu(dist)
         return _Buffered(lambda n: rng.lognormal(mu, dist.sigma, n))
     raise TypeError(
         f"unknown distribution {dist!r}; expected Fixed, Exponential, Uniform, LogNormal"
@@ -147,8 +151,7 @@ def dist_quantile(dist: object, u: float) -> float:
     if isinstance(dist, Uniform):
         return dist.low + u * (dist.high - dist.low)
     if isinstance(dist, LogNormal):
-        mu = math.log(dist.mean) - dist.sigma**2 / 2.0
-        return math.exp(mu + dist.sigma * _STD_NORMAL.inv_cdf(u))
+        return math.exp(_lognormal_mu(dist) + dist.sigma * _STD_NORMAL.inv_cdf(u))
     raise TypeError(f"unknown distribution {dist!r}")
 
 

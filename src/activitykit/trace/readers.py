@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._cpus import usable_cpus
 from ..errors import InputError
 from ._fast import fast_csv, fast_jsonl
 from ._io import (
@@ -287,7 +287,7 @@ def read_table(
 
 #: Blocks parsed at once by ``_fast_text``, one per core, each on one thread (pyarrow and
 #: numpy release the GIL; line numbers and validation run on the block's thread too).
-_IN_FLIGHT = max(2, min(os.cpu_count() or 1, 8))
+_IN_FLIGHT = max(2, min(usable_cpus(), 8))
 
 
 def _parse_block(
