@@ -290,16 +290,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
     def _schedule_x(self, c: int) -> None:
         tok = next(self._tok)
         self.xs[c] = tok
-        # ``_at`` inlined: two exchange events per activity
-        env = self.env
-        t = self.nx[c]
-        now = env.now
-        d = t - now
-        if d < 0.0:
-            d = 0.0
-        elif now + d != t:
-            d = exact_delay(now, t)
-        env.timeout(d).callbacks.append(partial(self._on_exchange, c, tok))
+        self._at(self.nx[c], self._on_exchange, c, tok)
 
     def _ensure_x(self, c: int) -> None:
         if not self.xs[c]:
