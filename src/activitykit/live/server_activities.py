@@ -44,7 +44,8 @@ class ServerActivities:
         if url is None:
             return
         from .amqp.core import StoreServer, handler_model_for
-        from .amqp.server_side import AmqpServerSide, HandlerPool
+        from .amqp.pool import HandlerPool
+        from .amqp.server_side import AmqpServerSide
 
         core = StoreServer(sink, store=port.store, handler_model=handler_model_for(scenario))
         self.side = AmqpServerSide(
