@@ -91,7 +91,7 @@ def summarise(*args, **kw):  # SIGTERM arrives while the summary is computed
     os.kill(os.getpid(), signal.SIGTERM)
     raise AssertionError("SIGTERM did not interrupt the summary")
 
-L._run, L.summarise = clients_ran, summarise
+L.run_session, L.summarise = clients_ran, summarise
 sys.exit(main(["live", sys.argv[1], "--clients", "2", "--client-src", sys.argv[3],
               "--out", sys.argv[2], "--quiet"]))
 """

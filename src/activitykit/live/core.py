@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..server import Activity, ActivityStore
 from ..trace.writers import TraceWriter
 from .port import ComputerView, Notice, OperationResult
 
-__all__ = ["CorePort", "TraceSink"]
+__all__ = ["CorePort", "RunClock", "TraceSink"]
 
 #: How a client's operation-result status reads in the trace.
 _STATUS = {6: "succeeded", 5: "failed"}
@@ -182,3 +183,19 @@ class CorePort:
 def open_protocol_log(path: Path) -> IO[str]:
     """The JSON-lines file of notices (line buffered: readable while the run goes on)."""
     return path.open("w", encoding="utf-8", buffering=1)
+
+
+class RunClock:
+    """Seconds since the workload started; -1 before (registration is not traced)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.origin: float | None = None
+        self.epoch = 0.0
+
+    def start(self) -> None:
+        self.origin = self.loop.time()
+        self.epoch = time.time()
+
+    def __call__(self) -> float:
+        return -1.0 if self.origin is None else self.loop.time() - self.origin

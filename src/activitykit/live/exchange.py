@@ -16,6 +16,9 @@ server as sender of activities):
   notices and resynchronises;
 * the sender keeps what it sent until the receiver's expected number passes it, and sends
   it again otherwise (an answer lost on the way is resent at the next exchange).
+
+One idea at about 400 lines, kept whole: the protocol's server side, whose sequence rules,
+registration, delivery and results all act on the same per-computer state.
 """
 
 from __future__ import annotations

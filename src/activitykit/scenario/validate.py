@@ -5,20 +5,21 @@ still be wrong as a whole: a type name that is not in the catalog, a group nobod
 bulk that waits for itself, a server activity aimed at a group of computers. ``problems``
 finds all of these at once and returns each with the path of the field at fault, so the
 loader can point at the line of the file. No defaults live here (they are in ``schema``).
+
+The sums over the whole scenario against the schema's limits (what one run can do) are in
+``limits``; ``Problem`` itself is in ``problem``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
 
 from ..model import Kind, UnknownActivityTypeError, activity_type
 from ._yaml import Path
+from .limits import check_limits
+from .problem import Problem, format_path
 from .schema import (
-    MAX_ACTIVITIES,
-    MAX_COMPUTERS,
-    MAX_FAULT_EVENTS,
     Arrival,
     Batch,
     Bulk,
@@ -29,27 +30,6 @@ from .schema import (
 )
 
 __all__ = ["Problem", "format_path", "problems"]
-
-
-class Problem(NamedTuple):
-    """One thing wrong with a scenario: the field at fault and the rule it breaks."""
-
-    loc: Path
-    message: str
-
-    def __str__(self) -> str:
-        return f"{format_path(self.loc)}: {self.message}"
-
-
-def format_path(loc: Iterable[str | int]) -> str:
-    """``("fleet", "groups", 0, "name")`` -> ``fleet.groups[0].name``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
 
 
 def _closest(name: str, known: Sequence[str]) -> str:
@@ -80,6 +60,17 @@ def _find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
         if start not in state and (found := visit(start)):
             return found
     return None
+
+
+def _waits_for(t: Bulk | ChainStep) -> list[tuple[Path, str]]:
+    """What a bulk or chain step waits for, each name with its field (``depends_on[j]``,
+    ``progress_of``)."""
+    refs: list[tuple[Path, str]] = [
+        (("depends_on", j), name) for j, name in enumerate(t.depends_on)
+    ]
+    if t.progress_of is not None:
+        refs.append((("progress_of",), t.progress_of))
+    return refs
 
 
 class _Checker:
@@ -278,9 +269,7 @@ class _Checker:
                 self.add(
                     (*loc, "count"), f"count ({bulk.count}) exceeds {where} ({size} computers)"
                 )
-            refs = [(("depends_on", j), name) for j, name in enumerate(bulk.depends_on)]
-            if bulk.progress_of is not None:
-                refs.append((("progress_of",), bulk.progress_of))
+            refs = _waits_for(bulk)
             edges[bulk.name] = []
             earlier = {b.name: b for b in bulks[:i]}
             for sub, ref in refs:
@@ -308,11 +297,17 @@ class _Checker:
                     self.add(
                         (*loc, *sub), f"unknown bulk {ref!r}{_closest(ref, sorted(bulk_names))}"
                     )
+        self.cycle(("workload", "bulks"), bulks, edges)
+
+    def cycle(
+        self, loc: Path, entries: Sequence[Bulk | ChainStep], edges: Mapping[str, Sequence[str]]
+    ) -> None:
+        """A dependency cycle among ``entries`` (at ``loc``), blamed on its first entry."""
         cycle = _find_cycle(edges)
         if cycle:
-            first = next(i for i, b in enumerate(bulks) if b.name == cycle[0])
+            first = next(i for i, e in enumerate(entries) if e.name == cycle[0])
             self.add(
-                ("workload", "bulks", first, "depends_on"),
+                (*loc, first, "depends_on"),
                 f"dependency cycle: {' -> '.join(cycle)}; nothing in it could ever start",
             )
 
@@ -332,9 +327,7 @@ class _Checker:
             kinds.append(self.template(sloc, step, waits=True))
             edges.setdefault(step.name, [])
             earlier = {s.name for s in chain.steps[:j]}
-            refs = [(("depends_on", k), name) for k, name in enumerate(step.depends_on)]
-            if step.progress_of is not None:
-                refs.append((("progress_of",), step.progress_of))
+            refs = _waits_for(step)
             for sub, ref in refs:
                 if ref not in steps:
                     self.add(
@@ -362,13 +355,7 @@ class _Checker:
                         "progress_of needs a type that does (e.g. SyncPocketRequest), "
                         "or use depends_on",
                     )
-        cycle = _find_cycle(edges)
-        if cycle:
-            first = next(j for j, s in enumerate(chain.steps) if s.name == cycle[0])
-            self.add(
-                (*loc, "steps", first, "depends_on"),
-                f"dependency cycle: {' -> '.join(cycle)}; nothing in it could ever start",
-            )
+        self.cycle((*loc, "steps"), chain.steps, edges)
         if Kind.CLIENT in kinds or chain.group is None:
             if Kind.CLIENT in kinds:
                 self.target(loc, chain.group, Kind.CLIENT)
@@ -378,7 +365,7 @@ class _Checker:
                 "every step is a server activity, so the chain runs on no computer; remove group",
             )
 
-    # --- what one run can do (limits in ``schema``) -------------------------------------
+    # --- headline ----------------------------------------------------------------------
     def headline(self) -> None:
         """Headline and objective figures must be figures a run reports."""
         # metrics holds the one list of figure names; imported here, on use, because it
@@ -395,116 +382,12 @@ class _Checker:
             if figure not in HEADLINE_FIGURES:
                 self.add(loc, f"unknown figure {figure!r}" + _closest(figure, known))
 
-    def limits(self) -> None:
-        """Sums over the scenario against the schema's limits, blamed on the largest part."""
-        s = self.s
-        groups = s.fleet.groups
-        if self.fleet_size > MAX_COMPUTERS:
-            big = max(range(len(groups)), key=lambda i: groups[i].computers)
-            self.add(
-                ("fleet", "groups", big, "computers"),
-                f"the fleet has {self.fleet_size:,} computers in all; the limit is "
-                f"{MAX_COMPUTERS:,} (about 200 bytes of memory each)",
-            )
-        self._bounded(
-            self._expected_activities(),
-            MAX_ACTIVITIES,
-            "the workload would create about {n} activities (arrival rate x time, counts, "
-            "bulk children, chain steps); the limit is {limit} (about 3 KB of memory each): "
-            "lower it, or shorten the duration",
-        )
-        self._bounded(
-            self._expected_faults(),
-            MAX_FAULT_EVENTS,
-            "about {n} fault events expected (client restarts and offline periods per "
-            "computer per day, job-handler crashes per mtbf); the limit is {limit}",
-        )
-        self.drains()
-
-    def _bounded(self, parts: list[tuple[Path, float]], limit: int, message: str) -> None:
-        total = sum(n for _, n in parts)
-        if total > limit:
-            loc = max(parts, key=lambda p: p[1])[0]
-            shown = f"{total:,.0f}" if total < 1e12 else f"{total:.2e}"
-            self.add(loc, message.format(n=shown, limit=f"{limit:,}"))
-
-    def _expected_activities(self) -> list[tuple[Path, float]]:
-        s, w = self.s, self.s.workload
-        parts: list[tuple[Path, float]] = []
-        for i, a in enumerate(w.arrivals):
-            stop = s.duration if a.stop is None else min(a.stop, s.duration)
-            parts.append((("workload", "arrivals", i, "rate"), a.rate * max(stop - a.start, 0.0)))
-        for i, b in enumerate(w.batches):
-            parts.append((("workload", "batches", i, "count"), float(b.count)))
-        for i, k in enumerate(w.bulks):
-            size = self.groups[k.group].computers if k.group in self.groups else self.fleet_size
-            parts.append((("workload", "bulks", i, "count"), float(k.count or size) + 1))
-        for i, c in enumerate(w.chains):
-            parts.append((("workload", "chains", i, "count"), float(c.count * len(c.steps))))
-        return parts
-
-    def _expected_faults(self) -> list[tuple[Path, float]]:
-        s = self.s
-        days = s.duration / 86400.0
-        parts: list[tuple[Path, float]] = []
-        for i, g in enumerate(s.fleet.groups):
-            loc: Path = ("fleet", "groups", i)
-            parts.append(
-                ((*loc, "restarts", "rate_per_day"), g.computers * g.restarts.rate_per_day * days)
-            )
-            parts.append(
-                ((*loc, "offline", "rate_per_day"), g.computers * g.offline.rate_per_day * days)
-            )
-        crash = s.faults.job_handler_crash
-        if crash.mtbf is not None:
-            horizon = s.drain_limit if s.run_until == "drained" else s.duration
-            parts.append(
-                (
-                    ("faults", "job_handler_crash", "mtbf"),
-                    s.server.job_handlers * horizon / crash.mtbf,
-                )
-            )
-        return parts
-
-    def drains(self) -> None:
-        """``run_until: drained`` must be able to drain: server work needs a job-handler."""
-        s = self.s
-        if s.run_until != "drained" or s.server.job_handlers > 0:
-            return
-        w = s.workload
-        entries: list[tuple[Path, Arrival | Batch | ChainStep]] = [
-            *((("workload", "arrivals", i), a) for i, a in enumerate(w.arrivals)),
-            *((("workload", "batches", i), b) for i, b in enumerate(w.batches)),
-            *(
-                (("workload", "chains", i, "steps", j), step)
-                for i, c in enumerate(w.chains)
-                for j, step in enumerate(c.steps)
-            ),
-        ]
-        for loc, entry in entries:
-            try:
-                server = activity_type(entry.type).kind is Kind.SERVER
-            except UnknownActivityTypeError:
-                continue  # reported on the type field already
-            cancel = entry.cancel_probability
-            if cancel is None:
-                cancel = s.cancellations.probability
-            if server and cancel < 1:
-                self.add(
-                    ("server", "job_handlers"),
-                    f"run_until is drained but there are no job-handlers, so the server "
-                    f"activities of {format_path(loc)} ({entry.type}) can never finish and "
-                    f"the run would only stop at drain_limit ({s.drain_limit:g} s); add "
-                    "job-handlers or use run_until: duration",
-                )
-                return
-
 
 def problems(scenario: Scenario) -> list[Problem]:
     """Every cross-reference problem of ``scenario``, in file order of sections."""
     checker = _Checker(scenario)
     checker.fleet()
     checker.workload()
-    checker.limits()
+    check_limits(checker)
     checker.headline()
     return checker.found

@@ -4,6 +4,8 @@
 - ``protocol``: the job-handler protocol (docs/job-handler-protocol.md) and its validation.
 - ``handler``: the kit's own job-handler process.
 - ``server_side``: the harness side: publish activities, consume reports, record, forward.
+- ``pool``: the job-handlers as child processes (``HandlerPool``).
+- ``connection``: connecting to the broker, and what a lost connection raises.
 - ``port``: ``ServerPort``, what the harness tells the server core, and ``Recorder``.
 - ``crashes``: a live run's server-side task: the connection pumped, handlers crashed and
   restarted on ``faults.job_handler_crash``'s seeded schedule.
@@ -20,7 +22,8 @@ _WHERE = {
     "broker": ("AMQP_URL_ENV", "Broker", "BrokerError"),
     "protocol": ("PROTOCOL", "ReportError"),
     "port": ("Recorder", "ServerPort"),
-    "server_side": ("AmqpServerSide", "HandlerPool"),
+    "pool": ("HandlerPool",),
+    "server_side": ("AmqpServerSide",),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 __all__ = sorted(name for names in _WHERE.values() for name in names)

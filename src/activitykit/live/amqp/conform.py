@@ -27,9 +27,10 @@ from ...errors import InputError
 from ...trace.writers import MemoryTraceWriter
 from .broker import AMQP_URL_ENV, Broker, find_server_script
 from .core import StoreServer
+from .pool import HandlerPool
 from .port import Recorder
 from .protocol import ReportError
-from .server_side import AmqpServerSide, HandlerPool
+from .server_side import AmqpServerSide
 
 __all__ = ["CASES", "CaseResult", "run_handler_suite"]
 

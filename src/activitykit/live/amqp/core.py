@@ -3,9 +3,9 @@
 ``StoreServer`` implements ``ServerPort`` on ``activitykit.server.ActivityStore``: the store
 decides every move, writes ``enqueue`` / ``consume`` / transitions, and asks for publishing;
 the AMQP side (``AmqpServerSide``) carries the messages. ``activitykit live``
-(``activitykit.live.run``) runs it on the run's one store, the server activities created
-from the same creation plan as the client ones (``LiveWorkload``); ``--clients 0`` runs
-server activities alone.
+(``activitykit.live.server_activities``) runs it on the run's one store, the server
+activities created from the same creation plan as the client ones (``LiveWorkload``);
+``--clients 0`` runs server activities alone.
 
 Handler durations and failures are drawn from the scenario's server handler settings with
 the simulator's random-stream names (``duration/server/<type>``, ``server/failure``); they

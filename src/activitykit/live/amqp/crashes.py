@@ -33,7 +33,8 @@ from ...errors import InputError
 from ...scenario.schema import Exponential, Scenario
 from ...sim.rand import Streams
 from ..harness import wait_until
-from .server_side import AmqpServerSide, HandlerPool
+from .pool import HandlerPool
+from .server_side import AmqpServerSide
 
 __all__ = ["CrashPlan", "serve"]
 

@@ -27,34 +27,14 @@ import time
 from typing import Any
 
 import pika
-import pika.exceptions
 
+from .connection import CONNECTION_ERRORS, connect
 from .protocol import decode_job, encode_reports
 
 __all__ = ["main", "serve"]
 
 #: At most this many zero-duration jobs go into one report message.
 MAX_BATCH = 200
-
-_CONNECTION_ERRORS = (
-    pika.exceptions.AMQPConnectionError,
-    pika.exceptions.AMQPChannelError,
-    pika.exceptions.StreamLostError,
-    ConnectionError,
-)
-
-
-def _connect(url: str, deadline: float) -> pika.BlockingConnection:
-    params = pika.URLParameters(url)
-    params.connection_attempts = 1
-    params.socket_timeout = 5.0
-    while True:
-        try:
-            return pika.BlockingConnection(params)
-        except _CONNECTION_ERRORS:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _log(name: str, text: str) -> None:
@@ -71,16 +51,16 @@ def serve(
 ) -> None:
     """Consume ``queue`` until killed; reconnect for up to ``reconnect_timeout`` s."""
     while True:
-        conn = _connect(url, time.monotonic() + reconnect_timeout)
+        conn = connect(url, time.monotonic() + reconnect_timeout)
         try:
             _serve_connection(conn, queue, name, prefetch, never_ack)
-        except _CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:
             # The broker restarted, or closed the channel (consumer timeout): whatever this
             # handler had not acknowledged is requeued by the broker; start over.
             _log(name, f"connection lost ({exc!r}); reconnecting")
         finally:
             if conn.is_open:
-                with contextlib.suppress(_CONNECTION_ERRORS):
+                with contextlib.suppress(CONNECTION_ERRORS):
                     conn.close()
 
 
@@ -208,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return 0
-    except _CONNECTION_ERRORS as exc:
+    except CONNECTION_ERRORS as exc:
         _log(args.name, f"giving up: no broker ({exc!r})")
         return 1
     return 0

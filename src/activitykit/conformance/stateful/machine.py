@@ -1,6 +1,6 @@
-"""Hypothesis stateful testing: random command sequences, reference beside IUT, every step.
+"""The stateful machine: a weighted menu of commands and episodes, each drawing its steps.
 
-The machine below has one rule that draws an entry from a weighted menu and aims it where
+The machine has one rule that draws an entry from a weighted menu and aims it where
 it makes sense (results for delivered operations, finishes by the handler holding the
 activity, consumes by a free handler), with one draw in ten aimed at any activity (which
 probes refusals). Single commands (creates of every start state, kind and release mode,
@@ -14,23 +14,17 @@ of steps, and ``minimize`` drops any step an episode contributed that a failure 
 need. Two handlers and a computer chosen two times in three make collisions (redelivery
 racing a second consumer, operation-ids reused on one computer) likely.
 
-Every step goes through ``runner.Run``, which compares the IUT with the reference after
-it. A failure is minimised by ``minimize`` (Hypothesis's shrink phase is off: it would
-spend its whole budget even on a 2-step counterexample); that sequence is what we print
-and save for ``--replay``.
+One idea over 400 lines: the menu, its episodes and the single-command drawers they share.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import START_STATES, Kind, State, machine
-from .adapters import IUTFailure
-from .cases import (
+from ...model import START_STATES, State
+from ..adapters import IUTFailure
+from ..cases import (
     Step,
     adv,
     approve,
@@ -46,19 +40,11 @@ from .cases import (
     res,
     sv,
 )
-from .runner import CaseResult, Deviation, Run, Session, StepDeviation
+from ..runner import Run, Session
+from .coverage import Coverage
 
-__all__ = [
-    "REPLAY_HEADER",
-    "StatefulOutcome",
-    "minimize",
-    "read_replay",
-    "renumber",
-    "run_stateful",
-    "write_replay",
-]
+__all__ = ["COMPUTERS", "HANDLERS", "machine_class"]
 
-REPLAY_HEADER = "activitykit-replay/1"
 #: c1 twice as often as c2: deliveries pile up on one computer (operation-id reuse shows).
 COMPUTERS = ("c1", "c1", "c2")
 #: Two handlers: after a crash both are free, so a duplicated message finds a taker.
@@ -114,339 +100,14 @@ _BULK_MIN, _BULK_MAX = 101, 130
 _START_STATES = tuple(s.value for s in State if s in START_STATES)
 
 
-@dataclass
-class Coverage:
-    """What the stateful run exercised, as Hypothesis's statistics report what it drew.
+def machine_class(session: Session, state: dict[str, Any], coverage: Coverage) -> type:
+    """The machine class of one run against ``session``.
 
-    ``transitions`` counts the reference's moves by (kind, from, to) and ``causes`` the
-    rule that made each (its ``cause``: exchange, consume, result, finish, due, released,
-    approve, block, cancel, dependency); ``commands`` counts each command by its options
-    and the reference's status; ``menu`` counts the menu entries and episodes drawn.
+    Hypothesis makes one instance per sequence, so what outlives a sequence lives outside
+    the class: ``state`` (the steps so far, an IUT failure, the counts) and ``coverage``.
     """
-
-    profile: str
-    transitions: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    causes: dict[str, int] = field(default_factory=dict)
-    commands: dict[str, int] = field(default_factory=dict)
-    menu: dict[str, int] = field(default_factory=dict)
-
-    def allowed(self) -> list[tuple[str, str, str]]:
-        """Every move the model allows under this profile, by kind."""
-        out = []
-        for kind in Kind:
-            for src, dsts in machine(kind, self.profile).transitions.items():
-                out += [
-                    (kind.value, src.value, d.value) for d in sorted(dsts, key=list(State).index)
-                ]
-        return out
-
-    def missing(self) -> list[tuple[str, str, str]]:
-        return [t for t in self.allowed() if t not in self.transitions]
-
-    def see(self, step: Step, reply: dict[str, Any], kinds: dict[str, str]) -> None:
-        self.commands[_combination(step, reply)] = (
-            self.commands.get(_combination(step, reply), 0) + 1
-        )
-        for ev in reply.get("events", []):
-            if ev.get("event") == "transition":
-                key = (kinds.get(ev["activity"], "?"), ev["from"], ev["to"])
-                self.transitions[key] = self.transitions.get(key, 0) + 1
-                cause = str(ev.get("cause"))
-                self.causes[cause] = self.causes.get(cause, 0) + 1
-
-    def as_dict(self) -> dict[str, Any]:
-        allowed = self.allowed()
-        return {
-            "profile": self.profile,
-            "transitions_covered": len(allowed) - len(self.missing()),
-            "transitions_allowed": len(allowed),
-            "transitions": {" ".join(k): self.transitions.get(k, 0) for k in allowed},
-            "missing": [" ".join(k) for k in self.missing()],
-            "causes": dict(sorted(self.causes.items())),
-            "commands": dict(sorted(self.commands.items())),
-            "menu": dict(sorted(self.menu.items())),
-        }
-
-    def render(self) -> list[str]:
-        """The coverage table of the text report."""
-        allowed = self.allowed()
-        lines = [
-            f"stateful coverage ({self.profile}): {len(allowed) - len(self.missing())}/"
-            f"{len(allowed)} model transitions"
-        ]
-        for k in allowed:
-            lines.append(f"  {self.transitions.get(k, 0):>6}  {k[0]:<6} {k[1]} -> {k[2]}")
-        lines.append(
-            "  rules (cause of each move): "
-            + ", ".join(f"{c} {n}" for c, n in sorted(self.causes.items()))
-        )
-        lines.append(f"  command/option combinations: {len(self.commands)}")
-        for c, n in sorted(self.commands.items()):
-            lines.append(f"  {n:>6}  {c}")
-        lines.append("  menu: " + ", ".join(f"{m} {n}" for m, n in sorted(self.menu.items())))
-        return lines
-
-
-def _combination(step: Step, reply: dict[str, Any]) -> str:
-    """A step's command with the options that select different rules, and its status."""
-    cmd = step.get("cmd", "?")
-    parts = [cmd]
-    if cmd == "create":
-        parts += [step.get("kind", "?"), step.get("state", "?")]
-        parts += [k for k in ("depends_on", "progress_of", "release") if k in step]
-        if (
-            isinstance(step.get("deliver_after"), float)
-            and not float(step["deliver_after"]).is_integer()
-        ):
-            parts.append("fractional")
-    elif cmd == "exchange":
-        n = len(reply.get("delivered", []))
-        parts.append("delivers>100" if n > 100 else f"delivers {min(n, 2)}{'+' if n > 2 else ''}")
-        if reply.get("results"):
-            parts.append("with results")
-    elif cmd == "consume":
-        attempts = [e.get("attempt", 1) for e in reply.get("events", []) if e["event"] == "consume"]
-        parts.append(
-            f"attempt {min(max(attempts), 3)}{'+' if max(attempts) >= 3 else ''}"
-            if attempts
-            else "nothing"
-        )
-    return " ".join(str(p) for p in parts) + f" -> {reply.get('status')}"
-
-
-@dataclass
-class StatefulOutcome:
-    result: CaseResult
-    #: The shrunk failing sequence (empty when everything passed).
-    counterexample: list[Step] = field(default_factory=list)
-    examples: int = 0
-    coverage: Coverage | None = None
-
-
-def write_replay(steps: list[Step], profile: str) -> str:
-    """Replay file text: a header line, then one abstract step per line."""
-    lines = [json.dumps({"replay": REPLAY_HEADER, "profile": profile})]
-    lines += [json.dumps(s, separators=(", ", ": ")) for s in steps]
-    return "\n".join(lines) + "\n"
-
-
-def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Step]]:
-    """Parse a replay file; returns (profile or None, steps). A bad line is an InputError."""
-    from ..errors import InputError
-    from .protocol import COMMANDS
-
-    profile: str | None = None
-    steps: list[Step] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON ({exc.msg})", source=source, line=n) from None
-        if not isinstance(obj, dict):
-            raise InputError("each line must be a JSON object", source=source, line=n)
-        if "replay" in obj:
-            if obj["replay"] != REPLAY_HEADER:
-                raise InputError(
-                    f"replay format {obj['replay']!r} unknown; expected {REPLAY_HEADER}",
-                    source=source,
-                    line=n,
-                )
-            profile = obj.get("profile")
-            continue
-        cmd = obj.get("cmd")
-        if cmd not in COMMANDS or cmd in ("hello", "reset"):
-            allowed = ", ".join(c for c in COMMANDS if c not in ("hello", "reset"))
-            raise InputError(
-                f"field 'cmd' is {cmd!r}; a replay step is one of: {allowed}",
-                source=source,
-                line=n,
-            )
-        steps.append(obj)
-    if not steps:
-        raise InputError("no steps to replay", source=source)
-    return profile, steps
-
-
-def _evidence(session: Session, steps: list[Step]) -> Deviation | None:
-    """The deviation ``steps`` provoke when run afresh (None if they no longer do)."""
-    run = Run(session, "stateful", 0, "stateful#final")
-    try:
-        for step in steps:
-            run.step(step)
-    except StepDeviation as exc:
-        return exc.deviation
-    return None
-
-
-def renumber(steps: list[Step]) -> list[Step]:
-    """The same steps with activities renamed a1, a2, ... in order of creation.
-
-    Shrinking drops creates, so a minimal sequence may start at ``a4``; the behaviour does
-    not depend on names (everything is visited in creation order), only the reading does.
-    """
-    names: dict[str, str] = {}
-    for step in steps:
-        if step.get("cmd") == "create" and isinstance(step.get("activity"), str):
-            names.setdefault(step["activity"], f"a{len(names) + 1}")
-
-    def rename(value: Any) -> Any:
-        return names.get(value, value) if isinstance(value, str) else value
-
-    out = []
-    for step in steps:
-        new = dict(step)
-        for key in ("activity", "progress_of", "parent"):
-            if key in new:
-                new[key] = rename(new[key])
-        if isinstance(new.get("depends_on"), list):
-            new["depends_on"] = [rename(d) for d in new["depends_on"]]
-        out.append(new)
-    return out
-
-
-_WAIT_FIELDS = ("depends_on", "progress_of", "threshold")
-
-
-def _simpler(step: Step) -> list[Step]:
-    """Simpler variants of one ``create``: without ``release``, without its dependencies.
-
-    Dropping a dependency can make its target's ``create`` droppable in turn, which the
-    step-dropping pass alone never reaches (removing the target first is refused).
-    """
-    if step.get("cmd") != "create":
-        return []
-    out = []
-    if "release" in step:
-        out.append({k: v for k, v in step.items() if k != "release"})
-    if any(k in step for k in _WAIT_FIELDS):
-        free = {k: v for k, v in step.items() if k not in _WAIT_FIELDS}
-        out.append(free if free.get("state") != "Waiting" else {**free, "state": "Queued"})
-    return out
-
-
-def minimize(
-    session: Session,
-    steps: list[Step],
-    label: str = "minimize",
-    seconds: float | None = None,
-) -> list[Step]:
-    """The smallest failing sequence this finds: 1-minimal unless ``seconds`` ran out.
-
-    Hypothesis's own shrinker is off (``run_stateful``): it works on its choice sequence,
-    spends its whole time budget even when the sequence stopped getting smaller, and
-    cannot be told to stop. This pass works on the abstract steps and stops as soon as no
-    candidate is smaller: it drops chunks of halving size (ddmin), ending with single
-    steps, simplifies ``create`` steps (``_simpler``), cuts each failing candidate after
-    the step that deviated, and repeats until nothing changes. Each candidate is a fresh
-    run. With ``seconds``, it returns the smallest failure found when the time is up.
-    """
-    import time
-
-    deadline = None if seconds is None else time.monotonic() + seconds
-    n = 0
-
-    def fails(candidate: list[Step]) -> list[Step] | None:
-        """The candidate cut after its deviating step, or None if it passes."""
-        nonlocal n
-        n += 1
-        run = Run(session, label, n, f"{label}#{n}")
-        try:
-            for step in candidate:
-                run.step(step)
-        except StepDeviation as exc:
-            return candidate[: exc.deviation.step]
-        return None
-
-    def out_of_time() -> bool:
-        return deadline is not None and time.monotonic() > deadline
-
-    current = list(steps)
-    changed = True
-    while changed and not out_of_time():
-        changed = False
-        size = max(1, len(current) // 2)
-        while size >= 1 and not out_of_time():
-            i = len(current) - size
-            while i >= 0 and not out_of_time():
-                candidate = current[:i] + current[i + size :]
-                smaller = fails(candidate) if candidate else None
-                if smaller is not None:
-                    current = smaller
-                    changed = True
-                    i = min(i, len(current)) - size
-                else:
-                    i -= size
-            size //= 2
-        i = 0
-        while i < len(current) and not out_of_time():
-            for variant in _simpler(current[i]):
-                smaller = fails([*current[:i], variant, *current[i + 1 :]])
-                if smaller is not None:
-                    current = smaller
-                    changed = True
-                    break
-            i += 1
-    return current
-
-
-@contextlib.contextmanager
-def _no_local_constants() -> Iterator[None]:
-    """Hypothesis without the constants it harvests from the modules imported so far.
-
-    Hypothesis (6.131+) makes one draw in twenty from a process-global pool of literals
-    it parses out of every non-library module in ``sys.modules``, within a 100 ms budget
-    and through an on-disk cache. That pool depends on what the process imported before
-    (test order, xdist's split, a fresh clone without ``.hypothesis/``, machine load), so
-    a seeded run drew different sequences from one process to the next: a bulk batch of
-    101 creates in one, of 120 in another. With the pool empty for the run, the draws are
-    a function of the seed alone. There is no public switch for this; the private names
-    are looked up defensively, and tests/test_conformance_harness.py
-    (``test_stateful_draws_do_not_depend_on_imported_modules``) fails if a new Hypothesis
-    brings the dependence back.
-    """
-    try:
-        from hypothesis.internal.conjecture import providers
-        from hypothesis.internal.constants_ast import Constants
-    except ImportError:  # pragma: no cover - a Hypothesis without the pool
-        yield
-        return
-    collect = getattr(providers, "_get_local_constants", None)
-    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
-    if collect is None or cache is None:  # pragma: no cover - renamed: the test reports it
-        yield
-        return
-    empty = Constants()
-    providers._get_local_constants = lambda: empty
-    cache.clear()  # filled from the old pool: (choice type, bounds) -> allowed constants
-    try:
-        yield
-    finally:
-        providers._get_local_constants = collect
-        cache.clear()
-
-
-def run_stateful(
-    session: Session,
-    examples: int = 100,
-    seed: int = 0,
-    steps: int = 25,
-    shrink_seconds: float = 30.0,
-) -> StatefulOutcome:
-    """Run the machine for ``examples`` sequences of up to ``steps`` steps each.
-
-    Hypothesis generates (no shrink phase: see ``minimize``); the first deviation is
-    minimised by ``minimize`` for at most ``shrink_seconds``, which stops early once the
-    sequence stops getting smaller. The outcome carries that sequence and its evidence.
-    """
-    import hypothesis
-    from hypothesis import HealthCheck, Phase, Verbosity, settings
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
-
-    state: dict[str, Any] = {"last": [], "failure": None, "n": 0, "steps": 0}
-    coverage = Coverage(session.profile.value)
 
     class IUTMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -821,76 +482,4 @@ def run_stateful(
         def _draw_advance(self, data: Any) -> Step:
             return adv(data.draw(st.sampled_from(_ADVANCES)))
 
-    settings_ = settings(
-        max_examples=examples,
-        stateful_step_count=steps,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        verbosity=Verbosity.quiet,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        report_multiple_bugs=False,
-        # No Phase.shrink: minimize() shrinks the abstract steps and stops when they stop
-        # getting smaller, where Hypothesis would use its whole budget every time.
-        phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    )
-    from hypothesis.stateful import get_state_machine_test
-
-    test = get_state_machine_test(IUTMachine, settings=settings_)
-    test = hypothesis.seed(seed)(test)
-    result = CaseResult("stateful", f"{examples} random sequences of up to {steps} steps", "pass")
-    import time
-
-    started = time.perf_counter()
-    outcome = StatefulOutcome(result, coverage=coverage)
-    try:
-        with _no_local_constants():
-            test()
-    except StepDeviation as exc:
-        result.outcome = "fail"
-        dev = exc.deviation
-        # If the IUT breaks while we minimise, keep Hypothesis's sequence.
-        with contextlib.suppress(IUTFailure):
-            shrunk = minimize(session, list(dev.steps), seconds=shrink_seconds)
-            dev = _evidence(session, shrunk) or dev
-            # Readable names, kept only if the renamed sequence still fails.
-            dev = _evidence(session, renumber(list(dev.steps))) or dev
-        outcome.counterexample = list(dev.steps)
-        result.deviation = Deviation(
-            "stateful",
-            dev.run,
-            dev.step,
-            dev.request,
-            dev.message,
-            dev.expected,
-            dev.actual,
-            dev.steps,
-        )
-    except Exception as exc:  # IUT failure, or Hypothesis saying the failure was flaky
-        failure = state["failure"]
-        result.outcome = "error" if failure is not None else "fail"
-        where = getattr(failure, "where", None)
-        if where is not None:
-            outcome.counterexample = list(where.steps)
-            result.deviation = where
-            result.note = failure.kind
-        else:
-            message = f"IUT failure: {failure}" if failure else f"{type(exc).__name__}: {exc}"
-            result.deviation = Deviation(
-                "stateful",
-                0,
-                0,
-                state["last"][-1] if state["last"] else {},
-                message,
-                steps=tuple(state["last"]),
-            )
-            outcome.counterexample = list(state["last"])
-        if failure is not None:
-            session.protocol_failures += 1
-            session.iut.close()
-    result.seconds = time.perf_counter() - started
-    result.steps = state["steps"]
-    outcome.examples = state["n"]
-    result.note = (result.note + "; " if result.note else "") + f"{state['n']} sequences"
-    return outcome
+    return IUTMachine
