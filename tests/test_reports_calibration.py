@@ -115,3 +115,19 @@ def test_calibrate_needs_a_client_or_a_recording(capsys) -> None:
     assert main(["calibrate", str(DATA / "scenario.effective.yaml"), "--clients", "0",
                  "--client-src", "/x"]) == 2  # fmt: skip
     assert "--clients must be at least 1" in capsys.readouterr().err
+
+
+def test_calibrate_from_a_run_with_too_few_ping_periods(tmp_path: Path, capsys) -> None:
+    """A short or loaded live run leaves nothing to fit: exit 2 naming the run and what to
+    change, not the fit's ValueError as a traceback."""
+    import gzip
+
+    run = tmp_path / "live"
+    shutil.copytree(DATA, run)
+    lines = gzip.decompress((run / "protocol.jsonl.gz").read_bytes()).splitlines(True)
+    (run / "protocol.jsonl.gz").write_bytes(gzip.compress(b"".join(lines[:3])))
+    code = main(["calibrate", str(DATA / "scenario.effective.yaml"),
+                 "--from-live", str(run), "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(run) in err and "ping period" in err and "Traceback" not in err

@@ -123,12 +123,20 @@ def calibrated_client(run_dir: str | Path) -> dict[str, Any]:
     the median of the clients' exchange start -> answer (their broker logs; 0 without them).
     """
     from ..analysis import lognormal_fit
+    from ..errors import InputError
 
     run_dir = Path(run_dir)
     sc = _scenario_of(load_run(run_dir))
     periods = _ping_round_trips(
         run_dir, float(sc["duration"]), float(sc["fleet"]["groups"][0]["ping_interval"])
     )
+    if len(periods) < 2:
+        # a short or loaded live run: say what to change, not a fit's ValueError
+        raise InputError(
+            f"{run_dir}: the live run recorded {len(periods)} single-loop ping period(s); "
+            "the simulated side's ping round trip is fitted to at least 2: run it longer "
+            "(duration) or with more clients"
+        )
     fit = lognormal_fit(periods)
     trips = [
         x for log in sorted(run_dir.glob("clients/*/log/broker.log*"))
