@@ -14,7 +14,7 @@ same ones record by record, and a differential test holds the two drivers togeth
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -107,11 +107,19 @@ def check_table(
 
     found: list[tuple[str, int, str]] = []  # (rule, table row, message)
     ctx = R.Context(profile, kinds)
+    # T1's and the transitions' clauses (most of the judging) run on a second core, beside
+    # the work below that does not read their facts (numpy and pyarrow release the GIL)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="check-judge")
+    aside: list[Future[list]] = []
 
-    def judge(on: str, facts: dict[str, Any], base: np.ndarray, into: list = found) -> list:
-        """Evaluate the clauses on ``on`` records over the view of ``base``'s facts."""
-        judge_view(R.active_clauses(kinds, on), View(facts, base, decode), ctx, into)
-        return into
+    def judge(on: str, facts: dict[str, Any], base: np.ndarray, into: list | None = None) -> None:
+        """Evaluate the clauses on ``on`` records over the view of ``base``'s facts: into
+        ``into``, else aside (violations are gathered in the order judged)."""
+        view = View(facts, base, decode)
+        if into is None:
+            aside.append(pool.submit(judge_view, R.active_clauses(kinds, on), view, ctx, []))
+        else:
+            judge_view(R.active_clauses(kinds, on), view, ctx, into)
 
     decode: dict[str, Any] = {"activity": lambda code: str(anames[code])}
 
@@ -269,10 +277,7 @@ def check_table(
             ("dep_unmet", "unmet_dependency", "progress_of", "progress", "threshold"), release
         ),
     }
-    # the transitions' clauses (the most judging) run on a second core meanwhile: the rest
-    # below does not read their facts, and numpy and pyarrow release the GIL for the work
-    pool = ThreadPoolExecutor(1, thread_name_prefix="check-transitions")
-    on_tr = pool.submit(judge, "transition", tr_facts, np.arange(len(tr)), [])
+    judge("transition", tr_facts, np.arange(len(tr)))
     pool.shutdown(wait=False)
     ops: list[tuple[str, int, str]] = []
 
@@ -344,7 +349,9 @@ def check_table(
     }
 
     # -- violations ---------------------------------------------------------------------------
-    found += on_tr.result() + ops  # in the order judged one after the other
+    for future in aside:
+        found += future.result()
+    found += ops
     records = c.records([i for _, i, _ in found])
     violations = [
         Violation(
