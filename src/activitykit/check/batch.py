@@ -14,6 +14,7 @@ same ones record by record, and a differential test holds the two drivers togeth
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from ..trace.validate import one_array
 from . import rules as R
 from .report import CheckReport, Violation, finalize
 from .table import NONE as _NONE
-from .table import Columns, codes_of_names, first_lines, load_table, op_keys
+from .table import Columns, first_lines, load_table, op_keys, release_facts
 from .views import View
 from .views import judge as judge_view
 
@@ -106,10 +107,19 @@ def check_table(
 
     found: list[tuple[str, int, str]] = []  # (rule, table row, message)
     ctx = R.Context(profile, kinds)
+    # T1's and the transitions' clauses (most of the judging) run on a second core, beside
+    # the work below that does not read their facts (numpy and pyarrow release the GIL)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="check-judge")
+    aside: list[Future[list]] = []
 
-    def judge(on: str, facts: dict[str, Any], base: np.ndarray) -> None:
-        """Evaluate the clauses on ``on`` records over the view of ``base``'s facts."""
-        judge_view(R.active_clauses(kinds, on), View(facts, base, decode), ctx, found)
+    def judge(on: str, facts: dict[str, Any], base: np.ndarray, into: list | None = None) -> None:
+        """Evaluate the clauses on ``on`` records over the view of ``base``'s facts: into
+        ``into``, else aside (violations are gathered in the order judged)."""
+        view = View(facts, base, decode)
+        if into is None:
+            aside.append(pool.submit(judge_view, R.active_clauses(kinds, on), view, ctx, []))
+        else:
+            judge_view(R.active_clauses(kinds, on), view, ctx, into)
 
     decode: dict[str, Any] = {"activity": lambda code: str(anames[code])}
 
@@ -243,7 +253,7 @@ def check_table(
             ok_rows = srow[(cur == _OK) & s_is_tr]
             first_ok.append(first_lines(acode[ok_rows], na, line[ok_rows], big))
         prog = np.flatnonzero(is_progress & valid)
-        return _release_facts(c, trow[j], acode, adict, created_row, line, first_ok[0], prog)
+        return release_facts(c, trow[j], acode, adict, created_row, line, first_ok[0], prog)
 
     tr_facts: dict[str, Any] = {
         "row": lambda j: trow[j],
@@ -268,6 +278,8 @@ def check_table(
         ),
     }
     judge("transition", tr_facts, np.arange(len(tr)))
+    pool.shutdown(wait=False)
+    ops: list[tuple[str, int, str]] = []
 
     # -- deliver / result records -------------------------------------------------------------
     d_rows = np.flatnonzero(is_ev("deliver") & valid)
@@ -309,26 +321,14 @@ def check_table(
         "deliver",
         {**op_facts(d_rows), "op_first_line": lambda j: d_first[j]},
         np.arange(len(d_rows)),
+        ops,
     )
     judge(
         "result",
         {**op_facts(r_rows), "op_delivered_line": lambda j: r_delivered[j]},
         np.arange(len(r_rows)),
+        ops,
     )
-
-    # -- violations ---------------------------------------------------------------------------
-    records = c.records([i for _, i, _ in found])
-    violations = [
-        Violation(
-            rule,
-            None if acode[i] < 0 else str(anames[acode[i]]),
-            float(t[i]),
-            int(line[i]),
-            rec,
-            msg,
-        )
-        for (rule, i, msg), rec in zip(found, records, strict=True)
-    ]
 
     # -- last state of each created activity --------------------------------------------------
     if k:
@@ -347,6 +347,23 @@ def check_table(
         "since": t[lrows],
         "line": line[lrows],
     }
+
+    # -- violations ---------------------------------------------------------------------------
+    for future in aside:
+        found += future.result()
+    found += ops
+    records = c.records([i for _, i, _ in found])
+    violations = [
+        Violation(
+            rule,
+            None if acode[i] < 0 else str(anames[acode[i]]),
+            float(t[i]),
+            int(line[i]),
+            rec,
+            msg,
+        )
+        for (rule, i, msg), rec in zip(found, records, strict=True)
+    ]
 
     def describe(idx: np.ndarray) -> tuple[list[Any], list[Any]]:
         crow = created_row[la[idx]]
@@ -368,51 +385,3 @@ def check_table(
         describe=describe,
         record_at=record_at,
     )
-
-
-def _release_facts(
-    c: Columns,
-    rows: np.ndarray,
-    acode: np.ndarray,
-    adict: pa.Array,
-    created_row: np.ndarray,
-    line: np.ndarray,
-    first_ok: np.ndarray,
-    prog_rows: np.ndarray,
-) -> dict[str, Any]:
-    """C7's facts for Waiting releases at ``rows``: dependencies and progress, by activity."""
-    crow = created_row[acode[rows]]
-    deps = c.take("depends_on", crow)
-    pof = c.take("progress_of", crow)
-    thr = c.num_at("threshold", crow)
-    flat = [d for ds in deps if ds for d in ds]
-    code_of = codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
-    ln = line[rows]
-    # dependencies, all at once: one entry per (release, dependency), in depends_on order
-    owner = np.repeat(np.arange(len(rows)), [len(ds) if ds else 0 for ds in deps])
-    dep_code = np.array([code_of.get(d, -1) for d in flat], dtype=np.int64)
-    unmet_each = (dep_code < 0) | (first_ok[np.maximum(dep_code, 0)] > ln[owner])
-    unmet: list[str | None] = [None] * len(rows)
-    hit = np.flatnonzero(unmet_each)
-    if len(hit):
-        released, first = np.unique(owner[hit], return_index=True)
-        for j, k in zip(released.tolist(), hit[first].tolist(), strict=True):
-            unmet[j] = flat[k]  # the first unmet dependency of the release
-    progress = np.full(len(rows), -np.inf)
-    of = np.array([-1 if x is None else code_of.get(x, -1) for x in pof], dtype=np.int64)
-    sel = np.flatnonzero(of >= 0)
-    if len(prog_rows) and len(sel):
-        # progress rows sorted by (activity, line): the latest before a line is one search
-        width = int(line.max()) + 1
-        p_key = np.sort(acode[prog_rows] * width + line[prog_rows])
-        p_val = c.num_at("value", np.searchsorted(line, p_key % width))
-        q = np.searchsorted(p_key, of[sel] * width + ln[sel]) - 1
-        found = (q >= 0) & (p_key[np.maximum(q, 0)] // width == of[sel])
-        progress[sel[found]] = p_val[q[found]]
-    return {
-        "dep_unmet": np.array([u is not None for u in unmet], dtype=bool),
-        "unmet_dependency": np.array(unmet, dtype=object),
-        "progress_of": np.array(pof, dtype=object),
-        "progress": progress,
-        "threshold": np.where(np.array([x is None for x in pof], dtype=bool), np.nan, thr),
-    }

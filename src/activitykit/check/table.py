@@ -4,7 +4,8 @@
 validated pyarrow Table (``FIELDS`` columns present + ``line``); ``Columns`` hands the batch
 driver numpy arrays of its columns (text as integer codes by dictionary encoding, so no
 Python string objects exist for the millions of rows), cached, and only the few rows a
-message needs back as Python objects.
+message needs back as Python objects. The look-ups by activity name the batch driver needs
+(``codes_of_names``, C7's ``release_facts``) live here too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from ..trace.readers import read_table, table_from_records
 from ..trace.schema import CHECK_FIELDS, FIELDS
 from ..trace.validate import Monotone, one_array, validate_record
 
-__all__ = ["NONE", "Columns", "codes_of_names", "first_lines", "load_table", "op_keys"]
+__all__ = [
+    "NONE",
+    "Columns",
+    "codes_of_names",
+    "first_lines",
+    "load_table",
+    "op_keys",
+    "release_facts",
+]
 
 #: The code of a missing value in every integer-coded column.
 NONE = -1
@@ -181,7 +190,57 @@ def codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:
     """Activity codes of a few names: probe the (large) activity dictionary against them."""
     if not names or not len(adict):
         return {}
-    wanted = pa.array(sorted(set(names)), pa.string())
-    pos = pc.index_in(adict, value_set=wanted).to_numpy(zero_copy_only=False)
-    hit = np.flatnonzero(~np.isnan(pos)) if pos.dtype.kind == "f" else np.flatnonzero(pos >= 0)
-    return {wanted[int(pos[h])].as_py(): int(h) for h in hit}
+    wanted = sorted(set(names))
+    pos = pc.index_in(adict, value_set=pa.array(wanted, pa.string()))
+    hit = pc.indices_nonzero(pos.is_valid()).to_numpy()
+    # a Python list to index: a scalar's as_py per hit costs more than the probe
+    found = [wanted[p] for p in pos.take(hit).to_numpy().tolist()]
+    return dict(zip(found, hit.tolist(), strict=True))
+
+
+def release_facts(
+    c: Columns,
+    rows: np.ndarray,
+    acode: np.ndarray,
+    adict: pa.Array,
+    created_row: np.ndarray,
+    line: np.ndarray,
+    first_ok: np.ndarray,
+    prog_rows: np.ndarray,
+) -> dict[str, Any]:
+    """C7's facts for Waiting releases at ``rows``: dependencies and progress, by activity."""
+    crow = created_row[acode[rows]]
+    deps = c.take("depends_on", crow)
+    pof = c.take("progress_of", crow)
+    thr = c.num_at("threshold", crow)
+    flat = [d for ds in deps if ds for d in ds]
+    code_of = codes_of_names(adict, [*flat, *(x for x in pof if x is not None)])
+    ln = line[rows]
+    # dependencies, all at once: one entry per (release, dependency), in depends_on order
+    owner = np.repeat(np.arange(len(rows)), [len(ds) if ds else 0 for ds in deps])
+    dep_code = np.array([code_of.get(d, -1) for d in flat], dtype=np.int64)
+    unmet_each = (dep_code < 0) | (first_ok[np.maximum(dep_code, 0)] > ln[owner])
+    unmet: list[str | None] = [None] * len(rows)
+    hit = np.flatnonzero(unmet_each)
+    if len(hit):
+        released, first = np.unique(owner[hit], return_index=True)
+        for j, k in zip(released.tolist(), hit[first].tolist(), strict=True):
+            unmet[j] = flat[k]  # the first unmet dependency of the release
+    progress = np.full(len(rows), -np.inf)
+    of = np.array([-1 if x is None else code_of.get(x, -1) for x in pof], dtype=np.int64)
+    sel = np.flatnonzero(of >= 0)
+    if len(prog_rows) and len(sel):
+        # progress rows sorted by (activity, line): the latest before a line is one search
+        width = int(line.max()) + 1
+        p_key = np.sort(acode[prog_rows] * width + line[prog_rows])
+        p_val = c.num_at("value", np.searchsorted(line, p_key % width))
+        q = np.searchsorted(p_key, of[sel] * width + ln[sel]) - 1
+        found = (q >= 0) & (p_key[np.maximum(q, 0)] // width == of[sel])
+        progress[sel[found]] = p_val[q[found]]
+    return {
+        "dep_unmet": np.array([u is not None for u in unmet], dtype=bool),
+        "unmet_dependency": np.array(unmet, dtype=object),
+        "progress_of": np.array(pof, dtype=object),
+        "progress": progress,
+        "threshold": np.where(np.array([x is None for x in pof], dtype=bool), np.nan, thr),
+    }

@@ -60,10 +60,11 @@ class Row:
 
 def judge(
     clauses: Iterable[R.Clause], view: View, ctx: R.Context, found: list[tuple[str, int, str]]
-) -> None:
-    """Append ``(rule, table row, message)`` for every record of ``view`` a clause finds."""
+) -> list[tuple[str, int, str]]:
+    """Append ``(rule, table row, message)`` for every record of ``view`` a clause finds;
+    returns ``found``."""
     if not view.size:
-        return
+        return found
     for clause in clauses:
         v = view
         if clause.when is not None:
@@ -75,3 +76,4 @@ def judge(
         for j in np.flatnonzero(broken):
             row = v.at(int(j))
             found.append((clause.rule, int(row.row), clause.message(row, ctx)))
+    return found
