@@ -25,7 +25,8 @@ from activitykit.analysis import (
     result_latency_cdf,
     simulate_client,
 )
-from activitykit.analysis.client_latency import HANDLING, _locked_pieces
+from activitykit.analysis.client_latency import HANDLING
+from activitykit.analysis.client_latency.closed_forms import _locked_pieces
 
 DEFAULT = ClientIntervals()
 FAST = ClientIntervals(exchange=40.0, urgent=60.0, ping=30.0)

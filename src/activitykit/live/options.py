@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clients import ClientCommand
+from .client_command import ClientCommand
 
 __all__ = ["LiveOptions"]
 

@@ -1,7 +1,7 @@
 """What one run can do: sums over a scenario against the schema's limits, and draining.
 
 These checks need the whole scenario (every group, every workload entry) but no references
-between its parts; ``validate.problems`` runs them after the cross-reference checks, with
+between its parts; ``validate.problems`` runs them after the fleet and workload checks, with
 the same checker state (``Checks``).
 """
 
@@ -85,8 +85,8 @@ def _expected_activities(c: Checks) -> list[tuple[Path, float]]:
     for i, k in enumerate(w.bulks):
         size = c.groups[k.group].computers if k.group in c.groups else c.fleet_size
         parts.append((("workload", "bulks", i, "count"), float(k.count or size) + 1))
-    for i, c in enumerate(w.chains):
-        parts.append((("workload", "chains", i, "count"), float(c.count * len(c.steps))))
+    for i, chain in enumerate(w.chains):
+        parts.append((("workload", "chains", i, "count"), float(chain.count * len(chain.steps))))
     return parts
 
 
@@ -125,8 +125,8 @@ def _drains(c: Checks) -> None:
         *((("workload", "batches", i), b) for i, b in enumerate(w.batches)),
         *(
             (("workload", "chains", i, "steps", j), step)
-            for i, c in enumerate(w.chains)
-            for j, step in enumerate(c.steps)
+            for i, chain in enumerate(w.chains)
+            for j, step in enumerate(chain.steps)
         ),
     ]
     for loc, entry in entries:

@@ -14,7 +14,7 @@ The ``MAX_*`` / ``MIN_*`` limits (``basics``) are what one run on one machine ca
 beyond them would not fail gracefully later (an overflow, memory exhausted, a run that never
 ends), so validation refuses it up front and names the limit. Single fields carry them as
 ``Field`` bounds; the sums over a scenario (fleet size, expected activities, expected fault
-events) are checked in ``validate.py`` against the same constants.
+events) are checked in ``limits.py`` against the same constants.
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ from .client import (
     ClientRules,
 )
 from .closed_forms import (
-    _locked_pieces,  # noqa: F401 - the tests hold the locked grids' pieces to the replay
     busy_delivery_cdf,
     delivery_cdf,
     delivery_mean,

@@ -10,21 +10,19 @@ asked for all states, which must match both what its events said and the referen
 The first difference ends the run and becomes a ``Deviation`` carrying the evidence; an IUT
 that crashes, hangs or talks garbage becomes an ``IUTFailure`` naming the request.
 
-The package by job: ``session`` (``Run``, ``Session``), ``compare`` (the two replies to one
-step), ``sides`` (each side's moves judged by the model, operation-ids checked), ``trace``
+The package by job: ``session`` (``Run``, ``Session``), ``replies`` (the two replies to one
+step compared), ``sides`` (each side's moves judged by the model, operation-ids checked), ``trace``
 (the trace records of the session) and ``results`` (``CaseResult``, ``Deviation``).
 """
 
 from __future__ import annotations
 
-from .compare import EVENT_FIELDS, NO_OPERATION, OpRenaming, SentResult, compare
+from .replies import OpRenaming, SentResult, compare
 from .results import CaseResult, Deviation, StepDeviation, step_to_json
 from .session import Run, Session
 from .trace import TraceBuilder
 
 __all__ = [
-    "EVENT_FIELDS",
-    "NO_OPERATION",
     "CaseResult",
     "Deviation",
     "OpRenaming",

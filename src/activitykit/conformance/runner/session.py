@@ -14,7 +14,7 @@ from ...model import Profile, parse_profile
 from ..adapters import IUT, IUTFailure
 from ..cases import Case, Step
 from ..reference import ReferenceSystem
-from .compare import NO_OPERATION, OpRenaming, SentResult, compare, reply_status
+from .replies import NO_OPERATION, OpRenaming, SentResult, compare, reply_status
 from .results import CaseResult, Deviation, StepDeviation
 from .sides import Side
 from .trace import TraceBuilder

@@ -2,16 +2,16 @@
 
 ``machine`` holds the rule-based machine (a weighted menu of single commands and short
 episodes of one life cycle), ``run`` drives it under a seed and turns the first deviation
-into an outcome, ``minimize`` shrinks that sequence, ``replay`` saves and reads it for
+into an outcome, ``shrink`` shrinks that sequence, ``replay`` saves and reads it for
 ``--replay``, and ``coverage`` counts what the run exercised.
 """
 
 from __future__ import annotations
 
 from .coverage import Coverage
-from .minimize import minimize, renumber
 from .replay import REPLAY_HEADER, read_replay, write_replay
 from .run import StatefulOutcome, run_stateful
+from .shrink import minimize, renumber
 
 __all__ = [
     "REPLAY_HEADER",

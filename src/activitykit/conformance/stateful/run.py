@@ -1,9 +1,8 @@
 """Run the stateful machine under a seed; the first deviation becomes a shrunk outcome.
 
 Every step goes through ``runner.Run``, which compares the IUT with the reference after
-it. A failure is minimised by ``minimize`` (Hypothesis's shrink phase is off: it would
-spend its whole budget even on a 2-step counterexample); that sequence is what we print
-and save for ``--replay``.
+it. A failure is minimised by ``shrink.minimize`` (why not Hypothesis's own shrinking: see
+``shrink``); that sequence is what we print and save for ``--replay``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from ..cases import Step
 from ..runner import CaseResult, Deviation, Session, StepDeviation
 from .coverage import Coverage
 from .machine import machine_class
-from .minimize import evidence, minimize, renumber
+from .shrink import evidence, minimize, renumber
 
 __all__ = ["StatefulOutcome", "run_stateful"]
 

@@ -8,8 +8,7 @@ changes. One thread, one connection: ``pump`` services the connection for a whil
 handles every report that arrives, so records are written in the order things happened.
 
 ``HandlerPool`` (in ``pool``, re-exported here) starts job-handlers as processes, the kit's
-own (``handler.py``) or a user's command, and tells the server side when one of them dies,
-so the trace shows the crash before the redelivery it causes is judged.
+own (``handler.py``) or a user's command (why it reports their deaths: see ``pool``).
 """
 
 from __future__ import annotations
