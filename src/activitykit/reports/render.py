@@ -240,8 +240,6 @@ def _worker(parent: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import scipy.stats  # noqa: F401 - the latency ECDFs of runs with open activities
-
     from . import figures  # noqa: F401 - what the figures need, imported while idle
 
     views: dict[str, RunData] = {}
