@@ -369,7 +369,7 @@ def _simulate(
         writer.close()
         if bar is not None:
             bar.close()
-    if isinstance(writer, TableTraceWriter):
+    if isinstance(writer, TableTraceWriter | ParquetTraceWriter):
         table = writer.table()
         by_event = dict(sorted(writer.counts.items())) if writer.counts else count_events(table)
         frame = as_frame(table, events=None if everything else SUMMARY_EVENTS)
