@@ -256,6 +256,9 @@ def _worker(parent: int) -> None:
             status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
         out.write(b"%s %d\n" % (status, len(body)) + body)
         out.flush()
+    # Every answer is flushed and nothing else is open: tearing down matplotlib, pandas
+    # and the run's tables would only keep the parent waiting (about a second).
+    os._exit(0)
 
 
 if __name__ == "__main__":
