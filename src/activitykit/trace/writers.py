@@ -350,7 +350,7 @@ def _refusal(lines: list[bytes], options: pa_json.ParseOptions) -> TraceFormatEr
         except pa.ArrowInvalid:
             lines = half
     record = orjson.loads(lines[0])
-    unknown = record.keys() - FIELDS.keys()
+    unknown = record.keys() - FIELDS.keys() if isinstance(record, dict) else set()
     if unknown:
         return TraceFormatError(
             f"record has field(s) {sorted(unknown)} that the trace schema does not hold; "
