@@ -11,7 +11,7 @@ from scipy import stats
 
 from activitykit.cli.run import summary_table
 from activitykit.reports import load_run
-from activitykit.reports.metrics import PERCENTILES, bound_text, phase_stats
+from activitykit.reports.metrics import PERCENTILES, bound_text, kaplan_meier, phase_stats
 from activitykit.runner import run_scenario
 from activitykit.scenario import load_scenario
 
@@ -38,6 +38,18 @@ def test_a_few_open_phases_give_the_kaplan_meier_estimate() -> None:
     # between the two bounds: open ones ending now, or never
     assert np.percentile(np.r_[values, ages], 90, method="inverted_cdf") <= st["p90"]
     assert st["p90"] <= np.quantile(np.r_[values, [np.inf, np.inf]], 0.9, method="inverted_cdf")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kaplan_meier_is_scipys_value_for_value(seed: int) -> None:
+    # ties between finished and open durations, and many of each, as runs give them
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.exponential(10.0, 500 + 200 * seed), seed % 3)
+    ages = np.round(rng.exponential(10.0, 1 + 40 * seed), seed % 3)
+    times, cdf = kaplan_meier(values, ages)
+    ref = stats.ecdf(stats.CensoredData(uncensored=values, right=ages)).cdf
+    np.testing.assert_array_equal(times, ref.quantiles)
+    np.testing.assert_array_equal(cdf, ref.probabilities)
 
 
 def test_a_percentile_the_data_cannot_bound_is_a_lower_bound() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from test_reports_html import make_run
@@ -118,22 +120,34 @@ def test_a_pool_that_cannot_take_the_run_leaves_every_figure_to_this_process(run
     assert out.read_bytes() == alone.read_bytes()
 
 
-def test_workers_that_cannot_all_start_leave_none_running(monkeypatch) -> None:
+def test_the_pool_forks_its_workers_and_leaves_none_running(run) -> None:
+    # one process imports and forks the second worker; closing the pool ends both
+    pool = FigurePool(workers=2)
+    try:
+        drawn = [pool.submit(name, run) for name in ("exchange", "queue", "throughput")]
+        assert [f.result(timeout=120) for f in drawn] == [
+            render_png(n, run) for n in ("exchange", "queue", "throughput")
+        ]
+        (proc,) = pool._procs
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1
+    finally:
+        pool.close()
+    assert proc.poll() is not None
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_workers_that_cannot_start_leave_nothing_open(monkeypatch) -> None:
     from activitykit.reports import render
 
-    started: list[subprocess.Popen] = []
-    real = subprocess.Popen
-
     def popen(*args, **kwargs):
-        if started:
-            raise OSError(11, "Resource temporarily unavailable")
-        started.append(real(*args, **kwargs))
-        return started[-1]
+        raise OSError(11, "Resource temporarily unavailable")
 
+    fds = len(os.listdir("/proc/self/fd"))
     monkeypatch.setattr(render.subprocess, "Popen", popen)
     with pytest.raises(OSError):
-        FigurePool(workers=2)
-    assert started and started[0].poll() is not None  # killed and waited for
+        FigurePool(workers=3)
+    assert len(os.listdir("/proc/self/fd")) == fds  # every pipe closed
     # started by a LaterPool's timer instead, the failure means no pool, not a traceback
     import threading
 

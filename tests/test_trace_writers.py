@@ -76,6 +76,24 @@ def test_unknown_field_is_refused_with_the_record(make, tmp_path: Path) -> None:
         w.close()
 
 
+@pytest.mark.parametrize("at", [0, 3, 4])
+def test_parquet_writer_refuses_a_value_of_the_wrong_type_naming_the_record(
+    at: int, tmp_path: Path
+) -> None:
+    # not coerced: an id written as a number, a time as a boolean, depends_on as a string
+    bad = [
+        {"t": 1.0, "event": "cancel", "activity": 7},
+        {"t": True, "event": "cancel", "activity": "a1"},
+        {"t": 1.0, "event": "created", "activity": "a3", "depends_on": "a1"},
+    ]
+    for record in bad:
+        w = ParquetTraceWriter(tmp_path / "t.parquet", 100)
+        with pytest.raises(TraceFormatError, match="does not fit the trace schema") as err:
+            w.write_many([*RECORDS[:at], record, *RECORDS[at:]])
+            w.close()
+        assert repr(record) in str(err.value)
+
+
 def test_parquet_writer_matches_table_writer(tmp_path: Path) -> None:
     path = write_trace(RECORDS, tmp_path / "t.parquet")
     assert _rows(pq.read_table(path)) == RECORDS
@@ -127,6 +145,30 @@ def test_parquet_writer_keeps_what_it_wrote_and_writes_the_same_bytes(
     ref.close()
     assert (tmp_path / "kept.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()
     assert pq.ParquetFile(tmp_path / "kept.parquet").num_row_groups == -(-len(RECORDS) // batch)
+
+
+@pytest.mark.parametrize(("block", "rows", "n"), [(2, 5, 8), (2, 4, 8), (3, 4, 10), (4, 3, 7)])
+def test_parquet_writer_row_groups_of_several_blocks_are_the_same_bytes(
+    block: int, rows: int, n: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks smaller than a row group, ending on a row group's end or not, the last row
+    # group short or whole: the file is that of whole from_pylist row groups.
+    import pyarrow as pa
+
+    from activitykit.trace import ARROW_SCHEMA
+
+    monkeypatch.setattr(ParquetTraceWriter, "_BLOCK", block)
+    records = [{**RECORDS[i % len(RECORDS)], "t": float(i)} for i in range(n)]
+    w = ParquetTraceWriter(tmp_path / "w.parquet", rows, keep=True)
+    w.write_many(records)
+    w.close()
+    assert _rows(w.table()) == records
+    ref = pq.ParquetWriter(tmp_path / "ref.parquet", ARROW_SCHEMA, compression="zstd")
+    for i in range(0, n, rows):
+        ref.write_table(pa.Table.from_pylist(records[i : i + rows], schema=ARROW_SCHEMA), rows)
+    ref.close()
+    assert (tmp_path / "w.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "w.parquet").num_row_groups == -(-n // rows)
 
 
 @pytest.mark.parametrize("batch", [1, 3, 100])

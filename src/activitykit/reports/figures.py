@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from ._canvas import STATE_COLOURS, empty_panel, figure_png, new_figure
 from ._frame import STATES, TERMINAL_STATES
 from .graph_figures import graph_figure
-from .metrics import open_ages
+from .metrics import kaplan_meier, open_ages
 from .render import FIGURE_NAMES
 from .run import RunData
 from .series import queue_depth_steps
@@ -101,10 +101,7 @@ def _ecdf(
     values = values[~np.isnan(values)]
     ages = np.empty(0) if open_ages is None else open_ages[~np.isnan(open_ages)]
     if len(ages) and len(values):
-        from scipy import stats
-
-        cdf = stats.ecdf(stats.CensoredData(uncensored=values, right=ages)).cdf
-        x, q = cdf.quantiles, cdf.probabilities
+        x, q = kaplan_meier(values, ages)
         if len(x) > _ECDF_POINTS:  # thin evenly, keeping the last point
             keep = np.unique(np.linspace(0, len(x) - 1, _ECDF_POINTS).astype(int))
             x, q = x[keep], q[keep]

@@ -361,11 +361,12 @@ def _write_activities(activities: pd.DataFrame, assets: Path) -> None:
     if len(activities) <= ACTIVITY_CSV_LIMIT:
         import pyarrow.csv as pcsv
 
-        flat = activities.assign(
-            depends_on=activities["depends_on"].map(
-                lambda d: None if (got := listed(d)) is None else json.dumps(got)
-            )
-        )
+        # most activities depend on nothing: only the lists are turned into JSON
+        deps = activities["depends_on"]
+        has = deps.notna().to_numpy()
+        text = pd.Series(None, index=deps.index, dtype=object)
+        text[has] = [json.dumps(list(d)) for d in deps[has]]
+        flat = activities.assign(depends_on=text)
         pcsv.write_csv(pa.Table.from_pandas(flat, preserve_index=False), assets / "activities.csv")
     else:
         flat = activities.assign(depends_on=activities["depends_on"].map(listed))

@@ -3,8 +3,8 @@
 The eight figures of a report cost about three seconds of CPU, most of it matplotlib laying
 out text, which no setting makes much cheaper; importing matplotlib costs most of another.
 ``activitykit run`` starts a ``FigurePool`` while it simulates (``LaterPool``: once the
-simulation has run for a second): its workers import matplotlib and the figure code
-meanwhile, on the other core, and once the run is summarised they draw
+simulation has run for a second): one worker imports matplotlib and the figure code
+meanwhile, on the other core, and forks the others, and once the run is summarised they draw
 the figures from a copy of the run's tables (``figure_view``) while this process writes the
 report's tables and exports. The PNG files are the ones ``figures.figure_png`` draws in
 this process, byte for byte (tests/test_reports_render.py).
@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .run import RunData
@@ -80,31 +80,45 @@ class FigurePool:
     """Worker processes that draw report figures (``submit``); ``close`` when done.
 
     The workers start at once and import what the figures need, so that the first
-    ``submit`` finds them ready. They are plain ``python -m activitykit.reports.render``
-    processes, not ``multiprocessing`` ones: those would import the caller's main module
-    again, and a script without an ``if __name__ == "__main__"`` guard would run twice.
-    A job is one line on a worker's stdin (the view file, the figure's name); the answer
-    is ``ok <n>`` and the PNG's n bytes on its stdout, or ``error <n>`` and a message.
+    ``submit`` finds them ready: one plain ``python -m activitykit.reports.render``
+    process, which forks the others once it has imported (the import is paid once). Not
+    ``multiprocessing``: it would import the caller's main module again, and a script
+    without an ``if __name__ == "__main__"`` guard would run twice. A job is one line on
+    a worker's job pipe (stdin for the first; the view file, the figure's name); the
+    answer is ``ok <n>`` and the PNG's n bytes on its answer pipe (stdout), or
+    ``error <n>`` and a message.
     """
 
     def __init__(self, workers: int = 2) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        cmd = [sys.executable, "-m", __name__, str(os.getpid())]
-        self._procs: list[subprocess.Popen[bytes]] = []
+        # One process imports what the figures need (~2 s of CPU, while the simulation
+        # runs on the other core), then forks the other workers: each extra one talks
+        # over its own pair of pipes, whose far ends the process is handed (pass_fds).
+        extra = [(os.pipe(), os.pipe()) for _ in range(workers - 1)]  # (jobs, answers)
+        theirs = [fd for (jobs_r, _), (_, answers_w) in extra for fd in (jobs_r, answers_w)]
+        cmd = [sys.executable, "-m", __name__, str(os.getpid()), *map(str, theirs)]
         try:
-            for _ in range(workers):
-                self._procs.append(
-                    subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-                )
-        except BaseException:  # none left behind: stop those that did start
-            for proc in self._procs:
-                proc.kill()
-                proc.wait()
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, pass_fds=theirs
+            )
+        except BaseException:
+            for (_, jobs_w), (answers_r, _) in extra:
+                os.close(jobs_w)
+                os.close(answers_r)
             raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self._procs: list[subprocess.Popen[bytes]] = [proc]
+        assert proc.stdin is not None and proc.stdout is not None
+        self._channels: list[tuple[IO[bytes], IO[bytes]]] = [(proc.stdin, proc.stdout)] + [
+            (os.fdopen(jobs_w, "wb"), os.fdopen(answers_r, "rb"))
+            for (_, jobs_w), (answers_r, _) in extra
+        ]
         self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._feed, args=(proc,), daemon=True, name="figures")
-            for proc in self._procs
+            threading.Thread(target=self._feed, args=channel, daemon=True, name="figures")
+            for channel in self._channels
         ]
         for t in self._threads:
             t.start()
@@ -131,16 +145,15 @@ class FigurePool:
         self._jobs.put((f"{self._view}\t{name}\n", done))
         return done
 
-    def _feed(self, proc: subprocess.Popen[bytes]) -> None:
+    def _feed(self, jobs: IO[bytes], answers: IO[bytes]) -> None:
         """One worker's jobs, in turn, taken from the shared queue as it becomes free."""
-        assert proc.stdin is not None and proc.stdout is not None
         while (job := self._jobs.get()) is not None:
             line, done = job
             try:
-                proc.stdin.write(line.encode())
-                proc.stdin.flush()
-                status, size = proc.stdout.readline().split()
-                body = proc.stdout.read(int(size))
+                jobs.write(line.encode())
+                jobs.flush()
+                status, size = answers.readline().split()
+                body = answers.read(int(size))
                 if len(body) != int(size):
                     raise ValueError(f"{len(body)} of {int(size)} bytes")
             except (OSError, ValueError) as exc:  # the worker is gone: its jobs fail
@@ -162,16 +175,18 @@ class FigurePool:
             self._jobs.put(None)
         for t in self._threads:
             t.join(timeout=30)
-        for proc in self._procs:
+        for jobs, _ in self._channels:  # end of work: each worker leaves
             with contextlib.suppress(OSError):
-                proc.stdin.close()  # type: ignore[union-attr]
+                jobs.close()
+        for proc in self._procs:  # it waits for the workers it forked
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                proc.kill()  # those it forked see it gone and leave (_watch)
                 proc.wait()
+        for _, answers in self._channels:
             with contextlib.suppress(OSError):
-                proc.stdout.close()  # type: ignore[union-attr]
+                answers.close()
         self._drop_view()
         self._run = None
 
@@ -226,10 +241,9 @@ class LaterPool:
 
 
 # --- in the worker ---------------------------------------------------------------------------
-def _worker(parent: int) -> None:
-    # Ctrl-C is the parent's to handle (it closes the pool); a worker whose parent died
-    # without closing it (SIGKILL) leaves rather than waiting for work forever.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _watch(parent: int) -> None:
+    """Leave when ``parent`` is no longer this process's parent (it died without closing
+    the pool, SIGKILL say) rather than wait for work forever."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -237,17 +251,12 @@ def _worker(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import scipy.stats  # noqa: F401 - the latency ECDFs of runs with open activities
 
-    from . import figures  # noqa: F401 - what the figures need, imported while idle
-
+def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
     views: dict[str, RunData] = {}
-    out = sys.stdout.buffer
-    for line in sys.stdin:
-        view, name = line.rstrip("\n").split("\t")
+    for line in jobs:
+        view, name = line.decode().rstrip("\n").split("\t")
         try:
             if view not in views:
                 views.clear()
@@ -256,9 +265,49 @@ def _worker(parent: int) -> None:
             status, body = b"ok", render_png(name, views[view])
         except Exception as exc:  # told to the parent, which draws the figure itself
             status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
-        out.write(b"%s %d\n" % (status, len(body)) + body)
-        out.flush()
+        answers.write(b"%s %d\n" % (status, len(body)) + body)
+        answers.flush()
+
+
+def _worker(parent: int, fds: list[int]) -> None:
+    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
+    # Ctrl-C is the parent's to handle (it closes the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import figures  # noqa: F401 - what the figures need, imported while idle
+
+    me, forked = os.getpid(), []
+    for jobs_fd, answers_fd in zip(fds[::2], fds[1::2], strict=True):
+        try:
+            pid = os.fork()
+        except OSError:  # its jobs fail at once (end of file), and are drawn by the parent
+            pid = -1
+        if pid == 0:  # the forked worker: its own pipes only (stdin/stdout: /dev/null)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.close(null)
+            for fd in fds:
+                if fd not in (jobs_fd, answers_fd):
+                    os.close(fd)
+            _watch(me)
+            _serve(os.fdopen(jobs_fd, "rb"), os.fdopen(answers_fd, "wb"))
+            os._exit(0)
+        if pid > 0:
+            forked.append(pid)
+    for fd in fds:
+        os.close(fd)
+    _watch(parent)
+    _serve(sys.stdin.buffer, sys.stdout.buffer)
+    for pid in forked:  # the pool waits for this process only: it waits for its workers
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    # Every answer is flushed and nothing else is open: tearing down matplotlib, pandas
+    # and the run's tables would only keep the parent waiting (about a second).
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    _worker(int(sys.argv[1]))
+    _worker(int(sys.argv[1]), [int(fd) for fd in sys.argv[2:]])
