@@ -180,15 +180,15 @@ def test_a_violation_stops_the_run_the_same_way_in_both_modes(then: Exception | 
 def test_the_trace_does_not_depend_on_where_it_is_checked() -> None:
     sc = load_scenario(BASELINE)
     traces = {}
-    for mode in ("inline", "parallel", False):
+    names = {
+        "inline": "activitykit.check.Checker",
+        "parallel": "activitykit.check.CheckerProcess",
+        False: "none",
+    }
+    for mode, name in names.items():
         w = MemoryTraceWriter()
-        r = simulate(sc, writer=w, check=mode)
+        assert simulate(sc, writer=w, check=mode).checked_with == name
         traces[mode] = w.records
-        assert r.checked_with == {
-            "inline": "activitykit.check.Checker",
-            "parallel": "activitykit.check.CheckerProcess",
-            False: "none",
-        }[mode]
     assert traces["inline"] == traces["parallel"] == traces[False]
 
 
