@@ -321,10 +321,12 @@ def _recv(fd: int) -> tuple:
 
 
 # -- the child's side ------------------------------------------------------------------------------
+#: The child's program. It leaves by ``os._exit``: freeing a million slot objects one by one
+#: on the way out would only make the producer wait for the child to end.
 _CHILD = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[4]); "
+    "import json, os, sys; sys.path[:] = json.loads(sys.argv[4]); "
     "from activitykit.check.process import _serve; "
-    "_serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])"
+    "_serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]); os._exit(0)"
 )
 
 
