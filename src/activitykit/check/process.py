@@ -12,12 +12,15 @@ behind the producer, so a violation comes back a few thousand records after the 
 broke the rule (the ``Violation`` carries that record); ``violations`` waits until every record
 fed has been judged, ``finish(end_t)`` returns the child's ``CheckReport``.
 
-The child never outlives its producer: it is a daemon process (ended when the producer exits
-normally), it ends when its pipe closes (``close``, the producer's death by any signal), and
-it ignores SIGINT (a Ctrl-C is the producer's to handle). A child that dies fails the producer
-at its next batch with ``CheckerProcessError``; every wait is bounded. The start method is
-spawn: a fresh interpreter, safe when the producer has threads (the Parquet writer's encoder),
-and independent of the fork server that sweeps set up with their own preload list.
+The child never outlives its producer: it ends when its pipe closes (``close``, this object's
+collection, the producer's exit, or its death by any signal), a child still busy then is
+killed after two seconds, and it ignores SIGINT (a Ctrl-C is the producer's to handle). A
+child that dies fails the producer at its next batch with ``CheckerProcessError``; every wait
+is bounded. The child is a fresh interpreter (``subprocess``, the spawn start method's way):
+safe when the producer has threads (the Parquet writer's encoder), independent of the fork
+server that sweeps set up with their own preload list, and, unlike ``multiprocessing``'s
+spawn, it does not import the producer's main module (which would run an unguarded script's
+top level again in the child).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ STALL_SECONDS = 300.0
 POLL_SECONDS = 0.5
 
 _DUMPS = orjson.dumps
+#: One JSON line per record; numpy scalars allowed, as the JSON Lines writer allows them.
 _OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -72,8 +76,8 @@ class CheckerProcessError(RuntimeError):
 def can_check_in_parallel() -> bool:
     """May this process start a checker process that gets a core of its own?
 
-    Not with one usable CPU, and not in a daemonic process (which may not have children):
-    a sweep's dask workers are daemonic, one per core, and their runs check in-process."""
+    Not with one usable CPU, and not in a daemonic process: a pool's workers are (a sweep's
+    dask workers, one per core, are), and they already fill the cores."""
     return usable_cpus() >= 2 and not multiprocessing.current_process().daemon
 
 
