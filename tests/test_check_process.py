@@ -258,3 +258,27 @@ def test_the_plan_counts_bulk_children_and_chain_steps() -> None:
         plan = build_plan(sc, layout, Streams(sc.seed))
         r = simulate(sc, check=False)
         assert plan.activities(layout) == r.counters["created"], name
+
+
+def _placement() -> tuple[bool, bool]:
+    import multiprocessing
+
+    from activitykit.check.process import can_check_in_parallel
+
+    return multiprocessing.current_process().daemon, can_check_in_parallel()
+
+
+@pytest.mark.slow
+def test_a_sweep_worker_checks_in_process() -> None:
+    """A sweep's workers fill the cores: their runs' checkers stay in-process."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from activitykit.experiments.execute import _local_cluster
+
+    cluster = _local_cluster(1)
+    try:
+        with Client(cluster) as client:
+            assert client.submit(_placement).result(timeout=120) == (True, False)
+    finally:
+        cluster.close()
