@@ -51,7 +51,8 @@ PARALLEL_FROM = 10_000
 
 
 class Simulation:
-    """One run of one scenario. Build, adjust (optional), then ``run()`` once."""
+    """One run of one scenario. Build, adjust (optional), then ``run()`` once (or ``close()``
+    a run never run: its checker may be a process)."""
 
     def __init__(
         self,
@@ -81,7 +82,7 @@ class Simulation:
             raise
 
     def _build(
-        self, writer: Any, progress: Callable[[float, float], None] | None, plan: Any
+        self, writer: Any, progress: Callable[[float, float], None] | None, plan: Plan
     ) -> None:
         sc, st = self.scenario, self.streams
         self.env = env = simpy.Environment()
