@@ -7,9 +7,12 @@ queue with one process per job-handler, and a Poisson process per workload strea
 the same work as ``activitykit.sim`` (issue 4, item 5): every state change is judged by the
 reference machine (``activitykit.model.machine(kind).check``) and a refused move raises; every
 fact is written as a trace record through ``JsonlTraceWriter``; and, like the simulator
-with ``check=True``, every record also goes through the kit's online checker
-(``activitykit.check.Checker``, rules T1-T3 and C1-C8) when it is installed, and a violation
-raises. Nothing is skipped to make
+with ``check=True``, every record also goes through the kit's online checker (rules T1-T3 and
+C1-C8) when it is installed, a violation raises, and the checker's final verdict is asked for
+at the end. The checker runs where the caller says (``online_checker``): in this process
+(``activitykit.check.Checker``) or in a checker process (``activitykit.check.CheckerProcess``);
+``bench_fleet.py`` gives it the placement the simulator's own run chose, so that the ratio
+compares the two models and not two ways of checking. Nothing is skipped to make
 it slow and nothing clever is done to make it fast: its cost is computers x pings plus the
 work of the activities, which is exactly what the optimised simulator avoids.
 
@@ -322,14 +325,25 @@ def _job_handler(env, server: _Server, name: str, fleet: dict, rng):
         server.write({"t": env.now, "event": "ack", "activity": act.id, "handler": name})
 
 
-def _online_checker(wanted: bool | None):
+def _online_checker(wanted: bool | str | None):
+    """``wanted``: None (a checker in this process when the kit has one), False (none),
+    True or "inline" (in this process), "parallel" (a checker process)."""
+    if wanted is False:
+        return None
     try:
         from activitykit.check import Checker
+        from activitykit.check.process import CheckerProcess
     except ImportError:
-        if wanted:
+        if wanted is not None:
             raise
         return None
-    return Checker() if wanted or wanted is None else None
+    if wanted == "parallel":
+        return CheckerProcess()
+    if wanted in (None, True, "inline"):
+        return Checker()
+    raise ValueError(
+        f"online_checker={wanted!r}; accepted: None, False, True, 'inline', 'parallel'"
+    )
 
 
 def run_baseline(
@@ -340,15 +354,16 @@ def run_baseline(
     *,
     fresh_start: bool = False,
     trace_idle_exchanges: bool = False,
-    online_checker: bool | None = None,
+    online_checker: bool | str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Simulate the benchmark fleet directly; return wall time and work counts.
 
     ``overrides`` replace entries of ``BENCHMARK_FLEET`` (e.g. ``client_rate=0.1``). The
     trace goes to ``trace_path`` (JSON Lines), or to a temporary file deleted afterwards.
-    ``online_checker``: feed every record to ``activitykit.check.Checker`` (default: when it
-    can be imported); transitions are always judged by the reference machine.
+    ``online_checker``: where every record is also judged by the kit's online checker
+    (``_online_checker``; default: in this process, when the kit can be imported);
+    transitions are always judged by the reference machine.
     """
     unknown = set(overrides) - set(BENCHMARK_FLEET)
     if unknown:
@@ -372,9 +387,9 @@ def run_baseline(
     def write(rec: dict) -> None:
         nonlocal records
         records += 1
+        writer.write(rec)
         if feed is not None and (bad := feed(rec)):
             raise RefusedMoveError(f"online checker: {bad[0]}")
-        writer.write(rec)
 
     # Like activitykit.sim.simulate, run with the cyclic garbage collector off (reference
     # counting still frees everything): the ratio then compares the models, not a GC setting.
@@ -397,8 +412,14 @@ def run_baseline(
         for h in range(fleet["job_handlers"]):
             env.process(_job_handler(env, server, f"jh-{h}", fleet, rng))
         env.run(until=hours * 3600.0)
+        if checker is not None:  # the verdict on every record, as the simulator asks for it
+            verdict = checker.finish(hours * 3600.0).violation_list
+            if verdict:
+                raise RefusedMoveError(f"online checker: {verdict[0]}")
     finally:
         writer.close()
+        if checker is not None:
+            checker.clear()
         if gc_was_on:
             gc.enable()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -424,7 +445,11 @@ def run_baseline(
         "records": records,
         "trace_bytes": trace_bytes,
         "trace_path": None if tmp is not None else trace_path,
-        "checked_with": "checker" if checker is not None else "state-machine",
+        "checked_with": (
+            "state-machine"
+            if checker is None
+            else getattr(checker, "checked_with", "activitykit.check.Checker")
+        ),
     }
 
 

@@ -3,13 +3,15 @@
 - ``check(source, ...)``: the batch driver for files, DataFrames and record lists; columnar
   and fast (``activitykit.check.batch``).
 - ``Checker(...).feed(record)``: the online driver for a simulator, record by record
-  (``activitykit.check.online``).
+  (``activitykit.check.online``); ``CheckerProcess`` runs it in a second process
+  (``activitykit.check.process``).
 
 Both return a ``CheckReport``; the rules and their messages live in ``activitykit.check.rules``.
 """
 
 from .batch import check, check_table, load_table
 from .online import Checker
+from .process import CheckerProcess, CheckerProcessError
 from .report import CheckReport, Violation
 from .rules import RULE_IDS, RULES, Rule
 
@@ -18,6 +20,8 @@ __all__ = [
     "RULE_IDS",
     "CheckReport",
     "Checker",
+    "CheckerProcess",
+    "CheckerProcessError",
     "Rule",
     "Violation",
     "check",

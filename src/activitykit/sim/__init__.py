@@ -23,7 +23,7 @@ def simulate(
     scenario: Scenario,
     *,
     writer: TraceWriter | None = None,
-    check: bool = True,
+    check: bool | str = True,
     progress: Callable[[float, float], None] | None = None,
     setup: Callable[[Simulation], None] | None = None,
 ) -> SimResult:
@@ -31,8 +31,13 @@ def simulate(
 
     ``writer`` receives every trace record in time order (``None``: records are only checked
     and counted). With ``check`` every record is fed to the online checker and every state
-    change to the reference state machine; a violation raises ``SimulationInvariantError``,
-    because it means the simulator is wrong, not the scenario. ``progress(now, end)`` is called
+    change to the reference state machine; a violation raises ``SimulationInvariantError``
+    naming the first broken rule and its record, because it means the simulator is wrong, not
+    the scenario. ``check`` says where the checker runs: ``"inline"`` (in this process),
+    ``"parallel"`` (a checker process on another core, ``activitykit.check.CheckerProcess``;
+    the run stops a few thousand records after a violation), or ``"auto"`` (``True``):
+    parallel for runs planning ``PARALLEL_FROM`` activities or more, where a second usable
+    CPU exists and this process is no pool's daemonic worker. ``progress(now, end)`` is called
     about 100 times per run. ``setup(sim)`` runs once the run is built and before it starts:
     the extension point (add SimPy processes, replace a component's model; see
     docs/simulator.md). The same scenario (seed included) gives the same trace, byte for byte.
@@ -57,8 +62,7 @@ def simulate(
         return sim.run()
     finally:
         if sim is not None:
+            sim.close()
             sim.store.clear()
-            if sim._checker is not None:
-                sim._checker.clear()
         if enabled:
             gc.enable()

@@ -36,38 +36,59 @@ from .kernel import COUNTERS, at, make_emit
 from .rand import Streams
 from .result import SimResult, SimulationInvariantError
 from .server import Server
-from .workload import build_plan, fleet_layout
+from .workload import FleetLayout, Plan, build_plan, fleet_layout
 
-__all__ = ["Simulation"]
+__all__ = ["CHECK_MODES", "PARALLEL_FROM", "Simulation"]
 
 #: How long a `run_until: drained` run advances between checks for open activities (s).
 DRAIN_STEP = 3600.0
+#: ``check`` modes: judge each record here (``inline``), in a checker process on another
+#: core (``parallel``), or ``auto``: parallel for a run planning at least ``PARALLEL_FROM``
+#: activities (its start, about half a second of another core, is then won back many times:
+#: checking is a fifth of a run), where a core is free for it (``can_check_in_parallel``).
+CHECK_MODES = ("auto", "inline", "parallel")
+PARALLEL_FROM = 10_000
 
 
 class Simulation:
-    """One run of one scenario. Build, adjust (optional), then ``run()`` once."""
+    """One run of one scenario. Build, adjust (optional), then ``run()`` once (or ``close()``
+    a run never run: its checker may be a process)."""
 
     def __init__(
         self,
         scenario: Scenario,
         writer: Any = None,
-        check: bool = True,
+        check: bool | str = True,
         progress: Callable[[float, float], None] | None = None,
     ) -> None:
         self.scenario = sc = scenario
         self.streams = st = Streams(scenario.seed)
+        self.layout = fleet_layout(sc)
+        # The plan first (its streams are its own, so the order changes no draw): its size
+        # decides where the checker runs, and a checker process then starts while the rest
+        # of the run is built.
+        plan = build_plan(sc, self.layout, st)
+        self._checker: Any = _open_checker(check, sc, plan, self.layout)
+        #: which checker judged the records (``SimResult.checked_with``)
+        self.checked_with = (
+            "none"
+            if self._checker is None
+            else getattr(self._checker, "checked_with", "activitykit.check.Checker")
+        )
+        try:
+            self._build(writer, progress, plan)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(
+        self, writer: Any, progress: Callable[[float, float], None] | None, plan: Plan
+    ) -> None:
+        sc, st = self.scenario, self.streams
         self.env = env = simpy.Environment()
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._nrec = [0]
-        self._checker = None
-        self.checked_with = "none"
-        feed = None
-        if check:
-            from ..check import Checker  # imports pyarrow: only for runs that check
-
-            self._checker = Checker(profile=sc.model.profile)
-            feed = self._checker.feed
-            self.checked_with = "activitykit.check.Checker"
+        feed = self._checker.feed if self._checker is not None else None
         self.emit = emit = make_emit(writer.write if writer is not None else None, feed, self._nrec)
         self._progress_cb = progress
         self.t_stop = sc.duration if sc.run_until == "duration" else sc.drain_limit
@@ -103,17 +124,7 @@ class Simulation:
             gap = st.sampler("server/crash", Exponential(dist="exponential", mean=jc.mtbf))
             for handler in self.handlers:
                 env.process(handler_crashes(env, handler, gap, sc.duration, self.t_stop))
-        self.layout = fleet_layout(sc)
-        self.admin = Admin(
-            sc,
-            st,
-            env,
-            self.store,
-            self.fleet,
-            build_plan(sc, self.layout, st),
-            self.layout,
-            self.counters,
-        )
+        self.admin = Admin(sc, st, env, self.store, self.fleet, plan, self.layout, self.counters)
         self.faults = ClientFaults(sc, st, self.fleet, self.t_stop)
 
     def process(self, fn: Callable[[Simulation], Generator[Any, Any, Any]]) -> simpy.Process:
@@ -140,6 +151,20 @@ class Simulation:
         return n
 
     def run(self) -> SimResult:
+        """Run the scenario once; the checker (and its process, if any) ends with the run."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop the checker's state (end its process). ``run`` does it; a run built and never
+        run should be closed. Dropping a big run's checker state this way frees it by
+        reference counting, far cheaper than leaving it to the cyclic collector."""
+        if self._checker is not None:
+            self._checker.clear()
+
+    def _run(self) -> SimResult:
         wall0 = time.perf_counter()
         sc = self.scenario
         self.admin.start()
@@ -159,8 +184,8 @@ class Simulation:
             # original as __cause__); raise the original, with its fields.
             orig = exc.__cause__ if type(exc.__cause__) is type(exc) else exc
             if isinstance(orig, IllegalMove):
-                raise SimulationInvariantError(orig.reason, orig.record) from None
-            raise orig from None
+                orig = SimulationInvariantError(orig.reason, orig.record)
+            raise self._first_error(orig) from None
         end_t = float(self.env.now)
         self.fleet.finish_counts(end_t)
         if self._progress_cb is not None:
@@ -168,8 +193,8 @@ class Simulation:
         violations: list[Any] = []
         if self._checker is not None:
             violations = list(self._checker.finish(end_t).violation_list)
-            if violations:
-                raise SimulationInvariantError(violations[0])
+            if violations:  # (a checker process may find a record's violation only now)
+                raise SimulationInvariantError(violations[0], violations[0].record)
         unfinished = tuple(
             (a.id, a.state) for a in self.store.activities.values() if a.state in OPEN
         )
@@ -187,3 +212,36 @@ class Simulation:
             seed=sc.seed,
             checked_with=self.checked_with,
         )
+
+    def _first_error(self, err: Exception) -> Exception:
+        """What stopped the run: a record before it that broke a rule comes first (an inline
+        checker has raised at that record; a checker process judges a little behind)."""
+        if self._checker is None:
+            return err
+        try:
+            seen = self._checker.violations
+        except Exception:  # a checker that failed cannot tell: the run's own error stands
+            return err
+        return SimulationInvariantError(seen[0], seen[0].record) if seen else err
+
+
+def _open_checker(check: bool | str, sc: Scenario, plan: Plan, layout: FleetLayout) -> Any:
+    """The run's checker (``check``: see ``CHECK_MODES``; True is ``auto``), or None."""
+    if check is False or check is None:
+        return None
+    mode = "auto" if check is True else check
+    if mode not in CHECK_MODES:
+        raise ValueError(
+            f"check={check!r} is not a checking mode; accepted: True, False, "
+            + ", ".join(repr(m) for m in CHECK_MODES)
+        )
+    # imports pyarrow: only for runs that check
+    from ..check import Checker
+    from ..check.process import CheckerProcess, can_check_in_parallel
+
+    if mode == "auto":
+        big = plan.activities(layout) >= PARALLEL_FROM
+        mode = "parallel" if big and can_check_in_parallel() else "inline"
+    if mode == "parallel":
+        return CheckerProcess(profile=sc.model.profile)
+    return Checker(profile=sc.model.profile)

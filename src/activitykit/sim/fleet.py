@@ -22,6 +22,7 @@ computer, for a million of them); rarer state in dicts. The fleet talks to the s
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
@@ -168,16 +169,23 @@ class Fleet(Dormant, Exchange, Pings, Client):
                     self.bg[first + j] = [phase[j], reg[first + j]]
         N = len(gi)
         self.N = N
+        # Times and event tokens are C arrays, not lists: a list holds a pointer to a float
+        # (or big int) object of its own per computer, each written one allocated anywhere in
+        # a big run's heap; reading one computer's state then costs two cache misses per
+        # field instead of one (at a million computers, the simulator's largest single cost).
+        # Values read back are the same floats. Small ints and bools stay in lists (their
+        # objects are shared).
         #: registered at; next exchange attempt and whether urgent; ping grid origin; pings
         #: counted from.
-        self.gi, self.reg, self.nx, self.nu, self.g0, self.pfrom = gi, reg, nx, nu, g0, pfrom
-        self.xs = [0] * N  # token of the scheduled exchange event, 0 = dormant
-        self.ptok = [0] * N  # token of the scheduled ping event, 0 = none
-        self.pat = [0.0] * N  # time of that ping
+        self.gi, self.nu = gi, nu
+        self.reg, self.nx, self.g0, self.pfrom = (array("d", v) for v in (reg, nx, g0, pfrom))
+        self.xs = array("q", [0]) * N  # token of the scheduled exchange event, 0 = dormant
+        self.ptok = array("q", [0]) * N  # token of the scheduled ping event, 0 = none
+        self.pat = array("d", [0.0]) * N  # time of that ping
         self.lvl = [0] * N  # back-off level (version "backoff" only)
-        self.down = [0.0] * N  # client not running before this (restart downtime, power-off)
-        self.os = [INF] * N  # current/last offline window [os, oe)
-        self.oe = [INF] * N
+        self.down = array("d", [0.0]) * N  # client not running before this (restart, power-off)
+        self.os = array("d", [INF]) * N  # current/last offline window [os, oe)
+        self.oe = array("d", [INF]) * N
         self.gen = [0] * N  # handler generation: a restart makes running handlers stale
         self.out: dict[int, deque[Any]] = {}  # queued messages: (activity, status) or a count
         self.running: dict[int, list[Activity]] = {}  # accepted, result not yet queued

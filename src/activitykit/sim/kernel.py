@@ -108,8 +108,8 @@ def make_emit(
             counter[0] += 1
             write(rec)
             bad = feed(rec)
-            if bad:
-                raise SimulationInvariantError(bad[0], rec)
+            if bad:  # (its record: a checker process reports a little behind)
+                raise SimulationInvariantError(bad[0], bad[0].record)
 
     elif feed is not None:
 
@@ -117,7 +117,7 @@ def make_emit(
             counter[0] += 1
             bad = feed(rec)
             if bad:
-                raise SimulationInvariantError(bad[0], rec)
+                raise SimulationInvariantError(bad[0], bad[0].record)
 
     elif write is not None:
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,22 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.t)
+
+    def activities(self, layout: FleetLayout) -> int:
+        """How many activities the plan creates: one per arrival or batch item, a bulk's
+        children, a chain's steps."""
+        per_source = np.bincount(np.asarray(self.src, dtype=np.int64), minlength=len(self.sources))
+        n = 0
+        for source, k in zip(self.sources, per_source.tolist(), strict=True):
+            spec: Any = source.spec
+            if source.form == "bulk":
+                lo, hi = layout.span(spec.group)
+                n += k * (hi - lo if spec.count is None else min(spec.count, hi - lo))
+            elif source.form == "chain":
+                n += k * len(spec.steps)
+            else:
+                n += k
+        return n
 
 
 def _kind_of(type_name: str) -> Kind:
