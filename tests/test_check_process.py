@@ -19,7 +19,7 @@ from activitykit.check.process import CheckerProcess, CheckerProcessError
 from activitykit.errors import InputError
 from activitykit.scenario import load_scenario
 from activitykit.sim import Simulation, SimulationInvariantError, simulate
-from activitykit.trace import MemoryTraceWriter
+from activitykit.trace import MemoryTraceWriter, open_writer
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -163,13 +163,21 @@ def _inject(sim: Simulation, at: float, then: BaseException | None = None) -> No
     sim.process(bug)
 
 
+@pytest.mark.parametrize("fmt", [None, "jsonl", "parquet"])
 @pytest.mark.parametrize("then", [None, RuntimeError("a later failure")])
-def test_a_violation_stops_the_run_the_same_way_in_both_modes(then: Exception | None) -> None:
+def test_a_violation_stops_the_run_the_same_way_in_both_modes(
+    then: Exception | None, fmt: str | None, tmp_path: Path
+) -> None:
+    """Also with a trace file: a line-encoding writer and the checker process then share
+    each record's one encoding."""
     sc = load_scenario(BASELINE)
     errors = {}
     for mode in ("inline", "parallel"):
+        writer = None if fmt is None else open_writer(tmp_path / f"{mode}.{fmt}", fmt)
         with pytest.raises(SimulationInvariantError) as info:
-            simulate(sc, check=mode, setup=lambda sim: _inject(sim, 3600.0, then))
+            simulate(sc, writer=writer, check=mode, setup=lambda sim: _inject(sim, 3600.0, then))
+        if writer is not None:
+            writer.close()
         errors[mode] = info.value
     inline, parallel = errors["inline"], errors["parallel"]
     assert parallel.violation.key == inline.violation.key
@@ -190,6 +198,47 @@ def test_the_trace_does_not_depend_on_where_it_is_checked() -> None:
         assert simulate(sc, writer=w, check=mode).checked_with == name
         traces[mode] = w.records
     assert traces["inline"] == traces["parallel"] == traces[False]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_trace_files_do_not_depend_on_where_they_are_checked(fmt: str, tmp_path: Path) -> None:
+    sc = load_scenario(BASELINE)
+    files = {}
+    for mode in ("inline", "parallel", False):
+        path = tmp_path / f"{mode}.{fmt}"
+        with open_writer(path, fmt) as w:
+            simulate(sc, writer=w, check=mode)
+        files[mode] = path.read_bytes()
+    assert files["inline"] == files["parallel"] == files[False]
+
+
+def test_a_line_writer_and_the_checker_process_share_one_encoding() -> None:
+    """``make_emit`` encodes each record once and hands the same bytes to both."""
+    from activitykit.sim.kernel import make_emit
+    from activitykit.trace.writers import TraceFormatError, encode_line
+
+    written: list[bytes] = []
+    fed: list[bytes] = []
+
+    def never(rec: dict) -> list:
+        raise AssertionError("the record-taking path ran")
+
+    count = [0]
+    emit = make_emit(
+        never,
+        never,
+        count,
+        write_line=written.append,
+        feed_line=lambda line: fed.append(line) or [],
+    )
+    records = _records()[:50]
+    for r in records:
+        emit(r)
+    assert count == [50]
+    assert written == fed == [encode_line(r) for r in records]
+    assert all(a is b for a, b in zip(written, fed, strict=True))
+    with pytest.raises(TraceFormatError, match="cannot be written as JSON"):
+        emit({"t": 1.0, "event": "created", "activity": object()})
 
 
 def test_an_interrupted_run_ends_its_checker_process() -> None:

@@ -46,6 +46,7 @@ import orjson
 
 from .._cpus import usable_cpus
 from ..model import Profile
+from ..trace.writers import LINE_OPTIONS
 from .report import CheckReport, Violation
 
 __all__ = ["CheckerProcess", "CheckerProcessError", "can_check_in_parallel"]
@@ -65,8 +66,6 @@ STALL_SECONDS = 300.0
 POLL_SECONDS = 0.5
 
 _DUMPS = orjson.dumps
-#: One JSON line per record; numpy scalars allowed, as the JSON Lines writer allows them.
-_OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 
 
 class CheckerProcessError(RuntimeError):
@@ -151,7 +150,16 @@ class CheckerProcess:
         """Queue one record for judging; returns the first violation found so far, if any
         (for this record or an earlier one: see ``Violation.record``)."""
         buf = self._buf
-        buf += _DUMPS(record, option=_OPT)
+        buf += _DUMPS(record, option=LINE_OPTIONS)
+        if len(buf) < self.batch:
+            return self._first
+        return self._flush()
+
+    def feed_line(self, line: bytes) -> list[Violation]:
+        """``feed`` of a record already encoded as a JSON line (``trace.encode_line``): a
+        producer that also writes a line-encoded trace encodes each record once."""
+        buf = self._buf
+        buf += line
         if len(buf) < self.batch:
             return self._first
         return self._flush()

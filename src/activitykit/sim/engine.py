@@ -89,7 +89,13 @@ class Simulation:
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._nrec = [0]
         feed = self._checker.feed if self._checker is not None else None
-        self.emit = emit = make_emit(writer.write if writer is not None else None, feed, self._nrec)
+        self.emit = emit = make_emit(
+            writer.write if writer is not None else None,
+            feed,
+            self._nrec,
+            write_line=getattr(writer, "write_line", None),
+            feed_line=getattr(self._checker, "feed_line", None),
+        )
         self._progress_cb = progress
         self.t_stop = sc.duration if sc.run_until == "duration" else sc.drain_limit
 

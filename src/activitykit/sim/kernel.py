@@ -17,6 +17,7 @@ from collections.abc import Callable
 from math import inf, nextafter
 from typing import Any
 
+import orjson
 import simpy
 
 from .result import SimulationInvariantError
@@ -100,9 +101,32 @@ def make_emit(
     write: Callable[[Record], None] | None,
     feed: Callable[[Record], list] | None,
     counter: list[int],
+    *,
+    write_line: Callable[[bytes], None] | None = None,
+    feed_line: Callable[[bytes], list] | None = None,
 ) -> Callable[[Record], None]:
-    """``emit(record)``: count, write, check. Specialised once: it runs for every record."""
-    if write is not None and feed is not None:
+    """``emit(record)``: count, write, check. Specialised once: it runs for every record.
+
+    ``write_line`` and ``feed_line`` (a line-encoding writer and the checker process): both
+    take the record as one JSON line, so it is encoded once, here, for both.
+    """
+    if write_line is not None and feed_line is not None:
+        from ..trace.writers import LINE_OPTIONS, unwritable
+
+        dumps = orjson.dumps
+
+        def emit(rec: Record) -> None:
+            counter[0] += 1
+            try:
+                line = dumps(rec, option=LINE_OPTIONS)
+            except TypeError as exc:
+                raise unwritable(rec, exc) from None
+            write_line(line)
+            bad = feed_line(line)
+            if bad:
+                raise SimulationInvariantError(bad[0], bad[0].record)
+
+    elif write is not None and feed is not None:
 
         def emit(rec: Record) -> None:
             counter[0] += 1
