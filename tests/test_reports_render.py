@@ -11,7 +11,7 @@ import pytest
 from test_reports_html import make_run
 
 from activitykit.reports import load_run, write_report
-from activitykit.reports.render import FIGURE_NAMES, FigurePool, render_png
+from activitykit.reports.render import DRAW_ORDER, FIGURE_NAMES, FigurePool, render_png
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,11 @@ def test_the_pool_draws_every_figure_byte_for_byte_as_this_process(run) -> None:
         drawn = {name: pool.submit(name, run) for name in FIGURE_NAMES}
         for name, future in drawn.items():
             assert future.result(timeout=120) == render_png(name, run), name
+
+
+def test_the_pool_is_given_every_figure_once_the_longest_first() -> None:
+    assert sorted(DRAW_ORDER) == sorted(FIGURE_NAMES)
+    assert DRAW_ORDER[0] == "latency"
 
 
 def test_a_report_with_the_pool_is_the_report_without(run, tmp_path) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .metrics import LATENCY_PHASES
-from .render import FIGURE_NAMES
+from .render import DRAW_ORDER
 
 if TYPE_CHECKING:
     from .render import FigurePool
@@ -71,7 +71,7 @@ class Page:
     def prefetch(self) -> None:
         if self.pool is not None and self.run is not None:
             try:
-                for name in FIGURE_NAMES:
+                for name in DRAW_ORDER:
                     self._pending[name] = self.pool.submit(name, self.run)
             except Exception:  # (no room for the view file, say): every figure drawn here
                 self._pending.clear()
