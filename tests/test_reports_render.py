@@ -165,3 +165,23 @@ def test_workers_that_cannot_start_leave_nothing_open(monkeypatch) -> None:
     finally:
         later.close()
     assert uncaught == []
+
+
+def test_a_worker_whose_parent_stopped_listening_leaves_quietly() -> None:
+    """An answer that cannot be written (the report's process is gone) ends the worker
+    without a traceback on the user's terminal."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "activitykit.reports.render", str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdout.close()  # nobody reads the answers any more
+    proc.stdin.write(b"/nonexistent-view.pickle\tthroughput\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert b"Traceback" not in err, err.decode()

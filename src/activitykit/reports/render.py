@@ -280,8 +280,11 @@ def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
             status, body = b"ok", render_png(name, views[view])
         except Exception as exc:  # told to the parent, which draws the figure itself
             status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
-        answers.write(b"%s %d\n" % (status, len(body)) + body)
-        answers.flush()
+        try:
+            answers.write(b"%s %d\n" % (status, len(body)) + body)
+            answers.flush()
+        except OSError:  # the parent is gone: no one to answer, and no traceback to print
+            return
 
 
 def _worker(parent: int, fds: list[int]) -> None:
@@ -308,8 +311,10 @@ def _worker(parent: int, fds: list[int]) -> None:
                 if fd not in (jobs_fd, answers_fd):
                     os.close(fd)
             _watch(me)
-            _serve(os.fdopen(jobs_fd, "rb"), os.fdopen(answers_fd, "wb"))
-            os._exit(0)
+            try:  # whatever happens, this copy of the first worker never returns into it
+                _serve(os.fdopen(jobs_fd, "rb"), os.fdopen(answers_fd, "wb"))
+            finally:
+                os._exit(0)
         if pid > 0:
             forked.append(pid)
     for fd in fds:
