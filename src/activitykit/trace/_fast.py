@@ -4,12 +4,19 @@ They parse with the explicit schema of ``schema.FIELDS`` and number the rows wit
 physical lines; ``validate.validate_table`` then judges the columns. Anything unusual (a
 type pyarrow refuses, lines it cannot number one record each) raises ``Fallback``, and the
 reader goes the careful way, record by record.
+
+A JSON Lines block of *plain* lines (``_plain_jsonl``: what the kit's writers produce) is
+read without a JSON parser at all, for a quarter of the CPU time: a regular expression
+vouches for every line's grammar, and the values are cut out of the bytes by position.
+Any other block goes to pyarrow's JSON reader, so the two give the same table or the
+plain path steps aside.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +25,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pj
 
 from ._io import MAX_LINE_BYTES
-from .schema import COMMON_FIELDS, EVENT_FIELDS, FIELDS, LIST_FIELDS
+from .schema import COMMON_FIELDS, EVENT_FIELDS, FIELD_RULES, FIELDS, LIST_FIELDS, Value
 from .validate import ALL_FIELDS, Fallback
 
 __all__ = ["fast_csv", "fast_jsonl", "nonblank_lines"]
@@ -80,8 +87,6 @@ def _record_lines(data: bytes, starts: np.ndarray, rows: int) -> np.ndarray:
     A line that starts with "{" and ends with "}" cannot end inside an object that goes on
     to the next line (that line would start with "{" right after a "}", which is not JSON),
     so on such lines one row per line is exactly "as many rows as lines"."""
-    if len(starts) > 1 and int(np.diff(starts).max()) > MAX_LINE_BYTES:
-        raise Fallback  # the careful path names the over-long line
     first, length = _content(data, starts)
     full = np.flatnonzero(length > 0)
     if len(full) != rows:
@@ -107,20 +112,28 @@ def _read_json(data, fields: list[str]):
 
 
 def fast_jsonl(data: bytes, fields: frozenset[str] = ALL_FIELDS):
-    """The block's records as columns, and the line of each. Two passes: the common fields
-    on every line, then the fields that only created, progress and group records carry on
-    those lines alone (far cheaper than one pass with every field in the schema: parsing
-    cost grows with the number of schema fields on every line)."""
+    """The block's records as columns, and the line of each.
+
+    Plain lines (``_plain_jsonl``) are cut out by position. Other blocks take two passes of
+    pyarrow's JSON reader: the common fields on every line, then the fields that only
+    created, progress and group records carry on those lines alone (far cheaper than one
+    pass with every field in the schema: parsing cost grows with the number of schema fields
+    on every line)."""
 
     if not data or b"\x00" in data:
         raise Fallback
     wanted = [f for f in FIELDS if f in fields]
+    starts = _line_starts(data)
+    if len(starts) > 1 and int(np.diff(starts).max()) > MAX_LINE_BYTES:
+        raise Fallback  # the careful path names the over-long line
+    plain = _plain_jsonl(data, starts, wanted)
+    if plain is not None:
+        return plain, np.arange(1, len(starts), dtype=np.int64)
     cold = [f for f in wanted if f in _COLD_FIELDS]
     try:
         table = _read_json(data, [f for f in wanted if f not in cold])
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         raise Fallback from None
-    starts = _line_starts(data)
     lines = _record_lines(data, starts, table.num_rows)
     if not table.num_rows:
         raise Fallback
@@ -178,6 +191,165 @@ def _cold_pass(data: bytes, table: pa.Table, starts: np.ndarray, lines: np.ndarr
             col = part.take(pa.array(where, mask=missing))
         table = table.append_column(f, col)
     return table.select([f for f in FIELDS if f in table.column_names])
+
+
+# -- plain lines ------------------------------------------------------------------------------
+
+#: A JSON string without escapes, of printable ASCII only: its value is its bytes between the
+#: quotes, and it holds no quote (so quotes pair up: key, key, value, value, ...).
+_STR = r'"[ !#-\[\]-~]*"'
+#: A JSON number short enough for a float64 (or an int64) column to hold as written;
+#: anything longer takes the JSON path. Not "-0": ``json.loads`` reads it as the integer 0,
+#: a cast as the float -0.0 (with a fraction or an exponent both read -0.0).
+_FRAC, _EXP = r"\.[0-9]{1,20}", r"[eE][+-]?[0-9]{1,3}"
+_NUM = (
+    rf"(?:-?[1-9][0-9]{{0,15}}(?:{_FRAC})?(?:{_EXP})?|0(?:{_FRAC})?(?:{_EXP})?"
+    rf"|-0(?:{_FRAC}(?:{_EXP})?|{_EXP}))"
+)
+_TOKEN = rf"(?:{_NUM}|{_STR}|true|false|\[(?:{_STR}(?:, ?{_STR})*)?\])"
+_ENTRY = '"(?:' + "|".join(map(re.escape, FIELDS)) + ')": ?' + _TOKEN
+#: A plain line: one flat object of known fields, separated as Python's json or orjson
+#: write them (RE2 runs this as one DFA pass: a tenth of the cost of parsing the JSON).
+_PLAIN_LINE = rf"^\{{{_ENTRY}(?:, ?{_ENTRY})*\}}\n?$"
+
+_NAMES = tuple(FIELDS)
+#: A field's index by the first and the last letter of its name, one look-up per key: exact
+#: for the names the line pattern lets through (a new field that breaks this fails here).
+_FIELD_OF = np.full((256, 256), -1, dtype=np.int8)
+for _i, _n in enumerate(_NAMES):
+    assert _FIELD_OF[ord(_n[0]), ord(_n[-1])] < 0, f"{_n!r}: first and last letter not unique"
+    _FIELD_OF[ord(_n[0]), ord(_n[-1])] = _i
+
+
+def _first_bytes(value: Value) -> bytes:
+    """The bytes a token of the kind ``value`` wants may start with (else: the JSON path)."""
+    if value in (Value.NUMBER, Value.INTEGER, Value.ID):
+        return b"-0123456789"  # an ID written as text takes the JSON path, as its column does
+    if value is Value.BOOL:
+        return b"tf"
+    if value is Value.TEXTS:
+        return b"["
+    return b'"'  # text, and the names (states, kinds, statuses) validate_table reads
+
+
+#: [field, first byte of its token]: does the token have the field's JSON type.
+_TYPE_OK = np.zeros((len(_NAMES), 256), dtype=bool)
+for _i, _n in enumerate(_NAMES):
+    _TYPE_OK[_i, list(_first_bytes(FIELD_RULES[_n].value))] = True
+
+
+def _plain_jsonl(data: bytes, starts: np.ndarray, wanted: list[str]) -> pa.Table | None:
+    """The ``wanted`` columns of a block of plain lines (as ``_read_json`` reads them), or
+    ``None`` when some line is not plain (blank, escaped, unknown field, other spacing...).
+
+    The pattern vouches for each line's grammar; then the positions of the quotes give every
+    key and value: quotes pair up, a pair followed by ":" is a key, its value runs to the
+    "," before the next key (or the line's "}"). Numbers are converted by pyarrow's cast,
+    which reads a JSON number as ``json.loads`` does (correctly rounded)."""
+    n = len(starts) - 1
+    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(starts), pa.py_buffer(data))
+    if not n or not pc.all(pc.match_substring_regex(lines, _PLAIN_LINE)).as_py():
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buf == 34)
+    opens, closes = quotes[0::2], quotes[1::2]
+    is_key = buf[closes + 1] == 58
+    ko, kc = opens[is_key], closes[is_key]
+    field = _FIELD_OF[buf[ko + 1], buf[kc - 1]]
+    starts_line = buf[ko - 1] == 123  # "{" before the key: the first key of its line
+    row = np.cumsum(starts_line) - 1
+    # one bit per field: a line's keys are all different when their bits add up to their OR
+    bits = np.left_shift(1, field, dtype=np.int32)
+    first = np.flatnonzero(starts_line)
+    union = np.bitwise_or.reduceat(bits, first)
+    if (np.add.reduceat(bits, first) != union).any() or ((union & 3) != 3).any():
+        return None  # a repeated key, or no "t" or "event": the JSON path judges the line
+    vs = kc + 2 + (buf[kc + 2] == 32)
+    if not _TYPE_OK[field, buf[vs]].all():
+        return None
+    ve = np.empty_like(vs)
+    ve[:-1] = ko[1:] - 1 - (buf[ko[1:] - 1] == 32)
+    last = np.ones(len(ko), dtype=bool)
+    last[:-1] = starts_line[1:]
+    end = starts[1:] - 1
+    end -= buf[end] == 10  # the line's "}"
+    ve[last] = end[row[last]]
+    # the keys grouped by field (a stable sort keeps each field's rows in line order)
+    order = np.argsort(field, kind="stable")
+    bounds = np.searchsorted(field[order], np.arange(len(_NAMES) + 1))
+    row, vs, ve = row[order], vs[order], ve[order]
+    cols = {}
+    for name in wanted:
+        i = _NAMES.index(name)
+        at = slice(bounds[i], bounds[i + 1])
+        col = _plain_column(data, n, FIELDS[name], row[at], vs[at], ve[at])
+        if col is None:
+            return None
+        cols[name] = col
+    return pa.table(cols)
+
+
+def _plain_column(
+    data: bytes, n: int, typ: pa.DataType, r: np.ndarray, s: np.ndarray, e: np.ndarray
+) -> pa.Array | None:
+    """A column of ``n`` rows: row ``r[j]`` holds the token at bytes ``s[j]:e[j]``, the
+    other rows are missing; ``None`` if a token does not convert to ``typ``.
+
+    The tokens are gathered once, without gaps (pyarrow's ``take`` with missing rows costs
+    twenty times more, measured), then spread over the rows by numpy."""
+    m = len(r)
+    if not m:
+        return pa.nulls(n, typ)
+    if pa.types.is_boolean(typ):
+        full = np.zeros(n, dtype=bool)
+        full[r] = np.frombuffer(data, dtype=np.uint8)[s] == 116  # "t"rue
+        return _spread(pa.array(full), r, n)
+    number = pa.types.is_integer(typ) or pa.types.is_floating(typ)
+    if not number:
+        s, e = s + 1, e - 1  # the text inside the quotes (the brackets of a list)
+    # the tokens are every other value of one array over the block (no copy)
+    offsets = np.empty(2 * m, dtype=np.int64)
+    offsets[0::2], offsets[1::2] = s, e
+    spans = pa.LargeStringArray.from_buffers(2 * m - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+    got = spans.take(pa.array(np.arange(0, 2 * m, 2, dtype=np.int64)))
+    try:
+        if number:
+            vals = pc.cast(got, typ).to_numpy()
+            if m == n:
+                return pa.array(vals, type=typ)
+            full = np.zeros(n, dtype=vals.dtype)
+            full[r] = vals
+            return _spread(pa.array(full, type=typ), r, n)
+        if pa.types.is_list(typ):
+            # "a", "b" split at its quotes: the items are every other piece
+            got = pc.cast(pc.list_slice(pc.split_pattern(got, '"'), 1, None, 2), typ)
+            length = pc.list_value_length(got).to_numpy()
+            items = got.flatten()
+        else:
+            length = e - s
+            items = got.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # e.g. a fraction in an integer field: the JSON path judges it
+    if m == n:
+        return got if pa.types.is_list(typ) else items
+    size = np.zeros(n, dtype=np.int32)
+    size[r] = length
+    at = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(size, out=at[1:])
+    if pa.types.is_list(typ):
+        return _spread(pa.ListArray.from_arrays(pa.array(at), items, type=typ), r, n)
+    body = items.buffers()[2]  # the gathered text, in row order, from byte 0
+    return _spread(pa.StringArray.from_buffers(n, pa.py_buffer(at), body), r, n)
+
+
+def _spread(col: pa.Array, r: np.ndarray, n: int) -> pa.Array:
+    """``col`` with every row but ``r`` missing (its values there are ignored)."""
+    present = np.zeros(n, dtype=bool)
+    present[r] = True
+    validity = pa.array(present).buffers()[1]
+    own = col.buffers()[1 : col.type.num_buffers]  # a list's items come as its child
+    children = [col.values] if pa.types.is_list(col.type) else None
+    return pa.Array.from_buffers(col.type, n, [validity, *own], children=children)
 
 
 def fast_csv(data: bytes, fields: frozenset[str] = ALL_FIELDS):
