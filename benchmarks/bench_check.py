@@ -14,13 +14,19 @@ the check process (goal < 1.5 GiB). Usage:
     python benchmarks/bench_check.py --records 200000
     python benchmarks/bench_check.py --path trace.jsonl --keep
 
-Where the check's time goes (py-spy and process times, 2M records, 2 shared cores): about
-two thirds is pyarrow's JSON parse of the blocks (0.25-0.4 s of CPU per 16 MiB block, where
-the ``json.loads`` loop takes 0.65-0.95 s), then the rules (about 1 s, half of it on a second
-thread), the imports (0.5 s), reading the blocks (0.4 s) and joining them (0.3 s). polars'
-NDJSON reader parsed a block in about the same CPU time (0.21 s) and turns a number in a
-text field into text, so it is no drop-in. Below 0.5 needs the rules judged block by block
-while the next blocks parse.
+Where the check's time goes (process times, 2M records, 2 shared cores): reading the blocks
+into columns is still the larger part. The kit's own lines take the plain-line reader
+(``trace._fast._plain_jsonl``): about 0.2 s of CPU per 16 MiB block (0.04 s for the pattern
+that vouches for every line, 0.09 s finding keys and values by their quotes, 0.08 s building
+the columns), where pyarrow's JSON reader (still the reader of a block with any other line)
+takes 0.26-0.3 s and the ``json.loads`` loop 0.65-0.95 s. Then validating the columns
+(0.03-0.05 s a block), the rules (about 1 s, part of it on a second thread), the imports
+(0.4-0.55 s) and joining the blocks (0.25 s): in all 6-7 s of CPU where it was 8 s.
+polars' NDJSON reader turns a number in a text field into text, and arro3's (arrow-rs)
+reads the text "1" as the number 1 and 2.5 as the integer 2 (and is slower: 0.37 s a
+block), so neither is a drop-in. The rules and the join (about 1.2 s) run after the last
+block: below 0.5 on 2 cores needs the rules judged block by block while the next blocks
+parse.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Two paths, one contract (the rules of ``schema``, applied by ``validate``):
 - ``read_records`` is the *careful* path. It parses one record at a time and validates it
   with ``validate_record``, so the first bad record raises an ``InputError`` that names the
   file, the line (row) and the rule that was broken.
-- ``read_table`` is the *fast* path the batch checker and the reports use. pyarrow parses
-  the whole file into columns with the explicit schema (``_fast``) and ``validate_table``
+- ``read_table`` is the *fast* path the batch checker and the reports use. ``_fast`` reads
+  the file into columns block by block (the kit's own plain lines cut out by position,
+  anything else by pyarrow's JSON reader with the explicit schema) and ``validate_table``
   validates the columns with vector operations. Anything unusual sends it back to the
   careful path, which either produces the same table or raises the precise error. Both
   paths therefore accept exactly the same inputs and give the same values.
