@@ -217,6 +217,7 @@ _PLAIN_LINE = rf"\{{{_ENTRY}(?:, ?{_ENTRY})*\}}"
 _PLAIN_BLOCK = rf"^(?:{_PLAIN_LINE}\n)*(?:{_PLAIN_LINE})?$"
 
 _NAMES = tuple(FIELDS)
+assert len(_NAMES) < 31, "_plain_jsonl keeps one bit per field in an int32"
 #: A field's index by the first and the last letter of its name, one look-up per key: exact
 #: for the names the line pattern lets through (a new field that breaks this fails here).
 _FIELD_OF = np.full((256, 256), -1, dtype=np.int8)
