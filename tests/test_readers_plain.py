@@ -182,6 +182,20 @@ def test_the_kits_lines_take_the_plain_path(style: str) -> None:
     _same(validate_table(plain, lines, CHECK_FIELDS), expected)
 
 
+def test_a_block_read_in_pieces_reads_as_one(monkeypatch) -> None:
+    """Pieces cut at line starts, down to one line each, make the block's one table."""
+    data = b"".join(orjson.dumps(r) + b"\n" for r in synth_trace(40, seed=8))
+    starts = _fast._line_starts(data)
+    wanted = list(FIELDS)
+    whole = _fast._plain_jsonl(data, starts, wanted)
+    assert whole is not None
+    for size in (1, 100, 1000):
+        monkeypatch.setattr(_fast, "_PLAIN_PIECE", size)
+        assert _fast._plain_pieces(data, starts, wanted).equals(whole)
+    bad = data + b'{"t": 1e3, "event": "cancel", "activity": "a\\u0031"}\n'
+    assert _fast._plain_pieces(bad, _fast._line_starts(bad), wanted) is None
+
+
 @pytest.mark.parametrize(
     "line",
     [

@@ -16,6 +16,7 @@ plain path to the careful one).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 
@@ -127,7 +128,7 @@ def fast_jsonl(data: bytes, fields: frozenset[str] = ALL_FIELDS):
     starts = _line_starts(data)
     if len(starts) > 1 and int(np.diff(starts).max()) > MAX_LINE_BYTES:
         raise Fallback  # the careful path names the over-long line
-    plain = _plain_jsonl(data, starts, wanted)
+    plain = _plain_pieces(data, starts, wanted)
     if plain is not None:
         return plain, np.arange(1, len(starts), dtype=np.int64)
     cold = [f for f in wanted if f in _COLD_FIELDS]
@@ -243,7 +244,32 @@ for _i, _n in enumerate(_NAMES):
     _TYPE_OK[_i, list(_first_bytes(FIELD_RULES[_n].value))] = True
 
 
-def _plain_jsonl(data: bytes, starts: np.ndarray, wanted: list[str]) -> pa.Table | None:
+#: The plain path reads a block in line-aligned pieces of about this many bytes: its arrays
+#: of positions then stay in the processor's cache (13% less CPU than 16 MiB at once,
+#: measured; 2 MiB gains no more).
+_PLAIN_PIECE = 4 * 2**20
+
+
+def _plain_pieces(data: bytes, starts: np.ndarray, wanted: list[str]) -> pa.Table | None:
+    """``_plain_jsonl`` of the whole block, read piece by piece (no copy of the bytes)."""
+    ends = np.searchsorted(starts, np.arange(_PLAIN_PIECE, len(data), _PLAIN_PIECE))
+    cuts = np.unique(np.concatenate(([0], ends, [len(starts) - 1]))).tolist()
+    view = memoryview(data)
+    tables = []
+    for a, b in itertools.pairwise(cuts):
+        lo, hi = int(starts[a]), int(starts[b])
+        part = _plain_jsonl(view[lo:hi], starts[a : b + 1] - lo, wanted)
+        if part is None:
+            return None
+        tables.append(part)
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables).combine_chunks()
+
+
+def _plain_jsonl(
+    data: bytes | memoryview, starts: np.ndarray, wanted: list[str]
+) -> pa.Table | None:
     """The ``wanted`` columns of a block of plain lines, each read on every line (those a
     kind does not define ``validate_table`` drops), or ``None`` when some line is not plain
     (blank, escaped, unknown field, other spacing, a wrong type, a repeated key...).
@@ -298,7 +324,7 @@ def _plain_jsonl(data: bytes, starts: np.ndarray, wanted: list[str]) -> pa.Table
 
 
 def _plain_column(
-    data: bytes, n: int, typ: pa.DataType, r: np.ndarray, s: np.ndarray, e: np.ndarray
+    data: bytes | memoryview, n: int, typ: pa.DataType, r: np.ndarray, s: np.ndarray, e: np.ndarray
 ) -> pa.Array | None:
     """A column of ``n`` rows: row ``r[j]`` holds the token at bytes ``s[j]:e[j]``, the
     other rows are missing; ``None`` if a token does not convert to ``typ``.
