@@ -138,7 +138,10 @@ class Dormant:
                 continue
             last = self.gcfg[k + 1].first if k + 1 < len(self.gcfg) else self.N
             live = [c for c in range(g.first, last) if self.down[c] != INF]
+            lazy = self.lazy
             for c in live:
+                if c in lazy:
+                    self._settle(c, t)
                 if not self.xs[c]:
                     self._catch_up(c, t)
                 if t >= self.down[c]:
@@ -158,6 +161,7 @@ class Dormant:
         """Count what dormant computers did analytically up to ``end_t``."""
         if not self.N:
             return
+        self._settle_before(end_t)
         gi = np.array(self.gi)
         ng = len(self.gcfg)
         nx = np.array(self.nx)

@@ -191,6 +191,9 @@ class Fleet(Dormant, Exchange, Pings, Client):
         self.running: dict[int, list[Activity]] = {}  # accepted, result not yet queued
         self.pkgq: dict[int, deque[Activity]] = {}  # the package changer's tasks, oldest first
         self.xing: dict[int, tuple[float, float]] = {}  # exchange in progress: (answer, done)
+        #: exchanges whose completion has no event (``Exchange._settle``): the time it
+        #: would have had, and ``_complete``'s arguments
+        self.lazy: dict[int, tuple[float, int, list[float] | None]] = {}
         self.lastx: dict[int, float] = {}  # last counted attempt of a dormant computer
         self.deferred: set[int] = set()  # urgent requests seen after the exchange's loop
         self.extra: dict[int, list[float]] = {}  # origins of duplicate ping loops
@@ -276,6 +279,14 @@ class Fleet(Dormant, Exchange, Pings, Client):
             d = exact_delay(now, t)
         env.timeout(d).callbacks.append(partial(fn, *args))
 
+    def _delay_to(self, t: float) -> float:
+        """The delay ``_at(t, ...)`` would schedule with (its event runs at ``now +`` it)."""
+        now = self.env.now
+        d = t - now
+        if d < 0.0:
+            return 0.0
+        return d if now + d == t else exact_delay(now, t)
+
     def _busy_at(self, t: float) -> bool:
         i = bisect_right(self.busy_starts, t) - 1
         return i >= 0 and t < self.busy_ends[i]
@@ -323,6 +334,8 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def visible(self, c: int, t: float) -> None:
         """A message for ``c`` is deliverable from ``t``: when will an exchange carry it?"""
+        if c in self.lazy:
+            self._settle(c, t)
         if (
             c == self._xc
             or c in self.xing
@@ -363,6 +376,8 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def _want_urgent(self, c: int, t: float) -> None:
         """The client queued an urgent message (an operation-result)."""
+        if c in self.lazy:
+            self._settle(c, t)
         if c in self.xing:
             self._during_exchange(c, t)
             return

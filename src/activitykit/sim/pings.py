@@ -224,6 +224,8 @@ class Pings:
         self.ptok[c] = 0
         sent = self.pat[c]  # the grid's own time (``now`` may be an ulp past it)
         t = self.env.now
+        if c in self.lazy:
+            self._settle(c, t)
         x = self.xing.get(c)
         if x is not None and t >= x[0]:
             return  # due while the client handles messages: their reset cancels it
@@ -253,6 +255,8 @@ class Pings:
 
     def _ping_yes(self: Fleet, c: int, t: float) -> None:
         """The answer "messages: true" reached the client at ``t``: an urgent exchange."""
+        if c in self.lazy:
+            self._settle(c, t)
         if t < self.down[c]:
             return
         if c in self.xing:
