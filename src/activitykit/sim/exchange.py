@@ -112,7 +112,7 @@ class Exchange:
             and not lvl[c]
             and not g.stepped
             and c not in self.out
-            and not self.every_ping
+            and self.lazy_completion
             and not (self.stale_seen and c in self.stale_seen)
         ):
             # The completion would only put the computer to sleep (nothing pending, nothing

@@ -248,6 +248,9 @@ class Fleet(Dormant, Exchange, Pings, Client):
         )
         self.staleness = sc.server.ping_staleness
         self.every_ping = False  # see ping_every_time
+        #: False: every exchange's completion is an event (for the test that completing
+        #: one without an event changes nothing; ``Exchange._settle``)
+        self.lazy_completion = True
         #: The client handler's duration model: ``duration(activity) -> seconds``
         #: (replaceable; the default draws from the activity's handler spec).
         self.duration: Callable[[Activity], float] = _drawn_duration

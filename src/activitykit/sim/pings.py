@@ -208,6 +208,7 @@ class Pings:
         test that counting pings instead of simulating them changes nothing."""
         self.every_ping = True
         self.ping_shortcut = False
+        self.lazy_completion = False  # a reset schedules a ping event
         for c in range(self.N):
             self._schedule_ping(c, self._next_ping(c, self.pfrom[c]))
 
