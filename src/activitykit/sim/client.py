@@ -211,6 +211,7 @@ class Client:
             self._count_pings(c, t)
         g = self.gcfg[self.gi[c]]
         up = t + downtime
+        self.downs = True
         self.down[c] = up
         self._forget_session(c)
         self.g0[c] = up + g.P
@@ -236,6 +237,7 @@ class Client:
         if t >= self.down[c]:
             self._count_pings(c, t)
         self._forget_session(c)
+        self.downs = True
         self.down[c] = INF
         self.pfrom[c] = INF
         self.g0[c] = INF
@@ -254,6 +256,7 @@ class Client:
             self._catch_up(c, t)
         self._count_pings(c, t)
         self.pfrom[c] = max(self.pfrom[c], end)
+        self.offlines = True
         self.os[c], self.oe[c] = t, end
         if not self.xs[c]:
             x = self.nx[c]

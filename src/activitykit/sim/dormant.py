@@ -57,8 +57,8 @@ class Dormant:
         g = self.gcfg[self.gi[c]]
         Ie = g.Ie
         u = self.nu[c]
-        lv = self.lvl[c]
-        os_, oe = self.os[c], self.oe[c]
+        lv = self.lvl[c] if self.backoffs else 0
+        os_, oe = (self.os[c], self.oe[c]) if self.offlines else (INF, INF)
         busy = bool(self.busy_starts)
         cnt = self.c
         n_u = n_r = 0

@@ -49,14 +49,14 @@ class Exchange:
             return
         xs[c] = 0
         t = self.env.now
-        if t < self.down[c] or (self.halting and c in self.halting):
+        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
             return
         gi = self.gi[c]
         g = self.gcfg[gi]
         nu = self.nu
         u = nu[c]
         cnt = self.c
-        if self.os[c] <= t < self.oe[c]:
+        if self.offlines and self.os[c] <= t < self.oe[c]:
             if self.lvl[c]:
                 self._retry(c, t, g)
                 return
@@ -83,9 +83,9 @@ class Exchange:
             return
         # A successful exchange: urgent mode ends, the back-off steps down one level.
         nu[c] = False
-        lvl = self.lvl
-        if lvl[c]:
-            lvl[c] -= 1
+        lv = self.lvl[c] if self.backoffs else 0
+        if lv:
+            self.lvl[c] = lv = lv - 1
         if self.ffail:
             self.ffail.pop(c, None)
             self.blackhole.pop(c, None)
@@ -109,7 +109,7 @@ class Exchange:
         self.xing[c] = (t + R, done)
         if (
             done > t
-            and not lvl[c]
+            and not lv
             and not g.stepped
             and c not in self.out
             and self.lazy_completion
@@ -240,7 +240,7 @@ class Exchange:
             self.deferred.discard(c)
             nu[c] = True
         u = nu[c]
-        lv = self.lvl[c]
+        lv = self.lvl[c] if self.backoffs else 0
         self.nx[c] = t + (g.U if u else g.I) + (self._delay(lv) if lv else 0.0)
         if pending or u or g.stepped:
             self._schedule_x(c)

@@ -187,6 +187,12 @@ class Fleet(Dormant, Exchange, Pings, Client):
         self.os = array("d", [INF]) * N  # current/last offline window [os, oe)
         self.oe = array("d", [INF]) * N
         self.gen = [0] * N  # handler generation: a restart makes running handlers stale
+        # Whether any computer has been down or offline yet, or can back off at all: until
+        # then ``down``, ``os``/``oe`` and ``lvl`` hold their initial values for everyone,
+        # and the hot paths need not read them (at a million computers each read of a
+        # random computer's entry is a cache miss).
+        self.downs = False
+        self.offlines = False
         self.out: dict[int, deque[Any]] = {}  # queued messages: (activity, status) or a count
         self.running: dict[int, list[Activity]] = {}  # accepted, result not yet queued
         self.pkgq: dict[int, deque[Activity]] = {}  # the package changer's tasks, oldest first
@@ -219,6 +225,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
             fb.backoff_max,
             fb.backoff_jitter,
         )
+        self.backoffs = bool(self.busy_starts) and any(g.backoff for g in self.gcfg)
         self.bo_top = (
             math.ceil(math.log2(self.bo_max / self.bo_init) + 1)
             if self.bo_max > self.bo_init > 0
@@ -320,7 +327,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def _urgent_now(self, c: int, t: float) -> None:
         """``schedule_exchange(urgent=True)`` when no urgent exchange is pending."""
-        lv = self.lvl[c]
+        lv = self.lvl[c] if self.backoffs else 0
         self.nx[c] = t + self.gcfg[self.gi[c]].U + (self._delay(lv) if lv else 0.0)
         self.nu[c] = True
         self._schedule_x(c)
@@ -342,7 +349,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
         if (
             c == self._xc
             or c in self.xing
-            or self.down[c] == INF
+            or (self.downs and self.down[c] == INF)
             or (self.halting and c in self.halting)
         ):
             return  # the exchange in progress looks again when it completes
@@ -384,7 +391,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
         if c in self.xing:
             self._during_exchange(c, t)
             return
-        if t < self.down[c] or (self.halting and c in self.halting):
+        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
             return  # the restart schedules the exchange that carries it
         if not self.xs[c]:
             self._catch_up(c, t)

@@ -59,12 +59,12 @@ class Pings:
         g = self.gcfg[self.gi[c]]
         if g.jit is not None:
             p = self._walk(c, g0, x)
-            if self.os[c] <= p < self.oe[c]:
+            if self.offlines and self.os[c] <= p < self.oe[c]:
                 p = self._walk(c, p, self.oe[c])
             return p
         pe = g.Pe
         p = g0 if x <= g0 else g0 + math.ceil((x - g0) / pe) * pe
-        if self.os[c] <= p < self.oe[c]:
+        if self.offlines and self.os[c] <= p < self.oe[c]:
             p = g0 + math.ceil((self.oe[c] - g0) / pe) * pe
         return p
 
@@ -174,7 +174,7 @@ class Pings:
                     r = g.jit(c, s)
                 else:
                     s, r = o + math.floor((h0 - o) / g.Pe) * g.Pe, g.Rp
-                if s + r <= h0 or not (self.os[c] > s or s >= self.oe[c]):
+                if s + r <= h0 or (self.offlines and self.os[c] <= s < self.oe[c]):
                     at, s = s + r, -math.inf  # answered before the messages, or offline
                 else:
                     at = s - g.P  # scheduled by the previous answer; its ping is in flight
@@ -240,7 +240,7 @@ class Pings:
             p = self._next_ping(c, t + 1e-6)
             if p < math.inf:
                 self._schedule_ping(c, p)
-        if t < self.down[c] or self.os[c] <= t < self.oe[c]:
+        if (self.downs and t < self.down[c]) or (self.offlines and self.os[c] <= t < self.oe[c]):
             if self.server.store.has_deliverable(t, c):
                 self.visible(c, t)
             return
@@ -258,7 +258,7 @@ class Pings:
         """The answer "messages: true" reached the client at ``t``: an urgent exchange."""
         if c in self.lazy:
             self._settle(c, t)
-        if t < self.down[c]:
+        if self.downs and t < self.down[c]:
             return
         if c in self.xing:
             self._during_exchange(c, t)
