@@ -116,7 +116,8 @@ class Dormant:
             self.gx[self.gi[c]] += n_u + n_r
         self.nx[c] = x
         self.nu[c] = u
-        self.lvl[c] = lv
+        if self.backoffs:
+            self.lvl[c] = lv
         if g.R > 0.0 and prev > -INF:
             self.lastx[c] = prev
         if woke:

@@ -158,7 +158,15 @@ class Pings:
         g = self.gcfg[self.gi[c]]
         self._count_pings(c, h0)
         self.pfrom[c] = max(self.pfrom[c], m)  # the tracked loop's pings due meanwhile: cancelled
-        ex = self.extra.get(c)
+        ex = self.extra.get(c) if self.extra else None
+        if not ex and g.Rp == 0.0 and g.jit is None:
+            # One loop, answered at once: its call is never in flight, so it moves (what the
+            # loop below finds for it, without the search).
+            self.g0[c] = m + g.P
+            self.ptok[c] = 0
+            if self.every_ping:
+                self._schedule_ping(c, self._next_ping(c, m))
+            return
         loops = [self.g0[c], *ex] if ex else [self.g0[c]]
         # The loop whose call the pinger holds: the one scheduled last (ties: the first, g0,
         # which is the loop a held answer rescheduled after the messages of the last reset).
