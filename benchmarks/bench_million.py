@@ -60,10 +60,10 @@ def peak_rss_gib(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / (1024.0 * 1024.0)
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (a checker process)."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of its finished children (a checker process)."""
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + ch.ru_utime + ch.ru_stime
+    return time.process_time(), ch.ru_utime + ch.ru_stime
 
 
 def _baseline_estimate(
@@ -116,14 +116,18 @@ def main(argv: list[str] | None = None) -> int:
             r = simulate(sc, writer=w, check=False if args.no_check else args.check)
         finally:
             w.close()
-        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        wall = time.perf_counter() - t0
+        c1 = cpu_seconds()
+        own_cpu, child_cpu = c1[0] - c0[0], c1[1] - c0[1]
+        cpu = own_cpu + child_cpu
         size = path.stat().st_size
     own, child = peak_rss_gib(), peak_rss_gib(resource.RUSAGE_CHILDREN)
     rss = own + child
     c = r.counters
     print(
         f"million: {args.computers} computers x {args.hours:g} h, {c['created']} activities: "
-        f"{wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GiB "
+        f"{wall:.1f} s wall ({cpu:.1f} s CPU: {own_cpu:.1f} simulator + {child_cpu:.1f} checker "
+        f"process), peak RSS {rss:.2f} GiB "
         f"({own:.2f} simulator + {child:.2f} checker process)"
     )
     print(

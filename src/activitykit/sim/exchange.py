@@ -7,6 +7,8 @@ completion the next exchange is scheduled from that moment: urgent if messages a
 pending and this exchange sent some, else per the mode; a busy server's retries follow the
 client version (``current``: the mode's interval; ``backoff``: plus the back-off of
 ``lib/backoff.py``). A week of failed exchanges makes the message store drop new messages.
+A completion that would only put the computer to sleep has no event: the next thing that
+happens to the computer applies it first (``_settle``).
 """
 
 from __future__ import annotations
