@@ -228,13 +228,13 @@ class Pings:
             self._at(p, self._on_ping, c, tok)
 
     def _on_ping(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
+        if c in self.lazy:  # first: the completion's reset may have cancelled this ping
+            self._settle(c, self.env.now)
         if self.ptok[c] != tok:
             return
         self.ptok[c] = 0
         sent = self.pat[c]  # the grid's own time (``now`` may be an ulp past it)
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
         x = self.xing.get(c)
         if x is not None and t >= x[0]:
             return  # due while the client handles messages: their reset cancels it
