@@ -279,18 +279,12 @@ class Fleet(Dormant, Exchange, Pings, Client):
         return out
 
     def _at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        """``kernel.at`` inlined: the fleet schedules a few events per activity."""
-        env = self.env
-        now = env.now
-        d = t - now
-        if d < 0.0:
-            d = 0.0
-        elif now + d != t:
-            d = exact_delay(now, t)
-        env.timeout(d).callbacks.append(partial(fn, *args))
+        """``kernel.at`` with the callback's arguments bound: the fleet's events."""
+        self.env.timeout(self._delay_to(t)).callbacks.append(partial(fn, *args))
 
     def _delay_to(self, t: float) -> float:
-        """The delay ``_at(t, ...)`` would schedule with (its event runs at ``now +`` it)."""
+        """The delay ``_at(t, ...)`` schedules with (its event runs at ``now +`` it):
+        ``kernel.at``'s, inlined (the fleet schedules a few events per activity)."""
         now = self.env.now
         d = t - now
         if d < 0.0:
