@@ -180,6 +180,9 @@ def test_a_violation_stops_the_run_the_same_way_in_both_modes(
             writer.close()
         errors[mode] = info.value
     inline, parallel = errors["inline"], errors["parallel"]
+    if fmt == "jsonl":  # the parallel run went on a little: its trace holds every record fed
+        first, more = ((tmp_path / f"{m}.jsonl").read_bytes() for m in ("inline", "parallel"))
+        assert more.startswith(first)
     assert parallel.violation.key == inline.violation.key
     assert parallel.violation.rule == "T2"
     assert parallel.record == inline.record and parallel.record["cause"] == "bug"
@@ -239,6 +242,45 @@ def test_a_line_writer_and_the_checker_process_share_one_encoding() -> None:
     assert all(a is b for a, b in zip(written, fed, strict=True))
     with pytest.raises(TraceFormatError, match="cannot be written as JSON"):
         emit({"t": 1.0, "event": "created", "activity": object()})
+
+
+def test_emit_feeds_lines_only_when_the_checker_process_writes_the_trace() -> None:
+    from activitykit.sim.kernel import make_emit
+    from activitykit.trace.writers import encode_line
+
+    def never(rec: dict) -> list:
+        raise AssertionError("the record-taking path ran")
+
+    fed: list[bytes] = []
+    count = [0]
+    emit = make_emit(None, never, count, feed_line=lambda line: fed.append(line) or [])
+    records = _records()[:20]
+    for r in records:
+        emit(r)
+    assert count == [20]
+    assert fed == [encode_line(r) for r in records]
+
+
+@pytest.mark.parametrize("end", ["finish", "close"])
+def test_a_tee_gets_every_line_fed_and_no_control_line(end: str) -> None:
+    """What the checker process hands to a trace writer: the lines fed, in order, whole,
+    also those not yet sent when it closes (a run that stopped)."""
+    from activitykit.trace.writers import encode_line
+
+    lines = [encode_line(r) for r in _records()]
+    got = bytearray()
+    with CheckerProcess(batch=4096) as cp:
+        cp.tee(got.extend)
+        for line in lines[:700]:
+            cp.feed_line(line)
+        assert cp.violations == []  # a control line between records
+        for line in lines[700:]:
+            cp.feed_line(line)
+        if end == "finish":
+            assert cp.finish().ok
+        else:
+            cp.close()
+    assert bytes(got) == b"".join(lines)
 
 
 def test_an_interrupted_run_ends_its_checker_process() -> None:

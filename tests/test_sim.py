@@ -821,6 +821,33 @@ def test_skipping_the_ping_event_is_exact():
         assert fast[k] == slow[k], k
 
 
+@pytest.mark.parametrize("round_trip", [0.0, 0.4])
+def test_completing_an_exchange_without_an_event_is_exact(round_trip):
+    # An exchange whose completion only puts the computer to sleep has no event; whatever
+    # happens to the computer next (a message, a result, a restart, an offline period, a
+    # ping) applies it first. The trace and every count must be those of the run where
+    # each completion is an event.
+    from activitykit.sim import Simulation
+
+    spec = rich_scenario(seed=5)
+    for g in spec["fleet"]["groups"]:
+        g.setdefault("client", {})["round_trip"] = round_trip
+        g["client"]["message_handling"] = {"dist": "exponential", "mean": 0.5}
+    traces, results = [], []
+    for lazy in (True, False):
+        w = MemoryTraceWriter()
+        sim = Simulation(Scenario.model_validate(copy.deepcopy(spec)), writer=w)
+        sim.fleet.lazy_completion = lazy
+        results.append(sim.run())
+        traces.append(w.records)
+    assert len(traces[0]) > 1000
+    assert traces[0] == traces[1]
+    fast, slow = results
+    assert fast.counters == slow.counters
+    assert fast.counters["restarts"] and fast.counters["offline_periods"]
+    assert fast.events < slow.events - fast.counters["deliveries"] // 2
+
+
 def test_closed_form_end_counts_match_the_step_by_step_catch_up():
     # A busy window after the end changes nothing but forces the per-computer catch-up loop
     # instead of the vectorised closed form: both must count the same exchanges and pings.

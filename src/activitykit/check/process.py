@@ -40,6 +40,7 @@ import time
 import traceback
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import orjson
@@ -100,6 +101,7 @@ class CheckerProcess:
         self._backlog_bytes = 0
         #: the first violation the child reported (empty until then): what ``feed`` returns
         self._first: list[Violation] = []
+        self._tee: Callable[[bytearray], None] | None = None
         self._closed = False
         rx, tx = os.pipe()  # records, to the child
         vrx, vtx = os.pipe()  # verdicts, from the child
@@ -164,6 +166,13 @@ class CheckerProcess:
             return self._first
         return self._flush()
 
+    def tee(self, write_lines: Callable[[bytearray], None]) -> None:
+        """Hand every batch of lines fed to ``write_lines`` too, before it goes to the child
+        (a JSON Lines writer's ``write_lines``): a producer writing its trace then makes one
+        call per batch for it instead of one per record. Lines fed and not yet handed on
+        when the checker closes are handed on then."""
+        self._tee = write_lines
+
     @property
     def violations(self) -> list[Violation]:
         """Every violation so far, once the child has judged every record fed."""
@@ -181,6 +190,8 @@ class CheckerProcess:
         """End the child (at once if it is busy): closing the pipe tells it to stop."""
         if not self._closed:
             self._closed = True
+            if self._tee is not None and self._buf:
+                self._tee(self._buf)  # the trace keeps every record fed, checked or not
             self._buf.clear()
             self._backlog.clear()
             self._end()
@@ -199,6 +210,8 @@ class CheckerProcess:
 
     def _queue(self, extra: bytes = b"") -> None:
         buf = self._buf
+        if buf and self._tee is not None:
+            self._tee(buf)  # the records; ``extra`` is a control line
         buf += extra
         if buf:
             self._backlog.append(bytes(buf))

@@ -93,6 +93,8 @@ class Client:
         if self.gen[c] != gen:
             return  # the client restarted meanwhile: this result was lost (or re-run)
         t = self.env.now
+        if c in self.lazy:
+            self._settle(c, t)
         status = self._finished(c, a)
         if not self._queue(c, (a, status), t):
             self.c["lost_results"] += 1
@@ -110,6 +112,8 @@ class Client:
         if self.gen[c] != gen:
             return
         t = self.env.now
+        if c in self.lazy:
+            self._settle(c, t)
         self._finished(c, a)
         if self._queue(c, (a, "succeeded"), t):
             self.c["resynchronizations"] += 1
@@ -133,6 +137,8 @@ class Client:
         if self.gen[c] != gen:
             return
         t = self.env.now
+        if c in self.lazy:
+            self._settle(c, t)
         q = self.pkgq[c]
         q.popleft()
         if not q:
@@ -195,6 +201,8 @@ class Client:
         """The client process restarts at ``t`` and is back ``downtime`` later."""
         if self.down[c] == INF:
             return
+        if c in self.lazy:
+            self._settle(c, t)
         self.c["restarts"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "restart"})
         if not self.xs[c]:
@@ -203,6 +211,7 @@ class Client:
             self._count_pings(c, t)
         g = self.gcfg[self.gi[c]]
         up = t + downtime
+        self.downs = True
         self.down[c] = up
         self._forget_session(c)
         self.g0[c] = up + g.P
@@ -219,6 +228,8 @@ class Client:
             self._schedule_x(c)
 
     def _shutdown(self: Fleet, c: int, t: float) -> None:
+        if c in self.lazy:
+            self._settle(c, t)
         self.c["shutdowns"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "offline"})
         if not self.xs[c]:
@@ -226,6 +237,7 @@ class Client:
         if t >= self.down[c]:
             self._count_pings(c, t)
         self._forget_session(c)
+        self.downs = True
         self.down[c] = INF
         self.pfrom[c] = INF
         self.g0[c] = INF
@@ -234,6 +246,8 @@ class Client:
 
     def offline(self: Fleet, c: int, t: float, end: float, t_stop: float) -> None:
         """The computer's network is gone over ``[t, end)``."""
+        if c in self.lazy:
+            self._settle(c, t)
         self.c["offline_periods"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "offline"})
         if self.down[c] == INF:
@@ -242,6 +256,7 @@ class Client:
             self._catch_up(c, t)
         self._count_pings(c, t)
         self.pfrom[c] = max(self.pfrom[c], end)
+        self.offlines = True
         self.os[c], self.oe[c] = t, end
         if not self.xs[c]:
             x = self.nx[c]

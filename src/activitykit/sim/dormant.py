@@ -57,8 +57,8 @@ class Dormant:
         g = self.gcfg[self.gi[c]]
         Ie = g.Ie
         u = self.nu[c]
-        lv = self.lvl[c]
-        os_, oe = self.os[c], self.oe[c]
+        lv = self.lvl[c] if self.backoffs else 0
+        os_, oe = (self.os[c], self.oe[c]) if self.offlines else (INF, INF)
         busy = bool(self.busy_starts)
         cnt = self.c
         n_u = n_r = 0
@@ -116,7 +116,8 @@ class Dormant:
             self.gx[self.gi[c]] += n_u + n_r
         self.nx[c] = x
         self.nu[c] = u
-        self.lvl[c] = lv
+        if self.backoffs:
+            self.lvl[c] = lv
         if g.R > 0.0 and prev > -INF:
             self.lastx[c] = prev
         if woke:
@@ -138,7 +139,10 @@ class Dormant:
                 continue
             last = self.gcfg[k + 1].first if k + 1 < len(self.gcfg) else self.N
             live = [c for c in range(g.first, last) if self.down[c] != INF]
+            lazy = self.lazy
             for c in live:
+                if c in lazy:
+                    self._settle(c, t)
                 if not self.xs[c]:
                     self._catch_up(c, t)
                 if t >= self.down[c]:
@@ -158,6 +162,7 @@ class Dormant:
         """Count what dormant computers did analytically up to ``end_t``."""
         if not self.N:
             return
+        self._settle_before(end_t)
         gi = np.array(self.gi)
         ng = len(self.gcfg)
         nx = np.array(self.nx)

@@ -89,12 +89,17 @@ class Simulation:
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._nrec = [0]
         feed = self._checker.feed if self._checker is not None else None
+        write = writer.write if writer is not None else None
+        write_line = getattr(writer, "write_line", None)
+        feed_line = getattr(self._checker, "feed_line", None)
+        write_lines = getattr(writer, "write_lines", None)
+        if feed_line is not None and write_lines is not None:
+            # The checker process batches the encoded lines anyway: it hands each batch to
+            # the writer too, one call per few thousand records instead of one per record.
+            self._checker.tee(write_lines)
+            write = write_line = None
         self.emit = emit = make_emit(
-            writer.write if writer is not None else None,
-            feed,
-            self._nrec,
-            write_line=getattr(writer, "write_line", None),
-            feed_line=getattr(self._checker, "feed_line", None),
+            write, feed, self._nrec, write_line=write_line, feed_line=feed_line
         )
         self._progress_cb = progress
         self.t_stop = sc.duration if sc.run_until == "duration" else sc.drain_limit

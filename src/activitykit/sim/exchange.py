@@ -7,6 +7,8 @@ completion the next exchange is scheduled from that moment: urgent if messages a
 pending and this exchange sent some, else per the mode; a busy server's retries follow the
 client version (``current``: the mode's interval; ``backoff``: plus the back-off of
 ``lib/backoff.py``). A week of failed exchanges makes the message store drop new messages.
+A completion that would only put the computer to sleep has no event: the next thing that
+happens to the computer applies it first (``_settle``).
 """
 
 from __future__ import annotations
@@ -49,14 +51,14 @@ class Exchange:
             return
         xs[c] = 0
         t = self.env.now
-        if t < self.down[c] or (self.halting and c in self.halting):
+        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
             return
         gi = self.gi[c]
         g = self.gcfg[gi]
         nu = self.nu
         u = nu[c]
         cnt = self.c
-        if self.os[c] <= t < self.oe[c]:
+        if self.offlines and self.os[c] <= t < self.oe[c]:
             if self.lvl[c]:
                 self._retry(c, t, g)
                 return
@@ -83,9 +85,9 @@ class Exchange:
             return
         # A successful exchange: urgent mode ends, the back-off steps down one level.
         nu[c] = False
-        lvl = self.lvl
-        if lvl[c]:
-            lvl[c] -= 1
+        lv = self.lvl[c] if self.backoffs else 0
+        if lv:
+            self.lvl[c] = lv = lv - 1
         if self.ffail:
             self.ffail.pop(c, None)
             self.blackhole.pop(c, None)
@@ -104,10 +106,44 @@ class Exchange:
         R = g.R
         if handled is None and R == 0.0:
             self._complete(c, t, sent, None, g)
+            return
+        done = handled[-1] if handled else t + R
+        self.xing[c] = (t + R, done)
+        if (
+            done > t
+            and not lv
+            and not g.stepped
+            and c not in self.out
+            and self.lazy_completion
+            and not (self.stale_seen and c in self.stale_seen)
+        ):
+            # The completion would only put the computer to sleep (nothing pending, nothing
+            # to draw): no event for it. Whatever happens to the computer meanwhile (a new
+            # message for it, a result, a fault) first calls ``_settle``.
+            self.lazy[c] = (t + self._delay_to(done), sent, handled)
         else:
-            done = handled[-1] if handled else t + R
-            self.xing[c] = (t + R, done)
             self._at(done, self._on_done, c, sent, handled)
+
+    def _settle(self: Fleet, c: int, t: float) -> None:
+        """Something happens to ``c`` at ``t`` while its last exchange completed without an
+        event (``lazy``): apply that completion first if its time has passed; if not, the
+        exchange is still in progress and completes as an event after all.
+
+        The completion runs with the time its event would have had, so it is the same as
+        the event's, with one difference only at the exact instant of completion: an event
+        there sees the exchange still in progress, as one scheduled before the exchange
+        began does (a later one would run after the completion's event)."""
+        te, sent, handled = self.lazy.pop(c)
+        if t > te:
+            # (nothing became deliverable meanwhile: that would have settled it then)
+            self._complete(c, te, sent, handled, self.gcfg[self.gi[c]], look=False)
+        else:
+            self._at(te, self._on_done, c, sent, handled)
+
+    def _settle_before(self: Fleet, end: float) -> None:
+        """Apply every eventless completion that comes before ``end`` (the run's end)."""
+        for c in [c for c, v in self.lazy.items() if v[0] < end]:
+            self._settle(c, end)
 
     def _carry(
         self, c: int, t: float, g: GroupCfg, outq: deque | None
@@ -183,9 +219,16 @@ class Exchange:
             self._complete(c, self.env.now, sent, handled, self.gcfg[self.gi[c]])
 
     def _complete(
-        self: Fleet, c: int, t: float, sent: int, handled: list[float] | None, g: GroupCfg
+        self: Fleet,
+        c: int,
+        t: float,
+        sent: int,
+        handled: list[float] | None,
+        g: GroupCfg,
+        look: bool = True,
     ) -> None:
-        """The exchange of ``c`` (of group ``g``) is over at ``t``: schedule the next one."""
+        """The exchange of ``c`` (of group ``g``) is over at ``t``: schedule the next one
+        (``look``: and look for what became deliverable during it)."""
         x = self.xing.pop(c, None) if self.xing else None
         if handled:
             # The reactor turned to the messages when the answer came (x[0]): one reset
@@ -199,12 +242,12 @@ class Exchange:
             self.deferred.discard(c)
             nu[c] = True
         u = nu[c]
-        lv = self.lvl[c]
+        lv = self.lvl[c] if self.backoffs else 0
         self.nx[c] = t + (g.U if u else g.I) + (self._delay(lv) if lv else 0.0)
         if pending or u or g.stepped:
             self._schedule_x(c)
         # else the computer goes dormant
-        if handled or g.R > 0.0:
+        if look and (handled or g.R > 0.0):
             st = self.server
             if st.store.has_deliverable(t, c):
                 self.visible(c, t)  # became deliverable while the exchange was in progress

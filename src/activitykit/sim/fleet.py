@@ -187,10 +187,19 @@ class Fleet(Dormant, Exchange, Pings, Client):
         self.os = array("d", [INF]) * N  # current/last offline window [os, oe)
         self.oe = array("d", [INF]) * N
         self.gen = [0] * N  # handler generation: a restart makes running handlers stale
+        # Whether any computer has been down or offline yet, or can back off at all: until
+        # then ``down``, ``os``/``oe`` and ``lvl`` hold their initial values for everyone,
+        # and the hot paths need not read them (at a million computers each read of a
+        # random computer's entry is a cache miss).
+        self.downs = False
+        self.offlines = False
         self.out: dict[int, deque[Any]] = {}  # queued messages: (activity, status) or a count
         self.running: dict[int, list[Activity]] = {}  # accepted, result not yet queued
         self.pkgq: dict[int, deque[Activity]] = {}  # the package changer's tasks, oldest first
         self.xing: dict[int, tuple[float, float]] = {}  # exchange in progress: (answer, done)
+        #: exchanges whose completion has no event (``Exchange._settle``): the time it
+        #: would have had, and ``_complete``'s arguments
+        self.lazy: dict[int, tuple[float, int, list[float] | None]] = {}
         self.lastx: dict[int, float] = {}  # last counted attempt of a dormant computer
         self.deferred: set[int] = set()  # urgent requests seen after the exchange's loop
         self.extra: dict[int, list[float]] = {}  # origins of duplicate ping loops
@@ -216,6 +225,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
             fb.backoff_max,
             fb.backoff_jitter,
         )
+        self.backoffs = bool(self.busy_starts) and any(g.backoff for g in self.gcfg)
         self.bo_top = (
             math.ceil(math.log2(self.bo_max / self.bo_init) + 1)
             if self.bo_max > self.bo_init > 0
@@ -245,6 +255,9 @@ class Fleet(Dormant, Exchange, Pings, Client):
         )
         self.staleness = sc.server.ping_staleness
         self.every_ping = False  # see ping_every_time
+        #: False: every exchange's completion is an event (for the test that completing
+        #: one without an event changes nothing; ``Exchange._settle``)
+        self.lazy_completion = True
         #: The client handler's duration model: ``duration(activity) -> seconds``
         #: (replaceable; the default draws from the activity's handler spec).
         self.duration: Callable[[Activity], float] = _drawn_duration
@@ -266,15 +279,17 @@ class Fleet(Dormant, Exchange, Pings, Client):
         return out
 
     def _at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
-        """``kernel.at`` inlined: the fleet schedules a few events per activity."""
-        env = self.env
-        now = env.now
+        """``kernel.at`` with the callback's arguments bound: the fleet's events."""
+        self.env.timeout(self._delay_to(t)).callbacks.append(partial(fn, *args))
+
+    def _delay_to(self, t: float) -> float:
+        """The delay ``_at(t, ...)`` schedules with (its event runs at ``now +`` it):
+        ``kernel.at``'s, inlined (the fleet schedules a few events per activity)."""
+        now = self.env.now
         d = t - now
         if d < 0.0:
-            d = 0.0
-        elif now + d != t:
-            d = exact_delay(now, t)
-        env.timeout(d).callbacks.append(partial(fn, *args))
+            return 0.0
+        return d if now + d == t else exact_delay(now, t)
 
     def _busy_at(self, t: float) -> bool:
         i = bisect_right(self.busy_starts, t) - 1
@@ -306,7 +321,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def _urgent_now(self, c: int, t: float) -> None:
         """``schedule_exchange(urgent=True)`` when no urgent exchange is pending."""
-        lv = self.lvl[c]
+        lv = self.lvl[c] if self.backoffs else 0
         self.nx[c] = t + self.gcfg[self.gi[c]].U + (self._delay(lv) if lv else 0.0)
         self.nu[c] = True
         self._schedule_x(c)
@@ -323,10 +338,12 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def visible(self, c: int, t: float) -> None:
         """A message for ``c`` is deliverable from ``t``: when will an exchange carry it?"""
+        if c in self.lazy:
+            self._settle(c, t)
         if (
             c == self._xc
             or c in self.xing
-            or self.down[c] == INF
+            or (self.downs and self.down[c] == INF)
             or (self.halting and c in self.halting)
         ):
             return  # the exchange in progress looks again when it completes
@@ -363,10 +380,12 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def _want_urgent(self, c: int, t: float) -> None:
         """The client queued an urgent message (an operation-result)."""
+        if c in self.lazy:
+            self._settle(c, t)
         if c in self.xing:
             self._during_exchange(c, t)
             return
-        if t < self.down[c] or (self.halting and c in self.halting):
+        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
             return  # the restart schedules the exchange that carries it
         if not self.xs[c]:
             self._catch_up(c, t)

@@ -108,9 +108,26 @@ def make_emit(
     """``emit(record)``: count, write, check. Specialised once: it runs for every record.
 
     ``write_line`` and ``feed_line`` (a line-encoding writer and the checker process): both
-    take the record as one JSON line, so it is encoded once, here, for both.
+    take the record as one JSON line, so it is encoded once, here, for both. ``feed_line``
+    with neither writer: the checker process hands its batches of lines to the writer
+    (``CheckerProcess.tee``), or there is none.
     """
-    if write_line is not None and feed_line is not None:
+    if feed_line is not None and write_line is None and write is None:
+        from ..trace.writers import LINE_OPTIONS, unwritable
+
+        dumps = orjson.dumps
+
+        def emit(rec: Record) -> None:
+            counter[0] += 1
+            try:
+                line = dumps(rec, option=LINE_OPTIONS)
+            except TypeError as exc:
+                raise unwritable(rec, exc) from None
+            bad = feed_line(line)
+            if bad:
+                raise SimulationInvariantError(bad[0], bad[0].record)
+
+    elif write_line is not None and feed_line is not None:
         from ..trace.writers import LINE_OPTIONS, unwritable
 
         dumps = orjson.dumps

@@ -59,12 +59,12 @@ class Pings:
         g = self.gcfg[self.gi[c]]
         if g.jit is not None:
             p = self._walk(c, g0, x)
-            if self.os[c] <= p < self.oe[c]:
+            if self.offlines and self.os[c] <= p < self.oe[c]:
                 p = self._walk(c, p, self.oe[c])
             return p
         pe = g.Pe
         p = g0 if x <= g0 else g0 + math.ceil((x - g0) / pe) * pe
-        if self.os[c] <= p < self.oe[c]:
+        if self.offlines and self.os[c] <= p < self.oe[c]:
             p = g0 + math.ceil((self.oe[c] - g0) / pe) * pe
         return p
 
@@ -158,7 +158,15 @@ class Pings:
         g = self.gcfg[self.gi[c]]
         self._count_pings(c, h0)
         self.pfrom[c] = max(self.pfrom[c], m)  # the tracked loop's pings due meanwhile: cancelled
-        ex = self.extra.get(c)
+        ex = self.extra.get(c) if self.extra else None
+        if not ex and g.Rp == 0.0 and g.jit is None:
+            # One loop, answered at once: its call is never in flight, so it moves (what the
+            # loop below finds for it, without the search).
+            self.g0[c] = m + g.P
+            self.ptok[c] = 0
+            if self.every_ping:
+                self._schedule_ping(c, self._next_ping(c, m))
+            return
         loops = [self.g0[c], *ex] if ex else [self.g0[c]]
         # The loop whose call the pinger holds: the one scheduled last (ties: the first, g0,
         # which is the loop a held answer rescheduled after the messages of the last reset).
@@ -174,7 +182,7 @@ class Pings:
                     r = g.jit(c, s)
                 else:
                     s, r = o + math.floor((h0 - o) / g.Pe) * g.Pe, g.Rp
-                if s + r <= h0 or not (self.os[c] > s or s >= self.oe[c]):
+                if s + r <= h0 or (self.offlines and self.os[c] <= s < self.oe[c]):
                     at, s = s + r, -math.inf  # answered before the messages, or offline
                 else:
                     at = s - g.P  # scheduled by the previous answer; its ping is in flight
@@ -208,6 +216,7 @@ class Pings:
         test that counting pings instead of simulating them changes nothing."""
         self.every_ping = True
         self.ping_shortcut = False
+        self.lazy_completion = False  # a reset schedules a ping event
         for c in range(self.N):
             self._schedule_ping(c, self._next_ping(c, self.pfrom[c]))
 
@@ -219,6 +228,8 @@ class Pings:
             self._at(p, self._on_ping, c, tok)
 
     def _on_ping(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
+        if c in self.lazy:  # first: the completion's reset may have cancelled this ping
+            self._settle(c, self.env.now)
         if self.ptok[c] != tok:
             return
         self.ptok[c] = 0
@@ -237,7 +248,7 @@ class Pings:
             p = self._next_ping(c, t + 1e-6)
             if p < math.inf:
                 self._schedule_ping(c, p)
-        if t < self.down[c] or self.os[c] <= t < self.oe[c]:
+        if (self.downs and t < self.down[c]) or (self.offlines and self.os[c] <= t < self.oe[c]):
             if self.server.store.has_deliverable(t, c):
                 self.visible(c, t)
             return
@@ -253,7 +264,9 @@ class Pings:
 
     def _ping_yes(self: Fleet, c: int, t: float) -> None:
         """The answer "messages: true" reached the client at ``t``: an urgent exchange."""
-        if t < self.down[c]:
+        if c in self.lazy:
+            self._settle(c, t)
+        if self.downs and t < self.down[c]:
             return
         if c in self.xing:
             self._during_exchange(c, t)

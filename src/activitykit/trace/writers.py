@@ -131,6 +131,11 @@ class JsonlTraceWriter(_Base):
         """A record already encoded by ``encode_line`` (or with ``LINE_OPTIONS``)."""
         self._fh.write(line)
 
+    def write_lines(self, lines: bytes | bytearray) -> None:
+        """Records already encoded, whole lines one after another (a checker process's
+        batch): one call for thousands of records."""
+        self._fh.write(lines)
+
     def flush(self) -> None:
         # into the file; for .gz into the compressor only (a sync flush per call would cost
         # the compression), so a growing .gz trace shows its records in blocks
