@@ -353,6 +353,26 @@ def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
             return
 
 
+def _warm_up() -> None:
+    """Pay, while the simulation still runs and before forking (so that every worker has
+    them), what the first figure drawn would: PIL's image plugins loaded by the first PNG,
+    the font and its glyphs at each text size the figures use, and ``matplotlib.pyplot``,
+    which networkx's drawing functions import on every call (0.1-0.3 s in all)."""
+    import matplotlib.pyplot  # noqa: F401
+
+    from ._canvas import figure_png, new_figure
+
+    fig = new_figure(size=(4, 3))
+    ax = fig.axes[0]
+    ax.plot([0, 1], [0, 1], label="0123456789")
+    ax.scatter([0.5], [0.5], s=6)
+    for size in ("x-small", "small", "medium", "large"):
+        ax.text(0, 0, "0123456789 abcdefghijklmnopqrstuvwxyz (s)", fontsize=size)
+    ax.set_title("0123456789", fontsize="medium")
+    ax.legend(fontsize="x-small")
+    figure_png(fig)
+
+
 def _worker(parent: int, fds: list[int]) -> None:
     """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
     # Ctrl-C is the parent's to handle (it closes the pool).
@@ -362,6 +382,8 @@ def _worker(parent: int, fds: list[int]) -> None:
     matplotlib.use("Agg")
     from . import figures  # noqa: F401 - what the figures need, imported while idle
 
+    with contextlib.suppress(Exception):  # only a head start: the figures say what fails
+        _warm_up()
     me, forked = os.getpid(), []
     for jobs_fd, answers_fd in zip(fds[::2], fds[1::2], strict=True):
         try:
