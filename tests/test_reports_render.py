@@ -43,6 +43,17 @@ def test_the_early_figures_read_nothing_their_view_leaves_out(run) -> None:
         assert render_png(name, view) == render_png(name, run), name
 
 
+def test_titles_sit_where_matplotlib_would_place_them(run, monkeypatch) -> None:
+    # _canvas.PLACE_TITLES off keeps each title at the top of its axes rather than have
+    # matplotlib measure every tick label at each draw to place it: the same pixels.
+    from activitykit.reports import _canvas
+
+    fixed = {name: render_png(name, run) for name in FIGURE_NAMES}
+    monkeypatch.setattr(_canvas, "PLACE_TITLES", True)
+    for name in FIGURE_NAMES:
+        assert render_png(name, run) == fixed[name], name
+
+
 def test_the_pool_is_given_every_figure_once_the_longest_first() -> None:
     assert sorted(DRAW_ORDER) == sorted(FIGURE_NAMES)
     assert DRAW_ORDER[0] == "latency"
