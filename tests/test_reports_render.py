@@ -27,8 +27,8 @@ def run(tmp_path_factory):
 
 
 def test_the_pool_draws_every_figure_byte_for_byte_as_this_process(run) -> None:
-    # The workers get a copy of the run without its records (figure_view): a figure that
-    # read anything not copied would come out different (or fail) here.
+    # The workers get a copy of the run without its records (early_view, figure_tables): a
+    # figure that read anything not copied would come out different (or fail) here.
     with FigurePool() as pool:
         drawn = {name: pool.submit(name, run) for name in FIGURE_NAMES}
         for name, future in drawn.items():

@@ -39,7 +39,6 @@ __all__ = [
     "LaterPool",
     "early_view",
     "figure_tables",
-    "figure_view",
     "render_png",
     "with_tables",
 ]
@@ -105,7 +104,9 @@ def early_view(run: RunData) -> RunData:
 
 def figure_tables(run: RunData) -> dict[str, Any]:
     """Every table the other figures read, computed here and cached on ``run`` (the report's
-    tables use them too): what ``with_tables`` adds to an ``early_view``."""
+    tables use them too): what ``with_tables`` adds to an ``early_view`` for a worker to
+    draw any figure from (the figures read only ``activities``, the run's settings and
+    these tables)."""
     from .graph import GRAPH_DRAW_LIMIT
 
     n = len(run.activities) + len(run.groups)
@@ -127,13 +128,6 @@ def with_tables(view: RunData, tables: dict[str, Any]) -> RunData:
     out.__dict__.update(view.__dict__)
     out.__dict__.update(tables)
     return out
-
-
-def figure_view(run: RunData) -> RunData:
-    """``run`` without its records, with every table any figure reads: what a worker draws
-    every figure from (the figures read only ``activities``, the run's settings and these
-    tables)."""
-    return with_tables(early_view(run), figure_tables(run))
 
 
 class FigurePool:
@@ -212,8 +206,12 @@ class FigurePool:
     @staticmethod
     def _dump(obj: object) -> str:
         fd, path = tempfile.mkstemp(prefix="activitykit-figures-", suffix=".pickle")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:  # (no room, say): no half-written file left behind
+            os.unlink(path)
+            raise
         return path
 
     def _feed(self, jobs: IO[bytes], answers: IO[bytes]) -> None:
