@@ -130,6 +130,10 @@ def with_tables(view: RunData, tables: dict[str, Any]) -> RunData:
     return out
 
 
+#: How much lower the workers' priority is than their parent's (``os.nice``).
+WORKER_NICENESS = 5
+
+
 class FigurePool:
     """Worker processes that draw report figures (``submit``); ``close`` when done.
 
@@ -373,6 +377,11 @@ def _worker(parent: int, fds: list[int]) -> None:
     """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
     # Ctrl-C is the parent's to handle (it closes the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Below the parent (and the forked workers with it): while it simulates, the import
+    # takes the time the simulation and the checker leave, and once the figures are asked
+    # for, the parent's own share of the report keeps a core, as it ends the command.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     import matplotlib
 
     matplotlib.use("Agg")
