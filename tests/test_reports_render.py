@@ -11,7 +11,14 @@ import pytest
 from test_reports_html import make_run
 
 from activitykit.reports import load_run, write_report
-from activitykit.reports.render import DRAW_ORDER, FIGURE_NAMES, FigurePool, render_png
+from activitykit.reports.render import (
+    DRAW_ORDER,
+    EARLY_FIGURES,
+    FIGURE_NAMES,
+    FigurePool,
+    early_view,
+    render_png,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +27,38 @@ def run(tmp_path_factory):
 
 
 def test_the_pool_draws_every_figure_byte_for_byte_as_this_process(run) -> None:
-    # The workers get a copy of the run without its records (figure_view): a figure that
-    # read anything not copied would come out different (or fail) here.
+    # The workers get a copy of the run without its records (early_view, figure_tables): a
+    # figure that read anything not copied would come out different (or fail) here.
     with FigurePool() as pool:
         drawn = {name: pool.submit(name, run) for name in FIGURE_NAMES}
         for name, future in drawn.items():
             assert future.result(timeout=120) == render_png(name, run), name
 
 
+def test_the_early_figures_read_nothing_their_view_leaves_out(run) -> None:
+    # early_view has no records and no tables but the measures: a figure reading more would
+    # compute it from the empty records and come out different.
+    view = early_view(run)
+    for name in EARLY_FIGURES:
+        assert render_png(name, view) == render_png(name, run), name
+
+
+def test_titles_sit_where_matplotlib_would_place_them(run, monkeypatch) -> None:
+    # _canvas.PLACE_TITLES off keeps each title at the top of its axes rather than have
+    # matplotlib measure every tick label at each draw to place it: the same pixels.
+    from activitykit.reports import _canvas
+
+    fixed = {name: render_png(name, run) for name in FIGURE_NAMES}
+    monkeypatch.setattr(_canvas, "PLACE_TITLES", True)
+    for name in FIGURE_NAMES:
+        assert render_png(name, run) == fixed[name], name
+
+
 def test_the_pool_is_given_every_figure_once_the_longest_first() -> None:
     assert sorted(DRAW_ORDER) == sorted(FIGURE_NAMES)
     assert DRAW_ORDER[0] == "latency"
+    # the figures whose view is ready first are asked first: they are drawn meanwhile
+    assert set(DRAW_ORDER[: len(EARLY_FIGURES)]) == EARLY_FIGURES
 
 
 def test_a_report_with_the_pool_is_the_report_without(run, tmp_path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,12 +29,22 @@ STATE_COLOURS: dict[str, str] = {
 }
 
 
+#: False: each axes' title sits at the top of the axes (``set_title``'s ``y`` of 1.0), rather
+#: than be placed by matplotlib at every draw above whatever sits on top of the axes, which
+#: measures every tick label of the axes once more (a tenth of a report's figure time). No
+#: report figure puts ticks or labels on top of an axes, so that place is always the top:
+#: the same pixels (tests/test_reports_render.py).
+PLACE_TITLES = False
+
+
 def new_figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (10, 4)) -> Figure:
     # Fixed margins rather than constrained layout: layout engines measure every text box
     # in an extra draw pass, which doubled the cost of a report.
     fig = Figure(figsize=size)
     FigureCanvasAgg(fig)
-    fig.subplots(rows, cols, squeeze=False)
+    # axes.titley, read as each axes is made: any value turns the placement off
+    with matplotlib.rc_context({"axes.titley": None if PLACE_TITLES else 1.0}):
+        fig.subplots(rows, cols, squeeze=False)
     w, h = size
     fig.subplots_adjust(
         left=0.75 / w, right=1 - 0.25 / w, bottom=0.6 / h, top=1 - 0.45 / h,

@@ -91,8 +91,7 @@ class Page:
         else:
             from .figures import figure_png
 
-            png = figure_png(fig)
-            fig.clear()
+            png = figure_png(fig)  # dropped, not cleared: see render.render_png
         self.parts.append(self._img(name, png))
 
     def _img(self, name: str, png: bytes) -> str:

@@ -5,9 +5,9 @@ out text, which no setting makes much cheaper; importing matplotlib costs most o
 ``activitykit run`` starts a ``FigurePool`` while it simulates (``LaterPool``: once the
 simulation has run for a second): one worker imports matplotlib and the figure code
 meanwhile, on the other core, and forks the others, and once the run is summarised they draw
-the figures from a copy of the run's tables (``figure_view``) while this process writes the
-report's tables and exports. The PNG files are the ones ``figures.figure_png`` draws in
-this process, byte for byte (tests/test_reports_render.py).
+the figures from a copy of the run's tables (``early_view``, ``figure_tables``) while this
+process writes the report's tables and exports. The PNG files are the ones
+``figures.figure_png`` draws in this process, byte for byte (tests/test_reports_render.py).
 
 A machine with a single usable CPU gets no pool (``FigurePool.wanted``): the workers would
 only take turns with the simulation.
@@ -26,12 +26,22 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .run import RunData
 
-__all__ = ["DRAW_ORDER", "FIGURE_NAMES", "FigurePool", "LaterPool", "figure_view", "render_png"]
+__all__ = [
+    "DRAW_ORDER",
+    "EARLY_FIGURES",
+    "FIGURE_NAMES",
+    "FigurePool",
+    "LaterPool",
+    "early_view",
+    "figure_tables",
+    "render_png",
+    "with_tables",
+]
 
 #: The report's figures in section order: the file stem of each, ``figures.<stem>_figure``
 #: draws it (``figures.FIGURES``).
@@ -45,7 +55,8 @@ FIGURE_NAMES: tuple[str, ...] = (
     "graph",
     "bulk_progress",
 )
-#: The same figures in the order a pool is given them: the longest to draw first (on
+#: The same figures in the order a pool is given them: the ``EARLY_FIGURES`` first, as their
+#: view is ready first, and the longest to draw first (on
 #: bench-fleet, in seconds: latency 1.0, latency_over_time 0.6, graph 0.5, throughput,
 #: occupancy and queue 0.3 each, exchange 0.2, bulk_progress 0.05), so that the workers end
 #: together instead of one drawing the longest while the other is done. Page order stays
@@ -66,29 +77,61 @@ def render_png(name: str, run: RunData) -> bytes:
     """Figure ``name`` of ``figures.FIGURES`` as PNG bytes (what either way of drawing runs)."""
     from .figures import FIGURES, figure_png
 
-    fig = FIGURES[name](run)
-    try:
-        return figure_png(fig)
-    finally:
-        fig.clear()
+    # The figure is dropped, not cleared: the cycle collector frees it, and ``clear`` would
+    # first remake every axes' ticks and defaults (a tenth of drawing a figure).
+    return figure_png(FIGURES[name](run))
 
 
-def figure_view(run: RunData) -> RunData:
-    """``run`` without its records: every table the figures read computed here, the records
-    themselves left out (a worker has no use for them, and they are most of the run's
-    memory). The figures read only ``activities``, the run's settings and these tables."""
+#: The figures that read only the activity table, the measures (the summary's, cached on
+#: the run) and the run's settings: their view (``early_view``) is ready as soon as the run
+#: is summarised, so a pool draws them while this process computes the other figures'
+#: tables (``figure_tables``). They are the longest two, first in ``DRAW_ORDER``.
+EARLY_FIGURES: frozenset[str] = frozenset({"latency", "latency_over_time"})
+
+
+def early_view(run: RunData) -> RunData:
+    """``run`` without its records, as the ``EARLY_FIGURES`` read it: the activity table,
+    the measures and the settings (the records are most of a run's memory, and a worker
+    has no use for them)."""
     from dataclasses import replace
 
-    drawn = ("measures", "occupancy", "queue", "queue_waits", "exchanges", "groups", "bulk",
-             "critical_path", "step")  # fmt: skip
-    for name in drawn:
-        getattr(run, name)  # cached on ``run``: the report's tables use them too
-    for by in ("kind", "type"):
-        run.throughput(by)
-    view = replace(run, trace=run.trace.iloc[:0], summary={}, scenario=None, end=run.t_end)
-    view.__dict__.update({name: run.__dict__[name] for name in drawn})
-    view._throughput = dict(run._throughput)
+    view = replace(
+        run, trace=run.trace.iloc[:0], summary={}, scenario=None, end=run.t_end, _throughput={}
+    )
+    view.__dict__["measures"] = run.measures
     return view
+
+
+def figure_tables(run: RunData) -> dict[str, Any]:
+    """Every table the other figures read, computed here and cached on ``run`` (the report's
+    tables use them too): what ``with_tables`` adds to an ``early_view`` for a worker to
+    draw any figure from (the figures read only ``activities``, the run's settings and
+    these tables)."""
+    from .graph import GRAPH_DRAW_LIMIT
+
+    n = len(run.activities) + len(run.groups)
+    # graph_figure draws the graph itself up to GRAPH_DRAW_LIMIT nodes, else its summary by
+    # type; the report's graph section reads one of them too: computed once, here.
+    graph = "graph" if n <= GRAPH_DRAW_LIMIT else "type_summary"
+    drawn = ("occupancy", "queue", "queue_waits", "exchanges", "groups", "bulk",
+             "critical_path", "step", graph)  # fmt: skip
+    tables = {name: getattr(run, name) for name in drawn}
+    tables["_throughput"] = {by: run.throughput(by) for by in ("kind", "type")}
+    return tables
+
+
+def with_tables(view: RunData, tables: dict[str, Any]) -> RunData:
+    """A copy of ``view`` with ``tables`` (of ``figure_tables``) cached on it."""
+    from dataclasses import replace
+
+    out = replace(view)
+    out.__dict__.update(view.__dict__)
+    out.__dict__.update(tables)
+    return out
+
+
+#: How much lower the workers' priority is than their parent's (``os.nice``).
+WORKER_NICENESS = 5
 
 
 class FigurePool:
@@ -99,7 +142,7 @@ class FigurePool:
     process, which forks the others once it has imported (the import is paid once). Not
     ``multiprocessing``: it would import the caller's main module again, and a script
     without an ``if __name__ == "__main__"`` guard would run twice. A job is one line on
-    a worker's job pipe (stdin for the first; the view file, the figure's name); the
+    a worker's job pipe (stdin for the first; the run's view files, the figure's name); the
     answer is ``ok <n>`` and the PNG's n bytes on its answer pipe (stdout), or
     ``error <n>`` and a message.
     """
@@ -138,7 +181,7 @@ class FigurePool:
         for t in self._threads:
             t.start()
         self._run: RunData | None = None
-        self._view: str | None = None
+        self._views: list[str] = []  # the early view's file, then the tables' file
 
     @staticmethod
     def wanted() -> bool:
@@ -148,17 +191,32 @@ class FigurePool:
         return usable_cpus() >= 2
 
     def submit(self, name: str, run: RunData) -> Future[bytes]:
-        """Draw figure ``name`` of ``run`` (see ``render_png``) in a worker."""
+        """Draw figure ``name`` of ``run`` (see ``render_png``) in a worker.
+
+        The run goes to the workers in files each reads once, rather than in every job: its
+        ``early_view`` when it is first submitted, its ``figure_tables`` when a figure other
+        than the ``EARLY_FIGURES`` first is (so those are being drawn meanwhile)."""
         if self._run is not run:
-            # Pickled once into a file each worker reads once, rather than into every job.
-            self._drop_view()
-            fd, self._view = tempfile.mkstemp(prefix="activitykit-figures-", suffix=".pickle")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(figure_view(run), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._drop_views()
+            self._views.append(self._dump(early_view(run)))
             self._run = run
+        if name not in EARLY_FIGURES and len(self._views) == 1:
+            self._views.append(self._dump(figure_tables(run)))
+        paths = self._views if name not in EARLY_FIGURES else self._views[:1]
         done: Future[bytes] = Future()
-        self._jobs.put((f"{self._view}\t{name}\n", done))
+        self._jobs.put(("\t".join([*paths, name]) + "\n", done))
         return done
+
+    @staticmethod
+    def _dump(obj: object) -> str:
+        fd, path = tempfile.mkstemp(prefix="activitykit-figures-", suffix=".pickle")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:  # (no room, say): no half-written file left behind
+            os.unlink(path)
+            raise
+        return path
 
     def _feed(self, jobs: IO[bytes], answers: IO[bytes]) -> None:
         """One worker's jobs, in turn, taken from the shared queue as it becomes free."""
@@ -179,11 +237,11 @@ class FigurePool:
             else:
                 done.set_exception(RuntimeError(body.decode(errors="replace")))
 
-    def _drop_view(self) -> None:
-        if self._view is not None:
+    def _drop_views(self) -> None:
+        for path in self._views:
             with contextlib.suppress(OSError):
-                os.unlink(self._view)
-            self._view = None
+                os.unlink(path)
+        self._views = []
 
     def close(self) -> None:
         for _ in self._threads:
@@ -202,7 +260,7 @@ class FigurePool:
         for _, answers in self._channels:
             with contextlib.suppress(OSError):
                 answers.close()
-        self._drop_view()
+        self._drop_views()
         self._run = None
 
     def __enter__(self) -> FigurePool:
@@ -269,15 +327,23 @@ def _watch(parent: int) -> None:
 
 
 def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
-    views: dict[str, RunData] = {}
+    loaded: dict[str, Any] = {}  # file -> what it holds, for the run being drawn
+    views: dict[tuple[str, ...], RunData] = {}
     for line in jobs:
-        view, name = line.decode().rstrip("\n").split("\t")
+        *files, name = line.decode().rstrip("\n").split("\t")
         try:
-            if view not in views:
+            if files[0] not in loaded:  # another run: forget the last one's
+                loaded.clear()
                 views.clear()
-                with open(view, "rb") as fh:
-                    views[view] = pickle.load(fh)
-            status, body = b"ok", render_png(name, views[view])
+            key = tuple(files)
+            if key not in views:
+                for path in files:
+                    if path not in loaded:
+                        with open(path, "rb") as fh:
+                            loaded[path] = pickle.load(fh)
+                view = loaded[files[0]]
+                views[key] = with_tables(view, loaded[files[1]]) if len(files) > 1 else view
+            status, body = b"ok", render_png(name, views[key])
         except Exception as exc:  # told to the parent, which draws the figure itself
             status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
         try:
@@ -287,15 +353,42 @@ def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
             return
 
 
+def _warm_up() -> None:
+    """Pay, while the simulation still runs and before forking (so that every worker has
+    them), what the first figure drawn would: PIL's image plugins loaded by the first PNG,
+    the font and its glyphs at each text size the figures use, and ``matplotlib.pyplot``,
+    which networkx's drawing functions import on every call (0.1-0.3 s in all)."""
+    import matplotlib.pyplot  # noqa: F401
+
+    from ._canvas import figure_png, new_figure
+
+    fig = new_figure(size=(4, 3))
+    ax = fig.axes[0]
+    ax.plot([0, 1], [0, 1], label="0123456789")
+    ax.scatter([0.5], [0.5], s=6)
+    for size in ("x-small", "small", "medium", "large"):
+        ax.text(0, 0, "0123456789 abcdefghijklmnopqrstuvwxyz (s)", fontsize=size)
+    ax.set_title("0123456789", fontsize="medium")
+    ax.legend(fontsize="x-small")
+    figure_png(fig)
+
+
 def _worker(parent: int, fds: list[int]) -> None:
     """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
     # Ctrl-C is the parent's to handle (it closes the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Below the parent (and the forked workers with it): while it simulates, the import
+    # takes the time the simulation and the checker leave, and once the figures are asked
+    # for, the parent's own share of the report keeps a core, as it ends the command.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     import matplotlib
 
     matplotlib.use("Agg")
     from . import figures  # noqa: F401 - what the figures need, imported while idle
 
+    with contextlib.suppress(Exception):  # only a head start: the figures say what fails
+        _warm_up()
     me, forked = os.getpid(), []
     for jobs_fd, answers_fd in zip(fds[::2], fds[1::2], strict=True):
         try:
