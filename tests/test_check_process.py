@@ -283,6 +283,33 @@ def test_a_tee_gets_every_line_fed_and_no_control_line(end: str) -> None:
     assert bytes(got) == b"".join(lines)
 
 
+def test_a_failing_tee_hands_each_batch_on_once_and_the_child_still_ends() -> None:
+    """A trace write that fails (a full disk) fails the run; it must not write the batch
+    again at the next flush or at close, nor leave the checker process running."""
+    from activitykit.trace.writers import encode_line
+
+    lines = [encode_line(r) for r in _records()[:40]]
+    got: list[bytes] = []
+
+    def full_disk(batch: bytes) -> None:
+        got.append(bytes(batch))
+        if len(got) <= 2:
+            raise OSError(28, "No space left on device")
+
+    cp = CheckerProcess(batch=200)
+    cp.tee(full_disk)
+    failures = 0
+    for line in lines:
+        try:
+            cp.feed_line(line)
+        except OSError:
+            failures += 1
+    cp.close()
+    assert failures == 2
+    assert b"".join(got) == b"".join(lines)  # each line handed on once, in order
+    assert _gone(cp.pid)
+
+
 def test_an_interrupted_run_ends_its_checker_process() -> None:
     sims: list[Simulation] = []
 

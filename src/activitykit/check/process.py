@@ -166,7 +166,7 @@ class CheckerProcess:
             return self._first
         return self._flush()
 
-    def tee(self, write_lines: Callable[[bytearray], None]) -> None:
+    def tee(self, write_lines: Callable[[bytes], None]) -> None:
         """Hand every batch of lines fed to ``write_lines`` too, before it goes to the child
         (a JSON Lines writer's ``write_lines``): a producer writing its trace then makes one
         call per batch for it instead of one per record. Lines fed and not yet handed on
@@ -190,11 +190,14 @@ class CheckerProcess:
         """End the child (at once if it is busy): closing the pipe tells it to stop."""
         if not self._closed:
             self._closed = True
-            if self._tee is not None and self._buf:
-                self._tee(self._buf)  # the trace keeps every record fed, checked or not
+            rest = bytes(self._buf)
             self._buf.clear()
             self._backlog.clear()
-            self._end()
+            try:
+                if self._tee is not None and rest:
+                    self._tee(rest)  # the trace keeps every record fed, checked or not
+            finally:
+                self._end()  # a failed write must not leave the child running
 
     def clear(self) -> None:
         """``Checker.clear``'s place: a producer done with its checker drops it."""
@@ -210,13 +213,15 @@ class CheckerProcess:
 
     def _queue(self, extra: bytes = b"") -> None:
         buf = self._buf
-        if buf and self._tee is not None:
-            self._tee(buf)  # the records; ``extra`` is a control line
-        buf += extra
-        if buf:
-            self._backlog.append(bytes(buf))
-            self._backlog_bytes += len(buf)
-            buf.clear()
+        records = bytes(buf)
+        buf.clear()
+        # queued for the child before the trace write: a write that fails (a full disk)
+        # then hands this batch on once, not again at the next flush and at close
+        if records or extra:
+            self._backlog.append(records + extra)
+            self._backlog_bytes += len(records) + len(extra)
+        if records and self._tee is not None:
+            self._tee(records)  # the records; ``extra`` is a control line
 
     def _pump(self, until: int) -> None:
         """Write the backlog to the pipe: what fits now, and waiting until at most ``until``
