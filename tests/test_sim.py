@@ -1028,3 +1028,42 @@ def test_hostagent_types_are_delivered_through_the_exchange():
     _, recs = run(spec)
     assert of(recs, "created")[0]["kind"] == "client"
     assert of(recs, "deliver")[0]["t"] == 60.0
+
+
+MONOTONE_SCENARIO = """
+name: monotone
+seed: 3
+duration: 400
+fleet:
+  groups:
+    - name: g
+      computers: 20
+      exchange_interval: 60
+      urgent_exchange_interval: 10
+      ping_interval: 30
+      start_phase_spread: 60
+      client: {round_trip: 2.0, message_handling: {dist: fixed, value: 1.5}}
+      handlers:
+        ExecuteScriptRequest: {duration: {dist: fixed, value: 3}, failure_probability: 0}
+workload:
+  batches:
+    - {name: b, type: ExecuteScriptRequest, count: 20, at: 5}
+    - {name: c, type: ExecuteScriptRequest, count: 20, at: 150}
+"""
+
+
+def test_exchange_count_never_falls_when_the_run_is_longer() -> None:
+    """Nothing in this scenario depends on the duration, so a longer run has at least the
+    exchanges of a shorter one. An exchange still in progress at the end was once counted
+    twice (when it began, and again by the end's closed form), so the count fell by one
+    per such exchange when the end moved past its completion."""
+    from activitykit.scenario import loads_scenario
+
+    counts = [
+        simulate(
+            loads_scenario(MONOTONE_SCENARIO, overrides=[f"duration={d}"]), check=False
+        ).counters["exchanges"]
+        for d in range(160, 200)
+    ]
+    falls = [(160 + i, a, b) for i, (a, b) in enumerate(itertools.pairwise(counts)) if b < a]
+    assert not falls, f"(duration, count, count one second later): {falls}"

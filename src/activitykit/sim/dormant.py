@@ -167,6 +167,10 @@ class Dormant:
         ng = len(self.gcfg)
         nx = np.array(self.nx)
         todo = (np.array(self.xs) == 0) & (nx < end_t)
+        if self.xing:
+            # an exchange still in progress at the end was counted when it began (its ``nx``
+            # is its own start until it completes): nothing more to count for it
+            todo[list(self.xing)] = False
         if not self.busy_starts:
             # Closed form where no busy window, offline period or back-off can split the
             # sequence: exchanges at nx, nx + I', ... < end_t, the first urgent when nu.
