@@ -219,6 +219,8 @@ _PLAIN_BLOCK = rf"^(?:{_PLAIN_LINE}\n)*(?:{_PLAIN_LINE})?$"
 
 _NAMES = tuple(FIELDS)
 assert len(_NAMES) < 31, "_plain_jsonl keeps one bit per field in an int32"
+#: The bits of the fields every record has.
+_NEEDED = 1 << _NAMES.index("t") | 1 << _NAMES.index("event")
 #: A field's index by the first and the last letter of its name, one look-up per key: exact
 #: for the names the line pattern lets through (a new field that breaks this fails here).
 _FIELD_OF = np.full((256, 256), -1, dtype=np.int8)
@@ -228,7 +230,11 @@ for _i, _n in enumerate(_NAMES):
 
 
 def _first_bytes(value: Value) -> bytes:
-    """The bytes a token of the kind ``value`` wants may start with (else: the JSON path)."""
+    """The bytes a token of the kind ``value`` wants may start with (else: the JSON path).
+
+    Not the type rule itself (that is ``validate``'s, applied to every column either way):
+    only a first sieve, stricter than the rule where that is cheaper (an id or a status
+    written as text), which sends such blocks to the JSON path."""
     if value in (Value.NUMBER, Value.INTEGER, Value.ID):
         return b"-0123456789"  # an ID written as text takes the JSON path, as its column does
     if value is Value.BOOL:
@@ -296,7 +302,10 @@ def _plain_jsonl(
     bits = np.left_shift(1, field, dtype=np.int32)
     first = np.flatnonzero(starts_line)
     union = np.bitwise_or.reduceat(bits, first)
-    if (np.add.reduceat(bits, first) != union).any() or ((union & 3) != 3).any():
+    # summed in int64 on every platform: a line of MAX_LINE_BYTES holds under 2**20 keys of
+    # at most 2**30 each, so the sum cannot wrap round to its OR
+    total = np.add.reduceat(bits, first, dtype=np.int64)
+    if (total != union).any() or ((union & _NEEDED) != _NEEDED).any():
         return None  # a repeated key, or no "t" or "event": the JSON path judges the line
     vs = kc + 2 + (buf[kc + 2] == 32)
     if not _TYPE_OK[field, buf[vs]].all():
