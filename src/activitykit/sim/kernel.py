@@ -128,6 +128,8 @@ def make_emit(
                 raise SimulationInvariantError(bad[0], bad[0].record)
 
     elif write_line is not None and feed_line is not None:
+        # the branch above plus the write: kept as its own function rather than a test
+        # inside one, as every variant here is, because it runs once per record
         from ..trace.writers import LINE_OPTIONS, unwritable
 
         dumps = orjson.dumps
