@@ -288,7 +288,10 @@ def read_table(
 
 #: Blocks parsed at once by ``_fast_text``, one per core, each on one thread (pyarrow and
 #: numpy release the GIL; line numbers and validation run on the block's thread too).
-_IN_FLIGHT = max(2, min(usable_cpus(), 8))
+_WORKERS = max(2, min(usable_cpus(), 8))
+#: Blocks read ahead of the one awaited: one more than the workers, so a worker that ends
+#: its block finds the next one read and waiting (not the file read after the wait).
+_IN_FLIGHT = _WORKERS + 1
 
 
 def _parse_block(
@@ -345,7 +348,7 @@ def _fast_text(path: Path, fmt: str, fields: frozenset[str], encode: frozenset[s
 
     blocks = text_blocks(path)
     pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="trace-block") as pool:
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="trace-block") as pool:
         try:
             while True:
                 try:
