@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .._cpus import usable_cpus
 from ..errors import InputError
@@ -168,6 +167,8 @@ def _csv_records(
 
 def _parquet_table(path: Path, data: bytes, fields: frozenset[str] = ALL_FIELDS) -> pa.Table:
     """The Parquet file's columns that are trace fields in ``fields`` (only those are read)."""
+    import pyarrow.parquet as pq  # on first use: 25 ms of every check start-up otherwise
+
     try:
         buf = pa.BufferReader(data)
         names = [n for n in pq.read_schema(buf).names if n in fields or n not in FIELDS]
