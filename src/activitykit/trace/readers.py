@@ -374,13 +374,31 @@ def _fast_text(path: Path, fmt: str, fields: frozenset[str], encode: frozenset[s
             for future in pending:
                 future.cancel()
             blocks.close()
-    if fmt == "csv" and not header:
-        raise Fallback  # an empty file: the careful path's (empty) table
-    if not parts:
-        raise Fallback
-    if len(parts) == 1:
-        return parts[0]
-    return pa.concat_tables(_same_types(parts)).unify_dictionaries().combine_chunks()
+        if fmt == "csv" and not header:
+            raise Fallback  # an empty file: the careful path's (empty) table
+        if not parts:
+            raise Fallback
+        if len(parts) == 1:
+            return parts[0]
+        return _join(parts, pool)
+
+
+def _join(parts: list[pa.Table], pool) -> pa.Table:
+    """The blocks' tables as one table of one chunk per column, dictionaries unified: the
+    columns joined on the workers at once, the biggest first (``Table.combine_chunks`` joins
+    one column after the other: a quarter second of one core on a 2M-record trace)."""
+    table = pa.concat_tables(_same_types(parts))
+
+    def whole(col: pa.ChunkedArray) -> pa.Array:
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+        return col.combine_chunks()
+
+    order = sorted(range(table.num_columns), key=lambda i: -table.column(i).nbytes)
+    joined = {i: pool.submit(whole, table.column(i)) for i in order}
+    return pa.Table.from_arrays(
+        [joined[i].result() for i in range(table.num_columns)], schema=table.schema
+    )
 
 
 def _same_types(parts: list[pa.Table]) -> list[pa.Table]:
