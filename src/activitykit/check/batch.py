@@ -122,6 +122,14 @@ def check_table(
     #: facts of the transitions built once for both halves (the first to need one builds it)
     lazy = threading.Lock()
 
+    # one sort of the valid records' (activity code, row) keys in one integer: grouped by
+    # activity, file order inside (a plain sort of integers is several times faster than a
+    # stable argsort; rows and codes fit 32 bits, far beyond MAX_TRACE_BYTES of records); on
+    # a worker while T1's facts are gathered here
+    valid = is_act_ev & ~orphan & ~dup_created
+    vrows = np.flatnonzero(valid)
+    grouped = pool.submit(lambda: np.sort((acode[vrows].astype(np.int64) << 32) | vrows))
+
     def judge(on: str, facts: dict[str, Any], base: np.ndarray, parts: int = 1) -> None:
         """Evaluate the clauses on ``on`` records over views of ``base``'s facts (``parts``
         of them, judged at once), aside."""
@@ -168,10 +176,6 @@ def check_table(
     state_of[acode[fc_rows]] = fc_state
     created_row = np.full(na, _NONE, dtype=np.int64)
     created_row[acode[fc_rows]] = fc_rows
-
-    # -- valid records ------------------------------------------------------------------------
-    valid = is_act_ev & ~orphan & ~dup_created
-    vrows = np.flatnonzero(valid)
 
     # -- deliver / result records (judged on a worker, see above) -----------------------------
     def judge_ops() -> list[tuple[str, int, str]]:
@@ -234,10 +238,7 @@ def check_table(
     ops = pool.submit(judge_ops)
 
     # -- the other valid records, grouped by activity -----------------------------------------
-    # one sort of (activity code, row) keys in one integer: grouped by activity, file order
-    # inside (a plain sort of integers is several times faster than a stable argsort; rows
-    # and codes fit 32 bits, far beyond MAX_TRACE_BYTES of records)
-    key = np.sort((acode[vrows].astype(np.int64) << 32) | vrows)
+    key = grouped.result()
     vi = key & 0xFFFFFFFF
     va = key >> 32
     del key
