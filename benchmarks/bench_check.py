@@ -16,17 +16,22 @@ the check process (goal < 1.5 GiB). Usage:
 
 Where the check's time goes (process times, 2M records, 2 shared cores): reading the blocks
 into columns is still the larger part. The kit's own lines take the plain-line reader
-(``trace._fast._plain_jsonl``): about 0.2 s of CPU per 16 MiB block (0.04 s for the pattern
-that vouches for every line, 0.09 s finding keys and values by their quotes, 0.08 s building
-the columns), where pyarrow's JSON reader (still the reader of a block with any other line)
-takes 0.26-0.3 s and the ``json.loads`` loop 0.65-0.95 s. Then validating the columns
-(0.03-0.05 s a block), the rules (about 1 s, part of it on a second thread), the imports
-(0.4-0.55 s) and joining the blocks (0.25 s): in all 6-7 s of CPU where it was 8 s.
-polars' NDJSON reader turns a number in a text field into text, and arro3's (arrow-rs)
-reads the text "1" as the number 1 and 2.5 as the integer 2 (and is slower: 0.37 s a
-block), so neither is a drop-in. The rules and the join (about 1.2 s) run after the last
-block: below 0.5 on 2 cores needs the rules judged block by block while the next blocks
-parse.
+(``trace._fast._plain_jsonl``): about 0.14 s of CPU per 8 MiB block on a loaded machine
+(0.02 s for the pattern that vouches for every line, 0.03 s gathering the values' bytes,
+the rest finding keys and values by their quotes and building the columns); measured
+earlier per 16 MiB, pyarrow's JSON reader (still the reader of a block with any other line)
+took 0.26-0.3 s to the plain reader's 0.2 s, and the ``json.loads`` loop 0.65-0.95 s. Then
+validating the columns (0.02 s a block),
+the rules (about 1.2 s of CPU: the deliver/result clauses on a worker while the
+transitions' facts are gathered, the transitions judged in two halves at once), the imports
+(0.4-0.5 s) and joining the blocks (0.2 s, its columns on both cores). glibc's malloc is
+told to reuse freed memory (``cli.check._keep_freed_memory``): a third fewer page faults
+and a third less system time. polars' NDJSON reader turns a number in a text field into
+text, and arro3's (arrow-rs) reads the text "1" as the number 1 and 2.5 as the integer 2
+(and is slower), so neither is a drop-in. What remains serial: the imports, the join, and
+the rules' own gathering of facts after the last block; below 0.5 on 2 cores needs the
+rules judged block by block while the next blocks parse (``check.batch`` carrying each
+activity's state from block to block).
 """
 
 from __future__ import annotations

@@ -226,6 +226,27 @@ def test_online_and_batch_drivers_agree(trace, data, max_age) -> None:
 
 
 @SETTINGS
+@given(traces(), st.data())
+def test_transitions_judged_in_halves_agree_with_the_online_driver(trace, data) -> None:
+    """Big traces judge their transitions in two halves at once: forced here on small ones,
+    the report is still the online driver's (violations, messages, order, summary)."""
+    from activitykit.check import batch as batch_driver
+
+    profile, records = trace
+    bad = _corrupt(records, data)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(batch_driver, "SPLIT_TRANSITIONS", 2)
+        try:
+            batch, online = both(bad, profile, 0.0)
+        except InputError:
+            return
+    assert keys(batch) == keys(online)
+    assert [v.message for v in batch.violation_list] == [v.message for v in online.violation_list]
+    assert batch.summary == online.summary
+    assert batch.unfinished.equals(online.unfinished)
+
+
+@SETTINGS
 @given(
     traces(max_activities=15), st.data(), st.sampled_from(["jsonl", "jsonl.gz", "parquet", "csv"])
 )

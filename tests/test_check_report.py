@@ -32,3 +32,50 @@ def test_identical_violations_are_printed_once_with_their_count() -> None:
     # limit counts groups: one group shown, the other's one violation reported as hidden
     first = rep.to_text(limit=1)
     assert "... 1 more violation(s) not shown" in first
+
+
+def test_unfinished_activities_are_listed_by_line_then_name() -> None:
+    """Lines order the unfinished list; where two tie (no trace makes them, each activity's
+    last state being its own record), names decide, as they always did."""
+    import numpy as np
+
+    from activitykit.check.report import finalize
+    from activitykit.check.rules import KIND_CODE, STATE_CODE
+    from activitykit.model import Profile
+
+    names = ["b", "a", "c", "d"]
+    acts = {
+        "activity": np.array(names, dtype=object),
+        "kind": np.full(4, KIND_CODE["server"]),
+        "state": np.full(4, STATE_CODE["Queued"]),
+        "entered_from": np.full(4, -1),
+        "since": np.zeros(4),
+        "line": np.array([7, 7, 3, 9]),
+    }
+    report = finalize(
+        acts,
+        [],
+        profile=Profile.RESULT_WINS,
+        max_age=None,
+        end_t=1.0,
+        records=4,
+        groups=0,
+        rules_skipped=[],
+        describe=lambda idx: ([None] * len(idx), [None] * len(idx)),
+        record_at=lambda ln: {},
+    )
+    assert list(report.unfinished["activity"]) == ["c", "a", "b", "d"]
+    acts["line"] = np.array([7, 8, 3, 9])  # no tie: the lines alone, names notwithstanding
+    again = finalize(
+        acts,
+        [],
+        profile=Profile.RESULT_WINS,
+        max_age=None,
+        end_t=1.0,
+        records=4,
+        groups=0,
+        rules_skipped=[],
+        describe=lambda idx: ([None] * len(idx), [None] * len(idx)),
+        record_at=lambda ln: {},
+    )
+    assert list(again.unfinished["activity"]) == ["c", "b", "a", "d"]

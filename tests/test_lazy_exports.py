@@ -9,6 +9,7 @@ import sys
 import pytest
 
 LAZY = [
+    "activitykit.check",
     "activitykit.conformance",
     "activitykit.experiments",
     "activitykit.reports",
@@ -33,6 +34,18 @@ def test_reading_key_figures_does_not_load_the_graph_and_html_code() -> None:
     code = "import sys, activitykit.reports.metrics; print('networkx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_checking_a_trace_file_does_not_load_parquet_or_the_online_drivers() -> None:
+    # start-up of `activitykit check` on a JSON Lines file: Parquet (25 ms with pyarrow's
+    # file systems) and the online checker and its process (20 ms) on first use only
+    code = (
+        "import sys, activitykit.cli.check, activitykit.check, activitykit.trace.readers; "
+        "print(sorted(m for m in ('pyarrow.parquet', 'activitykit.check.online', "
+        "'activitykit.check.process') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_checking_a_trace_file_does_not_load_pandas() -> None:

@@ -154,7 +154,7 @@ def test_plain_lines_read_as_the_careful_path_reads_them(
         return  # orjson writes no integer beyond 64 bits
     data = b"\n".join(lines) + (b"\n" if final_newline else b"")
     wanted = [f for f in FIELDS if f in fields]
-    plain = _fast._plain_jsonl(data, _fast._line_starts(data), wanted)
+    plain = _fast._plain_jsonl(data, wanted)
     event(f"plain path: {'no' if plain is None else 'yes'}")
     if plain is None:
         return
@@ -175,7 +175,7 @@ def test_the_kits_lines_take_the_plain_path(style: str) -> None:
     block of a kit trace pays for the JSON reader) and as the JSON reader reads it."""
     data = b"".join(_STYLES[style](r) + b"\n" for r in synth_trace(300, seed=3))
     wanted = [f for f in FIELDS if f in CHECK_FIELDS]
-    plain = _fast._plain_jsonl(data, _fast._line_starts(data), wanted)
+    plain = _fast._plain_jsonl(data, wanted)
     assert plain is not None
     lines = list(range(1, data.count(b"\n") + 1))
     expected = validate_table(_json_path(data, CHECK_FIELDS), lines, CHECK_FIELDS)
@@ -185,15 +185,14 @@ def test_the_kits_lines_take_the_plain_path(style: str) -> None:
 def test_a_block_read_in_pieces_reads_as_one(monkeypatch) -> None:
     """Pieces cut at line starts, down to one line each, make the block's one table."""
     data = b"".join(orjson.dumps(r) + b"\n" for r in synth_trace(40, seed=8))
-    starts = _fast._line_starts(data)
     wanted = list(FIELDS)
-    whole = _fast._plain_jsonl(data, starts, wanted)
+    whole = _fast._plain_jsonl(data, wanted)
     assert whole is not None
     for size in (1, 100, 1000):
         monkeypatch.setattr(_fast, "_PLAIN_PIECE", size)
-        assert _fast._plain_pieces(data, starts, wanted).equals(whole)
+        assert _fast._plain_pieces(data, wanted).equals(whole)
     bad = data + b'{"t": 1e3, "event": "cancel", "activity": "a\\u0031"}\n'
-    assert _fast._plain_pieces(bad, _fast._line_starts(bad), wanted) is None
+    assert _fast._plain_pieces(bad, wanted) is None
 
 
 @pytest.mark.parametrize(
@@ -217,7 +216,23 @@ def test_a_block_read_in_pieces_reads_as_one(monkeypatch) -> None:
 )
 def test_anything_else_goes_to_the_json_reader(line: bytes) -> None:
     data = b'{"t": 0.5, "event": "enqueue", "activity": "a0"}\n' + line + b"\n"
-    assert _fast._plain_jsonl(data, _fast._line_starts(data), list(FIELDS)) is None
+    assert _fast._plain_jsonl(data, list(FIELDS)) is None
+
+
+@pytest.mark.parametrize("final_newline", [True, False])
+def test_a_line_beyond_the_limit_goes_to_the_json_reader(monkeypatch, final_newline) -> None:
+    """The plain path finds lines by their first keys; the longest is held to the limit
+    (the careful path names it), whether or not the block ends in a newline."""
+    short = b'{"t": 0.5, "event": "enqueue", "activity": "a0"}'
+    long = b'{"t": 1, "event": "enqueue", "activity": "a' + b"x" * 40 + b'"}'
+    end = b"\n" if final_newline else b""
+    monkeypatch.setattr(_fast, "MAX_LINE_BYTES", len(long) + 1)  # with its newline
+    for data in (short + b"\n" + long + end, long + b"\n" + short + end):
+        got = _fast._plain_jsonl(data, list(FIELDS))
+        assert got is not None and got.num_rows == 2
+    monkeypatch.setattr(_fast, "MAX_LINE_BYTES", len(long) - 1)
+    assert _fast._plain_jsonl(short + b"\n" + long + end, list(FIELDS)) is None
+    assert _fast._plain_jsonl(long + b"\n" + short + end, list(FIELDS)) is None
 
 
 def test_a_check_reads_the_same_whichever_path(tmp_path: Path, monkeypatch) -> None:

@@ -14,6 +14,7 @@ same ones record by record, and a differential test holds the two drivers togeth
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +35,9 @@ __all__ = ["check", "check_table", "load_table"]
 
 _SC = R.STATE_CODE
 _OK = _SC["Succeeded"]
+#: Transitions judged in two halves at once from this many on (below, one view is cheaper:
+#: each clause has a fixed cost per view).
+SPLIT_TRANSITIONS = 1 << 16
 
 
 def check(
@@ -58,7 +62,7 @@ def check_table(
     """Judge a validated trace table (as ``load_table`` returns it)."""
     c = Columns(table)
     n = c.n
-    line = table.column("line").to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
+    line = np.asarray(table.column("line").to_numpy(), np.int64) if n else np.zeros(0, np.int64)
     t = c.num("t")
     ev_codes, ev_dict = c.encoded("event")
     ev_names = ev_dict.to_pylist() if len(ev_dict) else []
@@ -107,19 +111,31 @@ def check_table(
 
     found: list[tuple[str, int, str]] = []  # (rule, table row, message)
     ctx = R.Context(profile, kinds)
-    # T1's and the transitions' clauses (most of the judging) run on a second core, beside
-    # the work below that does not read their facts (numpy and pyarrow release the GIL)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="check-judge")
+    # The clauses are judged on worker threads, beside the gathering of the next facts
+    # (numpy and pyarrow release the GIL): T1's, then the deliver and result records (their
+    # facts gathered there too) while this thread gathers the transitions' facts, then the
+    # transitions in two halves at once. Violations are gathered in the order submitted;
+    # ``finalize`` sorts them by (line, rule, activity), and the clauses finding one row
+    # are judged in one piece, so the report is the one a single thread makes.
+    pool = ThreadPoolExecutor(2, thread_name_prefix="check-judge")
     aside: list[Future[list]] = []
+    #: facts of the transitions built once for both halves (the first to need one builds it)
+    lazy = threading.Lock()
 
-    def judge(on: str, facts: dict[str, Any], base: np.ndarray, into: list | None = None) -> None:
-        """Evaluate the clauses on ``on`` records over the view of ``base``'s facts: into
-        ``into``, else aside (violations are gathered in the order judged)."""
-        view = View(facts, base, decode)
-        if into is None:
-            aside.append(pool.submit(judge_view, R.active_clauses(kinds, on), view, ctx, []))
-        else:
-            judge_view(R.active_clauses(kinds, on), view, ctx, into)
+    # one sort of the valid records' (activity code, row) keys in one integer: grouped by
+    # activity, file order inside (a plain sort of integers is several times faster than a
+    # stable argsort; rows and codes fit 32 bits, far beyond MAX_TRACE_BYTES of records); on
+    # a worker while T1's facts are gathered here
+    valid = is_act_ev & ~orphan & ~dup_created
+    vrows = np.flatnonzero(valid)
+    grouped = pool.submit(lambda: np.sort((acode[vrows].astype(np.int64) << 32) | vrows))
+
+    def judge(on: str, facts: dict[str, Any], base: np.ndarray, parts: int = 1) -> None:
+        """Evaluate the clauses on ``on`` records over views of ``base``'s facts (``parts``
+        of them, judged at once), aside."""
+        clauses = R.active_clauses(kinds, on)
+        for piece in np.array_split(base, parts) if parts > 1 else (base,):
+            aside.append(pool.submit(judge_view, clauses, View(facts, piece, decode), ctx, []))
 
     decode: dict[str, Any] = {"activity": lambda code: str(anames[code])}
 
@@ -158,27 +174,71 @@ def check_table(
     kind_of[acode[fc_rows]] = c.codes_at("kind", R.KIND_CODE, fc_rows)
     state_of = np.full(na, _NONE, dtype=np.int64)
     state_of[acode[fc_rows]] = fc_state
-    # computers matter on created, deliver and result rows only: encode just those
-    comp_rows = np.flatnonzero(first_created | is_ev("deliver", "result"))
-    comp_codes = np.full(n, _NONE, dtype=np.int64)
-    comp_dict: Any = pa.array([], pa.string())
-    if c.has("computer") and len(comp_rows):
-        part = one_array(c.table.column("computer").take(pa.array(comp_rows)))
-        enc = part if pa.types.is_dictionary(part.type) else pc.dictionary_encode(part)
-        comp_codes[comp_rows] = pc.fill_null(enc.indices, _NONE).to_numpy()
-        comp_dict = enc.dictionary
-    comp_of = np.full(na, _NONE, dtype=np.int64)
-    comp_of[acode[fc_rows]] = comp_codes[fc_rows]
     created_row = np.full(na, _NONE, dtype=np.int64)
     created_row[acode[fc_rows]] = fc_rows
 
-    # -- valid records, grouped by activity (file order inside) -------------------------------
-    valid = is_act_ev & ~orphan & ~dup_created
-    vrows = np.flatnonzero(valid)
-    # one sort of (activity code, row) keys in one integer: grouped by activity, file order
-    # inside (a plain sort of integers is several times faster than a stable argsort; rows
-    # and codes fit 32 bits, far beyond MAX_TRACE_BYTES of records)
-    key = np.sort((acode[vrows].astype(np.int64) << 32) | vrows)
+    # -- deliver / result records (judged on a worker, see above) -----------------------------
+    def judge_ops() -> list[tuple[str, int, str]]:
+        """The deliver and result clauses' violations, their facts gathered here too."""
+        # computers matter on created, deliver and result rows only: encode just those
+        comp_rows = np.flatnonzero(first_created | is_ev("deliver", "result"))
+        comp_codes = np.full(n, _NONE, dtype=np.int64)
+        comp_dict: Any = pa.array([], pa.string())
+        if c.has("computer") and len(comp_rows):
+            part = one_array(c.table.column("computer").take(pa.array(comp_rows)))
+            enc = part if pa.types.is_dictionary(part.type) else pc.dictionary_encode(part)
+            comp_codes[comp_rows] = pc.fill_null(enc.indices, _NONE).to_numpy()
+            comp_dict = enc.dictionary
+        comp_of = np.full(na, _NONE, dtype=np.int64)
+        comp_of[acode[fc_rows]] = comp_codes[fc_rows]
+        d_rows = np.flatnonzero(is_ev("deliver") & valid)
+        r_rows = np.flatnonzero(is_ev("result") & valid)
+        decode["computer"] = decode["own_computer"] = lambda code: (
+            None if code < 0 else comp_dict[int(code)].as_py()
+        )
+
+        def op_facts(rows: np.ndarray) -> dict[str, Any]:
+            return {
+                **record_facts(rows),
+                "computer": lambda j: comp_codes[rows[j]],
+                "own_computer": lambda j: comp_of[acode[rows[j]]],
+                "operation_id": lambda j: np.array(c.take("operation_id", rows[j]), dtype=object),
+            }
+
+        d_first = np.full(len(d_rows), _NONE, dtype=np.int64)
+        r_delivered = np.full(len(r_rows), _NONE, dtype=np.int64)
+        if len(d_rows) or len(r_rows):
+            both = np.concatenate((d_rows, r_rows))
+            _, op_dense = np.unique(op_keys(c, both), return_inverse=True)
+            d_op, r_op = op_dense[: len(d_rows)], op_dense[len(d_rows) :]
+            width = int(op_dense.max()) + 1 if len(op_dense) else 1
+            if len(d_rows):
+                # an earlier deliver of the same id for the same computer
+                key = comp_codes[d_rows].astype(np.int64) * width + d_op
+                _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+                again = first[inv] != np.arange(len(d_rows))
+                d_first[again] = line[d_rows[first[inv[again]]]]
+            if len(r_rows) and len(d_rows):
+                # the first deliver of the same id to the same activity, if before the result
+                ukey, first = np.unique(acode[d_rows] * width + d_op, return_index=True)
+                first_line = line[d_rows[first]]
+                rkey = acode[r_rows] * width + r_op
+                p = np.minimum(np.searchsorted(ukey, rkey), len(ukey) - 1)
+                hit = (ukey[p] == rkey) & (first_line[p] < line[r_rows])
+                r_delivered[hit] = first_line[p][hit]
+        ops: list[tuple[str, int, str]] = []
+        for on, rows, facts in (
+            ("deliver", d_rows, {**op_facts(d_rows), "op_first_line": lambda j: d_first[j]}),
+            ("result", r_rows, {**op_facts(r_rows), "op_delivered_line": lambda j: r_delivered[j]}),
+        ):
+            view = View(facts, np.arange(len(rows)), decode)
+            judge_view(R.active_clauses(kinds, on), view, ctx, ops)
+        return ops
+
+    ops = pool.submit(judge_ops)
+
+    # -- the other valid records, grouped by activity -----------------------------------------
+    key = grouped.result()
     vi = key & 0xFFFFFFFF
     va = key >> 32
     del key
@@ -189,12 +249,13 @@ def check_table(
     def last_of(event: str, q: np.ndarray) -> np.ndarray:
         """Position (in grouped order) of the latest ``event`` row of the same activity
         before the positions ``q``, -1 for none: a search among that event's rows only."""
-        if event not in latest:
-            if not where_in_v:
-                at = np.zeros(n, dtype=np.int64)
-                at[vi] = np.arange(m, dtype=np.int64)
-                where_in_v.append(at)
-            latest[event] = np.sort(where_in_v[0][np.flatnonzero(is_ev(event) & valid)])
+        with lazy:
+            if event not in latest:
+                if not where_in_v:
+                    at = np.zeros(n, dtype=np.int64)
+                    at[vi] = np.arange(m, dtype=np.int64)
+                    where_in_v.append(at)
+                latest[event] = np.sort(where_in_v[0][np.flatnonzero(is_ev(event) & valid)])
         p = latest[event]
         if not len(p):
             return np.full(len(q), -1, dtype=np.int64)
@@ -249,10 +310,12 @@ def check_table(
     first_ok: list[np.ndarray] = []  # computed once, on the first release judged
 
     def release(j: np.ndarray) -> dict[str, Any]:
-        if not first_ok:
-            ok_rows = srow[(cur == _OK) & s_is_tr]
-            first_ok.append(first_lines(acode[ok_rows], na, line[ok_rows], big))
-        prog = np.flatnonzero(is_progress & valid)
+        with lazy:
+            if not first_ok:
+                ok_rows = srow[(cur == _OK) & s_is_tr]
+                first_ok.append(first_lines(acode[ok_rows], na, line[ok_rows], big))
+                first_ok.append(np.flatnonzero(is_progress & valid))
+        prog = first_ok[1]
         return release_facts(c, trow[j], acode, adict, created_row, line, first_ok[0], prog)
 
     tr_facts: dict[str, Any] = {
@@ -277,58 +340,8 @@ def check_table(
             ("dep_unmet", "unmet_dependency", "progress_of", "progress", "threshold"), release
         ),
     }
-    judge("transition", tr_facts, np.arange(len(tr)))
+    judge("transition", tr_facts, np.arange(len(tr)), 2 if len(tr) >= SPLIT_TRANSITIONS else 1)
     pool.shutdown(wait=False)
-    ops: list[tuple[str, int, str]] = []
-
-    # -- deliver / result records -------------------------------------------------------------
-    d_rows = np.flatnonzero(is_ev("deliver") & valid)
-    r_rows = np.flatnonzero(is_ev("result") & valid)
-    decode["computer"] = decode["own_computer"] = lambda code: (
-        None if code < 0 else comp_dict[int(code)].as_py()
-    )
-
-    def op_facts(rows: np.ndarray) -> dict[str, Any]:
-        return {
-            **record_facts(rows),
-            "computer": lambda j: comp_codes[rows[j]],
-            "own_computer": lambda j: comp_of[acode[rows[j]]],
-            "operation_id": lambda j: np.array(c.take("operation_id", rows[j]), dtype=object),
-        }
-
-    d_first = np.full(len(d_rows), _NONE, dtype=np.int64)
-    r_delivered = np.full(len(r_rows), _NONE, dtype=np.int64)
-    if len(d_rows) or len(r_rows):
-        both = np.concatenate((d_rows, r_rows))
-        _, op_dense = np.unique(op_keys(c, both), return_inverse=True)
-        d_op, r_op = op_dense[: len(d_rows)], op_dense[len(d_rows) :]
-        width = int(op_dense.max()) + 1 if len(op_dense) else 1
-        if len(d_rows):
-            # an earlier deliver of the same id for the same computer
-            key = comp_codes[d_rows].astype(np.int64) * width + d_op
-            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-            again = first[inv] != np.arange(len(d_rows))
-            d_first[again] = line[d_rows[first[inv[again]]]]
-        if len(r_rows) and len(d_rows):
-            # the first deliver of the same id to the same activity, if before the result
-            ukey, first = np.unique(acode[d_rows] * width + d_op, return_index=True)
-            first_line = line[d_rows[first]]
-            rkey = acode[r_rows] * width + r_op
-            p = np.minimum(np.searchsorted(ukey, rkey), len(ukey) - 1)
-            hit = (ukey[p] == rkey) & (first_line[p] < line[r_rows])
-            r_delivered[hit] = first_line[p][hit]
-    judge(
-        "deliver",
-        {**op_facts(d_rows), "op_first_line": lambda j: d_first[j]},
-        np.arange(len(d_rows)),
-        ops,
-    )
-    judge(
-        "result",
-        {**op_facts(r_rows), "op_delivered_line": lambda j: r_delivered[j]},
-        np.arange(len(r_rows)),
-        ops,
-    )
 
     # -- last state of each created activity --------------------------------------------------
     if k:
@@ -351,7 +364,7 @@ def check_table(
     # -- violations ---------------------------------------------------------------------------
     for future in aside:
         found += future.result()
-    found += ops
+    found += ops.result()
     records = c.records([i for _, i, _ in found])
     violations = [
         Violation(

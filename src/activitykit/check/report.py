@@ -305,7 +305,11 @@ def finalize(
     keep = np.flatnonzero(~done)
     line = np.asarray(acts["line"], dtype=np.int64)
     names = np.asarray(acts["activity"], dtype=object)
-    order = np.lexsort((names[keep].astype(str), line[keep])) if len(keep) else keep
+    order = np.argsort(line[keep], kind="stable")
+    if len(keep) and (np.diff(line[keep][order]) == 0).any():
+        # by name where lines tie (each activity's last state is its own record, so they
+        # do not in a trace: the names, made text, cost a sort of their own, measured)
+        order = np.lexsort((names[keep].astype(str), line[keep]))
     keep = keep[order]
     since = np.asarray(acts["since"], dtype=np.float64)[keep]
     age = end_t - since

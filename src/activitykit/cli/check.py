@@ -130,7 +130,35 @@ def _skip_pandas_probe(pa) -> None:
         sys.meta_path.remove(finder)
 
 
+#: glibc ``mallopt`` parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc's malloc hand freed memory to the next allocation instead of the kernel.
+
+    A check allocates and frees blocks and columns of 16 MiB over and over: by default each
+    is a fresh mapping, and the kernel zeroes every page of it on first touch (a sixth of
+    the command's CPU time went to page faults, measured). With one arena the rules reuse
+    what the block parsers' threads freed; freed memory is kept up to 1 GiB (the command
+    ends soon after). Measured on the 2M-record trace: a third fewer page faults, a third
+    less system time, 0.1 GiB less peak memory. It only tunes how memory is reused, so a
+    process that goes on after a check (a test calling ``main``) is not otherwise changed;
+    with another C library (no ``mallopt``) nothing is done.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # no such C library function (or no libc)
+        return
+    mallopt(_M_ARENA_MAX, 1)
+    mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # glibc's largest: mapped only above 32 MiB
+    mallopt(_M_TRIM_THRESHOLD, 2**30)
+
+
 def run(args: argparse.Namespace) -> int:
+    _keep_freed_memory()
     import pyarrow as pa
 
     _skip_pandas_probe(pa)

@@ -125,12 +125,12 @@ def fast_jsonl(data: bytes, fields: frozenset[str] = ALL_FIELDS):
     if not data or b"\x00" in data:
         raise Fallback
     wanted = [f for f in FIELDS if f in fields]
+    plain = _plain_pieces(data, wanted)
+    if plain is not None:  # no blank line: record k is line k
+        return plain, np.arange(1, plain.num_rows + 1, dtype=np.int64)
     starts = _line_starts(data)
     if len(starts) > 1 and int(np.diff(starts).max()) > MAX_LINE_BYTES:
         raise Fallback  # the careful path names the over-long line
-    plain = _plain_pieces(data, starts, wanted)
-    if plain is not None:
-        return plain, np.arange(1, len(starts), dtype=np.int64)
     cold = [f for f in wanted if f in _COLD_FIELDS]
     try:
         table = _read_json(data, [f for f in wanted if f not in cold])
@@ -256,15 +256,22 @@ for _i, _n in enumerate(_NAMES):
 _PLAIN_PIECE = 4 * 2**20
 
 
-def _plain_pieces(data: bytes, starts: np.ndarray, wanted: list[str]) -> pa.Table | None:
-    """``_plain_jsonl`` of the whole block, read piece by piece (no copy of the bytes)."""
-    ends = np.searchsorted(starts, np.arange(_PLAIN_PIECE, len(data), _PLAIN_PIECE))
-    cuts = np.unique(np.concatenate(([0], ends, [len(starts) - 1]))).tolist()
+def _plain_pieces(data: bytes, wanted: list[str]) -> pa.Table | None:
+    """``_plain_jsonl`` of the whole block, read in pieces cut at the first line start at
+    or after every ``_PLAIN_PIECE`` bytes (no copy of the bytes)."""
+    cuts = [0]
+    for at in range(_PLAIN_PIECE, len(data), _PLAIN_PIECE):
+        cut = data.find(b"\n", at - 1) + 1  # ``at`` itself when a line starts there
+        if not cut:
+            break
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    if cuts[-1] < len(data):
+        cuts.append(len(data))
     view = memoryview(data)
     tables = []
-    for a, b in itertools.pairwise(cuts):
-        lo, hi = int(starts[a]), int(starts[b])
-        part = _plain_jsonl(view[lo:hi], starts[a : b + 1] - lo, wanted)
+    for lo, hi in itertools.pairwise(cuts):
+        part = _plain_jsonl(view[lo:hi], wanted)
         if part is None:
             return None
         tables.append(part)
@@ -273,9 +280,7 @@ def _plain_pieces(data: bytes, starts: np.ndarray, wanted: list[str]) -> pa.Tabl
     return pa.concat_tables(tables).combine_chunks()
 
 
-def _plain_jsonl(
-    data: bytes | memoryview, starts: np.ndarray, wanted: list[str]
-) -> pa.Table | None:
+def _plain_jsonl(data: bytes | memoryview, wanted: list[str]) -> pa.Table | None:
     """The ``wanted`` columns of a block of plain lines, each read on every line (those a
     kind does not define ``validate_table`` drops), or ``None`` when some line is not plain
     (blank, escaped, unknown field, other spacing, a wrong type, a repeated key...).
@@ -283,12 +288,13 @@ def _plain_jsonl(
     The pattern vouches for each line's grammar; then the positions of the quotes give every
     key and value: quotes pair up, a pair followed by ":" is a key, its value runs to the
     "," before the next key (or the line's "}"). Numbers are converted by pyarrow's cast,
-    which reads a JSON number as ``json.loads`` does (correctly rounded)."""
-    n = len(starts) - 1
+    which reads a JSON number as ``json.loads`` does (correctly rounded). The lines start
+    where their first keys do (a "{" before the key), so no pass looks for the newlines."""
+    size = len(data)
     whole = pa.LargeStringArray.from_buffers(
-        1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)
+        1, pa.py_buffer(np.array([0, size], dtype=np.int64)), pa.py_buffer(data)
     )
-    if not n or not pc.match_substring_regex(whole, _PLAIN_BLOCK)[0].as_py():
+    if not size or not pc.match_substring_regex(whole, _PLAIN_BLOCK)[0].as_py():
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
     quotes = np.flatnonzero(buf == 34)
@@ -298,9 +304,14 @@ def _plain_jsonl(
     field = _FIELD_OF[buf[ko + 1], buf[kc - 1]]
     starts_line = buf[ko - 1] == 123  # "{" before the key: the first key of its line
     row = np.cumsum(starts_line) - 1
+    first = np.flatnonzero(starts_line)
+    n = len(first)  # the pattern let through no line without a key, and no blank line
+    starts = np.empty(n + 1, dtype=np.int64)
+    starts[:-1], starts[-1] = ko[first] - 1, size
+    if int(np.diff(starts).max()) > MAX_LINE_BYTES:
+        return None  # the careful path names the over-long line
     # one bit per field: a line's keys are all different when their bits add up to their OR
     bits = np.left_shift(1, field, dtype=np.int32)
-    first = np.flatnonzero(starts_line)
     union = np.bitwise_or.reduceat(bits, first)
     # summed in int64 on every platform: a line of MAX_LINE_BYTES holds under 2**20 keys of
     # at most 2**30 each, so the sum cannot wrap round to its OR

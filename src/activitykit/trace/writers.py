@@ -13,15 +13,17 @@ import json
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from .schema import ARROW_SCHEMA, FIELDS, LIST_FIELDS
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 __all__ = [
     "CsvTraceWriter",
@@ -269,6 +271,8 @@ class ParquetTraceWriter(_Base):
         self._tables: list[pa.Table] = []
         #: with ``keep_events``: records written per kind, kept or not
         self.counts: dict[str, int] = {}
+        import pyarrow.parquet as pq  # on first use: 25 ms of every reader's start-up else
+
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             self.path, ARROW_SCHEMA, compression="zstd"
         )
