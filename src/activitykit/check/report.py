@@ -307,8 +307,8 @@ def finalize(
     names = np.asarray(acts["activity"], dtype=object)
     order = np.argsort(line[keep], kind="stable")
     if len(keep) and (np.diff(line[keep][order]) == 0).any():
-        # by name where lines tie (each activity's last state is its own record, so they
-        # do not in a trace: the names, made text, cost a sort of their own, measured)
+        # by name where lines tie. They never do in a trace (each activity's last state is
+        # its own record), and sorting the names as text costs a sort of its own: only then
         order = np.lexsort((names[keep].astype(str), line[keep]))
     keep = keep[order]
     since = np.asarray(acts["since"], dtype=np.float64)[keep]

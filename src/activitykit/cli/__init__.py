@@ -44,9 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command; its exit code. ``own_process``: the process ends with the command
+    (``entry``), so a command may tune process-wide settings for its own speed; a test or a
+    notebook calling ``main`` keeps its process as it was."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = own_process
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
@@ -79,7 +83,7 @@ def entry() -> NoReturn:
     """
     import gc
 
-    code = main()
+    code = main(own_process=True)
     gc.freeze()
     sys.exit(code)
 

@@ -130,43 +130,51 @@ def _skip_pandas_probe(pa) -> None:
         sys.meta_path.remove(finder)
 
 
-#: glibc ``mallopt`` parameters (malloc.h).
+#: glibc ``mallopt`` parameters (malloc.h; other C libraries number them differently).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
-def _keep_freed_memory() -> None:
-    """Have glibc's malloc hand freed memory to the next allocation instead of the kernel.
+def _keep_freed_memory() -> bool:
+    """Have glibc's malloc hand freed memory to the next allocation instead of the kernel;
+    whether it was told.
 
-    A check allocates and frees blocks and columns of 16 MiB over and over: by default each
-    is a fresh mapping, and the kernel zeroes every page of it on first touch (a sixth of
-    the command's CPU time went to page faults, measured). With one arena the rules reuse
-    what the block parsers' threads freed; freed memory is kept up to 1 GiB (the command
-    ends soon after). Measured on the 2M-record trace: a third fewer page faults, a third
-    less system time, 0.1 GiB less peak memory. It only tunes how memory is reused, so a
-    process that goes on after a check (a test calling ``main``) is not otherwise changed;
-    with another C library (no ``mallopt``) nothing is done.
+    A check allocates and frees blocks and columns of megabytes over and over: by default
+    each is a fresh mapping, and the kernel zeroes every page of it on first touch (a sixth
+    of the command's CPU time went to page faults, measured; the figures are in
+    ``benchmarks/bench_check.py``). With one arena the rules reuse what the block parsers'
+    threads freed; freed memory is kept up to 1 GiB. Process-wide, so only for a process
+    that ends with the check (``run``'s ``own_process``); nothing on another C library.
     """
-    import ctypes
+    import platform
 
+    if platform.libc_ver()[0] != "glibc":
+        return False
     try:
+        import ctypes
+
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):  # no such C library function (or no libc)
-        return
+    except (ImportError, OSError, AttributeError, TypeError):  # no ctypes, or no such function
+        return False
     mallopt(_M_ARENA_MAX, 1)
-    mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # glibc's largest: mapped only above 32 MiB
+    mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)  # mapped only above 32 MiB (glibc's 64-bit maximum)
     mallopt(_M_TRIM_THRESHOLD, 2**30)
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
-    _keep_freed_memory()
+    own = getattr(args, "own_process", False)
+    if own:
+        _keep_freed_memory()
     import pyarrow as pa
 
     _skip_pandas_probe(pa)
     from ..check import check
 
-    # This process only checks: the system allocator returns pages the kernel already
-    # mapped, where pyarrow's default pool costs measurably more system time on big traces.
-    pa.set_memory_pool(pa.system_memory_pool())
+    if own:
+        # This process only checks: the system allocator returns pages the kernel already
+        # mapped, where pyarrow's default pool costs measurably more system time on big
+        # traces. Process-wide, like the malloc settings: not for a caller's process.
+        pa.set_memory_pool(pa.system_memory_pool())
 
     from ..errors import InputError
 
