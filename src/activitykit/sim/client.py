@@ -93,8 +93,7 @@ class Client:
         if self.gen[c] != gen:
             return  # the client restarted meanwhile: this result was lost (or re-run)
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         status = self._finished(c, a)
         if not self._queue(c, (a, status), t):
             self.c["lost_results"] += 1
@@ -112,8 +111,7 @@ class Client:
         if self.gen[c] != gen:
             return
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self._finished(c, a)
         if self._queue(c, (a, "succeeded"), t):
             self.c["resynchronizations"] += 1
@@ -137,8 +135,7 @@ class Client:
         if self.gen[c] != gen:
             return
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         q = self.pkgq[c]
         q.popleft()
         if not q:
@@ -201,8 +198,7 @@ class Client:
         """The client process restarts at ``t`` and is back ``downtime`` later."""
         if self.down[c] == INF:
             return
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self.c["restarts"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "restart"})
         if not self.xs[c]:
@@ -228,8 +224,7 @@ class Client:
             self._schedule_x(c)
 
     def _shutdown(self: Fleet, c: int, t: float) -> None:
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self.c["shutdowns"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "offline"})
         if not self.xs[c]:
@@ -246,8 +241,7 @@ class Client:
 
     def offline(self: Fleet, c: int, t: float, end: float, t_stop: float) -> None:
         """The computer's network is gone over ``[t, end)``."""
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self.c["offline_periods"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "offline"})
         if self.down[c] == INF:

@@ -125,15 +125,19 @@ class Exchange:
             self._at(done, self._on_done, c, sent, handled)
 
     def _settle(self: Fleet, c: int, t: float) -> None:
-        """Something happens to ``c`` at ``t`` while its last exchange completed without an
-        event (``lazy``): apply that completion first if its time has passed; if not, the
-        exchange is still in progress and completes as an event after all.
+        """Something happens to ``c`` at ``t``: every entry point into a computer calls this
+        first. If its last exchange completed without an event (``lazy``), apply that
+        completion now if its time has passed; if not, the exchange is still in progress
+        and completes as an event after all. Otherwise nothing to do.
 
         The completion runs with the time its event would have had, so it is the same as
         the event's, with one difference only at the exact instant of completion: an event
         there sees the exchange still in progress, as one scheduled before the exchange
         began does (a later one would run after the completion's event)."""
-        te, sent, handled = self.lazy.pop(c)
+        v = self.lazy.pop(c, None) if self.lazy else None
+        if v is None:
+            return
+        te, sent, handled = v
         if t > te:
             # (nothing became deliverable meanwhile: that would have settled it then)
             self._complete(c, te, sent, handled, self.gcfg[self.gi[c]], look=False)
@@ -233,7 +237,7 @@ class Exchange:
         if handled:
             # The reactor turned to the messages when the answer came (x[0]): one reset
             # for the loop, the pinger's state as it was then.
-            self._reset_pings(c, handled[-1], x[0] if x else t)
+            self._reset_pings(c, handled[-1], x[0] if x else t, g)
         nu = self.nu
         pending = c in self.out
         if pending and sent:  # more than the cap was pending: another urgent exchange
