@@ -76,6 +76,27 @@ def test_the_process_reaches_the_in_process_verdict_record_for_record() -> None:
     assert report.violation_list[0].record == bad[i]
 
 
+def test_a_report_asked_early_is_the_report_and_no_record_may_follow_the_ask() -> None:
+    records = _records()
+    end = records[-1]["t"]
+    expected = Checker()
+    for r in records:
+        expected.feed(r)
+    with CheckerProcess(batch=4096) as proc:
+        for r in records:
+            proc.feed(r)
+        proc.begin_finish(end)
+        proc.begin_finish(end)  # asked once only
+        report = proc.finish(end)
+    assert report.summary == expected.finish(end).summary
+    with CheckerProcess(batch=1 << 20) as proc:
+        proc.feed(records[0])
+        proc.begin_finish(end)
+        proc.feed(records[1])  # (it would never be judged)
+        with pytest.raises(CheckerProcessError, match="fed after the checker's report"):
+            proc.finish(end)
+
+
 def test_feed_reports_a_violation_soon_after_its_record() -> None:
     records = _records()
     i, bad = _bad_transition(records)

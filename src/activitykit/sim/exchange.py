@@ -247,7 +247,10 @@ class Exchange:
             nu[c] = True
         u = nu[c]
         lv = self.lvl[c] if self.backoffs else 0
-        self.nx[c] = t + (g.U if u else g.I) + (self._delay(lv) if lv else 0.0)
+        if lv:
+            self.nx[c] = t + (g.U if u else g.I) + self._delay(lv)
+        else:
+            self.nx[c] = t + (g.U if u else g.I)  # (no back-off: no delay to add)
         if pending or u or g.stepped:
             self._schedule_x(c)
         # else the computer goes dormant

@@ -331,7 +331,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
         """``schedule_exchange(urgent=True)`` when no urgent exchange is pending (``g``: the
         group of ``c``)."""
         lv = self.lvl[c] if self.backoffs else 0
-        x = self.nx[c] = t + g.U + (self._delay(lv) if lv else 0.0)
+        x = self.nx[c] = (t + g.U + self._delay(lv)) if lv else t + g.U
         self.nu[c] = True
         tok = next(self._tok)  # ``_schedule_x``, inlined: once or twice per activity
         self.xs[c] = tok
