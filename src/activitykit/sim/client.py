@@ -148,6 +148,7 @@ class Client:
         g = self.gcfg[self.gi[c]]
         if g.pkg_reboot and self._u_pkg() < g.pkg_reboot:
             self.halting.add(c)  # the changer stops the exchanger, then reboots
+            self.calm = False
             self._at(t + PACKAGES_REBOOT_DELAY, self._on_pkg_reboot, c, gen)
             return
         self._pkg_next(c, gen)
@@ -208,6 +209,7 @@ class Client:
         g = self.gcfg[self.gi[c]]
         up = t + downtime
         self.downs = True
+        self.calm = False
         self.down[c] = up
         self._forget_session(c)
         self.g0[c] = up + g.P
@@ -233,6 +235,7 @@ class Client:
             self._count_pings(c, t)
         self._forget_session(c)
         self.downs = True
+        self.calm = False
         self.down[c] = INF
         self.pfrom[c] = INF
         self.g0[c] = INF
@@ -251,6 +254,7 @@ class Client:
         self._count_pings(c, t)
         self.pfrom[c] = max(self.pfrom[c], end)
         self.offlines = True
+        self.calm = False
         self.os[c], self.oe[c] = t, end
         if not self.xs[c]:
             x = self.nx[c]

@@ -51,46 +51,24 @@ class Exchange:
             return
         xs[c] = 0
         t = self.env.now
-        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
-            return
         gi = self.gi[c]
         g = self.gcfg[gi]
         nu = self.nu
         u = nu[c]
         cnt = self.c
-        if self.offlines and self.os[c] <= t < self.oe[c]:
-            if self.lvl[c]:
-                self._retry(c, t, g)
+        if self.calm:  # (see ``Fleet.calm``: the attempt succeeds, no back-off to step down)
+            lv = 0
+        else:
+            if self._attempt_fails(c, t, g, u):
                 return
-            step = g.Ue if u else g.Ie
-            k = math.ceil((self.oe[c] - t) / step)
-            self._fail_span(c, t, t + (k - 1) * step, step)
-            self.nx[c] = t + k * step
-            self._schedule_x(c)
-            self._look_again(c, t)
-            return
-        if self.busy_starts and self._busy_at(t):
-            cnt["busy_rejections"] += 1
-            self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "busy"})
-            if g.backoff:
-                self.lvl[c] = min(self.lvl[c] + 1, self.bo_top)
-            self._retry(c, t, g)
-            return
-        if self.lost_p and self._u_lost() < self.lost_p:
-            cnt["lost_exchanges"] += 1
-            self.emit(
-                {"t": t, "event": "fault", "computer": self.name(c), "fault": "lost_exchange"}
-            )
-            self._retry(c, t, g)
-            return
-        # A successful exchange: urgent mode ends, the back-off steps down one level.
-        nu[c] = False
-        lv = self.lvl[c] if self.backoffs else 0
-        if lv:
-            self.lvl[c] = lv = lv - 1
-        if self.ffail:
-            self.ffail.pop(c, None)
-            self.blackhole.pop(c, None)
+            # A successful exchange: the back-off steps down one level.
+            lv = self.lvl[c] if self.backoffs else 0
+            if lv:
+                self.lvl[c] = lv = lv - 1
+            if self.ffail:
+                self.ffail.pop(c, None)
+                self.blackhole.pop(c, None)
+        nu[c] = False  # a successful exchange ends urgent mode
         cnt["exchanges_urgent" if u else "exchanges_regular"] += 1
         self.gx[gi] += 1
         if g.stepped:
@@ -123,6 +101,39 @@ class Exchange:
             self.lazy[c] = (t + self._delay_to(done), sent, handled)
         else:
             self._at(done, self._on_done, c, sent, handled)
+
+    def _attempt_fails(self: Fleet, c: int, t: float, g: GroupCfg, u: bool) -> bool:
+        """The exchange attempt of ``c`` (of group ``g``, urgent ``u``) at ``t`` does not
+        happen (the client is down or halting) or fails (offline, a busy server, lost);
+        the failure is handled here."""
+        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
+            return True
+        if self.offlines and self.os[c] <= t < self.oe[c]:
+            if self.lvl[c]:
+                self._retry(c, t, g)
+                return True
+            step = g.Ue if u else g.Ie
+            k = math.ceil((self.oe[c] - t) / step)
+            self._fail_span(c, t, t + (k - 1) * step, step)
+            self.nx[c] = t + k * step
+            self._schedule_x(c)
+            self._look_again(c, t)
+            return True
+        if self.busy_starts and self._busy_at(t):
+            self.c["busy_rejections"] += 1
+            self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "busy"})
+            if g.backoff:
+                self.lvl[c] = min(self.lvl[c] + 1, self.bo_top)
+            self._retry(c, t, g)
+            return True
+        if self.lost_p and self._u_lost() < self.lost_p:
+            self.c["lost_exchanges"] += 1
+            self.emit(
+                {"t": t, "event": "fault", "computer": self.name(c), "fault": "lost_exchange"}
+            )
+            self._retry(c, t, g)
+            return True
+        return False
 
     def _settle(self: Fleet, c: int, t: float) -> None:
         """Something happens to ``c`` at ``t``: every entry point into a computer calls this
@@ -209,7 +220,7 @@ class Exchange:
             m += handle()
             handled.append(m)
             start(c, a, m, g)
-        p = server.delivered(c, t, delivered)
+        p = server.delivered(c, t, delivered) if self.staleness else None
         if p is not None:
             # The ping service's view is stale: a ping before p + staleness may still see
             # a just-delivered message and make the client exchange (empty) at once.

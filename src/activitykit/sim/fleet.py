@@ -233,6 +233,11 @@ class Fleet(Dormant, Exchange, Pings, Client):
         )
         self._u_jit = st.uniform("fleet/backoff-jitter")
         self.lost_p = sc.faults.lost_exchange_probability
+        #: No exchange attempt can fail or be skipped yet: no busy window and no lost
+        #: exchanges (so no back-off, no failure streak either), and no computer has been
+        #: down, halting or offline (the first restart, power-off, package reboot or offline
+        #: period clears it for good). ``_on_exchange`` then skips those checks.
+        self.calm = not (self.busy_starts or self.lost_p)
         self._u_lost = st.uniform("fleet/lost-exchange")
         self._u_fail = st.uniform("client/failure")
         self._u_pkg = st.uniform("client/packages-reboot")
