@@ -247,18 +247,18 @@ def test_a_line_writer_and_the_checker_process_share_one_encoding() -> None:
     def never(rec: dict) -> list:
         raise AssertionError("the record-taking path ran")
 
-    count = [0]
+    count: list[int] = []
     emit = make_emit(
         never,
         never,
-        count,
+        lambda: count.append(1),
         write_line=written.append,
         feed_line=lambda line: fed.append(line) or [],
     )
     records = _records()[:50]
     for r in records:
         emit(r)
-    assert count == [50]
+    assert len(count) == 50
     assert written == fed == [encode_line(r) for r in records]
     assert all(a is b for a, b in zip(written, fed, strict=True))
     with pytest.raises(TraceFormatError, match="cannot be written as JSON"):
@@ -273,12 +273,14 @@ def test_emit_feeds_lines_only_when_the_checker_process_writes_the_trace() -> No
         raise AssertionError("the record-taking path ran")
 
     fed: list[bytes] = []
-    count = [0]
-    emit = make_emit(None, never, count, feed_line=lambda line: fed.append(line) or [])
+    count: list[int] = []
+    emit = make_emit(
+        None, never, lambda: count.append(1), feed_line=lambda line: fed.append(line) or []
+    )
     records = _records()[:20]
     for r in records:
         emit(r)
-    assert count == [20]
+    assert len(count) == 20
     assert fed == [encode_line(r) for r in records]
 
 

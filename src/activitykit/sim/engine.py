@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
+from itertools import count
 from typing import Any
 
 import simpy
@@ -87,7 +88,8 @@ class Simulation:
         sc, st = self.scenario, self.streams
         self.env = env = simpy.Environment()
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
-        self._nrec = [0]
+        #: one tick per record emitted; the next one's number is the run's record count
+        self._nrec = count()
         feed = self._checker.feed if self._checker is not None else None
         write = writer.write if writer is not None else None
         write_line = getattr(writer, "write_line", None)
@@ -99,7 +101,7 @@ class Simulation:
             self._checker.tee(write_lines)
             write = write_line = None
         self.emit = emit = make_emit(
-            write, feed, self._nrec, write_line=write_line, feed_line=feed_line
+            write, feed, self._nrec.__next__, write_line=write_line, feed_line=feed_line
         )
         self._progress_cb = progress
         self.t_stop = sc.duration if sc.run_until == "duration" else sc.drain_limit
@@ -219,7 +221,7 @@ class Simulation:
         c.update(self.fleet.group_counts())  # exchanges.<group>, pings.<group>
         return SimResult(
             end_t=end_t,
-            records=self._nrec[0],
+            records=next(self._nrec),
             events=events,
             wall_seconds=time.perf_counter() - wall0,
             violations=violations,
