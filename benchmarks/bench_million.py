@@ -16,18 +16,21 @@ their sum) and the work counts, next to a baseline measured in the same run: the
 SimPy model (``baseline_direct_simpy.run_baseline``) on a small slice of the same fleet, scaled
 up by its per-computer-ping cost, which is what stepping through every ping would cost here.
 
-Where the time goes (py-spy on this machine, 2026-12): the simulator's process does three
-quarters of the CPU work (about 150 s under load), the checker process the rest (about 45 s),
-so the simulator's process sets the wall time. Per activity it processes four SimPy events
-(the creation, the exchange that delivers it, the handler's end, the exchange that carries
-its result; the delivering exchange's completion has none, see docs/simulator.md) and emits
-seven records. SimPy's step and the fleet's scheduling are about a fifth of its time (the
-heap's entries live all over a 1 GiB process, so each pop misses the cache), the activity
-store's create and exchange about a quarter, encoding the records and handing them to the
-checker process about a tenth (the JSON Lines writer takes the checker process's batches:
-one write per 256 KB), the fleet's exchange, ping and catch-up arithmetic the rest, much
-of it first reads of a random computer's per-computer state (cache misses at a million
-computers). The profile is flat: no single function is over a tenth.
+Where the time goes (py-spy, and bytecodes counted with ``sys.settrace``, on this machine,
+2026-12): the simulator's process does three quarters of the CPU work, the checker process
+the rest (about 45 s, on the other core), so the simulator's process sets the wall time. Per
+activity it processes four SimPy events (the creation, the exchange that delivers it, the
+handler's end, the exchange that carries its result; the delivering exchange's completion
+has none, see docs/simulator.md) and emits seven records. It is Python's own work, about
+3,000 bytecodes and 55 Python calls per activity, spread thin: no function is over a tenth.
+SimPy (step, timeouts, the heap) and the fleet's scheduling are about a quarter, a third of
+that popping SimPy's heap (its ~1,800 entries, one per pending exchange or handler, have
+gone cold by the time they are popped); the store's create and exchange about a quarter;
+handing the records on (each encoded as a JSON line, batched, sent through the pipe, the
+batches written to the trace) about a fifth: the same run with neither writer nor checker
+takes 20% less CPU; the fleet's exchange, ping and catch-up arithmetic the rest. The
+per-computer state's cache misses are not a large share: the same activities on a tenth of
+the fleet take about 7% less CPU, most of it the fleet's set-up.
 
 Run: ``python benchmarks/bench_million.py [--computers N] [--hours H] [--activities A]
 [--check auto|inline|parallel]``.

@@ -76,6 +76,27 @@ def test_the_process_reaches_the_in_process_verdict_record_for_record() -> None:
     assert report.violation_list[0].record == bad[i]
 
 
+def test_a_report_asked_early_is_the_report_and_no_record_may_follow_the_ask() -> None:
+    records = _records()
+    end = records[-1]["t"]
+    expected = Checker()
+    for r in records:
+        expected.feed(r)
+    with CheckerProcess(batch=4096) as proc:
+        for r in records:
+            proc.feed(r)
+        proc.begin_finish(end)
+        proc.begin_finish(end)  # asked once only
+        report = proc.finish(end)
+    assert report.summary == expected.finish(end).summary
+    with CheckerProcess(batch=1 << 20) as proc:
+        proc.feed(records[0])
+        proc.begin_finish(end)
+        proc.feed(records[1])  # (it would never be judged)
+        with pytest.raises(CheckerProcessError, match="fed after the checker's report"):
+            proc.finish(end)
+
+
 def test_feed_reports_a_violation_soon_after_its_record() -> None:
     records = _records()
     i, bad = _bad_transition(records)
@@ -226,18 +247,18 @@ def test_a_line_writer_and_the_checker_process_share_one_encoding() -> None:
     def never(rec: dict) -> list:
         raise AssertionError("the record-taking path ran")
 
-    count = [0]
+    count: list[int] = []
     emit = make_emit(
         never,
         never,
-        count,
+        lambda: count.append(1),
         write_line=written.append,
         feed_line=lambda line: fed.append(line) or [],
     )
     records = _records()[:50]
     for r in records:
         emit(r)
-    assert count == [50]
+    assert len(count) == 50
     assert written == fed == [encode_line(r) for r in records]
     assert all(a is b for a, b in zip(written, fed, strict=True))
     with pytest.raises(TraceFormatError, match="cannot be written as JSON"):
@@ -252,12 +273,14 @@ def test_emit_feeds_lines_only_when_the_checker_process_writes_the_trace() -> No
         raise AssertionError("the record-taking path ran")
 
     fed: list[bytes] = []
-    count = [0]
-    emit = make_emit(None, never, count, feed_line=lambda line: fed.append(line) or [])
+    count: list[int] = []
+    emit = make_emit(
+        None, never, lambda: count.append(1), feed_line=lambda line: fed.append(line) or []
+    )
     records = _records()[:20]
     for r in records:
         emit(r)
-    assert count == [20]
+    assert len(count) == 20
     assert fed == [encode_line(r) for r in records]
 
 

@@ -103,6 +103,8 @@ class CheckerProcess:
         self._first: list[Violation] = []
         self._tee: Callable[[bytearray], None] | None = None
         self._closed = False
+        #: the run's end once the child's report was asked for (``begin_finish``)
+        self._finishing: str | None = None
         rx, tx = os.pipe()  # records, to the child
         vrx, vtx = os.pipe()  # verdicts, from the child
         try:
@@ -178,10 +180,23 @@ class CheckerProcess:
         """Every violation so far, once the child has judged every record fed."""
         return list(self._request(b"!sync\n", "synced")[1])
 
+    def begin_finish(self, end_t: float | None = None) -> None:
+        """Ask the child for its report now and collect it with ``finish`` later: a producer
+        with work of its own left (but no records) does it while the child reports (for a
+        million activities that takes seconds). No record may be fed after this."""
+        if self._finishing is None:
+            end = "None" if end_t is None else repr(float(end_t))
+            self._finishing = end
+            self._queue(f"!end {end}\n".encode())
+            self._pump(0)
+
     def finish(self, end_t: float | None = None) -> CheckReport:
         """The child's report (``Checker.finish``); the child then ends."""
-        end = "None" if end_t is None else repr(float(end_t))
-        msg = self._request(f"!end {end}\n".encode(), "report")
+        self.begin_finish(end_t)
+        if self._buf:
+            self.close()
+            raise CheckerProcessError("records were fed after the checker's report was asked")
+        msg = self._answer("report")
         self.peak_rss = msg[2]
         self.close()
         return msg[1]
@@ -249,6 +264,10 @@ class CheckerProcess:
         """Send a control line after every record fed; wait for the child's ``answer``."""
         self._queue(line)
         self._pump(0)
+        return self._answer(answer)
+
+    def _answer(self, answer: str) -> tuple:
+        """Wait for the child's ``answer`` to a control line sent."""
         while True:
             self._wait()
             msg = self._receive()

@@ -26,6 +26,7 @@ class Delivery:
     _pending: dict[Any, list[Activity]]
     _exchanging: Any
     _ready_now: list[Activity]
+    _heap: list[tuple[int, Activity]]
     _allowed: dict[bool, dict[str, frozenset[str]]]
     _move: Callable[[Activity, str, str], None]
     _history_opens: Callable[[Activity, str], bool]
@@ -71,7 +72,8 @@ class Delivery:
                 }
             )
             answers.append((op, a, self._settle(a, status, "result")))
-            self._propagate()
+            if self._heap:  # (the rule's pass, called only when it has something to judge)
+                self._propagate()
         delivered: list[Activity] = []
         pend = self._pending.get(computer)
         if pend:
@@ -100,7 +102,8 @@ class Delivery:
                 del self._pending[computer]
         self._exchanging = None
         self._ready_now = []
-        self._propagate()
+        if self._heap:
+            self._propagate()
         return delivered, answers
 
     # -- the server side: the broker's messages ------------------------------------------------

@@ -160,16 +160,22 @@ class ActivityStore(Delivery, ReleaseRule):
             raise Refused("a client activity needs a computer")
         if state == S and deliver_after is None:
             raise Refused("a Scheduled activity needs deliver_after")
-        deps = tuple(self._known(d, groups=False) for d in depends_on) if depends_on else ()
-        target = self._known(progress_of, groups=True) if progress_of is not None else None
-        if (deps or target is not None) and state not in (W, B):
-            raise Refused("depends_on/progress_of are only for Waiting or Blocked activities")
-        if state == W and not (deps or target is not None):
-            raise Refused("a Waiting activity needs depends_on or progress_of")
-        if (progress_of is None) != (threshold is None):
-            raise Refused("progress_of and threshold go together")
-        if threshold is not None and not 0 <= threshold <= 1:
-            raise Refused(f"threshold {threshold} is outside [0, 1]")
+        deps: tuple[Activity, ...] = ()
+        target = None
+        if depends_on or progress_of is not None or threshold is not None or state == W:
+            # (none of these rules can fail without one of those: most creations skip them)
+            if depends_on:
+                deps = tuple(self._known(d, groups=False) for d in depends_on)
+            if progress_of is not None:
+                target = self._known(progress_of, groups=True)
+            if (deps or target is not None) and state not in (W, B):
+                raise Refused("depends_on/progress_of are only for Waiting or Blocked activities")
+            if state == W and not (deps or target is not None):
+                raise Refused("a Waiting activity needs depends_on or progress_of")
+            if (progress_of is None) != (threshold is None):
+                raise Refused("progress_of and threshold go together")
+            if threshold is not None and not 0 <= threshold <= 1:
+                raise Refused(f"threshold {threshold} is outside [0, 1]")
         if release not in RELEASE_MODES:
             raise Refused(f"release {release!r} unknown; accepted: {', '.join(RELEASE_MODES)}")
         pgroup = self.groups.get(parent) if parent is not None else None
@@ -331,7 +337,8 @@ class ActivityStore(Delivery, ReleaseRule):
             "cause": cause,
         }
         if self.strict and (
-            dst not in self._allowed[a.client][src] or not self._history_opens(a, src)
+            dst not in self._allowed[a.client][src]
+            or (src in self._need[a.client] and not self._history_opens(a, src))
         ):
             came = None if a.came_from is None else State(a.came_from)
             check = self._machines[a.client].check_after(came, State(src), State(dst))

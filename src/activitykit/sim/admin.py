@@ -67,14 +67,15 @@ class Admin:
         self._ids = count(1)
         self._ci = 0
         self._u_cancel = st.uniform("cancel/draw")
+        self._cancel_p = scenario.cancellations.probability
         self._cancel_delay = st.sampler("cancel/delay", scenario.cancellations.delay)
         self._u_approve = st.uniform("approval/draw")
         ad = scenario.approvals.delay
         self._approve_delay = st.sampler("approval/delay", ad) if ad is not None else None
         self._u_window = st.uniform("schedule/window")
         self._work: dict[tuple[str, ...], Work] = {}
-        #: (template, fleet group) -> its Work; templates live as long as the scenario.
-        self._work_by_group: dict[tuple[int, str], Work] = {}
+        #: (template, fleet group index) -> its Work; templates live as long as the scenario.
+        self._work_by_group: dict[tuple[int, int], Work] = {}
         self._types: dict[str, tuple[str, str, bool]] = {}
         self.bulk_groups: dict[str, str] = {}
         self.bulk_children: dict[str, dict[int, Activity]] = {}
@@ -133,29 +134,43 @@ class Admin:
         self.c["created"] += 1
         fleet = self.fleet
         if client:
-            g = fleet.gcfg[fleet.gi[comp]]
-            work = self._work_by_group.get((id(tpl), g.name))
+            gi = fleet.gi[comp]
+            work = self._work_by_group.get((id(tpl), gi))
             if work is None:
-                work = self._work_by_group[(id(tpl), g.name)] = self._work_of(
+                work = self._work_by_group[(id(tpl), gi)] = self._work_of(
                     tpl, tname, True, comp, where
                 )
-            a = self.store.create(
-                t,
-                f"a{next(self._ids)}",
-                kind,
-                tname,
-                state,
-                computer=comp,
-                cname=fleet.name(comp),
-                group=g.name,
-                deliver_after=deliver_after,
-                due=due,
-                depends_on=[d.id for d in deps] if deps else (),
-                progress_of=pwait,
-                threshold=thr,
-                parent=parent,
-                extra=work,
-            )
+            if deliver_after is None and deps is None and pwait is None and parent is None:
+                # (the plain case, most creations: the same call with the defaults left out)
+                a = self.store.create(
+                    t,
+                    f"a{next(self._ids)}",
+                    kind,
+                    tname,
+                    state,
+                    computer=comp,
+                    cname=fleet.name(comp),
+                    group=fleet.gcfg[gi].name,
+                    extra=work,
+                )
+            else:
+                a = self.store.create(
+                    t,
+                    f"a{next(self._ids)}",
+                    kind,
+                    tname,
+                    state,
+                    computer=comp,
+                    cname=fleet.name(comp),
+                    group=fleet.gcfg[gi].name,
+                    deliver_after=deliver_after,
+                    due=due,
+                    depends_on=[d.id for d in deps] if deps else (),
+                    progress_of=pwait,
+                    threshold=thr,
+                    parent=parent,
+                    extra=work,
+                )
         else:
             a = self.store.create(
                 t,
@@ -171,16 +186,15 @@ class Admin:
                 parent=parent,
                 extra=self._work_of(tpl, tname, False, comp, where),
             )
-        env = self.env
         if state == B and self._approve_delay is not None:
             ap = self.sc.approvals
             if ap.probability >= 1.0 or self._u_approve() < ap.probability:
-                at(env, t + self._approve_delay(), partial(self._on_approve, a))
+                at(self.env, t + self._approve_delay(), partial(self._on_approve, a))
         p = tpl.cancel_probability
         if p is None:
-            p = self.sc.cancellations.probability
+            p = self._cancel_p
         if p > 0 and self._u_cancel() < p:
-            at(env, t + self._cancel_delay(), partial(self._on_cancel, a))
+            at(self.env, t + self._cancel_delay(), partial(self._on_cancel, a))
         return a
 
     def _on_approve(self, a: Activity, ev: Any) -> None:

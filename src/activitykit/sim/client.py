@@ -93,8 +93,7 @@ class Client:
         if self.gen[c] != gen:
             return  # the client restarted meanwhile: this result was lost (or re-run)
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         status = self._finished(c, a)
         if not self._queue(c, (a, status), t):
             self.c["lost_results"] += 1
@@ -112,8 +111,7 @@ class Client:
         if self.gen[c] != gen:
             return
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self._finished(c, a)
         if self._queue(c, (a, "succeeded"), t):
             self.c["resynchronizations"] += 1
@@ -137,8 +135,7 @@ class Client:
         if self.gen[c] != gen:
             return
         t = self.env.now
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         q = self.pkgq[c]
         q.popleft()
         if not q:
@@ -151,6 +148,7 @@ class Client:
         g = self.gcfg[self.gi[c]]
         if g.pkg_reboot and self._u_pkg() < g.pkg_reboot:
             self.halting.add(c)  # the changer stops the exchanger, then reboots
+            self.calm = False
             self._at(t + PACKAGES_REBOOT_DELAY, self._on_pkg_reboot, c, gen)
             return
         self._pkg_next(c, gen)
@@ -201,8 +199,7 @@ class Client:
         """The client process restarts at ``t`` and is back ``downtime`` later."""
         if self.down[c] == INF:
             return
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self.c["restarts"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "restart"})
         if not self.xs[c]:
@@ -212,6 +209,7 @@ class Client:
         g = self.gcfg[self.gi[c]]
         up = t + downtime
         self.downs = True
+        self.calm = False
         self.down[c] = up
         self._forget_session(c)
         self.g0[c] = up + g.P
@@ -228,8 +226,7 @@ class Client:
             self._schedule_x(c)
 
     def _shutdown(self: Fleet, c: int, t: float) -> None:
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self.c["shutdowns"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "offline"})
         if not self.xs[c]:
@@ -238,6 +235,7 @@ class Client:
             self._count_pings(c, t)
         self._forget_session(c)
         self.downs = True
+        self.calm = False
         self.down[c] = INF
         self.pfrom[c] = INF
         self.g0[c] = INF
@@ -246,8 +244,7 @@ class Client:
 
     def offline(self: Fleet, c: int, t: float, end: float, t_stop: float) -> None:
         """The computer's network is gone over ``[t, end)``."""
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         self.c["offline_periods"] += 1
         self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "offline"})
         if self.down[c] == INF:
@@ -257,6 +254,7 @@ class Client:
         self._count_pings(c, t)
         self.pfrom[c] = max(self.pfrom[c], end)
         self.offlines = True
+        self.calm = False
         self.os[c], self.oe[c] = t, end
         if not self.xs[c]:
             x = self.nx[c]

@@ -139,10 +139,8 @@ class Dormant:
                 continue
             last = self.gcfg[k + 1].first if k + 1 < len(self.gcfg) else self.N
             live = [c for c in range(g.first, last) if self.down[c] != INF]
-            lazy = self.lazy
             for c in live:
-                if c in lazy:
-                    self._settle(c, t)
+                self._settle(c, t)
                 if not self.xs[c]:
                     self._catch_up(c, t)
                 if t >= self.down[c]:

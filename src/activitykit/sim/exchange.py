@@ -51,46 +51,24 @@ class Exchange:
             return
         xs[c] = 0
         t = self.env.now
-        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
-            return
         gi = self.gi[c]
         g = self.gcfg[gi]
         nu = self.nu
         u = nu[c]
         cnt = self.c
-        if self.offlines and self.os[c] <= t < self.oe[c]:
-            if self.lvl[c]:
-                self._retry(c, t, g)
+        if self.calm:  # (see ``Fleet.calm``: the attempt succeeds, no back-off to step down)
+            lv = 0
+        else:
+            if self._attempt_fails(c, t, g, u):
                 return
-            step = g.Ue if u else g.Ie
-            k = math.ceil((self.oe[c] - t) / step)
-            self._fail_span(c, t, t + (k - 1) * step, step)
-            self.nx[c] = t + k * step
-            self._schedule_x(c)
-            self._look_again(c, t)
-            return
-        if self.busy_starts and self._busy_at(t):
-            cnt["busy_rejections"] += 1
-            self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "busy"})
-            if g.backoff:
-                self.lvl[c] = min(self.lvl[c] + 1, self.bo_top)
-            self._retry(c, t, g)
-            return
-        if self.lost_p and self._u_lost() < self.lost_p:
-            cnt["lost_exchanges"] += 1
-            self.emit(
-                {"t": t, "event": "fault", "computer": self.name(c), "fault": "lost_exchange"}
-            )
-            self._retry(c, t, g)
-            return
-        # A successful exchange: urgent mode ends, the back-off steps down one level.
-        nu[c] = False
-        lv = self.lvl[c] if self.backoffs else 0
-        if lv:
-            self.lvl[c] = lv = lv - 1
-        if self.ffail:
-            self.ffail.pop(c, None)
-            self.blackhole.pop(c, None)
+            # A successful exchange: the back-off steps down one level.
+            lv = self.lvl[c] if self.backoffs else 0
+            if lv:
+                self.lvl[c] = lv = lv - 1
+            if self.ffail:
+                self.ffail.pop(c, None)
+                self.blackhole.pop(c, None)
+        nu[c] = False  # a successful exchange ends urgent mode
         cnt["exchanges_urgent" if u else "exchanges_regular"] += 1
         self.gx[gi] += 1
         if g.stepped:
@@ -124,16 +102,53 @@ class Exchange:
         else:
             self._at(done, self._on_done, c, sent, handled)
 
+    def _attempt_fails(self: Fleet, c: int, t: float, g: GroupCfg, u: bool) -> bool:
+        """The exchange attempt of ``c`` (of group ``g``, urgent ``u``) at ``t`` does not
+        happen (the client is down or halting) or fails (offline, a busy server, lost);
+        the failure is handled here."""
+        if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
+            return True
+        if self.offlines and self.os[c] <= t < self.oe[c]:
+            if self.lvl[c]:
+                self._retry(c, t, g)
+                return True
+            step = g.Ue if u else g.Ie
+            k = math.ceil((self.oe[c] - t) / step)
+            self._fail_span(c, t, t + (k - 1) * step, step)
+            self.nx[c] = t + k * step
+            self._schedule_x(c)
+            self._look_again(c, t)
+            return True
+        if self.busy_starts and self._busy_at(t):
+            self.c["busy_rejections"] += 1
+            self.emit({"t": t, "event": "fault", "computer": self.name(c), "fault": "busy"})
+            if g.backoff:
+                self.lvl[c] = min(self.lvl[c] + 1, self.bo_top)
+            self._retry(c, t, g)
+            return True
+        if self.lost_p and self._u_lost() < self.lost_p:
+            self.c["lost_exchanges"] += 1
+            self.emit(
+                {"t": t, "event": "fault", "computer": self.name(c), "fault": "lost_exchange"}
+            )
+            self._retry(c, t, g)
+            return True
+        return False
+
     def _settle(self: Fleet, c: int, t: float) -> None:
-        """Something happens to ``c`` at ``t`` while its last exchange completed without an
-        event (``lazy``): apply that completion first if its time has passed; if not, the
-        exchange is still in progress and completes as an event after all.
+        """Something happens to ``c`` at ``t``: every entry point into a computer calls this
+        first. If its last exchange completed without an event (``lazy``), apply that
+        completion now if its time has passed; if not, the exchange is still in progress
+        and completes as an event after all. Otherwise nothing to do.
 
         The completion runs with the time its event would have had, so it is the same as
         the event's, with one difference only at the exact instant of completion: an event
         there sees the exchange still in progress, as one scheduled before the exchange
         began does (a later one would run after the completion's event)."""
-        te, sent, handled = self.lazy.pop(c)
+        v = self.lazy.pop(c, None) if self.lazy else None
+        if v is None:
+            return
+        te, sent, handled = v
         if t > te:
             # (nothing became deliverable meanwhile: that would have settled it then)
             self._complete(c, te, sent, handled, self.gcfg[self.gi[c]], look=False)
@@ -205,7 +220,7 @@ class Exchange:
             m += handle()
             handled.append(m)
             start(c, a, m, g)
-        p = server.delivered(c, t, delivered)
+        p = server.delivered(c, t, delivered) if self.staleness else None
         if p is not None:
             # The ping service's view is stale: a ping before p + staleness may still see
             # a just-delivered message and make the client exchange (empty) at once.
@@ -233,7 +248,7 @@ class Exchange:
         if handled:
             # The reactor turned to the messages when the answer came (x[0]): one reset
             # for the loop, the pinger's state as it was then.
-            self._reset_pings(c, handled[-1], x[0] if x else t)
+            self._reset_pings(c, handled[-1], x[0] if x else t, g)
         nu = self.nu
         pending = c in self.out
         if pending and sent:  # more than the cap was pending: another urgent exchange
@@ -243,7 +258,10 @@ class Exchange:
             nu[c] = True
         u = nu[c]
         lv = self.lvl[c] if self.backoffs else 0
-        self.nx[c] = t + (g.U if u else g.I) + (self._delay(lv) if lv else 0.0)
+        if lv:
+            self.nx[c] = t + (g.U if u else g.I) + self._delay(lv)
+        else:
+            self.nx[c] = t + (g.U if u else g.I)  # (no back-off: no delay to add)
         if pending or u or g.stepped:
             self._schedule_x(c)
         # else the computer goes dormant

@@ -233,6 +233,11 @@ class Fleet(Dormant, Exchange, Pings, Client):
         )
         self._u_jit = st.uniform("fleet/backoff-jitter")
         self.lost_p = sc.faults.lost_exchange_probability
+        #: No exchange attempt can fail or be skipped yet: no busy window and no lost
+        #: exchanges (so no back-off, no failure streak either), and no computer has been
+        #: down, halting or offline (the first restart, power-off, package reboot or offline
+        #: period clears it for good). ``_on_exchange`` then skips those checks.
+        self.calm = not (self.busy_starts or self.lost_p)
         self._u_lost = st.uniform("fleet/lost-exchange")
         self._u_fail = st.uniform("client/failure")
         self._u_pkg = st.uniform("client/packages-reboot")
@@ -280,7 +285,15 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def _at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
         """``kernel.at`` with the callback's arguments bound: the fleet's events."""
-        self.env.timeout(self._delay_to(t)).callbacks.append(partial(fn, *args))
+        env = self.env
+        now = env.now
+        d = t - now
+        if d < 0.0:
+            d = 0.0
+        elif now + d != t:
+            d = exact_delay(now, t)
+        # (``_delay_to``'s lines, not a call to it: this runs for every fleet event)
+        env.timeout(d).callbacks.append(partial(fn, *args))
 
     def _delay_to(self, t: float) -> float:
         """The delay ``_at(t, ...)`` schedules with (its event runs at ``now +`` it):
@@ -319,12 +332,15 @@ class Fleet(Dormant, Exchange, Pings, Client):
         if not self.xs[c]:
             self._schedule_x(c)
 
-    def _urgent_now(self, c: int, t: float) -> None:
-        """``schedule_exchange(urgent=True)`` when no urgent exchange is pending."""
+    def _urgent_now(self, c: int, t: float, g: GroupCfg) -> None:
+        """``schedule_exchange(urgent=True)`` when no urgent exchange is pending (``g``: the
+        group of ``c``)."""
         lv = self.lvl[c] if self.backoffs else 0
-        self.nx[c] = t + self.gcfg[self.gi[c]].U + (self._delay(lv) if lv else 0.0)
+        x = self.nx[c] = (t + g.U + self._delay(lv)) if lv else t + g.U
         self.nu[c] = True
-        self._schedule_x(c)
+        tok = next(self._tok)  # ``_schedule_x``, inlined: once or twice per activity
+        self.xs[c] = tok
+        self._at(x, self._on_exchange, c, tok)
 
     def _during_exchange(self, c: int, t: float) -> None:
         """A request to exchange urgently while an exchange is in progress: ignored while its
@@ -338,8 +354,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
 
     def visible(self, c: int, t: float) -> None:
         """A message for ``c`` is deliverable from ``t``: when will an exchange carry it?"""
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         if (
             c == self._xc
             or c in self.xing
@@ -347,9 +362,10 @@ class Fleet(Dormant, Exchange, Pings, Client):
             or (self.halting and c in self.halting)
         ):
             return  # the exchange in progress looks again when it completes
-        if not self.xs[c]:
+        if not self.xs[c] and self.nx[c] < t:
             self._catch_up(c, t)
-        if self.gcfg[self.gi[c]].jit is not None:
+        g = self.gcfg[self.gi[c]]
+        if g.jit is not None:
             # Drawn round trips: a ping sent before the exchange that carries the message
             # can be answered after that exchange's answer (and ask for another), and a later
             # ping before the first's answer: while a message waits, each ping is an event
@@ -362,7 +378,7 @@ class Fleet(Dormant, Exchange, Pings, Client):
             self._ensure_x(c)  # the pending urgent exchange carries it
             return
         p = self._next_ping(c, t + self.staleness)
-        a = p + self.gcfg[self.gi[c]].Rp  # the ping's answer
+        a = p + g.Rp  # the ping's answer
         if a < self.nx[c]:
             if (
                 self.ping_shortcut
@@ -372,30 +388,30 @@ class Fleet(Dormant, Exchange, Pings, Client):
                 # Nothing can reach this computer before the answer (see ping_shortcut): the
                 # ping at p will find the message, so schedule its urgent exchange right away.
                 self.c["pings_found"] += 1
-                self._urgent_now(c, a)
+                self._urgent_now(c, a, g)
             else:
                 self._schedule_ping(c, p)
         else:
             self._ensure_x(c)
 
     def _want_urgent(self, c: int, t: float) -> None:
-        """The client queued an urgent message (an operation-result)."""
-        if c in self.lazy:
-            self._settle(c, t)
+        """The client queued an urgent message (an operation-result); its caller has
+        settled ``c`` (``_settle``)."""
         if c in self.xing:
             self._during_exchange(c, t)
             return
         if (self.downs and t < self.down[c]) or (self.halting and c in self.halting):
             return  # the restart schedules the exchange that carries it
         if not self.xs[c]:
-            self._catch_up(c, t)
-            if self._requesting(c, t):
+            if self.nx[c] < t:
+                self._catch_up(c, t)
+            if self.lastx and self._requesting(c, t):
                 self._ensure_x(c)  # the request is ignored; the next exchange carries it
                 return
         if self.nu[c]:
             self._ensure_x(c)
             return
-        self._urgent_now(c, t)
+        self._urgent_now(c, t, self.gcfg[self.gi[c]])
 
     def _requesting(self, c: int, t: float) -> bool:
         """Is a counted (idle) exchange of the dormant ``c`` still on the way at ``t``? Then

@@ -100,12 +100,13 @@ def at(env: simpy.Environment, t: float, callback: Callable[[simpy.Event], None]
 def make_emit(
     write: Callable[[Record], None] | None,
     feed: Callable[[Record], list] | None,
-    counter: list[int],
+    tick: Callable[[], object],
     *,
     write_line: Callable[[bytes], None] | None = None,
     feed_line: Callable[[bytes], list] | None = None,
 ) -> Callable[[Record], None]:
-    """``emit(record)``: count, write, check. Specialised once: it runs for every record.
+    """``emit(record)``: count (``tick()``, e.g. an ``itertools.count``'s ``__next__``: a C
+    call), write, check. Specialised once: it runs for every record.
 
     ``write_line`` and ``feed_line`` (a line-encoding writer and the checker process): both
     take the record as one JSON line, so it is encoded once, here, for both. ``feed_line``
@@ -118,7 +119,7 @@ def make_emit(
         dumps = orjson.dumps
 
         def emit(rec: Record) -> None:
-            counter[0] += 1
+            tick()
             try:
                 line = dumps(rec, option=LINE_OPTIONS)
             except TypeError as exc:
@@ -135,7 +136,7 @@ def make_emit(
         dumps = orjson.dumps
 
         def emit(rec: Record) -> None:
-            counter[0] += 1
+            tick()
             try:
                 line = dumps(rec, option=LINE_OPTIONS)
             except TypeError as exc:
@@ -148,7 +149,7 @@ def make_emit(
     elif write is not None and feed is not None:
 
         def emit(rec: Record) -> None:
-            counter[0] += 1
+            tick()
             write(rec)
             bad = feed(rec)
             if bad:  # (its record: a checker process reports a little behind)
@@ -157,7 +158,7 @@ def make_emit(
     elif feed is not None:
 
         def emit(rec: Record) -> None:
-            counter[0] += 1
+            tick()
             bad = feed(rec)
             if bad:
                 raise SimulationInvariantError(bad[0], bad[0].record)
@@ -165,12 +166,12 @@ def make_emit(
     elif write is not None:
 
         def emit(rec: Record) -> None:
-            counter[0] += 1
+            tick()
             write(rec)
 
     else:
 
         def emit(rec: Record) -> None:
-            counter[0] += 1
+            tick()
 
     return emit

@@ -31,9 +31,17 @@ from typing import TYPE_CHECKING
 import simpy
 
 if TYPE_CHECKING:
-    from .fleet import Fleet
+    from .fleet import Fleet, GroupCfg
 
-__all__ = ["Pings"]
+__all__ = ["Pings", "grid_count"]
+
+
+def grid_count(pe: float, g0: float, a: float, b: float) -> int:
+    """How many sends of the loop ``g0 + k pe`` (k >= 0) fall in ``[a, b)``."""
+    a = max(a, g0)
+    if b <= a:
+        return 0
+    return max(0, math.ceil((b - g0) / pe) - math.ceil((a - g0) / pe))
 
 
 class Pings:
@@ -98,11 +106,7 @@ class Pings:
         return p, a
 
     def _grid_count(self: Fleet, c: int, g0: float, a: float, b: float) -> int:
-        a = max(a, g0)
-        if b <= a:
-            return 0
-        pe = self.gcfg[self.gi[c]].Pe
-        return max(0, math.ceil((b - g0) / pe) - math.ceil((a - g0) / pe))
+        return grid_count(self.gcfg[self.gi[c]].Pe, g0, a, b)
 
     def _walk_count(self: Fleet, c: int, o: float, a: float, b: float) -> tuple[int, float]:
         """Drawn round trips: the sends of the loop through ``o`` in ``[a, b)``, and the
@@ -118,13 +122,18 @@ class Pings:
             s = s + rt(c, s) + P
         return n, last
 
-    def _count_pings(self: Fleet, c: int, b: float) -> None:
-        """Count every loop's pings in ``[pfrom, b)`` and move ``pfrom`` to ``b``."""
-        a = self.pfrom[c]
+    def _count_pings(self: Fleet, c: int, b: float, g: GroupCfg | None = None) -> None:
+        """Count every loop's pings in ``[pfrom, b)`` and move ``pfrom`` to ``b`` (``g``:
+        the group of ``c``, where the caller has it)."""
+        pfrom = self.pfrom
+        a = pfrom[c]
         if a >= b:
             return
-        ex = self.extra.get(c)
-        if self.gcfg[self.gi[c]].jit is not None:
+        gi = self.gi[c]
+        if g is None:
+            g = self.gcfg[gi]
+        ex = self.extra.get(c) if self.extra else None
+        if g.jit is not None:
             # Walked, not computed: the walk's end becomes the loop's origin, so that no
             # send is drawn twice however often a long-dormant computer is looked at.
             n, self.g0[c] = self._walk_count(c, self.g0[c], a, b)
@@ -133,18 +142,22 @@ class Pings:
                     k, ex[i] = self._walk_count(c, o, a, b)
                     n += k
         else:
-            n = self._grid_count(c, self.g0[c], a, b)
+            pe = g.Pe
+            n = grid_count(pe, self.g0[c], a, b)
             if ex:
                 for o in ex:
-                    n += self._grid_count(c, o, a, b)
+                    n += grid_count(pe, o, a, b)
         if n:
             self.c["pings"] += n
-            self.gp[self.gi[c]] += n
-        self.pfrom[c] = b
+            self.gp[gi] += n
+        pfrom[c] = b
 
-    def _reset_pings(self: Fleet, c: int, m: float, h0: float | None = None) -> None:
+    def _reset_pings(
+        self: Fleet, c: int, m: float, h0: float | None = None, g: GroupCfg | None = None
+    ) -> None:
         """The client handled server messages from ``h0`` (the reactor turned to them) to
-        ``m`` (the last one; ``h0`` defaults to ``m``): the ping timer starts again.
+        ``m`` (the last one; ``h0`` defaults to ``m``): the ping timer starts again (``g``:
+        the group of ``c``, where the caller has it).
 
         Each message cancels the pinger's current call (the one scheduled last, by a reset
         or by a ping's answer) and schedules a new one. If that call has already fired (its
@@ -155,8 +168,9 @@ class Pings:
         """
         if h0 is None:
             h0 = m
-        g = self.gcfg[self.gi[c]]
-        self._count_pings(c, h0)
+        if g is None:
+            g = self.gcfg[self.gi[c]]
+        self._count_pings(c, h0, g)
         self.pfrom[c] = max(self.pfrom[c], m)  # the tracked loop's pings due meanwhile: cancelled
         ex = self.extra.get(c) if self.extra else None
         if not ex and g.Rp == 0.0 and g.jit is None:
@@ -228,8 +242,7 @@ class Pings:
             self._at(p, self._on_ping, c, tok)
 
     def _on_ping(self: Fleet, c: int, tok: int, ev: simpy.Event) -> None:
-        if c in self.lazy:  # first: the completion's reset may have cancelled this ping
-            self._settle(c, self.env.now)
+        self._settle(c, self.env.now)  # first: the completion's reset may have cancelled this ping
         if self.ptok[c] != tok:
             return
         self.ptok[c] = 0
@@ -264,8 +277,7 @@ class Pings:
 
     def _ping_yes(self: Fleet, c: int, t: float) -> None:
         """The answer "messages: true" reached the client at ``t``: an urgent exchange."""
-        if c in self.lazy:
-            self._settle(c, t)
+        self._settle(c, t)
         if self.downs and t < self.down[c]:
             return
         if c in self.xing:
@@ -283,4 +295,4 @@ class Pings:
             self._ensure_x(c)
             return
         self.c["pings_found"] += 1
-        self._urgent_now(c, t)
+        self._urgent_now(c, t, self.gcfg[self.gi[c]])

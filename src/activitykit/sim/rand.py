@@ -14,6 +14,7 @@ import math
 import struct
 import zlib
 from collections.abc import Callable
+from itertools import chain, repeat
 from statistics import NormalDist
 
 import numpy as np
@@ -44,7 +45,7 @@ class Streams:
     def uniform(self, purpose: str) -> Callable[[], float]:
         """A buffered U[0, 1) sampler."""
         g = self.rng(purpose)
-        return _Buffered(lambda n: g.random(n))
+        return _buffered(lambda n: g.random(n))
 
     def sampler(self, purpose: str, dist: object) -> Callable[[], float]:
         return make_sampler(dist, self.rng(purpose))
@@ -87,34 +88,17 @@ class Keyed:
         return dist_quantile(self.dist, ((z >> 11) + 0.5) * 2.0**-53)
 
 
-class _Buffered:
-    """Hands out values of a block-drawing function one at a time."""
-
-    __slots__ = ("_buf", "_draw", "_i")
-
-    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
-        self._draw = draw
-        self._buf: list[float] = []
-        self._i = 0
-
-    def __call__(self) -> float:
-        i = self._i
-        buf = self._buf
-        if i >= len(buf):
-            buf = self._buf = self._draw(BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return buf[i]
+def _buffered(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
+    """Hands out values of a block-drawing function one at a time: the blocks, drawn as
+    they are needed, chained, and the chain's ``__next__`` as the sampler (a C call per
+    value: the hot path draws a few per activity, and a Python frame each was a measurable
+    share of it). The values and the moments of the draws are those of a block buffer."""
+    return chain.from_iterable(iter(lambda: draw(BLOCK).tolist(), None)).__next__
 
 
-class _Const:
-    __slots__ = ("value",)
-
-    def __init__(self, value: float) -> None:
-        self.value = float(value)
-
-    def __call__(self) -> float:
-        return self.value
+def _const(value: float) -> Callable[[], float]:
+    """A sampler always giving ``value`` (``Fixed``), a C call too."""
+    return repeat(float(value)).__next__
 
 
 def _lognormal_mu(dist: LogNormal) -> float:
@@ -125,14 +109,14 @@ def _lognormal_mu(dist: LogNormal) -> float:
 def make_sampler(dist: object, rng: np.random.Generator) -> Callable[[], float]:
     """A zero-argument callable drawing from a scenario distribution (``Dist``)."""
     if isinstance(dist, Fixed):
-        return _Const(dist.value)
+        return _const(dist.value)
     if isinstance(dist, Exponential):
-        return _Buffered(lambda n: rng.exponential(dist.mean, n))
+        return _buffered(lambda n: rng.exponential(dist.mean, n))
     if isinstance(dist, Uniform):
-        return _Buffered(lambda n: rng.uniform(dist.low, dist.high, n))
+        return _buffered(lambda n: rng.uniform(dist.low, dist.high, n))
     if isinstance(dist, LogNormal):
         mu = _lognormal_mu(dist)
-        return _Buffered(lambda n: rng.lognormal(mu, dist.sigma, n))
+        return _buffered(lambda n: rng.lognormal(mu, dist.sigma, n))
     raise TypeError(
         f"unknown distribution {dist!r}; expected Fixed, Exponential, Uniform, LogNormal"
     )
