@@ -21,7 +21,6 @@ import pandas as pd
 
 from .headline import headline
 from .metrics import (
-    LATENCY_PHASES,
     activity_table,
     busy_intervals,
     flat_figures,
@@ -31,6 +30,7 @@ from .metrics import (
     open_ages,
     queue_waits,
 )
+from .names import LATENCY_PHASES, SUMMARY_COLUMNS, SUMMARY_EVENTS
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
@@ -47,30 +47,6 @@ __all__ = [
     "write_summary",
 ]
 
-#: Record kinds the summary reads; exchanges, deliveries and results (most of a trace) are
-#: only counted.
-SUMMARY_EVENTS: tuple[str, ...] = ("created", "transition", "enqueue", "consume", "ack", "fault")
-#: The fields of those records it reads (the rest of a million-activity trace would only
-#: cost memory).
-SUMMARY_COLUMNS: tuple[str, ...] = (
-    "t",
-    "event",
-    "activity",
-    "computer",
-    "group",
-    "kind",
-    "type",
-    "state",
-    "from",
-    "to",
-    "deliver_after",
-    "depends_on",
-    "progress_of",
-    "threshold",
-    "parent",
-    "handler",
-    "fault",
-)
 _PHASES = {
     "to_start": "created -> first In Progress",
     "run": "first In Progress -> final state",
