@@ -156,13 +156,15 @@ def _summary(
     by_event: dict[str, int],
     error: Exception | None,
     started: float,
+    activities: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """summary.json as a dict, with the activity table and measures it was computed from;
-    ``frame``: the records (``_simulate``'s), as a DataFrame or a table yet to become one."""
+    ``frame``: the records (``_simulate``'s), as a DataFrame or a table yet to become one;
+    ``activities``: their activity table, if already made."""
     from .reports.summary import summarise_run
     from .trace import as_frame
 
-    summary, acts, measured = summarise_run(scenario, sim, as_frame(frame), by_event)
+    summary, acts, measured = summarise_run(scenario, sim, as_frame(frame), by_event, activities)
     if error is not None:
         summary["error"] = error_text(error)
     summary["wall_seconds_total"] = time.perf_counter() - started
@@ -332,31 +334,51 @@ class _Written:
     error: Exception | None
 
     def write(
-        self, started: float, figures: FigurePool | None
+        self, started: float, figures: FigurePool | None, *, early: bool = False
     ) -> tuple[dict[str, Any], Path | None, str | None]:
         """summary.json and (when asked) report.html; the summary, the report's path and
-        the warning to print when the report could not be written (then its path is None)."""
+        the warning to print when the report could not be written (then its path is None).
+        ``early``: ask ``figures`` for the ``render.EARLY_FIGURES`` as soon as the activity
+        table is made, before the summary (a ``ForkedPool`` then draws them meanwhile)."""
+        from .reports.metrics import activity_table
         from .trace import as_frame
 
         frame = as_frame(self.records)
         del self.records  # the frame holds the records now; the table goes
+        acts = activity_table(frame)
+        run = self._run(frame, acts) if self.scenario.output.report else None
+        if early and figures is not None and run is not None:
+            from .reports.render import DRAW_ORDER, EARLY_FIGURES
+
+            for name in DRAW_ORDER[: len(EARLY_FIGURES)]:
+                figures.submit(name, run)
         summary, acts, measured = _summary(
-            self.scenario, self.sim, frame, self.by_event, self.error, started
+            self.scenario, self.sim, frame, self.by_event, self.error, started, acts
         )
+        del frame
         _write_summary(self.stage, summary, self.trace_path)
-        if not self.scenario.output.report:
+        if run is None:
             return summary, None, None
-        from .reports.run import read_scenario, run_data
         from .reports.summary import strict
 
-        run = run_data(
+        run.summary = strict(summary)
+        run.__dict__["measures"] = measured  # the cached property's value, as in run_data
+        report, warning = _report_or_warning(run, self.final, figures)
+        return summary, report, warning
+
+    def _run(self, frame: pd.DataFrame, acts: pd.DataFrame) -> RunData:
+        """The report's ``RunData`` before the summary is computed: its window ends where
+        the simulation did, as summary.json's ``end_t`` says (the summary is added once
+        computed)."""
+        from .reports.run import read_scenario, run_data
+
+        return run_data(
             self.stage,
             frame,
-            strict(summary),
+            {"end_t": float(self.sim.end_t)},
             read_scenario(self.stage / "scenario.effective.yaml"),
             trace_path=self.trace_path,
             activities=acts,
-            measured=measured,
             # a finished run was checked record by record as it ran (sim.simulate check=True)
             checked=(
                 self.sim.checked_with
@@ -364,9 +386,6 @@ class _Written:
                 else None
             ),
         )
-        del frame
-        report, warning = _report_or_warning(run, self.final, figures)
-        return summary, report, warning
 
     def write_forked(self, elapsed: float) -> tuple[dict[str, Any], Path | None, str | None]:
         """``write`` in the figure worker, its figures drawn by children it forks with the
@@ -375,7 +394,7 @@ class _Written:
         from .reports.render import ForkedPool
 
         with ForkedPool() as figures:
-            return self.write(time.perf_counter() - elapsed, figures)
+            return self.write(time.perf_counter() - elapsed, figures, early=True)
 
 
 #: Seconds to wait for the figure worker's summary and report before writing them here

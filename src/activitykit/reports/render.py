@@ -353,13 +353,15 @@ class ForkedPool(FigurePool):
     it is then (the ``EARLY_FIGURES`` need nothing more), the others once the tables of the
     other figures are computed and cached on the run (``figure_tables``, which the report's
     tables read too). Their jobs are the figures' names, taken from one queue as each child
-    becomes free.
+    becomes free. A figure asked for again is the same job (a caller may ask for the early
+    figures before the rest of the run is computed, and its report for them all again).
     """
 
     def __init__(self, workers: int = 2) -> None:
         self._workers = workers
         self._pids: list[int] = []
         self._channels: list[tuple[IO[bytes], IO[bytes]]] = []
+        self._named: dict[str, Future[bytes]] = {}
         self._start_feeding()
 
     def submit(self, name: str, run: RunData) -> Future[bytes]:
@@ -367,13 +369,16 @@ class ForkedPool(FigurePool):
             self._run = run
         elif run is not self._run:
             raise ValueError("a ForkedPool draws the figures of one run")
+        if name in self._named:
+            return self._named[name]
         if not self._pids:
             self._fork(run)
         if name not in EARLY_FIGURES and len(self._pids) < self._workers:
             figure_tables(run)
             while len(self._pids) < self._workers:
                 self._fork(run)
-        return self._ask(name + "\n")
+        self._named[name] = self._ask(name + "\n")
+        return self._named[name]
 
     def _fork(self, run: RunData) -> None:
         (jobs_r, jobs_w), (answers_r, answers_w) = os.pipe(), os.pipe()
@@ -430,7 +435,7 @@ class ForkedPool(FigurePool):
         for _, answers in self._channels:
             with contextlib.suppress(OSError):
                 answers.close()
-        self._pids, self._channels, self._run = [], [], None
+        self._pids, self._channels, self._run, self._named = [], [], None, {}
 
     def _busy(self) -> bool:
         return any(not f.done() for f in self._asked)

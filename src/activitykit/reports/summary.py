@@ -70,12 +70,13 @@ def summarise_run(
     sim: SimResult,
     frame: pd.DataFrame,
     records_by_event: Mapping[str, int],
+    activities: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """summary.json as a dict, with the activity table and the ``metrics.measures`` it was
     computed from (a report of the same run starts from them instead of again from the
     trace); ``frame`` holds the trace's records (at least
     ``SUMMARY_EVENTS``, as ``trace.as_frame`` gives them), ``records_by_event`` the count
-    of every record kind.
+    of every record kind; ``activities``: its ``activity_table``, if already made.
 
     Latencies, throughput, queue wait and utilisation cover the window from the warm-up to
     the end of the run (activities created in the warm-up are left out); counts of
@@ -83,7 +84,7 @@ def summarise_run(
     None.
     """
     end, warmup = float(sim.end_t), scenario.warmup
-    acts = activity_table(frame)
+    acts = activity_table(frame) if activities is None else activities
     measured = measures(
         acts,
         queue_waits(frame),
