@@ -392,7 +392,7 @@ class ForkedPool(FigurePool):
             try:
                 keep = (jobs_r, answers_w)
                 others = [f.fileno() for channel in self._channels for f in channel]
-                for fd in (jobs_w, answers_r, *others):
+                for fd in (jobs_w, answers_r, *others, *_PIPES):
                     os.close(fd)
                 _detach_stdio()
                 _watch(os.getppid())
@@ -495,6 +495,10 @@ def _watch(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+#: The pipes this worker serves its pool on, when not stdin and stdout (a forked worker).
+_PIPES: tuple[int, ...] = ()
 
 
 def _detach_stdio() -> None:
@@ -604,6 +608,7 @@ def _warm_up() -> None:
 
 def _worker(parent: int, fds: list[int]) -> None:
     """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
+    global _PIPES
     # Ctrl-C is the parent's to handle (it closes the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Below the parent (and the forked workers with it): while it simulates, the import
@@ -638,6 +643,7 @@ def _worker(parent: int, fds: list[int]) -> None:
                     os.close(fd)
             _watch(me)
             try:  # whatever happens, this copy of the first worker never returns into it
+                _PIPES = (jobs_fd, answers_fd)  # not for a ForkedPool's children to hold
                 _serve(os.fdopen(jobs_fd, "rb"), os.fdopen(answers_fd, "wb"))
             finally:
                 os._exit(0)
