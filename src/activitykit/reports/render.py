@@ -139,7 +139,7 @@ def with_tables(view: RunData, tables: dict[str, Any]) -> RunData:
     return out
 
 
-#: How much lower the workers' priority is than their parent's (``os.nice``).
+#: How much lower the workers' priority is than their parent's while they import (``os.nice``).
 WORKER_NICENESS = 5
 
 
@@ -606,14 +606,14 @@ def _warm_up() -> None:
     figure_png(fig)
 
 
-def _worker(parent: int, fds: list[int]) -> None:
-    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
-    global _PIPES
-    # Ctrl-C is the parent's to handle (it closes the pool).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Below the parent (and the forked workers with it): while it simulates, the import
-    # takes the time the simulation and the checker leave, and once the figures are asked
-    # for, the parent's own share of the report keeps a core, as it ends the command.
+def _import() -> None:
+    """What the figures and a run's report need, imported below the parent's priority.
+
+    While the parent simulates, the import takes only the time the simulation and the
+    checker leave. The thread that imports is the one lowered (on Linux a thread's own
+    niceness; elsewhere the whole worker's): once the simulation ends, the report that ends
+    the command is drawn and written at the parent's priority, which a process cannot raise
+    back by itself."""
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     import matplotlib
@@ -627,6 +627,15 @@ def _worker(parent: int, fds: list[int]) -> None:
     from .. import runner  # noqa: F401
     from . import html, summary  # noqa: F401
 
+
+def _worker(parent: int, fds: list[int]) -> None:
+    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
+    global _PIPES
+    # Ctrl-C is the parent's to handle (it closes the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    importing = threading.Thread(target=_import, name="import")
+    importing.start()
+    importing.join()
     # Every object so far lives as long as the worker: the collector need not visit them
     # again (a tenth of drawing the figures), and the forked workers share their pages.
     gc.freeze()
