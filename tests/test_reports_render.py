@@ -213,3 +213,31 @@ def test_a_worker_whose_parent_stopped_listening_leaves_quietly() -> None:
     err = proc.stderr.read()
     proc.stderr.close()
     assert b"Traceback" not in err, err.decode()
+
+
+def test_children_forked_with_the_run_draw_the_report_this_process_would(run, tmp_path) -> None:
+    from activitykit.reports.render import ForkedPool
+
+    alone = write_report(run, tmp_path / "a" / "report.html", check=False)
+    with ForkedPool() as pool:
+        forked = write_report(run, tmp_path / "b" / "report.html", check=False, figures=pool)
+        children = list(pool._pids)
+    assert len(children) == 2
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)  # waited for
+    assert forked.read_bytes() == alone.read_bytes()
+    for p in alone.with_suffix("").iterdir():
+        assert (forked.with_suffix("") / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_a_call_runs_in_the_worker_and_an_unanswered_one_does_not_hold_up_close() -> None:
+    import time
+
+    with FigurePool(workers=1) as pool:
+        assert pool.call(os.getpid).result(timeout=120) == pool._procs[0].pid
+        assert pool.ready()
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            pool.call(divmod, 1, 0).result(timeout=60)
+        pool.call(time.sleep, 60)  # given up on (Ctrl-C, say): close ends the worker
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 10
+    assert all(proc.poll() is not None for proc in pool._procs)

@@ -402,3 +402,95 @@ def test_a_failing_simulation_is_a_result_not_an_exception(
     assert isinstance(result.error, InputError) and result.exit_code == 2
     assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "d")]) == 2
     assert "needs deliver_after" in capsys.readouterr().err
+
+
+def _report_files(run_dir: Path) -> dict[str, bytes]:
+    files = {p.name: p.read_bytes() for p in (run_dir / "report").iterdir()}
+    files["report.html"] = (run_dir / "report.html").read_bytes()
+    return files
+
+
+def _ready_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run gets a figure pool that has started, however short the simulation."""
+    import contextlib
+    import time
+
+    from activitykit import runner
+    from activitykit.reports.render import FigurePool
+
+    class Started:
+        def __init__(self, pool: FigurePool) -> None:
+            self.pool = pool
+
+        def take(self) -> FigurePool:
+            return self.pool
+
+    @contextlib.contextmanager
+    def figure_pool(scenario):  # type: ignore[no-untyped-def]
+        with FigurePool() as pool:
+            deadline = time.monotonic() + 120
+            while not pool.ready() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            yield Started(pool)
+
+    monkeypatch.setattr(runner, "_figure_pool", figure_pool)
+
+
+def test_the_figure_worker_writes_the_summary_and_report_this_process_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a started figure pool, the worker summarises the run and writes its report
+    (this process never computes the summary): the same files, byte for byte."""
+    from activitykit import runner
+
+    scenario = load_scenario(small(tmp_path), ["output.report=true", "duration=3600"])
+    here = run_scenario(scenario, tmp_path / "here")  # too short for a pool: all here
+    assert here.report_path is not None
+    _ready_pool(monkeypatch)
+    calls: list[object] = []
+    real = runner._summary
+    monkeypatch.setattr(runner, "_summary", lambda *a: calls.append(a) or real(*a))
+    there = run_scenario(scenario, tmp_path / "there")
+    assert calls == []  # summarised in the worker
+    assert there.report_path == tmp_path / "there" / "report.html"
+    assert there.trace_path is not None and here.trace_path is not None
+    assert there.trace_path.read_bytes() == here.trace_path.read_bytes()
+    timing = ("wall_seconds", "wall_seconds_total")
+    a, b = (json.loads((r / "summary.json").read_text()) for r in (here.out_dir, there.out_dir))
+    assert {k: v for k, v in a.items() if k not in timing} == {
+        k: v for k, v in b.items() if k not in timing
+    }
+    assert there.summary["activities"] == here.summary["activities"]
+    assert there.summary["wall_seconds_total"] >= there.summary["wall_seconds"]
+    ours, theirs = _report_files(here.out_dir), _report_files(there.out_dir)
+    assert sorted(ours) == sorted(theirs)
+    for name, body in ours.items():
+        if name == "report.html":  # the page's title names the run directory
+            body = body.replace(b"activitykit report: here", b"activitykit report: there")
+        assert theirs[name] == body, name
+
+
+def test_a_failing_figure_worker_leaves_the_run_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from activitykit.reports import render
+
+    scenario = load_scenario(small(tmp_path), ["output.report=true"])
+    here = run_scenario(scenario, tmp_path / "here")
+    _ready_pool(monkeypatch)
+
+    def broken(self, fn, *args):  # type: ignore[no-untyped-def]
+        from concurrent.futures import Future
+
+        failed: Future[object] = Future()
+        failed.set_exception(RuntimeError("figure worker failed: gone"))
+        return failed
+
+    monkeypatch.setattr(render.FigurePool, "call", broken)
+    there = run_scenario(scenario, tmp_path / "there")
+    assert "the report worker failed" in capsys.readouterr().err
+    assert there.conformant and there.report_path is not None
+    assert there.summary["activities"] == here.summary["activities"]
+    assert (there.out_dir / "report" / "latency.png").read_bytes() == (
+        here.out_dir / "report" / "latency.png"
+    ).read_bytes()

@@ -9,6 +9,13 @@
 - write: ``summary.json`` and, when asked, ``report.html`` from the same records, activity
   table and measures (nothing is read back or computed twice).
 
+With a report to write and the report's figure worker started while the simulation ran
+(``reports.render.LaterPool``), the last two phases run in that worker, handed the records
+once: it has imported pandas and matplotlib on the other core meanwhile, and its children,
+forked with the run in memory, draw the figures (``render.ForkedPool``). This process then
+never imports pandas, networkx or the report code. Should the worker fail, this process
+summarises and writes the run itself.
+
 A run that fails while simulating (the online checker objects, or the simulator raises) is
 still a result: its ``RunResult`` carries the error and the summary of the trace up to the
 failure, and nothing escapes. What the run directory holds, and how it is replaced whole
@@ -34,6 +41,7 @@ from .scenario import Scenario, scenario_from_data
 
 if TYPE_CHECKING:  # the simulator and pandas are imported when a run starts
     import pandas as pd
+    import pyarrow as pa
 
     from .reports.render import FigurePool, LaterPool
     from .reports.run import RunData
@@ -116,22 +124,23 @@ def run_scenario(
     started = time.perf_counter()
     scenario = _build(scenario, seed, trace_format)
     if out_dir is None:
-        sim, frame, by_event, error = _simulate(scenario, None, progress, started)
-        summary, _, _ = _summary(scenario, sim, frame, by_event, error, started)
+        sim, records, by_event, error = _simulate(scenario, None, progress, started)
+        summary, _, _ = _summary(scenario, sim, records, by_event, error, started)
         return RunResult(None, summary, sim, scenario, error=error)
     target = Path(out_dir)
     with run_directory(target, scenario) as stage, _figure_pool(scenario) as pool:
         trace_path = stage / TRACE_FILES[scenario.output.trace_format]
-        sim, frame, by_event, error = _simulate(scenario, trace_path, progress, started)
-        summary, acts, measured = _summary(scenario, sim, frame, by_event, error, started)
-        _write_summary(stage, summary, trace_path)
-        report = None
-        if scenario.output.report:
-            figures = pool.take() if pool is not None else None
-            report = _report(
-                stage, target, trace_path, sim, error, frame, acts, measured, summary, figures
-            )
-        del frame, acts  # the trace in memory, before the directory is committed
+        sim, records, by_event, error = _simulate(scenario, trace_path, progress, started)
+        figures = pool.take() if pool is not None else None
+        job = _Written(stage, target, trace_path, scenario, sim, records, by_event, error)
+        del records  # the job holds them; dropped with it, before the directory is committed
+        written = _written_by_worker(figures, job, started) if figures is not None else None
+        if written is None:
+            written = job.write(started, figures)
+        del job
+        summary, report, warning = written
+        if warning:
+            print(warning, file=sys.stderr)
         final = finish_run_directory(
             stage, target, scenario, trace_path, by_event, error_text(error) if error else None
         )
@@ -143,15 +152,19 @@ def run_scenario(
 def _summary(
     scenario: Scenario,
     sim: SimResult,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pa.Table,
     by_event: dict[str, int],
     error: Exception | None,
     started: float,
+    activities: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """summary.json as a dict, with the activity table and measures it was computed from."""
+    """summary.json as a dict, with the activity table and measures it was computed from;
+    ``frame``: the records (``_simulate``'s), as a DataFrame or a table yet to become one;
+    ``activities``: their activity table, if already made."""
     from .reports.summary import summarise_run
+    from .trace import as_frame
 
-    summary, acts, measured = summarise_run(scenario, sim, frame, by_event)
+    summary, acts, measured = summarise_run(scenario, sim, as_frame(frame), by_event, activities)
     if error is not None:
         summary["error"] = error_text(error)
     summary["wall_seconds_total"] = time.perf_counter() - started
@@ -171,17 +184,22 @@ def _build(scenario: Scenario, seed: int | None, trace_format: str | None) -> Sc
 # --- simulate -------------------------------------------------------------------------------
 def _simulate(
     scenario: Scenario, trace_path: Path | None, progress: bool, started: float
-) -> tuple[SimResult, pd.DataFrame, dict[str, int], Exception | None]:
+) -> tuple[SimResult, pd.DataFrame | pa.Table, dict[str, int], Exception | None]:
     """Run the simulator; the trace as the summary (and the report) reads it; the error of
     a failed run.
 
     The records are never read back from a Parquet trace: its writer keeps the Arrow
     batches it writes (every record when a report is asked for, else what the summary
-    reads), so the file is written once and parsed never.
+    reads), so the file is written once and parsed never. They are handed on as that
+    Arrow table (``trace.as_frame`` makes the DataFrame where the summary is computed: see
+    the module docstring); a JSON Lines trace is read back into a DataFrame.
     """
-    from .reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .reports.names import SUMMARY_COLUMNS, SUMMARY_EVENTS
     from .sim import simulate
-    from .trace import ParquetTraceWriter, TableTraceWriter, as_frame, count_events, open_writer
+    from .trace import ParquetTraceWriter, TableTraceWriter, event_counts, open_writer
 
     everything = trace_path is not None and scenario.output.report
     subset = {"keep_events": SUMMARY_EVENTS, "keep_columns": SUMMARY_COLUMNS}
@@ -206,17 +224,21 @@ def _simulate(
         writer.close()
         if bar is not None:
             bar.close()
+    records: pd.DataFrame | pa.Table
     if isinstance(writer, TableTraceWriter | ParquetTraceWriter):
-        table = writer.table()
-        by_event = dict(sorted(writer.counts.items())) if writer.counts else count_events(table)
-        frame = as_frame(table, events=None if everything else SUMMARY_EVENTS)
-        del table
+        records = writer.table()
+        by_event = dict(sorted(writer.counts.items())) if writer.counts else event_counts(records)
+        if not everything:  # what the summary reads (as_frame's ``events``, on the table)
+            keep = pc.is_in(records["event"], value_set=pa.array(SUMMARY_EVENTS))
+            records = records.filter(keep)
+        end_t = pc.max(records["t"]).as_py() if records.num_rows else 0.0
     else:
         assert trace_path is not None
-        frame, by_event = read_back(trace_path, scenario.output.trace_format, everything)
+        records, by_event = read_back(trace_path, scenario.output.trace_format, everything)
+        end_t = float(records["t"].max()) if len(records) else 0.0
     if result is None:
-        result = _failed_result(scenario, error, frame, by_event, time.perf_counter() - started)
-    return result, frame, by_event, error
+        result = _failed_result(scenario, error, end_t, by_event, time.perf_counter() - started)
+    return result, records, by_event, error
 
 
 def read_back(
@@ -239,15 +261,16 @@ def read_back(
 def _failed_result(
     scenario: Scenario,
     exc: Exception | None,
-    frame: pd.DataFrame,
+    end_t: float,
     by_event: Mapping[str, int],
     wall: float,
 ) -> SimResult:
-    """A SimResult for a run that stopped early: the trace up to the failure."""
+    """A SimResult for a run that stopped early: the trace up to the failure (its last
+    record at ``end_t``)."""
     from .sim.result import SimResult, SimulationInvariantError
 
     return SimResult(
-        end_t=float(frame["t"].max()) if len(frame) else 0.0,
+        end_t=float(end_t),
         records=int(sum(by_event.values())),
         events=0,
         wall_seconds=wall,
@@ -295,36 +318,113 @@ def _write_summary(out_dir: Path, summary: dict[str, Any], trace_path: Path | No
     write_summary(Path(out_dir) / "summary.json", summary)
 
 
-def _report(
-    stage: Path,
-    final: Path,
-    trace_path: Path,
-    sim: SimResult,
-    error: Exception | None,
-    frame: pd.DataFrame,
-    acts: pd.DataFrame,
-    measured: dict[str, Any],
-    summary: dict[str, Any],
-    pool: FigurePool | None,
-) -> Path | None:
-    """report.html from the run in memory: the records, activity table and measures the
-    summary was computed from, the summary as summary.json holds it, the effective
-    scenario as its file holds it; what ``activitykit report`` would read back."""
-    from .reports.run import read_scenario, run_data
-    from .reports.summary import strict
+@dataclass
+class _Written:
+    """What is left of a run once simulated: its summary and report to compute and write
+    into the staged directory ``stage`` (``final``: where the run will be), here or in the
+    figure worker (``_written_by_worker``), which is sent this object once."""
 
-    run = run_data(
-        stage,
-        frame,
-        strict(summary),
-        read_scenario(stage / "scenario.effective.yaml"),
-        trace_path=trace_path,
-        activities=acts,
-        measured=measured,
-        # a finished run was checked record by record as it ran (sim.simulate check=True)
-        checked=sim.checked_with if error is None and sim.checked_with != "none" else None,
-    )
-    return write_report_or_warn(run, final, pool)
+    stage: Path
+    final: Path
+    trace_path: Path
+    scenario: Scenario
+    sim: SimResult
+    records: pd.DataFrame | pa.Table
+    by_event: dict[str, int]
+    error: Exception | None
+
+    def write(
+        self, started: float, figures: FigurePool | None, *, early: bool = False
+    ) -> tuple[dict[str, Any], Path | None, str | None]:
+        """summary.json and (when asked) report.html; the summary, the report's path and
+        the warning to print when the report could not be written (then its path is None).
+        ``early``: ask ``figures`` for the ``render.EARLY_FIGURES`` as soon as the activity
+        table is made, before the summary (a ``ForkedPool`` then draws them meanwhile)."""
+        from .reports.metrics import activity_table
+        from .trace import as_frame
+
+        frame = as_frame(self.records)
+        del self.records  # the frame holds the records now; the table goes
+        acts = activity_table(frame)
+        run = self._run(frame, acts) if self.scenario.output.report else None
+        if early and figures is not None and run is not None:
+            from .reports.render import DRAW_ORDER, EARLY_FIGURES
+
+            for name in DRAW_ORDER[: len(EARLY_FIGURES)]:
+                figures.submit(name, run)
+        summary, acts, measured = _summary(
+            self.scenario, self.sim, frame, self.by_event, self.error, started, acts
+        )
+        del frame
+        _write_summary(self.stage, summary, self.trace_path)
+        if run is None:
+            return summary, None, None
+        from .reports.summary import strict
+
+        run.summary = strict(summary)
+        run.__dict__["measures"] = measured  # the cached property's value, as in run_data
+        report, warning = _report_or_warning(run, self.final, figures)
+        return summary, report, warning
+
+    def _run(self, frame: pd.DataFrame, acts: pd.DataFrame) -> RunData:
+        """The report's ``RunData`` before the summary is computed: its window ends where
+        the simulation did, as summary.json's ``end_t`` says (the summary is added once
+        computed)."""
+        from .reports.run import read_scenario, run_data
+
+        return run_data(
+            self.stage,
+            frame,
+            {"end_t": float(self.sim.end_t)},
+            read_scenario(self.stage / "scenario.effective.yaml"),
+            trace_path=self.trace_path,
+            activities=acts,
+            # a finished run was checked record by record as it ran (sim.simulate check=True)
+            checked=(
+                self.sim.checked_with
+                if self.error is None and self.sim.checked_with != "none"
+                else None
+            ),
+        )
+
+    def write_forked(self, elapsed: float) -> tuple[dict[str, Any], Path | None, str | None]:
+        """``write`` in the figure worker, its figures drawn by children it forks with the
+        run in memory; ``elapsed``: the run's seconds so far (summary ``wall_seconds_total``
+        counts on from there)."""
+        from .reports.render import ForkedPool
+
+        with ForkedPool() as figures:
+            return self.write(time.perf_counter() - elapsed, figures, early=True)
+
+
+#: Seconds to wait for the figure worker's summary and report before writing them here
+#: (a million-activity run's take a minute; a worker this late is stuck).
+WORKER_WAIT = 900.0
+
+
+def _written_by_worker(
+    pool: FigurePool, job: _Written, started: float
+) -> tuple[dict[str, Any], Path | None, str | None] | None:
+    """``job.write`` done by the pool's worker, or None when it cannot be (the worker still
+    starting, a failed run, a JSON Lines trace, the worker failing): this process then
+    does it. A worker that fails or is stuck is stopped first, so that no two processes
+    write the run's files."""
+    import pyarrow as pa
+
+    # a DataFrame was read back from a JSON Lines trace: pandas is here anyway
+    if not (pool.ready() and job.error is None and isinstance(job.records, pa.Table)):
+        return None
+    try:
+        future = pool.call(job.write_forked, time.perf_counter() - started)
+        return future.result(timeout=WORKER_WAIT)  # type: ignore[no-any-return]
+    except Exception as exc:  # (no room for the job's file, a bug): written here
+        pool.stop()
+        print(
+            f"activitykit run: note: the report worker failed ({type(exc).__name__}: {exc}); "
+            "writing the summary and report here",
+            file=sys.stderr,
+        )
+        return None
 
 
 @contextlib.contextmanager
@@ -350,16 +450,25 @@ def write_report_or_warn(
     """report.html via the reports package; a failing report does not lose the run.
     ``out_dir``: the run directory, or its ``RunData`` already in memory; ``figures``:
     see ``reports.write_report``."""
+    report, warning = _report_or_warning(out_dir, final, figures)
+    if warning:
+        print(warning, file=sys.stderr)
+    return report
+
+
+def _report_or_warning(
+    out_dir: Path | RunData, final: Path, figures: FigurePool | None
+) -> tuple[Path | None, str | None]:
+    """``write_report_or_warn``'s report, and its warning instead of printing it (a worker
+    writing the report hands it to the process whose stderr the user reads)."""
     from .reports import write_report
 
     try:
-        return Path(write_report(out_dir, figures=figures))
+        return Path(write_report(out_dir, figures=figures)), None
     except InputError:
         raise
     except Exception as exc:  # the run's results are on disk; say what failed and go on
-        print(
+        return None, (
             f"activitykit run: warning: report.html not written ({type(exc).__name__}: {exc}); "
-            f"retry with: activitykit report {final}",
-            file=sys.stderr,
+            f"retry with: activitykit report {final}"
         )
-        return None

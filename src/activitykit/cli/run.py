@@ -88,7 +88,7 @@ def _fmt(value: Any, unit: str = "s") -> str:
 
 def _latency_row(label: str, phase: str, st: Mapping[str, Any]) -> str:
     """One latency line: covered and open counts, percentiles (">= x" for lower bounds)."""
-    from ..reports.metrics import bound_text
+    from ..reports.names import bound_text
 
     pct = "".join(f"{bound_text(dict(st), k) + 's':>12}" for k in ("p50", "p90", "p99"))
     return (
@@ -118,7 +118,7 @@ def headline_lines(summary: Mapping[str, Any]) -> list[str]:
 def summary_table(summary: Mapping[str, Any]) -> str:
     """A short human summary of ``summary.json`` (what ``activitykit run`` prints)."""
     from ..model import State
-    from ..reports.metrics import LATENCY_PHASES
+    from ..reports.names import LATENCY_PHASES
 
     order = tuple(s.value for s in State)
     acts = summary["activities"]

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .metrics import HEADLINE_FIGURES, figure_unit
+from .names import HEADLINE_FIGURES, figure_unit
 
 if TYPE_CHECKING:
     from ..scenario import Scenario

@@ -11,11 +11,18 @@ process writes the report's tables and exports. The PNG files are the ones
 
 A machine with a single usable CPU gets no pool (``FigurePool.wanted``): the workers would
 only take turns with the simulation.
+
+A pool's worker also runs a function it is sent (``FigurePool.call``): ``activitykit run``
+sends it the run's records once, and the worker summarises the run and writes its whole
+report, with pandas and matplotlib imported long before; its own figures are then drawn by
+children it forks with the run in memory (``ForkedPool``), so no copy of the run is written
+or read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import queue
@@ -25,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Any
 
@@ -36,6 +44,7 @@ __all__ = [
     "EARLY_FIGURES",
     "FIGURE_NAMES",
     "FigurePool",
+    "ForkedPool",
     "LaterPool",
     "early_view",
     "figure_tables",
@@ -130,7 +139,7 @@ def with_tables(view: RunData, tables: dict[str, Any]) -> RunData:
     return out
 
 
-#: How much lower the workers' priority is than their parent's (``os.nice``).
+#: How much lower the workers' priority is than their parent's while they import (``os.nice``).
 WORKER_NICENESS = 5
 
 
@@ -144,7 +153,9 @@ class FigurePool:
     without an ``if __name__ == "__main__"`` guard would run twice. A job is one line on
     a worker's job pipe (stdin for the first; the run's view files, the figure's name); the
     answer is ``ok <n>`` and the PNG's n bytes on its answer pipe (stdout), or
-    ``error <n>`` and a message.
+    ``error <n>`` and a message. A worker says ``ready`` once it has imported (``ready``);
+    ``call`` jobs are ``call`` and a file holding the function and its arguments, answered
+    with the pickled result.
     """
 
     def __init__(self, workers: int = 2) -> None:
@@ -173,15 +184,23 @@ class FigurePool:
             (os.fdopen(jobs_w, "wb"), os.fdopen(answers_r, "rb"))
             for (_, jobs_w), (answers_r, _) in extra
         ]
-        self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._feed, args=channel, daemon=True, name="figures")
-            for channel in self._channels
-        ]
-        for t in self._threads:
-            t.start()
-        self._run: RunData | None = None
+        self._start_feeding()
+        for channel in self._channels:
+            self._feed_channel(channel)
         self._views: list[str] = []  # the early view's file, then the tables' file
+
+    def _start_feeding(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._asked: list[Future[bytes]] = []
+        self._ready = threading.Event()
+        self._stopped = False
+        self._run: RunData | None = None
+
+    def _feed_channel(self, channel: tuple[IO[bytes], IO[bytes]]) -> None:
+        t = threading.Thread(target=self._feed, args=channel, daemon=True, name="figures")
+        self._threads.append(t)
+        t.start()
 
     @staticmethod
     def wanted() -> bool:
@@ -189,6 +208,42 @@ class FigurePool:
         from .._cpus import usable_cpus
 
         return usable_cpus() >= 2
+
+    def ready(self) -> bool:
+        """True once a worker has imported what it needs (a job now starts at once)."""
+        return self._ready.is_set()
+
+    def _ask(self, line: str) -> Future[bytes]:
+        if self._stopped:
+            raise RuntimeError("figure pool stopped")
+        done: Future[bytes] = Future()
+        self._asked = [f for f in self._asked if not f.done()]
+        self._asked.append(done)
+        self._jobs.put((line, done))
+        return done
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``fn(*args)`` run in a worker (both pickled: ``fn`` a module-level function or
+        a method of a picklable object); the future holds its result, or a RuntimeError
+        with the worker's message."""
+        path = self._dump((fn, args))
+        try:
+            raw = self._ask(f"call\t{path}\n")
+        except BaseException:
+            os.unlink(path)
+            raise
+        out: Future[Any] = Future()
+
+        def answered(f: Future[bytes]) -> None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            try:
+                out.set_result(pickle.loads(f.result()))
+            except BaseException as exc:
+                out.set_exception(exc)
+
+        raw.add_done_callback(answered)
+        return out
 
     def submit(self, name: str, run: RunData) -> Future[bytes]:
         """Draw figure ``name`` of ``run`` (see ``render_png``) in a worker.
@@ -203,9 +258,7 @@ class FigurePool:
         if name not in EARLY_FIGURES and len(self._views) == 1:
             self._views.append(self._dump(figure_tables(run)))
         paths = self._views if name not in EARLY_FIGURES else self._views[:1]
-        done: Future[bytes] = Future()
-        self._jobs.put(("\t".join([*paths, name]) + "\n", done))
-        return done
+        return self._ask("\t".join([*paths, name]) + "\n")
 
     @staticmethod
     def _dump(obj: object) -> str:
@@ -220,8 +273,17 @@ class FigurePool:
 
     def _feed(self, jobs: IO[bytes], answers: IO[bytes]) -> None:
         """One worker's jobs, in turn, taken from the shared queue as it becomes free."""
+        try:
+            started = answers.readline() == b"ready\n"
+        except (OSError, ValueError):
+            started = False
+        if started:
+            self._ready.set()
         while (job := self._jobs.get()) is not None:
             line, done = job
+            if not started:
+                done.set_exception(RuntimeError("figure worker failed: it did not start"))
+                continue
             try:
                 jobs.write(line.encode())
                 jobs.flush()
@@ -243,7 +305,20 @@ class FigurePool:
                 os.unlink(path)
         self._views = []
 
+    def _busy(self) -> bool:
+        """True when a worker may still be working: not yet started, or a job unanswered
+        (the caller was interrupted, or gave up on it)."""
+        return not self._ready.is_set() or any(not f.done() for f in self._asked)
+
+    def stop(self) -> None:
+        """End the workers now, whatever they are doing (jobs asked after fail)."""
+        self._stopped = True
+        for proc in self._procs:
+            proc.kill()  # those it forked see it gone and leave (_watch)
+
     def close(self) -> None:
+        if self._busy():  # no one waits for it: what it does would be thrown away
+            self.stop()
         for _ in self._threads:
             self._jobs.put(None)
         for t in self._threads:
@@ -268,6 +343,102 @@ class FigurePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ForkedPool(FigurePool):
+    """The figures of one run in memory, drawn by children forked with it: for a process
+    that has matplotlib imported already (a ``FigurePool`` worker writing a whole report).
+
+    Nothing is copied: the first child is forked at the first ``submit``, with the run as
+    it is then (the ``EARLY_FIGURES`` need nothing more), the others once the tables of the
+    other figures are computed and cached on the run (``figure_tables``, which the report's
+    tables read too). Their jobs are the figures' names, taken from one queue as each child
+    becomes free. A figure asked for again is the same job (a caller may ask for the early
+    figures before the rest of the run is computed, and its report for them all again).
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        self._workers = workers
+        self._pids: list[int] = []
+        self._channels: list[tuple[IO[bytes], IO[bytes]]] = []
+        self._named: dict[str, Future[bytes]] = {}
+        self._start_feeding()
+
+    def submit(self, name: str, run: RunData) -> Future[bytes]:
+        if self._run is None:
+            self._run = run
+        elif run is not self._run:
+            raise ValueError("a ForkedPool draws the figures of one run")
+        if name in self._named:
+            return self._named[name]
+        if not self._pids:
+            self._fork(run)
+        if name not in EARLY_FIGURES and len(self._pids) < self._workers:
+            figure_tables(run)
+            while len(self._pids) < self._workers:
+                self._fork(run)
+        self._named[name] = self._ask(name + "\n")
+        return self._named[name]
+
+    def _fork(self, run: RunData) -> None:
+        (jobs_r, jobs_w), (answers_r, answers_w) = os.pipe(), os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (jobs_r, jobs_w, answers_r, answers_w):
+                os.close(fd)
+            raise
+        if pid == 0:  # the child: its own pipes only, the run in memory, never returns
+            try:
+                keep = (jobs_r, answers_w)
+                others = [f.fileno() for channel in self._channels for f in channel]
+                for fd in (jobs_w, answers_r, *others, *_PIPES):
+                    os.close(fd)
+                _detach_stdio()
+                _watch(os.getppid())
+                gc.freeze()  # the run is read, not freed: the collector need not visit it
+                _serve_run(run, os.fdopen(keep[0], "rb"), os.fdopen(keep[1], "wb"))
+            finally:
+                os._exit(0)
+        os.close(jobs_r)
+        os.close(answers_w)
+        self._pids.append(pid)
+        channel = (os.fdopen(jobs_w, "wb"), os.fdopen(answers_r, "rb"))
+        self._channels.append(channel)
+        self._feed_channel(channel)
+
+    def stop(self) -> None:
+        self._stopped = True
+        for pid in self._pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        if self._busy():
+            self.stop()
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+        for jobs, _ in self._channels:  # end of work: each child leaves
+            with contextlib.suppress(OSError):
+                jobs.close()
+        deadline = time.monotonic() + 10
+        for pid in self._pids:
+            while not os.waitpid(pid, os.WNOHANG)[0]:
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.01)
+        for _, answers in self._channels:
+            with contextlib.suppress(OSError):
+                answers.close()
+        self._pids, self._channels, self._run, self._named = [], [], None, {}
+
+    def _busy(self) -> bool:
+        return any(not f.done() for f in self._asked)
 
 
 class LaterPool:
@@ -326,11 +497,76 @@ def _watch(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
+#: The pipes this worker serves its pool on, when not stdin and stdout (a forked worker).
+_PIPES: tuple[int, ...] = ()
+
+
+def _detach_stdio() -> None:
+    """stdin and stdout onto /dev/null: a forked child must not hold its parent's pipes
+    (whose reader would otherwise wait for the child too, to see them closed)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+
+
+def _answer(answers: IO[bytes], status: bytes, body: bytes) -> bool:
+    """Write one answer; False when the parent is gone (no one to answer, and no traceback
+    to print)."""
+    try:
+        answers.write(b"%s %d\n" % (status, len(body)) + body)
+        answers.flush()
+    except OSError:
+        return False
+    return True
+
+
+def _serve_run(run: RunData, jobs: IO[bytes], answers: IO[bytes]) -> None:
+    """A ``ForkedPool`` child: each job is a figure's name, drawn from ``run``."""
+    if not _answer_ready(answers):
+        return
+    for line in jobs:
+        name = line.decode().rstrip("\n")
+        try:
+            status, body = b"ok", render_png(name, run)
+        except Exception as exc:  # told to the parent, which draws the figure itself
+            status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
+        if not _answer(answers, status, body):
+            return
+
+
+def _answer_ready(answers: IO[bytes]) -> bool:
+    try:
+        answers.write(b"ready\n")
+        answers.flush()
+    except OSError:
+        return False
+    return True
+
+
+def _call(path: str) -> bytes:
+    """A ``call`` job: the function and arguments pickled in ``path``, run; its result
+    pickled."""
+    with open(path, "rb") as fh:
+        fn, args = pickle.load(fh)
+    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
     loaded: dict[str, Any] = {}  # file -> what it holds, for the run being drawn
     views: dict[tuple[str, ...], RunData] = {}
+    if not _answer_ready(answers):
+        return
     for line in jobs:
         *files, name = line.decode().rstrip("\n").split("\t")
+        if files == ["call"]:
+            try:
+                status, body = b"ok", _call(name)
+            except Exception as exc:  # told to the parent, which does it itself
+                status, body = b"error", f"{type(exc).__name__}: {exc}".encode()
+            if not _answer(answers, status, body):
+                return
+            continue
         try:
             if files[0] not in loaded:  # another run: forget the last one's
                 loaded.clear()
@@ -346,10 +582,7 @@ def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
             status, body = b"ok", render_png(name, views[key])
         except Exception as exc:  # told to the parent, which draws the figure itself
             status, body = b"error", f"{name}: {type(exc).__name__}: {exc}".encode()
-        try:
-            answers.write(b"%s %d\n" % (status, len(body)) + body)
-            answers.flush()
-        except OSError:  # the parent is gone: no one to answer, and no traceback to print
+        if not _answer(answers, status, body):
             return
 
 
@@ -373,13 +606,14 @@ def _warm_up() -> None:
     figure_png(fig)
 
 
-def _worker(parent: int, fds: list[int]) -> None:
-    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
-    # Ctrl-C is the parent's to handle (it closes the pool).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Below the parent (and the forked workers with it): while it simulates, the import
-    # takes the time the simulation and the checker leave, and once the figures are asked
-    # for, the parent's own share of the report keeps a core, as it ends the command.
+def _import() -> None:
+    """What the figures and a run's report need, imported below the parent's priority.
+
+    While the parent simulates, the import takes only the time the simulation and the
+    checker leave. The thread that imports is the one lowered (on Linux a thread's own
+    niceness; elsewhere the whole worker's): once the simulation ends, the report that ends
+    the command is drawn and written at the parent's priority, which a process cannot raise
+    back by itself."""
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     import matplotlib
@@ -389,6 +623,22 @@ def _worker(parent: int, fds: list[int]) -> None:
 
     with contextlib.suppress(Exception):  # only a head start: the figures say what fails
         _warm_up()
+    # What a ``call`` from ``activitykit run`` runs: the summary and the report's tables.
+    from .. import runner  # noqa: F401
+    from . import html, summary  # noqa: F401
+
+
+def _worker(parent: int, fds: list[int]) -> None:
+    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
+    global _PIPES
+    # Ctrl-C is the parent's to handle (it closes the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    importing = threading.Thread(target=_import, name="import")
+    importing.start()
+    importing.join()
+    # Every object so far lives as long as the worker: the collector need not visit them
+    # again (a tenth of drawing the figures), and the forked workers share their pages.
+    gc.freeze()
     me, forked = os.getpid(), []
     for jobs_fd, answers_fd in zip(fds[::2], fds[1::2], strict=True):
         try:
@@ -396,15 +646,13 @@ def _worker(parent: int, fds: list[int]) -> None:
         except OSError:  # its jobs fail at once (end of file), and are drawn by the parent
             pid = -1
         if pid == 0:  # the forked worker: its own pipes only (stdin/stdout: /dev/null)
-            null = os.open(os.devnull, os.O_RDWR)
-            os.dup2(null, 0)
-            os.dup2(null, 1)
-            os.close(null)
+            _detach_stdio()
             for fd in fds:
                 if fd not in (jobs_fd, answers_fd):
                     os.close(fd)
             _watch(me)
             try:  # whatever happens, this copy of the first worker never returns into it
+                _PIPES = (jobs_fd, answers_fd)  # not for a ForkedPool's children to hold
                 _serve(os.fdopen(jobs_fd, "rb"), os.fdopen(answers_fd, "wb"))
             finally:
                 os._exit(0)

@@ -21,7 +21,6 @@ import pandas as pd
 
 from .headline import headline
 from .metrics import (
-    LATENCY_PHASES,
     activity_table,
     busy_intervals,
     flat_figures,
@@ -31,6 +30,7 @@ from .metrics import (
     open_ages,
     queue_waits,
 )
+from .names import LATENCY_PHASES, SUMMARY_COLUMNS, SUMMARY_EVENTS
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
@@ -47,30 +47,6 @@ __all__ = [
     "write_summary",
 ]
 
-#: Record kinds the summary reads; exchanges, deliveries and results (most of a trace) are
-#: only counted.
-SUMMARY_EVENTS: tuple[str, ...] = ("created", "transition", "enqueue", "consume", "ack", "fault")
-#: The fields of those records it reads (the rest of a million-activity trace would only
-#: cost memory).
-SUMMARY_COLUMNS: tuple[str, ...] = (
-    "t",
-    "event",
-    "activity",
-    "computer",
-    "group",
-    "kind",
-    "type",
-    "state",
-    "from",
-    "to",
-    "deliver_after",
-    "depends_on",
-    "progress_of",
-    "threshold",
-    "parent",
-    "handler",
-    "fault",
-)
 _PHASES = {
     "to_start": "created -> first In Progress",
     "run": "first In Progress -> final state",
@@ -94,12 +70,13 @@ def summarise_run(
     sim: SimResult,
     frame: pd.DataFrame,
     records_by_event: Mapping[str, int],
+    activities: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """summary.json as a dict, with the activity table and the ``metrics.measures`` it was
     computed from (a report of the same run starts from them instead of again from the
     trace); ``frame`` holds the trace's records (at least
     ``SUMMARY_EVENTS``, as ``trace.as_frame`` gives them), ``records_by_event`` the count
-    of every record kind.
+    of every record kind; ``activities``: its ``activity_table``, if already made.
 
     Latencies, throughput, queue wait and utilisation cover the window from the warm-up to
     the end of the run (activities created in the warm-up are left out); counts of
@@ -107,7 +84,7 @@ def summarise_run(
     None.
     """
     end, warmup = float(sim.end_t), scenario.warmup
-    acts = activity_table(frame)
+    acts = activity_table(frame) if activities is None else activities
     measured = measures(
         acts,
         queue_waits(frame),

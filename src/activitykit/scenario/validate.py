@@ -368,9 +368,7 @@ class _Checker:
     # --- headline ----------------------------------------------------------------------
     def headline(self) -> None:
         """Headline and objective figures must be figures a run reports."""
-        # metrics holds the one list of figure names; imported here, on use, because it
-        # brings numpy and pandas along.
-        from ..reports.metrics import HEADLINE_FIGURES
+        from ..reports.names import HEADLINE_FIGURES
 
         known = list(HEADLINE_FIGURES)
         named = [(("headline", "figures", i), f) for i, f in enumerate(self.s.headline.figures)]

@@ -40,6 +40,7 @@ _WHERE = {
         "TableTraceWriter",
         "TraceFormatError",
         "TraceWriter",
+        "event_counts",
         "format_for_path",
         "open_writer",
         "write_trace",

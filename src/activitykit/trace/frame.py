@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from ..errors import InputError
 from ..model import parse_state
 from .schema import FIELD_RULES, FIELDS, Value
+from .writers import event_counts
 
 __all__ = ["TraceSource", "as_frame", "count_events"]
 
@@ -135,8 +136,7 @@ def count_events(source: TraceSource, input_format: str | None = None) -> dict[s
     if isinstance(source, str | PathLike):
         source = _read(Path(source), (), input_format)
     if isinstance(source, pa.Table):
-        counts = pc.value_counts(source["event"]).to_pylist()
-        by_event = {str(c["values"]): int(c["counts"]) for c in counts}
+        by_event = event_counts(source)
     else:
         frame = source if isinstance(source, pd.DataFrame) else as_frame(source)
         by_event = {str(k): int(v) for k, v in frame["event"].value_counts().items() if v}

@@ -34,6 +34,7 @@ __all__ = [
     "TraceFormatError",
     "TraceWriter",
     "encode_line",
+    "event_counts",
     "format_for_path",
     "open_writer",
     "write_trace",
@@ -323,9 +324,8 @@ class ParquetTraceWriter(_Base):
         self._writer.write_table(table, self._rows)
         if self._keep_tables:
             if self._keep_events is not None:
-                for c in pc.value_counts(table["event"]).to_pylist():
-                    name = str(c["values"])
-                    self.counts[name] = self.counts.get(name, 0) + int(c["counts"])
+                for name, n in event_counts(table).items():
+                    self.counts[name] = self.counts.get(name, 0) + n
                 table = table.filter(pc.is_in(table["event"], value_set=self._keep_events))
             if self._keep_columns is not None:
                 table = table.select(self._keep_columns)
@@ -360,6 +360,12 @@ class ParquetTraceWriter(_Base):
                     self._pool = None
                 self._writer.close()
                 self._writer = None
+
+
+def event_counts(table: pa.Table) -> dict[str, int]:
+    """How many records of each kind ``table`` holds, by kind name (sorted)."""
+    counts = pc.value_counts(table["event"]).to_pylist()
+    return dict(sorted((str(c["values"]), int(c["counts"])) for c in counts))
 
 
 def _parse_block(block: bytes, options: pa_json.ParseOptions) -> pa.Table:
