@@ -76,25 +76,61 @@ def test_the_process_reaches_the_in_process_verdict_record_for_record() -> None:
     assert report.violation_list[0].record == bad[i]
 
 
-def test_a_report_asked_early_is_the_report_and_no_record_may_follow_the_ask() -> None:
+def test_a_report_asked_early_is_the_report_and_no_record_may_follow_the_ask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     records = _records()
     end = records[-1]["t"]
     expected = Checker()
     for r in records:
         expected.feed(r)
     with CheckerProcess(batch=4096) as proc:
+        sent: list[bytes] = []
+        queue = proc._queue
+        monkeypatch.setattr(proc, "_queue", lambda extra=b"": sent.append(extra) or queue(extra))
         for r in records:
             proc.feed(r)
         proc.begin_finish(end)
         proc.begin_finish(end)  # asked once only
         report = proc.finish(end)
+    assert [x for x in sent if x] == [f"!end {float(end)!r}\n".encode()]
     assert report.summary == expected.finish(end).summary
-    with CheckerProcess(batch=1 << 20) as proc:
+
+
+@pytest.mark.parametrize("batch", [1 << 20, 256])  # fed after the ask: still buffered, or sent
+def test_records_fed_after_the_ask_are_refused_not_left_unjudged(batch: int) -> None:
+    records = _records()
+    end = records[-1]["t"]
+    written: list[bytes] = []
+    fed = 0
+    with CheckerProcess(batch=batch) as proc:
+        proc.tee(written.append)
         proc.feed(records[0])
         proc.begin_finish(end)
-        proc.feed(records[1])  # (it would never be judged)
         with pytest.raises(CheckerProcessError, match="fed after the checker's report"):
+            for r in records[1:]:  # (they would never be judged)
+                fed += 1
+                proc.feed(r)
             proc.finish(end)
+    assert proc._proc.poll() is not None  # the child ended
+    # the trace still gets every record that was fed
+    assert b"".join(written).count(b"\n") == 1 + fed
+
+
+def test_after_the_ask_the_report_is_the_one_asked_for() -> None:
+    records = _records()
+    end = records[-1]["t"]
+    with CheckerProcess() as proc:
+        for r in records:
+            proc.feed(r)
+        proc.begin_finish(end)
+        with pytest.raises(CheckerProcessError, match="asked for the end"):
+            proc.finish(end + 1)
+    with CheckerProcess() as proc:
+        proc.feed(records[0])
+        proc.begin_finish(end)
+        with pytest.raises(CheckerProcessError, match="ask it \\(finish\\)"):
+            proc.violations  # noqa: B018
 
 
 def test_feed_reports_a_violation_soon_after_its_record() -> None:

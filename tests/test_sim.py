@@ -848,6 +848,36 @@ def test_completing_an_exchange_without_an_event_is_exact(round_trip):
     assert fast.events < slow.events - fast.counters["deliveries"] // 2
 
 
+@pytest.mark.parametrize("disturbance", ["restarts", "offline", None])
+def test_skipping_the_failure_checks_while_the_fleet_is_calm_is_exact(disturbance):
+    # ``Fleet.calm``: while no exchange attempt can fail, an exchange skips the failure
+    # checks. The trace and every count must be those of the run that never skips them;
+    # a restart or an offline period must end the skipping for good.
+    from activitykit.sim import Simulation
+
+    spec = rich_scenario(seed=5)
+    spec["faults"] = {"job_handler_crash": {"mtbf": 3000}}  # no busy window, nothing lost
+    for g in spec["fleet"]["groups"]:
+        for name in ("restarts", "offline"):
+            if name != disturbance:
+                g.pop(name, None)
+    traces, results, calm = [], [], []
+    for skip in (True, False):
+        w = MemoryTraceWriter()
+        sim = Simulation(Scenario.model_validate(copy.deepcopy(spec)), writer=w)
+        assert sim.fleet.calm
+        sim.fleet.calm = skip
+        results.append(sim.run())
+        traces.append(w.records)
+        calm.append(sim.fleet.calm)
+    assert len(traces[0]) > 1000
+    assert traces[0] == traces[1]
+    assert results[0].counters == results[1].counters
+    assert calm[0] is (disturbance is None)
+    if disturbance:
+        assert results[0].counters["restarts" if disturbance == "restarts" else "offline_periods"]
+
+
 def test_closed_form_end_counts_match_the_step_by_step_catch_up():
     # A busy window after the end changes nothing but forces the per-computer catch-up loop
     # instead of the vectorised closed form: both must count the same exchanges and pings.

@@ -103,7 +103,8 @@ class CheckerProcess:
         self._first: list[Violation] = []
         self._tee: Callable[[bytearray], None] | None = None
         self._closed = False
-        #: the run's end once the child's report was asked for (``begin_finish``)
+        #: the run's end (its text) once the child's report was asked for (``begin_finish``):
+        #: from then on the child reads no more records
         self._finishing: str | None = None
         rx, tx = os.pipe()  # records, to the child
         vrx, vtx = os.pipe()  # verdicts, from the child
@@ -178,24 +179,28 @@ class CheckerProcess:
     @property
     def violations(self) -> list[Violation]:
         """Every violation so far, once the child has judged every record fed."""
+        if self._finishing is not None:
+            self._refuse("the checker's report was asked for: ask it (finish), not violations")
         return list(self._request(b"!sync\n", "synced")[1])
 
     def begin_finish(self, end_t: float | None = None) -> None:
         """Ask the child for its report now and collect it with ``finish`` later: a producer
         with work of its own left (but no records) does it while the child reports (for a
         million activities that takes seconds). No record may be fed after this."""
+        end = "None" if end_t is None else repr(float(end_t))
         if self._finishing is None:
-            end = "None" if end_t is None else repr(float(end_t))
+            self._queue(f"!end {end}\n".encode())  # with the records fed until now
             self._finishing = end
-            self._queue(f"!end {end}\n".encode())
             self._pump(0)
+        elif end != self._finishing:
+            self._refuse(f"the report was asked for the end {self._finishing}, not {end}")
 
     def finish(self, end_t: float | None = None) -> CheckReport:
-        """The child's report (``Checker.finish``); the child then ends."""
+        """The child's report (``Checker.finish``); the child then ends. After
+        ``begin_finish``, ``end_t`` is the one given there."""
         self.begin_finish(end_t)
         if self._buf:
-            self.close()
-            raise CheckerProcessError("records were fed after the checker's report was asked")
+            self._refuse("records were fed after the checker's report was asked")
         msg = self._answer("report")
         self.peak_rss = msg[2]
         self.close()
@@ -226,8 +231,16 @@ class CheckerProcess:
             self._receive()
         return self._first
 
+    def _refuse(self, why: str) -> NoReturn:
+        """A misuse that would leave records unjudged: the child ends, the records fed go to
+        the trace all the same (``close``), and the producer is told."""
+        self.close()
+        raise CheckerProcessError(why)
+
     def _queue(self, extra: bytes = b"") -> None:
         buf = self._buf
+        if buf and self._finishing is not None:  # the child has stopped reading records
+            self._refuse("records were fed after the checker's report was asked")
         records = bytes(buf)
         buf.clear()
         # queued for the child before the trace write: a write that fails (a full disk)

@@ -140,7 +140,8 @@ class Admin:
                 work = self._work_by_group[(id(tpl), gi)] = self._work_of(
                     tpl, tname, True, comp, where
                 )
-            if deliver_after is None and deps is None and pwait is None and parent is None:
+            plain = deliver_after is None and deps is None and parent is None
+            if plain and pwait is None and thr is None:
                 # (the plain case, most creations: the same call with the defaults left out)
                 a = self.store.create(
                     t,

@@ -261,7 +261,7 @@ class Exchange:
         if lv:
             self.nx[c] = t + (g.U if u else g.I) + self._delay(lv)
         else:
-            self.nx[c] = t + (g.U if u else g.I)  # (no back-off: no delay to add)
+            self.nx[c] = t + (g.U if u else g.I)  # (level 0: the call would add 0)
         if pending or u or g.stepped:
             self._schedule_x(c)
         # else the computer goes dormant

@@ -362,6 +362,8 @@ class Fleet(Dormant, Exchange, Pings, Client):
             or (self.halting and c in self.halting)
         ):
             return  # the exchange in progress looks again when it completes
+        # ``_catch_up``'s own first test, inlined: most calls have nothing to catch up, and
+        # the call costs more than the test
         if not self.xs[c] and self.nx[c] < t:
             self._catch_up(c, t)
         g = self.gcfg[self.gi[c]]

@@ -33,7 +33,7 @@ import simpy
 if TYPE_CHECKING:
     from .fleet import Fleet, GroupCfg
 
-__all__ = ["Pings", "grid_count"]
+__all__ = ["Pings"]
 
 
 def grid_count(pe: float, g0: float, a: float, b: float) -> int:

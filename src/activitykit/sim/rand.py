@@ -92,7 +92,7 @@ def _buffered(draw: Callable[[int], np.ndarray]) -> Callable[[], float]:
     """Hands out values of a block-drawing function one at a time: the blocks, drawn as
     they are needed, chained, and the chain's ``__next__`` as the sampler (a C call per
     value: the hot path draws a few per activity, and a Python frame each was a measurable
-    share of it). The values and the moments of the draws are those of a block buffer."""
+    share of it). The values, and the times the blocks are drawn, are those of a block buffer."""
     return chain.from_iterable(iter(lambda: draw(BLOCK).tolist(), None)).__next__
 
 
