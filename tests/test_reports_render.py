@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -129,11 +130,21 @@ class _StuckPool:
         self.refuse = refuse
 
     def submit(self, name, run):
-        from concurrent.futures import Future
-
         if self.refuse:
             raise OSError(28, "No space left on device")
-        return Future()  # never resolved
+        return _NeverFuture(self)  # never resolved
+
+
+class _NeverFuture(Future):
+    """Records how long each wait for it was allowed to be."""
+
+    def __init__(self, pool: _StuckPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def result(self, timeout=None):
+        self.pool.waits = [*getattr(self.pool, "waits", []), timeout]
+        return super().result(timeout)
 
 
 def test_a_stuck_worker_costs_the_report_a_bounded_wait_and_no_figure(
@@ -142,9 +153,12 @@ def test_a_stuck_worker_costs_the_report_a_bounded_wait_and_no_figure(
     from activitykit.reports import _page
 
     monkeypatch.setattr(_page, "FIGURE_WAIT", 0.05)
-    out = write_report(run, tmp_path / "report.html", check=False, figures=_StuckPool())
+    stuck = _StuckPool()
+    out = write_report(run, tmp_path / "report.html", check=False, figures=stuck)
     for name in FIGURE_NAMES:
         assert (out.with_suffix("") / f"{name}.png").read_bytes() == render_png(name, run)
+    # one wait for them all, not one per figure
+    assert len(stuck.waits) == len(FIGURE_NAMES) and sum(stuck.waits) <= 0.05
 
 
 def test_a_pool_that_cannot_take_the_run_leaves_every_figure_to_this_process(run, tmp_path) -> None:
@@ -241,3 +255,26 @@ def test_a_call_runs_in_the_worker_and_an_unanswered_one_does_not_hold_up_close(
         t0 = time.monotonic()
     assert time.monotonic() - t0 < 10
     assert all(proc.poll() is not None for proc in pool._procs)
+
+
+def test_a_calls_file_is_gone_once_the_worker_has_read_it(tmp_path, monkeypatch) -> None:
+    """The records handed to the worker are not kept on disk while it works (a million
+    activities' worth), nor left behind if this process is killed meanwhile."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with FigurePool(workers=1) as pool:
+        assert pool.call(os.listdir, str(tmp_path)).result(timeout=120) == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_stopping_a_pool_returns_once_its_workers_have_ended() -> None:
+    """The caller then does their work itself: no worker may still be writing."""
+    import time
+
+    with FigurePool(workers=1) as pool:
+        pool.call(time.sleep, 60)
+        pool.stop()
+        assert all(proc.poll() is not None for proc in pool._procs)
+        with pytest.raises(RuntimeError, match="stopped"):
+            pool.call(os.getpid)

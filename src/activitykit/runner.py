@@ -350,8 +350,9 @@ class _Written:
         if early and figures is not None and run is not None:
             from .reports.render import DRAW_ORDER, EARLY_FIGURES
 
-            for name in DRAW_ORDER[: len(EARLY_FIGURES)]:
-                figures.submit(name, run)
+            for name in DRAW_ORDER:
+                if name in EARLY_FIGURES:
+                    figures.submit(name, run)
         summary, acts, measured = _summary(
             self.scenario, self.sim, frame, self.by_event, self.error, started, acts
         )
@@ -387,14 +388,16 @@ class _Written:
             ),
         )
 
-    def write_forked(self, elapsed: float) -> tuple[dict[str, Any], Path | None, str | None]:
+    def write_forked(self, began: float) -> tuple[dict[str, Any], Path | None, str | None]:
         """``write`` in the figure worker, its figures drawn by children it forks with the
-        run in memory; ``elapsed``: the run's seconds so far (summary ``wall_seconds_total``
-        counts on from there)."""
+        run in memory; ``began``: when the run started, as ``time.time()`` (the one clock
+        both processes share), so summary ``wall_seconds_total`` counts the hand-over too,
+        as it does when this process writes."""
         from .reports.render import ForkedPool
 
+        started = time.perf_counter() - (time.time() - began)
         with ForkedPool() as figures:
-            return self.write(time.perf_counter() - elapsed, figures, early=True)
+            return self.write(started, figures, early=True)
 
 
 #: Seconds to wait for the figure worker's summary and report before writing them here
@@ -415,9 +418,11 @@ def _written_by_worker(
     if not (pool.ready() and job.error is None and isinstance(job.records, pa.Table)):
         return None
     try:
-        future = pool.call(job.write_forked, time.perf_counter() - started)
+        future = pool.call(job.write_forked, time.time() - (time.perf_counter() - started))
         return future.result(timeout=WORKER_WAIT)  # type: ignore[no-any-return]
     except Exception as exc:  # (no room for the job's file, a bug): written here
+        if isinstance(exc, TimeoutError):
+            exc = TimeoutError(f"no answer in {WORKER_WAIT:g} s")
         pool.stop()
         print(
             f"activitykit run: note: the report worker failed ({type(exc).__name__}: {exc}); "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8
 """
 
 
-#: Seconds to wait for a worker's figure before drawing it here instead (a figure of a
+#: Seconds to wait for the workers' figures before drawing the rest here instead (a figure of a
 #: million-computer run takes a few seconds; a worker this late is stuck).
 FIGURE_WAIT = 120.0
 
@@ -100,10 +101,13 @@ class Page:
         return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
 
     def finish(self) -> None:
-        """The figures drawn by the pool, in their places (drawn here if a worker failed)."""
+        """The figures drawn by the pool, in their places (drawn here if a worker failed).
+        ``FIGURE_WAIT`` bounds the wait for them all: a stuck pool costs it once."""
+        deadline = time.monotonic() + FIGURE_WAIT
         for at, name in self._holes.items():
             try:
-                png = self._pending.pop(name).result(timeout=FIGURE_WAIT)
+                wait = max(0.0, deadline - time.monotonic())
+                png = self._pending.pop(name).result(timeout=wait)
             except Exception:  # a broken or stuck pool must not cost the report: draw it here
                 from .render import render_png
 

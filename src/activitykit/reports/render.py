@@ -15,8 +15,8 @@ only take turns with the simulation.
 A pool's worker also runs a function it is sent (``FigurePool.call``): ``activitykit run``
 sends it the run's records once, and the worker summarises the run and writes its whole
 report, with pandas and matplotlib imported long before; its own figures are then drawn by
-children it forks with the run in memory (``ForkedPool``), so no copy of the run is written
-or read.
+children it forks with the run in memory (``ForkedPool``), so the records are handed over
+once (a file the worker reads and removes at once) and the figures' tables not at all.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class FigurePool:
         out: Future[Any] = Future()
 
         def answered(f: Future[bytes]) -> None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # (the worker removes it once read)
                 os.unlink(path)
             try:
                 out.set_result(pickle.loads(f.result()))
@@ -287,12 +287,15 @@ class FigurePool:
             try:
                 jobs.write(line.encode())
                 jobs.flush()
-                status, size = answers.readline().split()
+                head = answers.readline()
+                if not head:
+                    raise OSError("it ended before answering")
+                status, size = head.split()
                 body = answers.read(int(size))
                 if len(body) != int(size):
                     raise ValueError(f"{len(body)} of {int(size)} bytes")
             except (OSError, ValueError) as exc:  # the worker is gone: its jobs fail
-                done.set_exception(RuntimeError(f"figure worker failed: {exc!r}"))
+                done.set_exception(RuntimeError(f"figure worker failed: {exc}"))
                 continue
             if status == b"ok":
                 done.set_result(body)
@@ -311,10 +314,14 @@ class FigurePool:
         return not self._ready.is_set() or any(not f.done() for f in self._asked)
 
     def stop(self) -> None:
-        """End the workers now, whatever they are doing (jobs asked after fail)."""
+        """End the workers now, whatever they are doing (jobs asked after fail); returns once
+        they have ended, so that a caller doing their work itself writes alone."""
         self._stopped = True
         for proc in self._procs:
             proc.kill()  # those it forked see it gone and leave (_watch)
+        for proc in self._procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)  # (SIGKILL: at once, unless the kernel is stuck)
 
     def close(self) -> None:
         if self._busy():  # no one waits for it: what it does would be thrown away
@@ -382,6 +389,7 @@ class ForkedPool(FigurePool):
 
     def _fork(self, run: RunData) -> None:
         (jobs_r, jobs_w), (answers_r, answers_w) = os.pipe(), os.pipe()
+        parent = os.getpid()  # (not the child's getppid: this process may be gone by then)
         try:
             pid = os.fork()
         except OSError:
@@ -395,7 +403,7 @@ class ForkedPool(FigurePool):
                 for fd in (jobs_w, answers_r, *others, *_PIPES):
                     os.close(fd)
                 _detach_stdio()
-                _watch(os.getppid())
+                _watch(parent)
                 gc.freeze()  # the run is read, not freed: the collector need not visit it
                 _serve_run(run, os.fdopen(keep[0], "rb"), os.fdopen(keep[1], "wb"))
             finally:
@@ -547,8 +555,12 @@ def _answer_ready(answers: IO[bytes]) -> bool:
 def _call(path: str) -> bytes:
     """A ``call`` job: the function and arguments pickled in ``path``, run; its result
     pickled."""
-    with open(path, "rb") as fh:
-        fn, args = pickle.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            fn, args = pickle.load(fh)
+    finally:  # (a million activities' records: no copy left for the whole report, or after)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
 
 
