@@ -494,3 +494,23 @@ def test_a_failing_figure_worker_leaves_the_run_to_this_process(
     assert (there.out_dir / "report" / "latency.png").read_bytes() == (
         here.out_dir / "report" / "latency.png"
     ).read_bytes()
+
+
+def test_a_json_lines_run_with_its_report_reads_its_trace_back_whole(tmp_path) -> None:
+    """The report of a JSON Lines run reads every field of the trace back (``read_back``
+    with ``everything``): found broken by a hostile-input rerun (a TypeError, no run)."""
+    from activitykit.cli import main
+
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(
+        "name: tiny\nseed: 1\nduration: 600\n"
+        "fleet: {groups: [{name: g, computers: 20}]}\n"
+        "server: {job_handlers: 1}\n"
+        "workload: {arrivals: [{name: s, type: ExecuteScriptRequest, rate: 0.05},"
+        " {name: u, type: GenerateUsgReportActivity, rate: 0.01}]}\n"
+        "output: {trace_format: jsonl, report: true}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    assert (out / "report.html").stat().st_size > 0 and (out / "trace.jsonl").exists()

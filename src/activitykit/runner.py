@@ -252,8 +252,9 @@ def read_back(
     """
     from .reports.summary import SUMMARY_COLUMNS, SUMMARY_EVENTS
     from .trace import as_frame, count_events, read_table
+    from .trace.validate import ALL_FIELDS
 
-    fields = None if everything else frozenset(SUMMARY_COLUMNS)
+    fields = ALL_FIELDS if everything else frozenset(SUMMARY_COLUMNS)
     table = read_table(trace_path, trace_format, fields=fields)
     return as_frame(table, events=None if everything else SUMMARY_EVENTS), count_events(table)
 
