@@ -483,7 +483,7 @@ def test_a_failing_figure_worker_leaves_the_run_to_this_process(
         from concurrent.futures import Future
 
         failed: Future[object] = Future()
-        failed.set_exception(RuntimeError("figure worker failed: gone"))
+        failed.set_exception(render.WorkerFailed("figure worker failed: gone"))
         return failed
 
     monkeypatch.setattr(render.FigurePool, "call", broken)
@@ -494,6 +494,91 @@ def test_a_failing_figure_worker_leaves_the_run_to_this_process(
     assert (there.out_dir / "report" / "latency.png").read_bytes() == (
         here.out_dir / "report" / "latency.png"
     ).read_bytes()
+
+
+from activitykit import runner as _runner  # noqa: E402 - the class below derives from it
+
+
+class _FullDisk(_runner._Written):
+    """A run whose summary cannot be written (no room), in whichever process writes it;
+    module-level, so that the figure worker can unpickle it."""
+
+    def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        import os
+
+        # (in this process only: the worker's answer tells it did the job)
+        if os.environ.get("ACTIVITYKIT_TEST_PARENT") == str(os.getpid()):
+            _WRITTEN_HERE.append(args)
+        raise OSError(28, "No space left on device", str(self.stage / "summary.json"))
+
+
+_WRITTEN_HERE: list[object] = []
+
+
+def test_an_error_the_worker_meets_writing_the_run_is_the_runs_not_retried_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk in the worker is the run's error, as it would have been here: it is not
+    written a second time (slowly, to fail the same way) nor blamed on the worker."""
+    import os
+
+    from activitykit import runner
+
+    scenario = load_scenario(small(tmp_path), ["output.report=true"])
+    _ready_pool(monkeypatch)
+    monkeypatch.setenv("ACTIVITYKIT_TEST_PARENT", str(os.getpid()))
+    monkeypatch.setattr(runner, "_Written", _FullDisk)
+    _WRITTEN_HERE.clear()
+    with pytest.raises(OSError, match="No space left") as raised:
+        run_scenario(scenario, tmp_path / "there")
+    assert raised.value.errno == 28
+    assert _WRITTEN_HERE == []
+    assert "report worker failed" not in capsys.readouterr().err
+    assert not (tmp_path / "there").exists()
+
+
+_NO_PANDAS_HERE = """
+import contextlib, sys, time
+from pathlib import Path
+from activitykit import runner
+from activitykit.reports.render import FigurePool
+from activitykit.scenario import load_scenario
+
+class Started:
+    def __init__(self, pool): self.pool = pool
+    def take(self): return self.pool
+
+@contextlib.contextmanager
+def figure_pool(scenario):  # a pool that has started, however short the simulation
+    with FigurePool() as pool:
+        deadline = time.monotonic() + 120
+        while not pool.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield Started(pool)
+
+runner._figure_pool = figure_pool
+scenario = load_scenario(Path(sys.argv[1]), ["output.report=true"])
+result = runner.run_scenario(scenario, Path(sys.argv[2]))
+assert result.report_path is not None and result.conformant
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("pandas", "matplotlib")))
+"""
+
+
+def test_with_a_started_worker_the_runs_process_never_imports_pandas(tmp_path: Path) -> None:
+    """The worker summarises and reports a Parquet run; this process, which simulated it,
+    is spared importing pandas and matplotlib (about 1 s of CPU on the command's path)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(_NO_PANDAS_HERE, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(small(tmp_path)), str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
+    assert (tmp_path / "run" / "report.html").is_file()
 
 
 def test_a_json_lines_run_with_its_report_reads_its_trace_back_whole(tmp_path) -> None:

@@ -412,25 +412,39 @@ def _written_by_worker(
     """``job.write`` done by the pool's worker, or None when it cannot be (the worker still
     starting, a failed run, a JSON Lines trace, the worker failing): this process then
     does it. A worker that fails or is stuck is stopped first, so that no two processes
-    write the run's files."""
+    write the run's files. An exception ``job.write`` raised in the worker (a full disk,
+    say) is raised here, as it would have been had this process written: doing it again
+    would only raise it again, later."""
     import pyarrow as pa
+
+    from .reports.render import WorkerFailed
 
     # a DataFrame was read back from a JSON Lines trace: pandas is here anyway
     if not (pool.ready() and job.error is None and isinstance(job.records, pa.Table)):
         return None
     try:
+        # (no room for the job's file, something in it that does not pickle: the pool's
+        # failure, not the job's)
         future = pool.call(job.write_forked, time.time() - (time.perf_counter() - started))
+    except Exception as exc:
+        return _worker_failed(pool, exc)
+    try:
         return future.result(timeout=WORKER_WAIT)  # type: ignore[no-any-return]
-    except Exception as exc:  # (no room for the job's file, a bug): written here
-        if isinstance(exc, TimeoutError):
-            exc = TimeoutError(f"no answer in {WORKER_WAIT:g} s")
-        pool.stop()
-        print(
-            f"activitykit run: note: the report worker failed ({type(exc).__name__}: {exc}); "
-            "writing the summary and report here",
-            file=sys.stderr,
-        )
-        return None
+    except (WorkerFailed, TimeoutError) as exc:  # any other: the job's own, raised here
+        return _worker_failed(pool, exc)
+
+
+def _worker_failed(pool: FigurePool, exc: Exception) -> None:
+    """None, for ``_written_by_worker``, once the pool is stopped and the user told why."""
+    if isinstance(exc, TimeoutError):
+        exc = TimeoutError(f"no answer in {WORKER_WAIT:g} s")
+    pool.stop()
+    print(
+        f"activitykit run: note: the report worker failed ({type(exc).__name__}: {exc}); "
+        "writing the summary and report here",
+        file=sys.stderr,
+    )
+    return None
 
 
 @contextlib.contextmanager

@@ -139,6 +139,12 @@ def with_tables(view: RunData, tables: dict[str, Any]) -> RunData:
     return out
 
 
+class WorkerFailed(RuntimeError):
+    """The pool could not do a job: its worker did not start, ended, was stopped, or
+    answered with something other than the job's result. The job itself may be fine, so
+    its caller can do it in-process; an exception the job raised is passed on as itself."""
+
+
 #: How much lower the workers' priority is than their parent's while they import (``os.nice``).
 WORKER_NICENESS = 5
 
@@ -155,7 +161,7 @@ class FigurePool:
     answer is ``ok <n>`` and the PNG's n bytes on its answer pipe (stdout), or
     ``error <n>`` and a message. A worker says ``ready`` once it has imported (``ready``);
     ``call`` jobs are ``call`` and a file holding the function and its arguments, answered
-    with the pickled result.
+    with the pickled result, or ``raised <n>`` and the pickled exception the function raised.
     """
 
     def __init__(self, workers: int = 2) -> None:
@@ -196,10 +202,16 @@ class FigurePool:
         self._ready = threading.Event()
         self._stopped = False
         self._run: RunData | None = None
+        # Feeders whose worker may still take jobs: one whose worker never started or has
+        # ended leaves the jobs to the others, and fails them only when it is the last.
+        self._lock = threading.Lock()
+        self._serving = 0
 
     def _feed_channel(self, channel: tuple[IO[bytes], IO[bytes]]) -> None:
         t = threading.Thread(target=self._feed, args=channel, daemon=True, name="figures")
         self._threads.append(t)
+        with self._lock:
+            self._serving += 1
         t.start()
 
     @staticmethod
@@ -215,7 +227,7 @@ class FigurePool:
 
     def _ask(self, line: str) -> Future[bytes]:
         if self._stopped:
-            raise RuntimeError("figure pool stopped")
+            raise WorkerFailed("figure pool stopped")
         done: Future[bytes] = Future()
         self._asked = [f for f in self._asked if not f.done()]
         self._asked.append(done)
@@ -224,8 +236,8 @@ class FigurePool:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """``fn(*args)`` run in a worker (both pickled: ``fn`` a module-level function or
-        a method of a picklable object); the future holds its result, or a RuntimeError
-        with the worker's message."""
+        a method of a picklable object); the future holds its result, the exception
+        ``fn`` raised, or a ``WorkerFailed``."""
         path = self._dump((fn, args))
         try:
             raw = self._ask(f"call\t{path}\n")
@@ -238,9 +250,19 @@ class FigurePool:
             with contextlib.suppress(OSError):  # (the worker removes it once read)
                 os.unlink(path)
             try:
-                out.set_result(pickle.loads(f.result()))
+                body = f.result()
             except BaseException as exc:
                 out.set_exception(exc)
+                return
+            try:
+                value = pickle.loads(body)
+            except Exception as exc:  # (an exception class that cannot be rebuilt here)
+                out.set_exception(WorkerFailed(f"its answer could not be read: {exc!r}"))
+                return
+            if isinstance(body, _Raised):
+                out.set_exception(value)
+            else:
+                out.set_result(value)
 
         raw.add_done_callback(answered)
         return out
@@ -272,17 +294,28 @@ class FigurePool:
         return path
 
     def _feed(self, jobs: IO[bytes], answers: IO[bytes]) -> None:
-        """One worker's jobs, in turn, taken from the shared queue as it becomes free."""
+        """One worker's jobs, in turn, taken from the shared queue as it becomes free.
+
+        Once its worker is lost (it never started, or ended), the feeder leaves its jobs to
+        the other workers; the last feeder left fails them, so that no job waits forever."""
         try:
             started = answers.readline() == b"ready\n"
         except (OSError, ValueError):
             started = False
         if started:
             self._ready.set()
+        lost = None if started else "it did not start"
+        if lost is not None and not self._leave():
+            return
         while (job := self._jobs.get()) is not None:
             line, done = job
-            if not started:
-                done.set_exception(RuntimeError("figure worker failed: it did not start"))
+            if lost is not None:
+                with self._lock:
+                    serving = self._serving
+                if serving:  # a worker started since (a ForkedPool forks them as it goes)
+                    self._jobs.put(job)
+                    return
+                done.set_exception(WorkerFailed(f"figure worker failed: {lost}"))
                 continue
             try:
                 jobs.write(line.encode())
@@ -294,13 +327,25 @@ class FigurePool:
                 body = answers.read(int(size))
                 if len(body) != int(size):
                     raise ValueError(f"{len(body)} of {int(size)} bytes")
-            except (OSError, ValueError) as exc:  # the worker is gone: its jobs fail
-                done.set_exception(RuntimeError(f"figure worker failed: {exc}"))
+            except (OSError, ValueError) as exc:  # the worker is gone: this job fails
+                lost = str(exc)
+                done.set_exception(WorkerFailed(f"figure worker failed: {lost}"))
+                if not self._leave():
+                    return
                 continue
             if status == b"ok":
                 done.set_result(body)
+            elif status == b"raised":
+                done.set_result(_Raised(body))
             else:
-                done.set_exception(RuntimeError(body.decode(errors="replace")))
+                done.set_exception(WorkerFailed(body.decode(errors="replace")))
+
+    def _leave(self) -> bool:
+        """A feeder's worker is lost: True when it is the last feeder (it must stay, failing
+        the jobs that come, as no worker is left to take them)."""
+        with self._lock:
+            self._serving -= 1
+            return self._serving == 0
 
     def _drop_views(self) -> None:
         for path in self._views:
@@ -552,16 +597,28 @@ def _answer_ready(answers: IO[bytes]) -> bool:
     return True
 
 
-def _call(path: str) -> bytes:
-    """A ``call`` job: the function and arguments pickled in ``path``, run; its result
-    pickled."""
+class _Raised(bytes):
+    """A ``call``'s answer that is the pickled exception its function raised."""
+
+
+def _call(path: str) -> tuple[bytes, bytes]:
+    """A ``call`` job: the function and arguments pickled in ``path``, run; its status and
+    its result pickled, or the exception it raised (``raised``: the caller's, as it would
+    have been in-process; doing the job again there would only raise it again)."""
     try:
         with open(path, "rb") as fh:
             fn, args = pickle.load(fh)
     finally:  # (a million activities' records: no copy left for the whole report, or after)
         with contextlib.suppress(OSError):
             os.unlink(path)
-    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        result = fn(*args)
+    except Exception as exc:
+        try:
+            return b"raised", pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # (it holds something unpicklable): told as text instead
+            raise exc from None
+    return b"ok", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
@@ -573,7 +630,7 @@ def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
         *files, name = line.decode().rstrip("\n").split("\t")
         if files == ["call"]:
             try:
-                status, body = b"ok", _call(name)
+                status, body = _call(name)
             except Exception as exc:  # told to the parent, which does it itself
                 status, body = b"error", f"{type(exc).__name__}: {exc}".encode()
             if not _answer(answers, status, body):
