@@ -44,38 +44,30 @@ def test_unfinished_activities_are_listed_by_line_then_name() -> None:
     from activitykit.model import Profile
 
     names = ["b", "a", "c", "d"]
-    acts = {
+    acts: dict[str, object] = {
         "activity": np.array(names, dtype=object),
         "kind": np.full(4, KIND_CODE["server"]),
         "state": np.full(4, STATE_CODE["Queued"]),
         "entered_from": np.full(4, -1),
         "since": np.zeros(4),
-        "line": np.array([7, 7, 3, 9]),
     }
-    report = finalize(
-        acts,
-        [],
-        profile=Profile.RESULT_WINS,
-        max_age=None,
-        end_t=1.0,
-        records=4,
-        groups=0,
-        rules_skipped=[],
-        describe=lambda idx: ([None] * len(idx), [None] * len(idx)),
-        record_at=lambda ln: {},
-    )
-    assert list(report.unfinished["activity"]) == ["c", "a", "b", "d"]
-    acts["line"] = np.array([7, 8, 3, 9])  # no tie: the lines alone, names notwithstanding
-    again = finalize(
-        acts,
-        [],
-        profile=Profile.RESULT_WINS,
-        max_age=None,
-        end_t=1.0,
-        records=4,
-        groups=0,
-        rules_skipped=[],
-        describe=lambda idx: ([None] * len(idx), [None] * len(idx)),
-        record_at=lambda ln: {},
-    )
-    assert list(again.unfinished["activity"]) == ["c", "b", "a", "d"]
+
+    def unfinished(lines: list[int]) -> list[str]:
+        acts["line"] = np.array(lines)
+        report = finalize(
+            acts,
+            [],
+            profile=Profile.RESULT_WINS,
+            max_age=None,
+            end_t=1.0,
+            records=4,
+            groups=0,
+            rules_skipped=[],
+            describe=lambda idx: ([None] * len(idx), [None] * len(idx)),
+            record_at=lambda ln: {},
+        )
+        return list(report.unfinished["activity"])
+
+    assert unfinished([7, 7, 3, 9]) == ["c", "a", "b", "d"]
+    # no tie: the lines alone, names notwithstanding
+    assert unfinished([7, 8, 3, 9]) == ["c", "b", "a", "d"]
