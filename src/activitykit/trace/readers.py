@@ -178,8 +178,8 @@ def _parquet_table(path: Path, fields: frozenset[str] = ALL_FIELDS) -> pa.Table:
     try:
         if is_gzip(path):
             data = read_document(path, MAX_GZIP_PARQUET_BYTES, "a gzipped Parquet file")
-            src: object = pa.BufferReader(data)
-            names = [n for n in pq.read_schema(src).names if n in fields or n not in FIELDS]
+            schema = pq.read_schema(pa.BufferReader(data))
+            names = [n for n in schema.names if n in fields or n not in FIELDS]
             return pq.read_table(pa.BufferReader(data), columns=names)
         names = [n for n in pq.read_schema(path).names if n in fields or n not in FIELDS]
         return pq.read_table(path, columns=names, memory_map=True)
