@@ -397,7 +397,8 @@ def test_a_400_digit_time_is_refused_with_its_line(
     path = _trace(tmp_path, [created, '{"t": ' + HUGE + ', "event": "exchange", "computer": "c"}'])
     args = [command, str(path)] + (["-o", str(tmp_path / "r.html")] if command == "report" else [])
     err = refused(capsys, *args)
-    assert f"{path}:2: field 't' must be a finite number, got an integer of 400 digits" in err
+    # the JSON parser refuses a number no float holds before any field is read
+    assert f"{path}:2: malformed JSON (a number beyond any finite float" in err
 
 
 def test_a_400_digit_time_in_a_csv_is_refused(
@@ -419,6 +420,10 @@ def test_an_operation_id_beyond_64_bits_is_refused(
         + "}",
     ]
     err = refused(capsys, "check", str(_trace(tmp_path, lines)))
+    assert ":2: malformed JSON (a number beyond any finite float" in err
+    # beyond 64 bits but within a float: refused by the id's rule, never rounded
+    lines[1] = lines[1].replace(HUGE, str(2**64 + 1))
+    err = refused(capsys, "check", str(_trace(tmp_path, lines)))
     assert ":2: field 'operation_id' must be an integer within 64 bits" in err
 
 
@@ -426,7 +431,7 @@ def test_an_operation_id_beyond_64_bits_is_refused(
 def test_a_device_as_a_trace_is_refused_at_once(tmp_path: Path, device: str) -> None:
     started = time.monotonic()
     err = refused_limited("check", device, "--input-format", "jsonl", cwd=tmp_path, timeout=60)
-    assert f"{device}:" in err and "binary data (a NUL byte) where a text trace" in err
+    assert f"{device}: is a character device, not a regular file" in err
     assert time.monotonic() - started < 30
 
 
@@ -517,17 +522,14 @@ def test_blocks_read_in_parallel_report_the_first_error_in_the_file(
         ("header.csv", b"t,event,activity\n"),
         ("empty.jsonl", b""),
         ("blank.jsonl", b"\n \n\r\n"),
-        ("/dev/null", None),
     ],
 )
 def test_a_trace_without_records_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes
 ) -> None:
-    path = Path(name) if content is None else tmp_path / name
-    if content is not None:
-        path.write_bytes(content)
-    fmt = ["--input-format", "jsonl"] if content is None else []
-    err = refused(capsys, "check", str(path), *fmt)
+    path = tmp_path / name
+    path.write_bytes(content)
+    err = refused(capsys, "check", str(path))
     assert f"{path}: no trace records" in err and "nothing to check" in err
 
 

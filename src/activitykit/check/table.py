@@ -183,7 +183,9 @@ def op_keys(c: Columns, rows: np.ndarray) -> np.ndarray:
     """Dense integer keys of the rows' operation ids (ids compare by their text)."""
     if pa.types.is_string(c.table.schema.field("operation_id").type):
         return c.encoded("operation_id")[0][rows]
-    return c.num_at("operation_id", rows).astype(np.int64)
+    # the integers themselves: through float64 (``num_at``) ids beyond 2**53 would merge
+    col = c.table.column("operation_id").take(pa.array(rows, type=pa.int64()))
+    return np.asarray(pc.fill_null(col, NONE).to_numpy(), np.int64)
 
 
 def codes_of_names(adict: pa.Array, names: list[str]) -> dict[str, int]:

@@ -1,24 +1,30 @@
 """Getting a trace file's bytes and telling its format: shared by every reader.
 
-Nothing here reads a file whole without a bound. Text traces (JSON Lines, CSV) are read as
-line-aligned blocks of at most ``BLOCK_BYTES`` (``text_blocks``), so memory follows the
-reader's own state rather than the file: /dev/zero, /dev/urandom or a gzip that inflates to
-gigabytes of blank lines cost one block at a time and are refused (binary data, a line
-beyond ``MAX_LINE_BYTES``) or judged empty. Formats read as one document (Parquet, a
-Landscape export) are capped at ``MAX_DOCUMENT_BYTES``; everything decoded is capped at
-``MAX_TRACE_BYTES``.
+Every file is read from a regular file only (``regular_file``): a FIFO or a device cannot
+be read twice (the format is told from the first bytes, the fast path may hand over to the
+careful one) and a device never ends. Nothing here reads a file whole without a bound.
+Text traces (JSON Lines, CSV) are read as line-aligned blocks of at most ``BLOCK_BYTES``
+(``text_blocks``), so memory follows the reader's own state rather than the file: a sparse
+file or a gzip that inflates to gigabytes of blank lines cost one block at a time and are
+refused (binary data, a line beyond ``MAX_LINE_BYTES``) or judged empty. Parquet is read
+where it lies (pyarrow seeks to what it needs). Documents read whole (a Landscape export, a
+manifest) are capped (``read_document``, the size known before a byte
+is read unless gzip hides it) and parsed by ``parse_json``, which refuses nesting beyond
+1024 levels instead of recursing; everything decoded is capped at ``MAX_TRACE_BYTES``.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
+import os
+import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import orjson
 
 from ..errors import InputError
 from .writers import TraceFormatError, format_for_path
@@ -30,9 +36,12 @@ __all__ = [
     "MAX_LINE_BYTES",
     "MAX_TRACE_BYTES",
     "decode_text",
+    "is_gzip",
     "line_too_long",
-    "open_bytes",
+    "parse_json",
+    "read_document",
     "read_head",
+    "regular_file",
     "resolve_format",
     "text_blocks",
 ]
@@ -49,52 +58,64 @@ MAX_LINE_BYTES = 2**20
 #: Decoded bytes of any trace: far beyond a real one (2M records are about 400 MB of JSON
 #: Lines), it stops a gzip bomb or an endless device from running for hours.
 MAX_TRACE_BYTES = 32 * 2**30
-#: A Parquet file or a Landscape export is one document, read into memory whole.
-MAX_DOCUMENT_BYTES = 2 * 2**30
+#: A Landscape export is one JSON document, parsed whole into Python objects (several
+#: times its size in memory): 256 MiB is about half a million activities.
+MAX_DOCUMENT_BYTES = 256 * 2**20
 
 
 def _mib(n: int) -> str:
     return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
 
-def _open(path: Path) -> BinaryIO:
-    """The file opened for reading, transparently gunzipped; OS errors -> InputError."""
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def regular_file(path: Path) -> os.stat_result:
+    """``path``'s status (symbolic links followed); InputError unless it is a regular file.
+
+    Checked before opening: opening a FIFO waits for a writer, and a trace is opened more
+    than once (its first bytes tell the format; the careful path may re-read it)."""
     try:
-        raw = path.open("rb")
+        st = path.stat()
     except FileNotFoundError:
         raise InputError("no such file", source=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a trace file", source=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, not a trace file", source=str(path))
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(st.st_mode)), "not a file")
+        raise InputError(
+            f"is {kind}, not a regular file: traces are read from files (save the data to a "
+            "file first)",
+            source=str(path),
+        )
+    return st
+
+
+def is_gzip(path: Path) -> bool:
+    """Does the (regular) file start with gzip's magic bytes?"""
     try:
-        magic = raw.read(2)
-        if path.is_file():
-            raw.seek(0)
-            if magic == b"\x1f\x8b":
-                return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-            return raw
-        # a device or a pipe cannot seek back: its first bytes are not gzip in practice
-        return _Prefixed(magic, raw)  # type: ignore[return-value]
+        with path.open("rb") as f:
+            return f.read(2) == b"\x1f\x8b"
     except OSError as exc:
-        raw.close()
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
 
 
-class _Prefixed:
-    """A stream whose first bytes were already read (a device cannot seek back)."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = head, rest
-
-    def read(self, size: int) -> bytes:
-        if self._head:
-            got, self._head = self._head, b""
-            return got + self._rest.read(size - len(got))
-        return self._rest.read(size)
-
-    def close(self) -> None:
-        self._rest.close()
+def _open(path: Path) -> BinaryIO:
+    """The regular file opened for reading, transparently gunzipped; OS errors -> InputError."""
+    regular_file(path)
+    gz = is_gzip(path)
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    return gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[return-value]
 
 
 def _chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
@@ -128,20 +149,47 @@ def read_head(path: Path, size: int = 4096) -> bytes:
     return b""
 
 
-def open_bytes(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
-    """The file's bytes, gunzipped when it is gzip, refused beyond ``limit`` (read no more)."""
+def read_document(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path`` (a regular file, gunzipped when gzip), read as one document
+    (``what`` names it for the message); refused beyond ``limit`` bytes, from the file's
+    size before a byte is read unless gzip hides the size."""
+    st = regular_file(path)
+    gz = is_gzip(path)
+    too_big = InputError(
+        f"larger than {_mib(limit)}, the limit for {what} (read into memory as one document)",
+        source=str(path),
+    )
+    if not gz and st.st_size > limit:
+        raise too_big
     parts: list[bytes] = []
     total = 0
     for chunk in _chunks(path):
         total += len(chunk)
         if total > limit:
-            raise InputError(
-                f"larger than {_mib(limit)}, the limit for a trace read as one document "
-                "(Parquet, a Landscape export); write big traces as JSON Lines",
-                source=str(path),
-            )
+            raise too_big
         parts.append(chunk)
     return b"".join(parts)
+
+
+#: orjson's wording where it says less than it means.
+_JSON_PLAIN = {
+    "depth limit exceeded": "nested deeper than 1024 levels",
+    "number is infinity when parsed as double": "a number beyond any finite float, such as an "
+    "integer of hundreds of digits",
+}
+
+
+def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> object:
+    """One JSON value (orjson: nesting beyond 1024 levels is refused, not recursed into, and
+    so are invalid UTF-8 and lone surrogates, which no text column could hold); malformed
+    JSON -> InputError naming ``source``, the line (``line``, else the document's own) and
+    ``rule``, what the input must be."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        msg = _JSON_PLAIN.get(exc.msg, exc.msg)
+        at = line if line is not None else exc.lineno
+        raise InputError(f"malformed JSON ({msg}); {rule}", source=source, line=at) from None
 
 
 def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -223,7 +271,7 @@ def looks_like_jsonl(head: bytes) -> bool:
     """Is the first line one trace record (an object with an ``event``)?"""
     first = head.lstrip().split(b"\n", 1)[0]
     try:
-        obj = json.loads(first)
+        obj = orjson.loads(first)  # not json: 4 KiB of "[" would recurse past its limit
     except ValueError:
         return False
     return isinstance(obj, dict) and "event" in obj

@@ -7,27 +7,26 @@ state moves; see ``landscape_records`` for how, and docs/trace-format.md.
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ..model import CATALOG, START_STATES, Kind, State, UnknownStateError, parse_state
-from ._io import decode_text
-from .validate import Record, _bad, _is_number, validate_record
+from ._io import MAX_DOCUMENT_BYTES, parse_json, read_document
+from .schema import Value
+from .validate import Record, _bad, _brief, _is_number, _value, validate_record
 
 __all__ = ["landscape_records", "load_document"]
 
 
-def load_document(data: bytes, source: str) -> list[Any]:
-    """The list of activity objects of an export's bytes; InputError if it is none."""
-    text = decode_text(data, source)
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        line = getattr(exc, "lineno", None)
-        msg = str(exc).split(":")[0]
-        raise _bad(source, line, f"malformed JSON ({msg}) in a Landscape export") from None
+def load_document(path: Path) -> list[Any]:
+    """The list of activity objects of the export at ``path``; InputError if it is none (or
+    beyond ``MAX_DOCUMENT_BYTES``)."""
+    source = str(path)
+    data = read_document(path, MAX_DOCUMENT_BYTES, "a Landscape export")
+    doc = parse_json(data, source, None, "a Landscape export is one JSON document")
     if isinstance(doc, Mapping):
         for key in ("activities", "results", "result"):
             if isinstance(doc.get(key), list):
@@ -56,7 +55,13 @@ def _timestamp(v: object, field: str, source: str, entry: int) -> float | None:
     if v is None or v == "":
         return None
     if _is_number(v):
-        return float(v)  # seconds since the epoch
+        try:
+            secs = float(v)  # seconds since the epoch
+        except OverflowError:  # an integer beyond any float (e.g. 400 digits)
+            secs = math.inf
+        if math.isfinite(secs):
+            return secs
+        raise _bad(source, entry, f"field {field!r} must be a finite time, got {_brief(v)}")
     if isinstance(v, str):
         s = v.strip()
         if s.endswith("Z"):
@@ -74,11 +79,31 @@ def _timestamp(v: object, field: str, source: str, entry: int) -> float | None:
     )
 
 
-def _landscape_kind(obj: Mapping[str, Any]) -> str:
-    typ = obj.get("type")
-    if isinstance(typ, str) and typ in CATALOG:
+#: The activity's own fields the importer reads, and the rule each value must follow (ids as
+#: the trace format's ids, turned into their text: 7 and "7" are one id).
+_FIELD_VALUES = {
+    "id": Value.ID,
+    "parent_id": Value.ID,
+    "computer_id": Value.ID,
+    "type": Value.TEXT,
+    "activity_status": Value.TEXT,
+}
+
+
+def _field(obj: Mapping[str, Any], name: str, value: Value, source: str, entry: int) -> Any:
+    """``obj[name]`` checked against ``value`` (None when absent); ids come back as text."""
+    v = obj.get(name)
+    if v is None:
+        return None
+    got = _value(name, v, value, source, entry)
+    return str(got) if value is Value.ID else got
+
+
+def _landscape_kind(own: Mapping[str, Any]) -> str:
+    typ = own["type"]
+    if typ is not None and typ in CATALOG:
         return CATALOG[typ].kind.value
-    return Kind.CLIENT.value if obj.get("computer_id") is not None else Kind.SERVER.value
+    return Kind.CLIENT.value if own["computer_id"] is not None else Kind.SERVER.value
 
 
 def landscape_records(
@@ -96,37 +121,36 @@ def landscape_records(
     runs backwards shows up as a T1/T2 violation. The line of every record is the 1-based
     position of its activity in the export.
     """
-    parents = {
-        str(a.get("parent_id"))
-        for a in activities
-        if isinstance(a, Mapping) and a.get("parent_id") is not None
-    }
     raw: list[tuple[float, int, int, int, Record]] = []  # (t, entry, step, seq, rec)
     origin: float | None = None
-    parsed: list[tuple[int, Mapping[str, Any], dict[str, float | None]]] = []
+    parsed: list[tuple[int, dict[str, float | None], dict[str, Any]]] = []
     for entry, obj in enumerate(activities, start=1):
         if not isinstance(obj, Mapping):
             raise _bad(source, entry, "each entry of a Landscape export must be a JSON object")
         if obj.get("id") is None:
             raise _bad(source, entry, "missing required field 'id' of a Landscape activity")
+        # each field by its rule before any use: an id is a number or text, never a list
+        # (``str`` of one would make a nonsense activity name, or recurse on a deep one)
+        own = {f: _field(obj, f, v, source, entry) for f, v in _FIELD_VALUES.items()}
         times = {f: _timestamp(obj.get(f), f, source, entry) for f in _TIME_FIELDS}
         if times["creation_time"] is None:
             raise _bad(source, entry, "missing required field 'creation_time'")
-        if obj.get("activity_status") is None:
+        if own["activity_status"] is None:
             raise _bad(source, entry, "missing required field 'activity_status'")
-        parsed.append((entry, obj, times))
+        parsed.append((entry, times, own))
         ct = times["creation_time"]
         origin = ct if origin is None else min(origin, ct)
-    for entry, obj, times in parsed:
+    parents = {own["parent_id"] for _e, _t, own in parsed if own["parent_id"] is not None}
+    for entry, times, own in parsed:
         assert origin is not None
         rel = {f: (None if v is None else v - origin) for f, v in times.items()}
-        aid = str(obj["id"])
-        status_name = obj["activity_status"]
+        aid = own["id"]
+        status_name = own["activity_status"]
         try:
             status = parse_state(status_name)
         except UnknownStateError as exc:
             raise _bad(source, entry, f"field 'activity_status': {exc}") from None
-        if aid in parents and obj.get("computer_id") is None:
+        if aid in parents and own["computer_id"] is None:
             raw.append(
                 (
                     rel["creation_time"],
@@ -137,21 +161,21 @@ def landscape_records(
                         "t": rel["creation_time"],
                         "event": "group",
                         "activity": aid,
-                        "type": str(obj.get("type") or "ActivityGroup"),
+                        "type": own["type"] or "ActivityGroup",
                     },
                 )
             )
             continue
-        kind = _landscape_kind(obj)
+        kind = _landscape_kind(own)
         created: Record = {
             "t": rel["creation_time"],
             "event": "created",
             "activity": aid,
             "kind": kind,
-            "type": str(obj.get("type") or "unknown"),
+            "type": own["type"] or "unknown",
         }
-        if obj.get("computer_id") is not None:
-            created["computer"] = str(obj["computer_id"])
+        if own["computer_id"] is not None:
+            created["computer"] = own["computer_id"]
         elif kind == Kind.CLIENT:
             created["computer"] = "unknown"
         da = rel["deliver_after_time"]
@@ -166,8 +190,8 @@ def landscape_records(
         created["state"] = start.value
         if da is not None:
             created["deliver_after"] = da
-        if obj.get("parent_id") is not None:
-            created["parent"] = str(obj["parent_id"])
+        if own["parent_id"] is not None:
+            created["parent"] = own["parent_id"]
         steps: list[tuple[float, Record]] = [(rel["creation_time"], created)]
         state = start
         if rel["approval_time"] is not None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import write_text_atomic
+from ..errors import InputError
+from ._io import parse_json, read_document, regular_file
 
 __all__ = ["MANIFEST", "RUN_MARKERS", "TRACE_NAMES", "file_sha256", "verify", "write_manifest"]
 
@@ -26,6 +28,8 @@ MANIFEST = "manifest.json"
 TRACE_NAMES = ("trace.parquet", "trace.jsonl")
 #: A directory holding one of these was written by ``activitykit run``.
 RUN_MARKERS = (MANIFEST, "scenario.effective.yaml")
+#: A manifest is a few hundred bytes; anything much bigger is not one (and is not read).
+MAX_MANIFEST_BYTES = 2**20
 
 
 def file_sha256(path: Path) -> str:
@@ -73,9 +77,16 @@ def verify(path: str | os.PathLike[str]) -> list[str]:
             "still running) or was written before manifests; the trace may be partial"
         ]
     try:
-        man = json.loads(where.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [f"{where}: not readable JSON ({exc}); cannot tell whether the trace is whole"]
+        # the trace's hash below reads it whole: a device or a FIFO would never end
+        regular_file(trace)
+        man = parse_json(
+            read_document(where, MAX_MANIFEST_BYTES, "a manifest"),
+            str(where),
+            None,
+            "a manifest is one JSON object",
+        )
+    except InputError as exc:
+        return [f"{exc}; cannot tell whether the trace is whole"]
     if not isinstance(man, dict):
         return [f"{where}: not a JSON object; cannot tell whether the trace is whole"]
     if man.get("complete") is not True:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -35,9 +34,12 @@ from ._io import (
     INPUT_FORMATS,
     MAX_LINE_BYTES,
     decode_text,
+    is_gzip,
     line_too_long,
-    open_bytes,
+    parse_json,
+    read_document,
     read_head,
+    regular_file,
     resolve_format,
     text_blocks,
 )
@@ -56,10 +58,15 @@ from .validate import (
 
 __all__ = [
     "INPUT_FORMATS",
+    "MAX_GZIP_PARQUET_BYTES",
     "read_records",
     "read_table",
     "table_from_records",
 ]
+
+
+#: A gzipped Parquet file is inflated into memory before pyarrow can seek in it.
+MAX_GZIP_PARQUET_BYTES = 2 * 2**30
 
 
 def _text_lines(path: Path, source: str, *, bom: bool = False) -> Iterator[tuple[int, str]]:
@@ -77,7 +84,7 @@ def _text_lines(path: Path, source: str, *, bom: bool = False) -> Iterator[tuple
 def _jsonl_records(
     path: Path, source: str, fields: frozenset[str] = ALL_FIELDS
 ) -> Iterator[tuple[int, Record]]:
-    loads = json.loads
+    rule = "each line must be one JSON object"
     for first, block in text_blocks(path):
         if block.isspace():
             continue
@@ -87,13 +94,7 @@ def _jsonl_records(
                 continue
             if len(raw) > MAX_LINE_BYTES:
                 raise line_too_long(source, n)
-            try:
-                obj = loads(raw)
-            except ValueError as exc:
-                msg = str(exc).split(":")[0]
-                raise _bad(
-                    source, n, f"malformed JSON ({msg}); each line must be one JSON object"
-                ) from None
+            obj = parse_json(raw, source, n, rule)
             yield n, validate_record(obj, source, n, fields)
 
 
@@ -101,10 +102,7 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
     typ = FIELDS[name]
     s = v.strip()
     if name in LIST_FIELDS:
-        try:
-            return json.loads(s)
-        except ValueError:
-            raise _bad(source, line, f"field {name!r} must hold a JSON list, got {v!r}") from None
+        return parse_json(s, source, line, f"field {name!r} must hold a JSON list")
     if name == "operation_id":
         return int(s) if s.lstrip("-").isdigit() else s
     if name == "urgent":
@@ -148,11 +146,14 @@ def _csv_records(
         )
         raise _bad(source, 1, f"CSV header names {where} more than once; each field has one column")
     cols = [(i, h) for i, h in enumerate(header) if h in FIELDS]
-    n = 1
+    # a record is named by the physical line it starts on: a quoted field may hold newlines,
+    # so the reader's count of lines read (``line_num``) is followed, not the rows
+    n = reader.line_num
     try:
         for row in reader:
-            n += 1
+            n, after = n + 1, reader.line_num
             if not row or all(not c.strip() for c in row):
+                n = after
                 continue
             if len(row) > len(header):
                 raise _bad(source, n, f"{len(row)} cells but the header has {len(header)}")
@@ -161,18 +162,27 @@ def _csv_records(
                 if i < len(row) and row[i] != "":
                     rec[name] = _csv_value(name, row[i], source, n)
             yield n, validate_record(rec, source, n, fields)
+            n = after
     except csv.Error as exc:
         raise _bad(source, n + 1, f"malformed CSV: {exc}") from None
 
 
-def _parquet_table(path: Path, data: bytes, fields: frozenset[str] = ALL_FIELDS) -> pa.Table:
-    """The Parquet file's columns that are trace fields in ``fields`` (only those are read)."""
+def _parquet_table(path: Path, fields: frozenset[str] = ALL_FIELDS) -> pa.Table:
+    """The Parquet file's columns that are trace fields in ``fields`` (only those are read).
+
+    A regular file, read where it lies (Parquet seeks to its footer, then to the columns
+    wanted), so a file's size costs no memory; a gzipped one is inflated first, capped."""
     import pyarrow.parquet as pq  # on first use: 25 ms of every check start-up otherwise
 
+    regular_file(path)
     try:
-        buf = pa.BufferReader(data)
-        names = [n for n in pq.read_schema(buf).names if n in fields or n not in FIELDS]
-        return pq.read_table(pa.BufferReader(data), columns=names)
+        if is_gzip(path):
+            data = read_document(path, MAX_GZIP_PARQUET_BYTES, "a gzipped Parquet file")
+            schema = pq.read_schema(pa.BufferReader(data))
+            names = [n for n in schema.names if n in fields or n not in FIELDS]
+            return pq.read_table(pa.BufferReader(data), columns=names)
+        names = [n for n in pq.read_schema(path).names if n in fields or n not in FIELDS]
+        return pq.read_table(path, columns=names, memory_map=True)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"not a readable Parquet file: {exc}", source=str(path)) from None
 
@@ -210,12 +220,12 @@ def read_records(
     source = str(path)
     fmt = resolve_format(path, input_format, read_head(path))
     if fmt == "landscape":
-        doc = load_document(open_bytes(path), source)
+        doc = load_document(path)
         for n, rec in landscape_records(doc, source):
             yield n, {k: v for k, v in rec.items() if k in fields}
         return
     if fmt == "parquet":
-        gen = _parquet_records(_parquet_table(path, open_bytes(path)), source, fields)
+        gen = _parquet_records(_parquet_table(path), source, fields)
     elif fmt == "csv":
         gen = _csv_records(path, source, fields)
     else:
@@ -279,7 +289,7 @@ def read_table(
         if fmt in ("jsonl", "csv"):
             return _fast_text(path, fmt, fields, encode)
         if fmt == "parquet":
-            table = _parquet_table(path, open_bytes(path), fields)
+            table = _parquet_table(path, fields)
             lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
             return validate_table(table, lines, fields)
     except Fallback:
@@ -304,6 +314,11 @@ def _parse_block(
     encode: frozenset[str],
 ):
     """One block's validated table (``None``: nothing in it), lines numbered in the file."""
+    if not block.isascii():  # (a fast test) the plain parser cuts text without decoding it
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Fallback from None  # the careful path names the line
     if fmt == "csv":
         if first == 1:
             table, lines = fast_csv(block, fields)
@@ -317,6 +332,16 @@ def _parse_block(
     if not table.num_rows:
         return None
     table = validate_table(table, lines, fields)
+    # a field no record of the block has is left out, as the careful path leaves it out of
+    # the whole trace: 7.8M records of one kind carry a dozen empty columns otherwise (0.5
+    # GiB of buffers, measured); ``_same_types`` brings back the ones another block has
+    empty = [
+        i
+        for i, name in enumerate(table.column_names)
+        if name not in ("t", "event", "line") and table.column(i).null_count == table.num_rows
+    ]
+    if empty:
+        table = table.drop_columns([table.column_names[i] for i in empty])
     for name in encode & set(table.column_names):
         i = table.column_names.index(name)
         table = table.set_column(i, name, dictionary(table.column(i)))
@@ -402,12 +427,23 @@ def _join(parts: list[pa.Table], pool) -> pa.Table:
 
 
 def _same_types(parts: list[pa.Table]) -> list[pa.Table]:
-    """Blocks' tables with one type per column: a column that is dictionary-encoded in some
+    """Blocks' tables with the same columns, one type each: a column a block lacks (it had no
+    value of it) is all missing there, and a column that is dictionary-encoded in some
     blocks and plain text in others (a block without a value of it) becomes plain text."""
-    names = parts[0].column_names
-    if any(p.column_names != names for p in parts):
-        raise Fallback
-    out = parts
+    have = {n for p in parts for n in p.column_names}
+    names = [n for n in (*FIELDS, "line") if n in have]
+    type_of = {n: p.schema.field(n).type for p in reversed(parts) for n in p.column_names}
+    out = [
+        p
+        if p.column_names == names
+        else pa.table(
+            {
+                n: p.column(n) if n in p.column_names else pa.nulls(p.num_rows, type_of[n])
+                for n in names
+            }
+        )
+        for p in parts
+    ]
     for i, name in enumerate(names):
         types = {p.schema.field(i).type for p in out}
         if len(types) == 1:

@@ -15,6 +15,7 @@ not define dropped.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -77,11 +78,19 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+#: Values in messages: a few levels and items of a list or object, then "..." (``repr`` of a
+#: value nested 1000 deep would recurse past Python's limit; of a huge one, flood the screen).
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 3, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
 def _brief(v: Any) -> str:
-    """``v`` for a message: a huge integer by its size, not its 400 digits."""
+    """``v`` for a message: a huge integer by its size, not its 400 digits; a list or an
+    object shortened."""
     if isinstance(v, int) and abs(v) >= 10**30:
         return f"an integer of {len(str(abs(v)))} digits"
-    return repr(v)
+    return _SHORT.repr(v)
 
 
 def _int64(name: str, v: int, source: str, line: int | None) -> int:
@@ -98,7 +107,7 @@ def _value(name: str, v: Any, value: Value, source: str, line: int | None) -> An
             return v
     elif value is Value.NUMBER:
         if not _is_number(v):
-            raise _bad(source, line, f"field {name!r} must be a number, got {v!r}")
+            raise _bad(source, line, f"field {name!r} must be a number, got {_brief(v)}")
         try:
             f = float(v)
         except OverflowError:  # an integer beyond any float (e.g. 400 digits)
@@ -129,7 +138,7 @@ def _value(name: str, v: Any, value: Value, source: str, line: int | None) -> An
             raise _bad(source, line, f"field {name!r}: {exc}") from None
         except (KeyError, AttributeError, TypeError):
             pass
-    raise _bad(source, line, f"field {name!r} must be {value.value}, got {v!r}")
+    raise _bad(source, line, f"field {name!r} must be {value.value}, got {_brief(v)}")
 
 
 def validate_record(
@@ -163,7 +172,7 @@ def validate_record(
     if event is None:
         raise _bad(source, line, "missing required field 'event' (every record needs a kind)")
     if not isinstance(event, str):
-        raise _bad(source, line, f"field 'event' must be a string, got {event!r}")
+        raise _bad(source, line, f"field 'event' must be a string, got {_brief(event)}")
     required = REQUIRED.get(event, ())
     for name in required:
         if name not in rec and name in fields:  # a field not read is not judged

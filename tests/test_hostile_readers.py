@@ -1,0 +1,294 @@
+"""Hostile trace input (issue 16, the readers' half): each once gave a traceback, a hang or
+wrong data, and must now be read correctly or refused with exit 2 naming the file (and line
+or field) and the rule.
+
+Deep JSON, files that are no regular files, documents too big to read whole, bad text,
+CSV line ends and line numbers, numbers beyond floats and ids, and a big valid trace under
+an address-space limit. Big and deep inputs are made on the fly (sparse files cost no
+disk); whatever could hang or exhaust memory runs in a subprocess with limits.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_hostile_inputs import refused, refused_limited
+
+from activitykit.check import check
+from activitykit.check.online import Checker
+from activitykit.cli import main
+from activitykit.trace.readers import read_records, read_table, table_from_records
+
+CREATED = (
+    '{"t":0,"event":"created","activity":"a0","computer":"c0","kind":"client",'
+    '"type":"ExecuteScriptRequest","state":"Queued"}'
+)
+#: A small conformant trace: created, delivered, result, done.
+GOOD = [
+    CREATED,
+    '{"t":1,"event":"exchange","computer":"c0","urgent":true}',
+    '{"t":1,"event":"deliver","activity":"a0","computer":"c0","operation_id":0}',
+    '{"t":1,"event":"transition","activity":"a0","from":"Queued","to":"In Progress"}',
+    '{"t":2,"event":"exchange","computer":"c0","urgent":true}',
+    '{"t":2,"event":"result","activity":"a0","computer":"c0","operation_id":0,'
+    '"status":"succeeded"}',
+    '{"t":2,"event":"transition","activity":"a0","from":"In Progress","to":"Succeeded"}',
+]
+DEEP = 100_000  # far beyond any recursion limit
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8", "surrogatepass"))
+    return path
+
+
+def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
+    with path.open("wb") as f:
+        f.write(head)
+        f.truncate(size)
+    return path
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    """A run directory as ``run`` leaves it: a trace beside a manifest vouching for it."""
+    import hashlib
+
+    run = tmp_path / "run"
+    run.mkdir()
+    trace = _write(run / "trace.jsonl", GOOD)
+    digest = hashlib.sha256(trace.read_bytes()).hexdigest()
+    manifest = {"complete": True, "trace": "trace.jsonl", "trace_sha256": digest}
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return run
+
+
+# --- manifests -----------------------------------------------------------------------------
+def test_a_deeply_nested_manifest_is_named_not_recursed_into(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run_dir(tmp_path)
+    (run / "manifest.json").write_text("[" * DEEP + "]" * DEEP, encoding="utf-8")
+    assert main(["check", str(run / "trace.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert f"{run / 'manifest.json'}:1: malformed JSON (nested deeper than 1024 levels)" in err
+    err = refused(capsys, "check", str(run / "trace.jsonl"), "--require-manifest")
+    assert "nested deeper than 1024 levels" in err
+
+
+def test_a_huge_manifest_is_refused_without_reading_it(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    _sparse(run / "manifest.json", int(2.5 * 2**30), b'{"complete": true, "pad": "')
+    err = refused_limited(
+        "check", str(run / "trace.jsonl"), "--require-manifest", cwd=tmp_path, timeout=60
+    )
+    assert f"{run / 'manifest.json'}: larger than 1 MiB, the limit for a manifest" in err
+
+
+def test_a_trace_linked_to_a_device_is_refused_not_hashed(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    (run / "trace.jsonl").unlink()
+    os.symlink("/dev/zero", run / "trace.jsonl")
+    for extra in ((), ("--require-manifest",)):
+        err = refused_limited("check", str(run / "trace.jsonl"), *extra, cwd=tmp_path, timeout=30)
+        assert f"{run / 'trace.jsonl'}: is a character device, not a regular file" in err
+
+
+# --- files that are no regular files, documents too big ---------------------------------------
+@pytest.mark.parametrize("fmt", ["parquet", "landscape", "csv"])
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_in_every_format(tmp_path: Path, device: str, fmt: str) -> None:
+    err = refused_limited("check", device, "--input-format", fmt, cwd=tmp_path, timeout=30)
+    assert f"{device}: is a character device, not a regular file" in err
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    err = refused_limited("check", str(fifo), cwd=tmp_path, timeout=30)
+    assert f"{fifo}: is a FIFO (named pipe), not a regular file" in err
+
+
+def test_a_huge_sparse_parquet_is_judged_from_its_footer(tmp_path: Path) -> None:
+    path = _sparse(tmp_path / "big.parquet", 3 * 2**30)
+    err = refused_limited("check", str(path), cwd=tmp_path, timeout=60)
+    assert f"{path}: not a readable Parquet file" in err
+
+
+def test_a_landscape_export_beyond_its_cap_is_refused_unread(tmp_path: Path) -> None:
+    path = _sparse(tmp_path / "big.json", 3 * 2**30, b"[")
+    err = refused_limited("check", str(path), cwd=tmp_path, timeout=60)
+    assert f"{path}: larger than 256 MiB, the limit for a Landscape export" in err
+
+
+def test_parquet_is_still_read(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    jsonl = _write(tmp_path / "t.jsonl", GOOD)
+    pq.write_table(read_table(jsonl).drop_columns(["line"]), tmp_path / "t.parquet")
+    assert check(tmp_path / "t.parquet").summary == check(jsonl).summary
+
+
+# --- deep JSON and bad text in traces ----------------------------------------------------------
+def test_a_known_field_nested_deep_is_refused_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = CREATED.replace('"state":"Queued"}', '"state":"Waiting","depends_on":')
+    lines = [GOOD[1], deep + "[" * DEEP + "]" * DEEP + "}"]
+    err = refused(capsys, "check", str(_write(tmp_path / "t.jsonl", lines)))
+    assert ":2: malformed JSON (nested deeper than 1024 levels)" in err
+    # nesting the parser accepts is judged by the field's rule, briefly (no recursion)
+    lines[1] = deep + "[" * 1000 + "]" * 1000 + "}"
+    err = refused(capsys, "check", str(_write(tmp_path / "t.jsonl", lines)))
+    assert ":2: field 'depends_on' must be a list of strings, got [[[[...]]]]" in err
+
+
+@pytest.mark.parametrize("command", ["check", "report"])
+def test_bad_utf8_and_lone_surrogates_are_refused_with_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    out = ["-o", str(tmp_path / "r.html")] if command == "report" else []
+    bad = tmp_path / "bad.jsonl"
+    lines = [*GOOD[:3], GOOD[3].replace('"a0"', '"a\udcff"'), *GOOD[4:]]
+    bad.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+    err = refused(capsys, command, str(bad), *out)
+    assert f"{bad}:4: not UTF-8 text (byte 0xff)" in err
+    lone = _write(tmp_path / "lone.jsonl", [GOOD[0].replace('"a0"', '"a\\ud800"'), *GOOD[1:]])
+    err = refused(capsys, command, str(lone), *out)
+    assert f"{lone}:1: malformed JSON (no low surrogate in string)" in err
+
+
+# --- CSV ------------------------------------------------------------------------------------
+HEADER = "t,event,activity,computer,kind,type,state,from,to,operation_id,status,urgent"
+ROWS = [
+    "0,created,a0,c0,client,ExecuteScriptRequest,Queued,,,,,",
+    "1,exchange,,c0,,,,,,,,true",
+    "1,deliver,a0,c0,,,,,,0,,",
+    "1,transition,a0,,,,,Queued,In Progress,,,",
+    "2,result,a0,c0,,,,,,0,succeeded,",
+    "2,transition,a0,,,,,In Progress,Succeeded,,,",
+]
+
+
+def test_a_csv_header_beyond_a_mebibyte_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "," + "x" * (2**20 + 10) + "\n" + ROWS[1] + "\n", encoding="utf-8")
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:1: " in err
+
+
+def test_a_csv_with_cr_line_ends_reads_as_with_lf(tmp_path: Path) -> None:
+    lf, cr = tmp_path / "lf.csv", tmp_path / "cr.csv"
+    lf.write_text(HEADER + "\n" + "\n".join(ROWS) + "\n", encoding="utf-8")
+    cr.write_text(HEADER + "\r" + "\r".join(ROWS) + "\r", encoding="utf-8")
+    got, want = check(cr), check(lf)
+    assert got.summary == want.summary and got.summary["records"] == len(ROWS)
+
+
+def test_a_csv_error_names_the_physical_line_after_a_multiline_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "t.csv"
+    rows = [r + ',"multi\nline"' for r in ROWS[:2]] + ["zz,exchange,,c0,,,,,,,,,x"]
+    path.write_text(HEADER + ",note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:6: field 't' must be a number, got 'zz'" in err
+
+
+# --- Landscape exports ------------------------------------------------------------------------
+ACTIVITY = {"id": 1, "creation_time": 0, "activity_status": "succeeded", "computer_id": 5}
+
+
+def _export(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "export.json"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * DEEP + "]" * DEEP, ":1: malformed JSON (nested deeper than 1024 levels)"),
+        (
+            '[{"id":1,"creation_time":1' + "0" * 400 + ',"activity_status":"succeeded"}]',
+            ":1: malformed JSON (a number beyond any finite float",
+        ),
+        (json.dumps([{**ACTIVITY, "id": [1]}]), ":1: field 'id' must be an integer or a string"),
+        (
+            json.dumps([ACTIVITY, {**ACTIVITY, "id": 2, "computer_id": {"x": 1}}]),
+            ":2: field 'computer_id' must be an integer or a string",
+        ),
+        (
+            json.dumps([{**ACTIVITY, "creation_time": 1e308}, {**ACTIVITY, "id": 2}]),
+            None,  # finite: read (the times are relative to the earliest)
+        ),
+    ],
+    ids=["deep", "400-digits", "id-list", "computer-object", "huge-finite"],
+)
+def test_landscape_values_are_judged_by_their_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str | None
+) -> None:
+    path = _export(tmp_path, text)
+    if message is None:
+        main(["check", str(path), "--input-format", "landscape"])
+        assert "Traceback" not in capsys.readouterr().err
+        return
+    err = refused(capsys, "check", str(path), "--input-format", "landscape")
+    assert f"{path}{message}" in err
+
+
+# --- numbers ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("deliver", "result", "violations"),
+    [(2**53 + 1, 2**53, {"C2": 1}), (2**53 + 1, 2**53 + 1, {}), (2**63 - 1, 2**63 - 1, {})],
+)
+def test_operation_ids_beyond_2_53_are_exact_in_both_drivers(
+    tmp_path: Path, deliver: int, result: int, violations: dict[str, int]
+) -> None:
+    lines = list(GOOD)
+    lines[2] = lines[2].replace('"operation_id":0', f'"operation_id":{deliver}')
+    lines[5] = lines[5].replace('"operation_id":0', f'"operation_id":{result}')
+    path = _write(tmp_path / "t.jsonl", lines)
+    online = Checker()
+    for n, rec in read_records(path):
+        online.feed(rec, n)
+    for report in (check(path), online.finish()):
+        assert {k: v for k, v in report.summary["violations"].items() if v} == violations
+
+
+# --- big valid traces ---------------------------------------------------------------------
+def test_a_field_no_record_has_is_no_column(tmp_path: Path) -> None:
+    """The fast path leaves out what the careful path leaves out (memory of empty columns)."""
+    path = _write(tmp_path / "t.jsonl", [GOOD[1]] * 50 + [CREATED.replace('"t":0', '"t":1')])
+    fast = read_table(path)
+    assert fast.column_names == table_from_records(read_records(path)).column_names
+    assert "depends_on" not in fast.column_names and "kind" in fast.column_names
+
+
+@pytest.mark.slow
+def test_a_7m_record_gzip_trace_is_checked_under_3_gib(tmp_path: Path) -> None:
+    line = b'{"t":0,"event":"exchange","computer":"c1"}\n'
+    per = 16 * 2**20 // len(line)
+    path = tmp_path / "big.jsonl.gz"
+    path.write_bytes(gzip.compress(line * per, 9) * 20)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "activitykit", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"records: {per * 20}," in proc.stdout
