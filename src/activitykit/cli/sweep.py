@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._options import add_set_option
+from ._options import add_set_option, seed_arg
 
 #: Figures printed per grid point unless --show says otherwise (when the runs report them).
 HEADLINE = (
@@ -54,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", metavar="DIR", help="results directory (default runs/sweep-<name>)")
     add_set_option(p, "--set duration=3600", note=" for every run of the sweep")
-    p.add_argument("--seed", type=int, metavar="N", help="first seed (default: the scenario's)")
+    p.add_argument(
+        "--seed", type=seed_arg, metavar="N", help="first seed (default: the scenario's)"
+    )
     p.add_argument(
         "--keep-runs",
         action="store_true",
@@ -95,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers ({workers}) must be at least 1")
     scenario = load_scenario(Path(args.scenario), overrides=list(args.overrides))
     if args.seed is not None:
-        if args.seed < 0:
-            raise InputError(f"--seed ({args.seed}) must be >= 0")
         scenario = scenario.model_copy(update={"seed": args.seed})
-    out = out_dir(args.out, Path("runs") / f"sweep-{scenario.name}")
+    out = out_dir(
+        args.out, Path("runs") / f"sweep-{scenario.name}", default_from="the scenario's name"
+    )
     res = run_sweep(
         scenario,
         args.grid,
