@@ -23,18 +23,23 @@ def seed_arg(text: str) -> int:
     return value
 
 
-def bounded_float(low: float, high: float, unit: str = "") -> Callable[[str], float]:
-    """An argparse type: a finite number in ``(low, high]`` (NaN and infinity refused:
-    a NaN compares false with every bound, infinity waits for ever)."""
+def bounded_float(
+    low: float, high: float, unit: str = "", *, low_ok: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``low`` (or equal, with ``low_ok``) and at most
+    ``high``. NaN and infinity are refused: a NaN compares false with every bound, and an
+    infinite wait never ends."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not (math.isfinite(value) and low < value <= high):
+        above = value >= low if low_ok else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            least = f"at least {low:g}" if low_ok else f"greater than {low:g}"
             raise argparse.ArgumentTypeError(
-                f"{text}: must be a finite number greater than {low:g} and at most {high:g}{unit}"
+                f"{text}: must be a finite number {least} and at most {high:g}{unit}"
             )
         return value
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .._files import read_text_bounded
 from ..errors import InputError
 
 __all__ = ["MAX_FILE_BYTES", "Marks", "Path", "load_yaml", "parse_value", "read_bounded"]
@@ -237,20 +238,9 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
 
 def read_bounded(path: str | os.PathLike[str]) -> str:
     """The UTF-8 text of the file at ``path``, refused beyond ``MAX_FILE_BYTES`` (read no more)."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(
-            f"larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a scenario file (real "
-            "ones have a few KiB): is this the right file?",
-            source=str(path),
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
-        ) from None
+    return read_text_bounded(
+        path, MAX_FILE_BYTES, "a scenario file", note=" (real ones have a few KiB)"
+    )
 
 
 def parse_value(text: str, source: str) -> Any:
