@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from .._json import reason
 from ..errors import InputError
 from .protocol import PROTOCOL, ReplyShapeError, validate_reply
 
@@ -414,10 +415,10 @@ class SubprocessIUT(IUT):
             return orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             self.close(grace=0.2)
-            why = "nested deeper than 1024 levels" if exc.msg.startswith("depth") else exc.msg
             raise IUTFailure(
                 "garbage",
-                f"reply is not JSON ({why}): {_short(text.rstrip())!r}{self._stderr_tail()}",
+                f"reply is not JSON ({reason(exc)}): {_short(text.rstrip())!r}"
+                + self._stderr_tail(),
                 request,
             ) from None
 

@@ -7,6 +7,7 @@ import os
 
 import orjson
 
+from ..._json import reason
 from ..cases import Step
 
 __all__ = ["MAX_REPLAY_BYTES", "REPLAY_HEADER", "load_replay", "read_replay", "write_replay"]
@@ -45,7 +46,7 @@ def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Ste
         try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise InputError(f"not JSON ({_reason(exc)})", source=source, line=n) from None
+            raise InputError(f"not JSON ({reason(exc)})", source=source, line=n) from None
         if not isinstance(obj, dict):
             raise InputError("each line must be a JSON object", source=source, line=n)
         if "replay" in obj:
@@ -69,9 +70,3 @@ def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Ste
     if not steps:
         raise InputError("no steps to replay", source=source)
     return profile, steps
-
-
-def _reason(exc: orjson.JSONDecodeError) -> str:
-    if exc.msg.startswith("depth limit"):
-        return "nested deeper than 1024 levels; a step is a flat object"
-    return exc.msg
