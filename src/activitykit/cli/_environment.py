@@ -141,6 +141,7 @@ _DOING: tuple[tuple[str, str], ...] = (
     ("activitykit.experiments", "running the sweep's runs"),
     ("activitykit.conformance", "running the conformance suite"),
     ("activitykit.live", "running the live fleet"),
+    ("activitykit.runner", "running the scenario"),
     ("activitykit", "preparing the command"),
 )
 #: What may help, per command.

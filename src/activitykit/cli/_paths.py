@@ -56,7 +56,7 @@ def out_dir(text: str | None, default: Path, option: str = "--out", default_from
 def _fits(path: Path, option: str | None, default_from: str) -> None:
     """Refuse a path whose names or length the file system would refuse (ENAMETOOLONG)."""
     full = Path(os.path.abspath(path))
-    anchor = next((p for p in full.parents if p.is_dir()), Path("/"))
+    anchor = next((p for p in full.parents if _is_dir(p)), Path("/"))
     name_max = os.pathconf(anchor, "PC_NAME_MAX")
     path_max = os.pathconf(anchor, "PC_PATH_MAX")
     own = len(os.fsencode(full.name))
@@ -83,6 +83,13 @@ def _fits(path: Path, option: str | None, default_from: str) -> None:
             f"{where}: the path is too long ({len(os.fsencode(full)):,} bytes; with what is "
             f"written below it, paths here have at most {path_max - 1}): {way_out}"
         )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long to look up: not the existing directory sought
+        return False
 
 
 def _shown(path: Path | str, limit: int = 80) -> str:
