@@ -18,10 +18,13 @@ def test_the_entry_exits_with_mains_code_after_freezing_the_collector(monkeypatc
         cli, "main", lambda *, own_process: calls.append(f"main own={own_process}") or 3
     )
     monkeypatch.setattr("gc.freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(
+        "activitykit.cli._environment.install_stdout", lambda: calls.append("stdout")
+    )
     with pytest.raises(SystemExit) as info:
         cli.entry()
     assert info.value.code == 3
-    assert calls == ["main own=True", "freeze"]
+    assert calls == ["stdout", "main own=True", "freeze"]
 
 
 def test_python_dash_m_exits_with_the_commands_code() -> None:

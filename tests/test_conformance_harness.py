@@ -270,7 +270,11 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
     bad.write_text('{"cmd": "create"}\n{"cmd": "fly"}\n')
     assert main(["conform", "--iut-python", ref, "--replay", str(bad)]) == 2
     assert f"{bad}:2:" in capsys.readouterr().err
-    assert main(["conform", "--iut-python", ref, "--timeout", "0"]) == 2
+    for timeout in ("0", "nan", "inf", "1e9"):  # argparse refuses them: exit 2
+        with pytest.raises(SystemExit) as exc:
+            main(["conform", "--iut-python", ref, "--timeout", timeout])
+        assert exc.value.code == 2
+        assert "--timeout: " in capsys.readouterr().err
     assert main(["conform"]) == 2
     assert "--iut COMMAND" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:

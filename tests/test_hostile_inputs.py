@@ -195,6 +195,46 @@ def test_validation_refuses_what_the_simulator_cannot_run(
     assert f": {field}: " in err and not (tmp_path / "out").exists()
 
 
+#: Fields that had no upper bound: each passed validation, then a run hung or ran out of
+#: memory (a prefetch of 10^30 opened broker requests for ever).
+UNBOUNDED = [
+    (
+        "server: {prefetch: 1000000000000000000000000000000}\n",
+        "server.prefetch",
+        "less than or equal to 65535",
+    ),
+    (
+        "server: {job_handlers: 1000, prefetch: 1000}\n",
+        "server.prefetch",
+        "keep 1,000,000 job requests open at once; the limit is 100,000",
+    ),
+    (
+        "fleet: {groups: [{default_handler: {duration: "
+        "{dist: lognormal, mean: 10, sigma: 1.0e+200}}}]}\n",
+        "fleet.groups[0].default_handler.duration.sigma",
+        "less than or equal to 5",
+    ),
+    (
+        "fleet: {groups: [{max_messages_per_exchange: 1000000000000000000000000000000}]}\n",
+        "fleet.groups[0].max_messages_per_exchange",
+        "less than or equal to 1000000",
+    ),
+    ("seed: " + "9" * 400 + "\n", "seed", "less than or equal to 9223372036854775807"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "rule"), UNBOUNDED)
+def test_validation_bounds_what_had_no_upper_bound(
+    tmp_path: Path, text: str, field: str, rule: str
+) -> None:
+    path = write(tmp_path, "name: hostile\n" + text)
+    err = refused_limited("scenario", "validate", str(path), cwd=tmp_path, timeout=60)
+    assert f"{path}:" in err and f": {field}: " in err and rule in err
+    out = tmp_path / "out"
+    err = refused_limited("run", str(path), "--out", str(out), "--quiet", cwd=tmp_path, timeout=60)
+    assert f": {field}: " in err and not out.exists()
+
+
 # --- 5. scenario file size ----------------------------------------------------------------
 @pytest.mark.parametrize("command", [("scenario", "validate"), ("run",)])
 def test_dev_zero_is_refused_at_once(tmp_path: Path, command: tuple[str, ...]) -> None:
@@ -741,3 +781,269 @@ def test_a_killed_run_leaves_the_previous_run_and_a_marked_partial_trace(
     main(["check", str(partial)])
     assert "says the run did not complete (complete: false)" in capsys.readouterr().err
     assert "partial trace" in refused(capsys, "check", str(partial), "--require-manifest")
+
+
+# --- scenario files: characters, tags and forms YAML cannot read as plain data ----------
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("name: a\x00b\nduration: 60\n", 1, "the character U+0000 (a NUL byte"),
+        ("name: a\nduration: 60\n\x01\n", 3, "the character U+0001 at column 1"),
+        ("name: !!binary aGVsbG8=\n", 1, "the YAML tag !!binary is not allowed"),
+        ("name: x\nfleet: !!set {a}\n", 2, "the YAML tag !!set is not allowed"),
+        ("name: x\nduration: !!int abc\n", 2, "the YAML tag !!int is not allowed"),
+        ("name: !custom x\n", 1, "the YAML tag !custom is not allowed"),
+        ("name: x\nduration: 2024-13-45\n", 2, "'2024-13-45' has the form of a date but"),
+        ("name: x\nduration: -0x_\n", 2, "'-0x_' has the form of an integer but"),
+    ],
+)
+def test_what_yaml_cannot_read_as_plain_data_is_named_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, message: str
+) -> None:
+    path = write(tmp_path, text)
+    err = refused(capsys, "scenario", "validate", str(path))
+    assert f"{path}:{line}: " in err and message in err
+    err = refused(capsys, "run", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    assert message in err and not (tmp_path / "out").exists()
+
+
+def test_a_tag_in_set_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "name: x\n")
+    err = refused(capsys, "scenario", "show", str(path), "--set", "name=!!binary aGVsbG8=")
+    assert "--set name=!!binary aGVsbG8=" in err and "the YAML tag !!binary is not allowed" in err
+
+
+# --- output names too long for the file system ----------------------------------------------
+def test_an_out_name_too_long_is_refused_naming_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / ("n" * 300)
+    err = refused(capsys, "run", str(BASELINE), "--out", str(out), "--quiet")
+    assert "--out " in err and "its name has 300 bytes; at most 246 fit here" in err
+    err = refused(capsys, "sweep", str(BASELINE), "--out", str(out / "x"), "--quiet")
+    assert "--out " in err and "has 300 bytes; names here have at most 255" in err
+
+
+def test_a_default_directory_name_too_long_names_what_it_is_made_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, "name: x\n", "s" * 245 + ".yaml")  # a legal file name
+    err = refused(capsys, "run", str(path), "--seed", "12345", "--quiet")
+    assert "the default directory runs/sss" in err
+    assert "give --out DIR (the default is made of the scenario file's name and the seed)" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_seed_beyond_64_bits_is_refused_by_argparse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("run", "sweep"):
+        with pytest.raises(SystemExit) as exc:
+            main([command, str(BASELINE), "--seed", "1" + "0" * 400, "--quiet"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --seed: a number of 401 digits: a seed is 0 to 9223372036854775807" in err
+
+
+# --- sweep stores and options ---------------------------------------------------------------
+def _swept(tiny: Path, out: Path, *extra: str) -> list[str]:
+    args = ["sweep", str(tiny), "--grid", "server.job_handlers=1,2", "--workers", "1"]
+    return [*args, "--out", str(out), "--quiet", "--no-report", *extra]
+
+
+def test_a_deeply_nested_sweep_manifest_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    assert main(_swept(tiny, out)) == 0
+    (out / "sweep.json").write_text("[" * 100_000 + "]" * 100_000)
+    err = refused(capsys, *_swept(tiny, out))
+    assert f"{out / 'sweep.json'}: not a sweep manifest (nested deeper than 1024 levels)" in err
+
+
+def test_a_runs_table_without_its_manifest_is_reported_not_rewritten(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    assert main(_swept(tiny, out)) == 0
+    (out / "sweep.json").unlink()
+    before = (out / "runs.parquet").read_bytes()
+    err = refused(capsys, *_swept(tiny, out))
+    assert f"{out}: holds runs.parquet but no sweep.json: the sweep's store is incomplete" in err
+    assert "Restore sweep.json from a copy; or move runs.parquet away" in err
+    assert (out / "runs.parquet").read_bytes() == before
+    assert not (out / "sweep.json").exists()
+
+
+def test_a_sweep_into_a_run_directory_is_refused_and_leaves_it_alone(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "r"
+    assert _run(tmp_path, run) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    err = refused(capsys, *_swept(tiny, run))
+    assert f"{run}: holds a run directory (manifest.json) and no sweep.json" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # the same for `run --replications`, which stores its runs as a sweep does
+    err = refused(capsys, "run", str(tiny), "--replications", "2", "--out", str(run), "--quiet")
+    assert "is not a sweep's directory" in err
+
+
+@pytest.mark.parametrize(
+    ("grid", "replications", "message"),
+    [
+        ("server.job_handlers=1", "1" + "0" * 30, "--replications (a number of 31 digits) must"),
+        ("server.job_handlers=1", "10001", "must be at most 10,000 seeds per grid point"),
+        (
+            "server.job_handlers=" + ",".join(map(str, range(1, 12))),
+            "10000",
+            "11 (server.job_handlers) grid points x 10,000 replications = 110,000 runs; "
+            "the limit is 100,000",
+        ),
+    ],
+)
+def test_a_sweep_too_large_is_refused_before_it_runs(
+    tiny: Path, tmp_path: Path, grid: str, replications: str, message: str
+) -> None:
+    # limited: asked for whole, 10^30 seeds fill any memory
+    args = ["sweep", str(tiny), "--grid", grid, "--replications", replications, "--workers", "1"]
+    err = refused_limited(*args, "--out", str(tmp_path / "s"), "--quiet", cwd=tmp_path, timeout=60)
+    assert message in err and not (tmp_path / "s").exists()
+
+
+def test_an_unknown_show_figure_is_refused_before_any_run(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = refused(capsys, *_swept(tiny, tmp_path / "s", "--show", "client.totl.p90"))
+    assert "--show client.totl.p90: no such key figure; did you mean client.total.p90" in err
+    assert "the key figures are: all.to_start.p50, " in err
+    assert not (tmp_path / "s").exists()
+
+
+# --- standard output that takes nothing; memory that runs out --------------------------------
+def _cli_process(*args: str, **popen: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "activitykit", *args], stderr=subprocess.PIPE, **popen
+    )
+
+
+@pytest.mark.parametrize("command", [("check", str(EXAMPLE)), ("spec",)])
+def test_a_full_or_closed_stdout_is_named_without_a_traceback(command: tuple[str, ...]) -> None:
+    with open("/dev/full", "wb") as full:
+        proc = _cli_process(*command, stdout=full)
+        _, err = proc.communicate(timeout=60)
+    text = err.decode()
+    assert proc.returncode == 2 and "Traceback" not in text and "Exception ignored" not in text
+    assert "cannot write to standard output (No space left on device)" in text
+    proc = _cli_process(*command, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+    _, err = proc.communicate(timeout=60)
+    text = err.decode()
+    assert proc.returncode == 2 and "Traceback" not in text, text
+    assert "cannot write to standard output (standard output is closed)" in text
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
+    proc = _cli_process("spec", stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # `| head -1` that has had its line: nobody reads any more
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and err == b""  # as a tool killed by SIGPIPE
+
+
+def test_memory_running_out_is_named_and_the_previous_run_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from activitykit import sim
+
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def hungry(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise MemoryError
+
+    monkeypatch.setattr(sim, "simulate", hungry)
+    err = refused(capsys, "run", str(BASELINE), "--out", str(out), "--quiet")
+    assert "activitykit run: error: ran out of memory while running the scenario" in err
+    assert "Try fewer computers" in err and "earlier results are intact" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not (tmp_path / "r.failed").exists()  # no run failed: the machine did
+
+
+@pytest.mark.slow
+def test_a_run_beyond_the_memory_limit_says_so_and_keeps_the_previous_run(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    huge = write(
+        tmp_path,
+        "name: huge\nduration: 600\nfleet: {groups: [{computers: 10000000}]}\n"
+        "output: {trace_format: jsonl, report: false}\n",
+    )
+    proc = cli_limited("run", str(huge), "--out", str(out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "ran out of memory while simulating" in proc.stderr
+    assert f"the process may use at most {MEMORY_LIMIT / 2**30:.3g} GiB (ulimit -v)" in (
+        proc.stderr
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+# --- conform: options, replay files and replies ---------------------------------------------
+CASE = "client/released-at-exchange-delivers-nothing-else"
+DEEP_IUT = (
+    f'{sys.executable} -c "import sys\n'
+    "for line in sys.stdin: print('[' * 100000 + ']' * 100000, flush=True)\""
+)
+
+
+def test_a_deeply_nested_reply_is_garbage_not_a_recursion(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["conform", "--iut", DEEP_IUT, "--case", CASE, "--timeout", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "garbage: reply is not JSON (nested deeper than 1024 levels)" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "/dev/zero: not a regular file (a character device)"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", ":1: not JSON (nested deeper than 1024 levels"),
+        ("\n" * (4 * 2**20 + 1), "larger than 4 MiB, the limit for a replay file"),
+    ],
+)
+def test_a_hostile_replay_file_is_refused(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = Path("/dev/zero") if content is None else write(tmp_path, content, "r.jsonl")
+    ref = "activitykit.conformance.reference:ReferenceSystem"
+    # limited: /dev/zero read whole fills any memory
+    args = ("conform", "--iut-python", ref, "--replay", str(path))
+    assert message in refused_limited(*args, cwd=tmp_path, timeout=60)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e9"])
+@pytest.mark.parametrize("option", ["--timeout", "--shrink-seconds"])
+def test_waits_must_be_finite_and_bounded(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["conform", "--iut", "cat", option, value, "--case", CASE])
+    assert exc.value.code == 2
+    assert f"argument {option}: {value}: must be a finite number" in capsys.readouterr().err
+
+
+def test_an_iut_python_without_handle_says_what_is_expected(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    err = refused(capsys, "conform", "--iut-python", "os:system", "--case", CASE)
+    assert "--iut-python 'os:system': system is the built-in function system" in err
+    assert "expected a class or a factory function (called without arguments)" in err
+    # a factory function is called, and what it makes is used
+    factory = "activitykit.conformance.reference:ReferenceSystem"
+    assert main(["conform", "--iut-python", factory, "--case", CASE]) == 0

@@ -180,7 +180,6 @@ def test_report_is_written_when_asked(tmp_path: Path) -> None:
     [
         (["--set", "fleet.groups.0.computers=abc"], "--set fleet.groups.0.computers=abc: "),
         (["--set", "nope=1"], "unknown key 'nope'"),
-        (["--seed", "-1"], "--seed must be >= 0"),
     ],
 )
 def test_bad_input_exits_2(
@@ -189,6 +188,16 @@ def test_bad_input_exits_2(
     assert main(["run", str(small(tmp_path)), "--out", str(tmp_path / "r"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_negative_seed_is_refused_by_argparse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(small(tmp_path)), "--out", str(tmp_path / "r"), "--seed", "-1"])
+    assert exc.value.code == 2
+    assert "argument --seed: -1: a seed is 0 to" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 

@@ -218,6 +218,8 @@ def _simulate(
     result: SimResult | None = None
     try:
         result = simulate(scenario, writer=writer, check=True, progress=on_progress)
+    except MemoryError:  # the machine's limit, not the run's result: the CLI says so
+        raise
     except Exception as exc:  # a failed run is a result: keep the evidence
         error = exc
     finally:

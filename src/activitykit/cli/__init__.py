@@ -11,6 +11,7 @@ Exit codes across the kit: 0 success / conformant, 1 violations or deviations fo
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -47,29 +48,60 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     """Run one command; its exit code. ``own_process``: the process ends with the command
     (``entry``), so a command may tune process-wide settings for its own speed; a test or a
-    notebook calling ``main`` keeps its process as it was."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.own_process = own_process
+    notebook calling ``main`` keeps its process as it was.
+
+    Failures of the place it runs in rather than of its input (standard output that takes
+    nothing, memory that ran out) end every command the same way: ``_environment``.
+    """
+    from ._environment import StdoutError, flush_stdout, out_of_memory, stdout_failed
+
+    command = "activitykit"
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        finally:  # --help, --version: argparse's text, out before its SystemExit
+            flush_stdout()
+        command = f"activitykit {args.command}"
+        args.own_process = own_process
+        code = _run(command, args)
+        flush_stdout()  # a failure to write the output is the command's, not the exit's
+        return code
+    except StdoutError as exc:
+        return stdout_failed(command, exc)
+    except MemoryError as exc:
+        return out_of_memory(command, exc)
+
+
+def _run(command: str, args: argparse.Namespace) -> int:
+    """``args.func(args)``; bad input is a message and exit 2."""
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"activitykit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
-    except (
-        FileNotFoundError,
-        FileExistsError,
-        IsADirectoryError,
-        NotADirectoryError,
-        PermissionError,
-    ) as exc:  # a path the user named; its name and the reason say it all
-        print(f"activitykit {args.command}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+    except OSError as exc:
+        # a path the user named, and what is wrong with it: its name and the reason say it
+        if exc.filename is None or not (isinstance(exc, _PATH_ERRORS) or exc.errno in _PATH_ERRNOS):
+            raise
+        reason = exc.strerror
+        if exc.errno == errno.ENAMETOOLONG:
+            reason += " (at most 255 bytes per name, 4096 per path)"
+        print(f"{command}: error: {exc.filename}: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"activitykit {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `activitykit ... | head`
-        return 0
+
+
+#: Errors of a path (not of the data in a file), reported as the path and the reason.
+_PATH_ERRORS: tuple[type[OSError], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.EROFS})
 
 
 def entry() -> NoReturn:
@@ -83,6 +115,9 @@ def entry() -> NoReturn:
     """
     import gc
 
+    from ._environment import install_stdout
+
+    install_stdout()
     code = main(own_process=True)
     gc.freeze()
     sys.exit(code)

@@ -3,8 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
-__all__ = ["add_set_option"]
+__all__ = ["add_set_option", "bounded_float", "seed_arg"]
+
+
+def seed_arg(text: str) -> int:
+    """``--seed N``: a scenario's seed, 0 to 2^63 - 1 (what a scenario's ``seed`` allows)."""
+    from ..scenario.schema import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
+        raise argparse.ArgumentTypeError(f"{shown}: a seed is 0 to {MAX_SEED} (64 bits)")
+    return value
+
+
+def bounded_float(
+    low: float, high: float, unit: str = "", *, low_ok: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``low`` (or equal, with ``low_ok``) and at most
+    ``high``. NaN and infinity are refused: a NaN compares false with every bound, and an
+    infinite wait never ends."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        above = value >= low if low_ok else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            least = f"at least {low:g}" if low_ok else f"greater than {low:g}"
+            raise argparse.ArgumentTypeError(
+                f"{text}: must be a finite number {least} and at most {high:g}{unit}"
+            )
+        return value
+
+    return parse
 
 
 def add_set_option(parser: argparse.ArgumentParser, example: str, *, note: str = "") -> None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ._options import add_set_option
+from ._options import add_set_option, seed_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file (YAML, docs/scenarios.md)")
-    p.add_argument("--seed", type=int, metavar="N", help="random seed (default: the scenario's)")
+    p.add_argument(
+        "--seed", type=seed_arg, metavar="N", help="random seed (default: the scenario's)"
+    )
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<scenario>-<seed>)")
     add_set_option(p, "--set duration=3600 --set fleet.groups.0.computers=250")
     p.add_argument(
@@ -44,15 +46,17 @@ def run(args: argparse.Namespace) -> int:
     from ..scenario import load_scenario
     from ._paths import out_dir
 
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"--seed must be >= 0 (got {args.seed})")
     scenario = load_scenario(args.scenario, args.overrides)
     if args.replications is not None:
         from ..experiments.cli_args import run_replications_from_args
 
         return run_replications_from_args(args, scenario)
     seed = scenario.seed if args.seed is None else args.seed
-    out = out_dir(args.out, default_out_dir(args.scenario, seed))
+    out = out_dir(
+        args.out,
+        default_out_dir(args.scenario, seed),
+        default_from="the scenario file's name and the seed",
+    )
     result = run_scenario(
         scenario,
         out,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._options import add_set_option
+from ._options import add_set_option, seed_arg
 
 #: Figures printed per grid point unless --show says otherwise (when the runs report them).
 HEADLINE = (
@@ -54,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", metavar="DIR", help="results directory (default runs/sweep-<name>)")
     add_set_option(p, "--set duration=3600", note=" for every run of the sweep")
-    p.add_argument("--seed", type=int, metavar="N", help="first seed (default: the scenario's)")
+    p.add_argument(
+        "--seed", type=seed_arg, metavar="N", help="first seed (default: the scenario's)"
+    )
     p.add_argument(
         "--keep-runs",
         action="store_true",
@@ -79,6 +81,23 @@ def _cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.4g} [{low:.4g}, {high:.4g}]"
 
 
+def _check_show(names: list[str]) -> None:
+    """``--show`` names key figures a run reports: refused before any run, not after."""
+    import difflib
+
+    from ..errors import InputError
+    from ..reports.names import KEY_FIGURE_NAMES
+
+    for name in names:
+        if name not in KEY_FIGURE_NAMES:
+            close = difflib.get_close_matches(name, KEY_FIGURE_NAMES, n=2, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise InputError(
+                f"--show {name}: no such key figure; {hint}the key figures are: "
+                f"{', '.join(KEY_FIGURE_NAMES)}"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -88,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scenario import load_scenario
     from ._paths import out_dir
 
+    _check_show(args.show or [])
     if args.replications < 1:
         raise InputError(f"--replications ({args.replications}) must be at least 1")
     workers = args.workers if args.workers is not None else usable_cpus()
@@ -95,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers ({workers}) must be at least 1")
     scenario = load_scenario(Path(args.scenario), overrides=list(args.overrides))
     if args.seed is not None:
-        if args.seed < 0:
-            raise InputError(f"--seed ({args.seed}) must be >= 0")
         scenario = scenario.model_copy(update={"seed": args.seed})
-    out = out_dir(args.out, Path("runs") / f"sweep-{scenario.name}")
+    out = out_dir(
+        args.out, Path("runs") / f"sweep-{scenario.name}", default_from="the scenario's name"
+    )
     res = run_sweep(
         scenario,
         args.grid,
@@ -112,13 +132,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         show = args.show or [f for f in HEADLINE if f in res.figures]
-        for f in show:
-            if f not in res.figures and res.figures:
-                print(
-                    f"activitykit sweep: --show {f}: no such key figure; "
-                    f"figures: {', '.join(res.figures)}",
-                    file=sys.stderr,
-                )
         import pandas as pd
 
         table = res.points[[*res.params, "runs", "failed"]].copy()

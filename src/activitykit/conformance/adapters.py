@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import importlib
+import inspect
 import json
 import os
 import queue
@@ -23,6 +24,9 @@ import threading
 import time
 from typing import Any
 
+import orjson
+
+from .._json import reason
 from ..errors import InputError
 from .protocol import PROTOCOL, ReplyShapeError, validate_reply
 
@@ -183,12 +187,15 @@ class PythonIUT(IUT):
             raise IUTFailure("exception", f"handle raised {exc!r}", request) from None
         try:
             return json.loads(json.dumps(reply))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:  # nested too deep: recursion
             raise IUTFailure("garbage", f"reply is not JSON-serialisable: {exc}", request) from None
 
 
 def load_python_iut(spec: str) -> PythonIUT:
-    """``package.module:Class`` -> a ``PythonIUT`` around ``Class()``."""
+    """``package.module:NAME`` -> a ``PythonIUT``. NAME is a class (made without arguments),
+    a factory function (called without arguments) or an object; what results must have a
+    ``handle(request)`` method. Built-in functions are never called: they make no IUT
+    (``os:system``), and some would act on this process (``os:abort``)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise InputError(f"--iut-python {spec!r}: expected package.module:Class")
@@ -199,15 +206,49 @@ def load_python_iut(spec: str) -> PythonIUT:
     target = getattr(module, attr, None)
     if target is None:
         raise InputError(f"--iut-python {spec!r}: {module_name} has no attribute {attr!r}")
-    if isinstance(target, type):
+    made = isinstance(target, type) or (
+        inspect.isfunction(target)
+        and not callable(getattr(target, "handle", None))
+        and _takes_no_arguments(target)
+    )
+    if made:
+        what = "class" if isinstance(target, type) else "factory"
         try:
             target = target()
         except Exception as exc:
             raise InputError(
-                f"--iut-python {spec!r}: {attr}() failed: {exc!r}; the class must be "
-                "constructible without arguments"
+                f"--iut-python {spec!r}: {attr}() failed: {exc!r}; the {what} must be "
+                "callable without arguments"
             ) from None
+    if not callable(getattr(target, "handle", None)):
+        got = f"{attr}() gave {_kind(target)}" if made else f"{attr} is {_kind(target)}"
+        raise InputError(
+            f"--iut-python {spec!r}: {got}, which has no handle(request) method; expected a "
+            "class or a factory function (called without arguments) whose result has one, "
+            "or such an object; see docs/iut-protocol.md"
+        )
     return PythonIUT(target, name=spec)
+
+
+def _takes_no_arguments(fn: Any) -> bool:
+    try:
+        inspect.signature(fn).bind()
+    except TypeError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    if inspect.isbuiltin(value):
+        return f"the built-in function {value.__name__}"
+    if inspect.isroutine(value):
+        try:
+            return f"the function {value.__qualname__}{inspect.signature(value)}"
+        except (TypeError, ValueError):  # no signature to show
+            return f"the function {getattr(value, '__qualname__', value)}"
+    if inspect.ismodule(value):
+        return f"the module {value.__name__}"
+    return f"{type(value).__name__} {_short(repr(value), 60)}"
 
 
 class SubprocessIUT(IUT):
@@ -370,13 +411,15 @@ class SubprocessIUT(IUT):
                 f"{_short(line.decode('utf-8', 'replace').rstrip())!r}{self._stderr_tail()}",
                 request,
             ) from None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+        try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
             self.close(grace=0.2)
-            text = line.decode("utf-8", "replace").rstrip()
             raise IUTFailure(
-                "garbage", f"reply is not JSON: {_short(text)!r}{self._stderr_tail()}", request
+                "garbage",
+                f"reply is not JSON ({reason(exc)}): {_short(text.rstrip())!r}"
+                + self._stderr_tail(),
+                request,
             ) from None
 
     def _died(self, request: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
+import orjson
+
 from ..model import Profile, UnknownProfileError, parse_profile
 from ..server import Activity, ActivityStore, Refused
 from ..server.activity import IP
@@ -313,9 +315,9 @@ def serve_stdio(system: Any, stdin: IO[str] | None = None, stdout: IO[str] | Non
     for line in src:
         if not line.strip():
             continue
-        try:
-            request = json.loads(line)
-        except json.JSONDecodeError as exc:
+        try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
+            request = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
             reply: Reply = {"id": 0, "status": "error", "reason": f"not JSON: {exc}"}
         else:
             reply = system.handle(request)

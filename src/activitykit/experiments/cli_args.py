@@ -60,7 +60,11 @@ def run_replications_from_args(args: argparse.Namespace, scenario: Scenario) -> 
         scenario = scenario.model_copy(update={"seed": int(seed)})
     from ..cli._paths import out_dir as checked_out_dir
 
-    out_dir = checked_out_dir(getattr(args, "out", None), Path("runs") / f"{scenario.name}-x{n}")
+    out_dir = checked_out_dir(
+        getattr(args, "out", None),
+        Path("runs") / f"{scenario.name}-x{n}",
+        default_from="the scenario's name and --replications",
+    )
     quiet = bool(getattr(args, "quiet", False))
     res = replicate(
         scenario,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from ..scenario._yaml import parse_value
 from ..scenario.schema import Scenario
 
 __all__ = [
+    "MAX_REPLICATIONS",
+    "MAX_RUNS",
     "GridAxis",
     "RunSpec",
     "apply_values",
@@ -109,15 +112,40 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+#: Most replications of one grid point: intervals narrow with the square root of the count,
+#: so beyond this a longer run does more good than another seed.
+MAX_REPLICATIONS = 10_000
+#: Most runs one sweep may ask for: each is a whole simulation (a second to minutes), so a
+#: sweep of more would not end within days.
+MAX_RUNS = 100_000
+
+
 def replication_seeds(base_seed: int, n: int) -> list[int]:
     """Seeds of ``n`` replications: ``base_seed, base_seed + 1, ...``.
 
     Every grid point uses the same seeds (common random numbers): differences between
     configurations then come from the configuration, not from luck of the draw.
     """
+    from ..scenario.schema import MAX_SEED
+
     if n < 1:
         raise InputError(f"--replications ({n}) must be at least 1")
+    if n > MAX_REPLICATIONS:
+        raise InputError(
+            f"--replications ({_count(n)}) must be at most {MAX_REPLICATIONS:,} seeds per grid "
+            "point; a longer duration narrows the intervals more cheaply"
+        )
+    if base_seed + n - 1 > MAX_SEED:
+        raise InputError(
+            f"--replications {n:,} from seed {base_seed} would need seeds beyond {MAX_SEED} "
+            "(the largest 64-bit seed); start from a smaller --seed"
+        )
     return [base_seed + i for i in range(n)]
+
+
+def _count(n: int) -> str:
+    """A count as messages show it: with separators, or in digits when it is enormous."""
+    return f"{n:,}" if n < 10**15 else f"a number of {len(str(n))} digits"
 
 
 def run_id(point: Iterable[tuple[str, Any]], seed: int) -> str:
@@ -132,6 +160,14 @@ def expand(axes: Sequence[GridAxis], seeds: Sequence[int]) -> list[RunSpec]:
     if len(set(keys)) != len(keys):
         dup = sorted({k for k in keys if keys.count(k) > 1})
         raise InputError(f"--grid: {', '.join(dup)} given more than once; list all values once")
+    points = math.prod(len(a.values) for a in axes)
+    if points * len(seeds) > MAX_RUNS:
+        sizes = " x ".join(f"{len(a.values)} ({a.key})" for a in axes) or "1"
+        raise InputError(
+            f"--grid x --replications: {sizes} grid points x {len(seeds):,} replications = "
+            f"{points * len(seeds):,} runs; the limit is {MAX_RUNS:,} per sweep: sweep fewer "
+            "values, or split the grid over several --out directories"
+        )
     specs = []
     for combo in itertools.product(*(a.values for a in axes)):
         point = tuple(zip(keys, combo, strict=True))

@@ -25,9 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from .._atomic import write_atomic, write_text_atomic
+from .._files import read_text_bounded
+from .._json import reason
 from ..errors import InputError
 from ..scenario.schema import Scenario
 from .stats import figure_ci
@@ -53,6 +56,8 @@ BASE_COLUMNS = (
     "worker",
 )
 _STAT_SUFFIXES = ("mean", "ci_low", "ci_high", "n")
+#: Bytes a sweep.json may have: it holds a name, a hash and the grid keys.
+_MAX_MANIFEST = 2**20
 
 
 def fingerprint(scenario: Scenario) -> str:
@@ -176,13 +181,15 @@ class ResultsDir:
             )
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = self.path / self.MANIFEST
-        if manifest.exists():
-            try:
-                old = json.loads(manifest.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason
+        if not manifest.exists():
+            self._refuse_foreign()
+        else:
+            try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
+                old = orjson.loads(read_text_bounded(manifest, _MAX_MANIFEST, "a sweep.json"))
+            except orjson.JSONDecodeError as exc:
                 raise InputError(
-                    f"not a sweep manifest ({reason}); use another --out", source=str(manifest)
+                    f"not a sweep manifest ({reason(exc)}); use another --out",
+                    source=str(manifest),
                 ) from None
             if not isinstance(old, dict):
                 raise InputError(
@@ -227,6 +234,31 @@ class ResultsDir:
                 source=str(runs),
             )
         return frame
+
+    def _refuse_foreign(self) -> None:
+        """A directory without ``sweep.json`` must be new or empty: ``sweep.json`` is written
+        before any run, so a ``runs.parquet`` without it means the store was changed by
+        hand, and a run directory or anything else is not a sweep's to write into."""
+        present = sorted(p.name for p in self.path.iterdir())
+        if not present:
+            return
+        if self.RUNS in present:
+            raise InputError(
+                f"holds {self.RUNS} but no {self.MANIFEST}: the sweep's store is incomplete "
+                f"(the manifest is written before any run, so it was removed). Restore "
+                f"{self.MANIFEST} from a copy; or move {self.RUNS} away to run the sweep "
+                "again from nothing; or use another --out",
+                source=str(self.path),
+            )
+        if "manifest.json" in present:
+            what = "a run directory (manifest.json)"
+        else:
+            what = f"files no sweep wrote ({', '.join(present[:3])}{', ...' * (len(present) > 3)})"
+        raise InputError(
+            f"holds {what} and no {self.MANIFEST}, so it is not a sweep's directory; a sweep "
+            "writes into a new or empty directory, or into its own: use another --out",
+            source=str(self.path),
+        )
 
     @staticmethod
     def _read_runs(runs: Path) -> pd.DataFrame:

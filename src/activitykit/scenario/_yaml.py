@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .._files import read_text_bounded
 from ..errors import InputError
 
 __all__ = ["MAX_FILE_BYTES", "Marks", "Path", "load_yaml", "parse_value", "read_bounded"]
@@ -61,7 +62,8 @@ def _too_deep(source: str, line: int) -> InputError:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses nesting beyond ``MAX_DEPTH`` before its recursion runs out."""
+    """SafeLoader that refuses tags, and nesting beyond ``MAX_DEPTH`` before its recursion
+    runs out."""
 
     def __init__(self, text: str, source: str) -> None:
         super().__init__(text)
@@ -71,11 +73,27 @@ class _Loader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         self._depth += 1
         try:
+            event = self.peek_event()
             if self._depth > MAX_DEPTH + 1:  # the document node itself is level 0
-                raise _too_deep(self._source, self.peek_event().start_mark.line + 1)
+                raise _too_deep(self._source, event.start_mark.line + 1)
+            # A tag makes what plain data is not (!!binary: bytes, !!set: a set, !custom:
+            # nothing) or forces a form on text that does not have it (!!int abc).
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                raise _tagged(tag, self._source, event.start_mark.line + 1)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _tagged(tag: str, source: str, line: int) -> InputError:
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    return InputError(
+        f"the YAML tag {shown} is not allowed: scenario values are plain text, numbers, "
+        "true/false, null, lists and mappings, written without tags; remove it",
+        source=source,
+        line=line,
+    )
 
 
 def _walk(
@@ -131,26 +149,87 @@ def _walk(
             _walk(item, child, marks, source, budget, within)
 
 
+def _unprintable(exc: yaml.reader.ReaderError, text: str, source: str) -> InputError:
+    """A character YAML does not allow (a NUL byte, a control character), with its line."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    what = " (a NUL byte: is this a binary file?)" if char == 0 else ""
+    return InputError(
+        f"YAML error: the character U+{char:04X}{what} at column {column} is not allowed in "
+        "YAML text",
+        source=source,
+        line=line,
+    )
+
+
+#: Plain values YAML reads by their form, and what the form is called.
+_FORMS = {
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "true/false",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
+
+
+def _unreadable_scalar(loader: _Loader, root: yaml.Node, source: str) -> InputError:
+    """The value that has the form of an integer, number or date without being one (YAML
+    reads ``2024-13-45`` as a date, ``-0x_`` as a hexadecimal integer), with its line.
+
+    Only on failure: constructing the document stops at the first bad value without
+    saying where it is, so each such value is constructed again on its own.
+    """
+    pending, seen = [root], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:  # an alias: the same node again
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            pending.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(reversed(node.value))
+        elif node.tag in _FORMS:
+            try:
+                loader.yaml_constructors[node.tag](loader, node)
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+                reason = f" ({exc})" if isinstance(exc, ValueError) else ""
+                return InputError(
+                    f"{node.value!r} has the form of {_FORMS[node.tag]} but is not a valid "
+                    f"one{reason}; quote it if it is meant as text",
+                    source=source,
+                    line=node.start_mark.line + 1,
+                )
+    return InputError("YAML error: a value cannot be read", source=source)
+
+
 def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
     """Parse ``text`` safely; return its data and the line of every path in it.
 
     Raises ``InputError`` naming ``source``, the line and column for syntax errors, tags that
     would construct Python objects, and duplicate keys.
     """
-    loader = _Loader(text, source)
+    try:
+        loader = _Loader(text, source)  # its reader refuses characters YAML excludes
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(exc, text, source) from None
     try:
         node = loader.get_single_node()
         marks: Marks = {}
         if node is None:
             return None, marks
         _walk(node, (), marks, source, [MAX_VALUES])
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+            raise _unreadable_scalar(loader, node, source) from None
     except yaml.MarkedYAMLError as exc:
         line, message = _problem_line(exc)
-        if isinstance(exc, yaml.constructor.ConstructorError):
-            message += "; scenario files are plain data (no !!python or other tags)"
         raise InputError(f"YAML error: {message}", source=source, line=line) from None
-    except yaml.YAMLError as exc:  # e.g. a reader error for bytes that are not text
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(exc, text, source) from None
+    except yaml.YAMLError as exc:
         raise InputError(f"YAML error: {exc}", source=source) from None
     finally:
         loader.dispose()
@@ -159,20 +238,9 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
 
 def read_bounded(path: str | os.PathLike[str]) -> str:
     """The UTF-8 text of the file at ``path``, refused beyond ``MAX_FILE_BYTES`` (read no more)."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(
-            f"larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a scenario file (real "
-            "ones have a few KiB): is this the right file?",
-            source=str(path),
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
-        ) from None
+    return read_text_bounded(
+        path, MAX_FILE_BYTES, "a scenario file", note=" (real ones have a few KiB)"
+    )
 
 
 def parse_value(text: str, source: str) -> Any:

@@ -12,7 +12,10 @@ __all__ = [
     "MAX_COMPUTERS",
     "MAX_FAULT_EVENTS",
     "MAX_JOB_HANDLERS",
+    "MAX_OPEN_REQUESTS",
+    "MAX_PREFETCH",
     "MAX_SECONDS",
+    "MAX_SEED",
     "MIN_INTERVAL",
     "MIN_URGENT_INTERVAL",
     "Dist",
@@ -48,6 +51,18 @@ MAX_ACTIVITIES = 5_000_000
 MAX_FAULT_EVENTS = 10_000_000
 #: Most job-handler processes: every dispatch looks at each of them (a real server has a few).
 MAX_JOB_HANDLERS = 1000
+#: Most unacknowledged messages per job-handler: RabbitMQ's prefetch count is a 16-bit field.
+MAX_PREFETCH = 65_535
+#: Most job requests open at once (job-handlers x prefetch): each is a pending ``get`` on
+#: the simulated broker from the start (about 300 bytes), and every delivery shifts the
+#: broker's list of them.
+MAX_OPEN_REQUESTS = 100_000
+#: Largest seed: seeds are stored as 64-bit integers (runs.parquet), and seed + i names the
+#: replications.
+MAX_SEED = 2**63 - 1
+#: Largest sigma of a log-normal: at 5 its median is already 1/268,000 of its mean, which
+#: rests on draws rarer than any run makes; beyond, sigma^2 overflows.
+MAX_SIGMA = 5.0
 
 
 class Strict(BaseModel):
@@ -90,7 +105,9 @@ class LogNormal(Strict):
     mean: float = Field(
         gt=0, le=MAX_SECONDS, description="Mean of the distribution itself (s), not of its log."
     )
-    sigma: float = Field(gt=0, description="Standard deviation of the underlying normal.")
+    sigma: float = Field(
+        gt=0, le=MAX_SIGMA, description="Standard deviation of the underlying normal."
+    )
 
 
 _DistUnion = Annotated[Fixed | Exponential | Uniform | LogNormal, Field(discriminator="dist")]

@@ -23,6 +23,10 @@ from .basics import (
 
 __all__ = ["Background", "ClientSpec", "Fleet", "FleetGroup", "Offline", "Restarts"]
 
+#: Most client->server messages one exchange may carry: Landscape Client sends 100 by
+#: default; more than this is no cap at all, and is better said by this number.
+MAX_MESSAGES = 1_000_000
+
 
 # --- fleet ----------------------------------------------------------------------------------
 class Offline(Strict):
@@ -189,7 +193,7 @@ class FleetGroup(Strict):
         default=30.0, ge=MIN_INTERVAL, le=MAX_SECONDS, description="Ping interval (s)."
     )
     max_messages_per_exchange: int = Field(
-        default=100, ge=1, description="Client->server messages per exchange."
+        default=100, ge=1, le=MAX_MESSAGES, description="Client->server messages per exchange."
     )
     registration_spread: float = Field(
         default=0.0,

@@ -17,6 +17,7 @@ from .schema import (
     MAX_ACTIVITIES,
     MAX_COMPUTERS,
     MAX_FAULT_EVENTS,
+    MAX_OPEN_REQUESTS,
     Arrival,
     Batch,
     ChainStep,
@@ -63,6 +64,14 @@ def check_limits(c: Checks) -> None:
         "about {n} fault events expected (client restarts and offline periods per "
         "computer per day, job-handler crashes per mtbf); the limit is {limit}",
     )
+    open_requests = s.server.job_handlers * s.server.prefetch
+    if open_requests > MAX_OPEN_REQUESTS:
+        c.add(
+            ("server", "prefetch"),
+            f"{s.server.job_handlers:,} job-handlers x prefetch {s.server.prefetch:,} keep "
+            f"{open_requests:,} job requests open at once; the limit is {MAX_OPEN_REQUESTS:,} "
+            "(each is held from the start): lower the prefetch",
+        )
     _drains(c)
 
 

@@ -28,7 +28,10 @@ from .basics import (
     MAX_COMPUTERS,
     MAX_FAULT_EVENTS,
     MAX_JOB_HANDLERS,
+    MAX_OPEN_REQUESTS,
+    MAX_PREFETCH,
     MAX_SECONDS,
+    MAX_SEED,
     MIN_INTERVAL,
     MIN_URGENT_INTERVAL,
     Dist,
@@ -58,7 +61,10 @@ __all__ = [
     "MAX_COMPUTERS",
     "MAX_FAULT_EVENTS",
     "MAX_JOB_HANDLERS",
+    "MAX_OPEN_REQUESTS",
+    "MAX_PREFETCH",
     "MAX_SECONDS",
+    "MAX_SEED",
     "MIN_INTERVAL",
     "MIN_URGENT_INTERVAL",
     "Approvals",
@@ -169,7 +175,9 @@ class Scenario(Strict):
     headline: Headline = Field(
         default_factory=Headline, description="The figures and objectives that answer it."
     )
-    seed: int = Field(default=0, ge=0, description="Random seed; same seed, same trace.")
+    seed: int = Field(
+        default=0, ge=0, le=MAX_SEED, description="Random seed; same seed, same trace."
+    )
     duration: float = Field(
         default=3600.0, gt=0, le=MAX_SECONDS, description="Simulated time to run (s)."
     )

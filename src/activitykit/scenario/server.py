@@ -7,6 +7,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .basics import (
     MAX_JOB_HANDLERS,
+    MAX_PREFETCH,
     MAX_SECONDS,
     MIN_INTERVAL,
     MIN_URGENT_INTERVAL,
@@ -66,7 +67,10 @@ class Server(Strict):
         description="Job-handler processes consuming the queue.",
     )
     prefetch: int = Field(
-        default=1, ge=1, description="Unacknowledged messages one job-handler may hold."
+        default=1,
+        ge=1,
+        le=MAX_PREFETCH,
+        description="Unacknowledged messages one job-handler may hold.",
     )
     ping_staleness: float = Field(
         default=0.0,

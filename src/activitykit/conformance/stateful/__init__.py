@@ -9,7 +9,7 @@ into an outcome, ``shrink`` shrinks that sequence, ``replay`` saves and reads it
 from __future__ import annotations
 
 from .coverage import Coverage
-from .replay import REPLAY_HEADER, read_replay, write_replay
+from .replay import REPLAY_HEADER, load_replay, read_replay, write_replay
 from .run import StatefulOutcome, run_stateful
 from .shrink import minimize, renumber
 
@@ -17,6 +17,7 @@ __all__ = [
     "REPLAY_HEADER",
     "Coverage",
     "StatefulOutcome",
+    "load_replay",
     "minimize",
     "read_replay",
     "renumber",

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 
+import orjson
+
+from ..._json import reason
 from ..cases import Step
 
-__all__ = ["REPLAY_HEADER", "read_replay", "write_replay"]
+__all__ = ["MAX_REPLAY_BYTES", "REPLAY_HEADER", "load_replay", "read_replay", "write_replay"]
 
 REPLAY_HEADER = "activitykit-replay/1"
+#: Bytes a replay file may have: a shrunk counterexample has tens of steps of a hundred
+#: bytes; this is thousands of times more, and /dev/zero is refused at once.
+MAX_REPLAY_BYTES = 4 * 2**20
 
 
 def write_replay(steps: list[Step], profile: str) -> str:
@@ -16,6 +23,14 @@ def write_replay(steps: list[Step], profile: str) -> str:
     lines = [json.dumps({"replay": REPLAY_HEADER, "profile": profile})]
     lines += [json.dumps(s, separators=(", ", ": ")) for s in steps]
     return "\n".join(lines) + "\n"
+
+
+def load_replay(path: str | os.PathLike[str]) -> tuple[str | None, list[Step]]:
+    """Read the replay file at ``path`` (a regular file, at most ``MAX_REPLAY_BYTES``)."""
+    from ..._files import read_text_bounded
+
+    text = read_text_bounded(path, MAX_REPLAY_BYTES, "a replay file", regular_only=True)
+    return read_replay(text, str(path))
 
 
 def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Step]]:
@@ -28,10 +43,10 @@ def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Ste
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON ({exc.msg})", source=source, line=n) from None
+        try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"not JSON ({reason(exc)})", source=source, line=n) from None
         if not isinstance(obj, dict):
             raise InputError("each line must be a JSON object", source=source, line=n)
         if "replay" in obj:
