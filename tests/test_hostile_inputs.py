@@ -971,6 +971,24 @@ def test_memory_running_out_is_named_and_the_previous_run_kept(
     assert not (tmp_path / "r.failed").exists()  # no run failed: the machine did
 
 
+def test_memory_running_out_in_check_is_the_entrys_to_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One report for every command: what it was doing, and what to try for this one."""
+    from activitykit.check import batch
+
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+
+    def hungry(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise MemoryError
+
+    monkeypatch.setattr(batch, "check_table", hungry)
+    err = refused(capsys, "check", str(next(out.glob("trace.*"))))
+    assert "activitykit check: error: ran out of memory while checking the trace" in err
+    assert "Try a smaller trace (the checker holds every record's fields in memory)" in err
+
+
 @pytest.mark.slow
 def test_a_run_beyond_the_memory_limit_says_so_and_keeps_the_previous_run(
     tmp_path: Path,

@@ -149,7 +149,7 @@ _TRY = {
     "run": "fewer computers, a shorter duration or lower arrival rates (activitykit "
     "scenario validate shows the expected size), output.report: false",
     "sweep": "fewer workers (each holds one run), smaller runs, or a smaller grid",
-    "check": "a smaller trace, or split it",
+    "check": "a smaller trace (the checker holds every record's fields in memory)",
     "report": "a smaller run, or report.html without --compare",
     "calibrate": "a smaller fleet or a shorter duration",
     "live": "a smaller fleet or a shorter duration",
