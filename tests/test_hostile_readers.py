@@ -24,6 +24,7 @@ from test_hostile_inputs import refused, refused_limited
 from activitykit.check import check
 from activitykit.check.online import Checker
 from activitykit.cli import main
+from activitykit.errors import InputError
 from activitykit.trace.readers import read_records, read_table, table_from_records
 
 CREATED = (
@@ -292,3 +293,55 @@ def test_a_7m_record_gzip_trace_is_checked_under_3_gib(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"records: {per * 20}," in proc.stdout
+
+
+# --- NaN and Infinity (json.dumps writes them) -----------------------------------------------
+SCHEDULED = CREATED.replace('"state":"Queued"}', '"state":"Scheduled","deliver_after":NaN}')
+
+
+def test_nan_reads_as_missing_on_both_paths(tmp_path: Path) -> None:
+    """A NaN outside ``t`` is a missing field whichever path reads the line: the fast one
+    (pyarrow), the careful one, or the careful one because another line sends it there."""
+    plain = _write(tmp_path / "plain.jsonl", [SCHEDULED, *GOOD[1:]])
+    # a record with an unknown field's object is not the kit's plain line: the careful path
+    odd = _write(tmp_path / "odd.jsonl", [SCHEDULED, GOOD[1][:-1] + ',"x":{"y":[1]}}', *GOOD[2:]])
+    for path in (plain, odd):
+        recs = [rec for _, rec in read_records(path)]
+        assert len(recs) == len(GOOD) and "deliver_after" not in recs[0]
+        table = read_table(path)
+        assert table.num_rows == len(GOOD)
+        assert "deliver_after" not in table.column_names or table["deliver_after"].null_count == 7
+        assert check(path).summary["records"] == len(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (CREATED.replace('"t":0', '"t":NaN'), ":1: field 't' must be a finite number, got nan"),
+        (
+            CREATED.replace('"state":"Queued"}', '"state":"Scheduled","deliver_after":Infinity}'),
+            ":1: field 'deliver_after' must be a finite number, got inf",
+        ),
+        (CREATED[:-1] + ',"x":NaN x}', ":1: malformed JSON"),  # still malformed: orjson's words
+        (CREATED[:-1] + ',"x":[NaN,"\\ud800"]}', ":1: malformed JSON"),  # lone surrogate
+    ],
+    ids=["t-nan", "infinity", "malformed", "surrogate"],
+)
+def test_non_finite_numbers_are_refused_alike_on_both_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    path = _write(tmp_path / "t.jsonl", [line, *GOOD[1:]])
+    for read in (lambda: list(read_records(path)), lambda: read_table(path)):
+        with pytest.raises(InputError) as exc:
+            read()
+        assert f"{path}{message}" in str(exc.value)
+    assert f"{path}{message}" in refused(capsys, "check", str(path))
+
+
+def test_a_landscape_export_with_nan_is_judged_by_its_time_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _export(tmp_path, json.dumps([{**ACTIVITY, "delivery_time": float("nan")}]))
+    assert "NaN" in path.read_text(encoding="utf-8")
+    err = refused(capsys, "check", str(path), "--input-format", "landscape")
+    assert f"{path}:1: field 'delivery_time' must be a finite time, got nan" in err

@@ -10,12 +10,13 @@ refused (binary data, a line beyond ``MAX_LINE_BYTES``) or judged empty. Parquet
 where it lies (pyarrow seeks to what it needs). Documents read whole (a Landscape export, a
 manifest) are capped (``read_document``, the size known before a byte
 is read unless gzip hides it) and parsed by ``parse_json``, which refuses nesting beyond
-1024 levels instead of recursing; everything decoded is capped at ``MAX_TRACE_BYTES``.
+``MAX_JSON_DEPTH`` levels instead of recursing; everything decoded is capped at ``MAX_TRACE_BYTES``.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import stat
 import zlib
@@ -33,6 +34,7 @@ __all__ = [
     "BLOCK_BYTES",
     "INPUT_FORMATS",
     "MAX_DOCUMENT_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_LINE_BYTES",
     "MAX_TRACE_BYTES",
     "decode_text",
@@ -171,21 +173,66 @@ def read_document(path: Path, limit: int, what: str) -> bytes:
     return b"".join(parts)
 
 
+#: The deepest nesting a JSON value may have: orjson's own limit (it refuses deeper values
+#: instead of recursing), named here so the messages and the NaN fallback say the same.
+MAX_JSON_DEPTH = 1024
+
 #: orjson's wording where it says less than it means.
 _JSON_PLAIN = {
-    "depth limit exceeded": "nested deeper than 1024 levels",
+    "depth limit exceeded": f"nested deeper than {MAX_JSON_DEPTH} levels",
     "number is infinity when parsed as double": "a number beyond any finite float, such as an "
     "integer of hundreds of digits",
 }
 
 
-def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> object:
-    """One JSON value (orjson: nesting beyond 1024 levels is refused, not recursed into, and
-    so are invalid UTF-8 and lone surrogates, which no text column could hold); malformed
-    JSON -> InputError naming ``source``, the line (``line``, else the document's own) and
-    ``rule``, what the input must be."""
+def _loads(data: bytes | str) -> object:
+    """orjson's value of ``data``; the literals ``NaN``, ``Infinity`` and ``-Infinity`` (which
+    Python's ``json.dumps`` writes, and orjson refuses) are accepted as the floats they name,
+    as pyarrow's reader (NaN) and the kit's readers always did. Raises orjson's error."""
     try:
         return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # the rare line with such a literal is parsed again by json, which accepts them; only
+        # then, so the common path pays nothing (a test for the words on orjson's error only)
+        marks = (b"NaN", b"Infinity") if isinstance(data, bytes) else ("NaN", "Infinity")
+        if any(m in data for m in marks):  # type: ignore[operator]
+            value = _loads_non_finite(data)
+            if value is not _REFUSED:
+                return value
+        raise
+
+
+_REFUSED = object()
+
+
+def _loads_non_finite(data: bytes | str) -> object:
+    """json's value of ``data`` (NaN and Infinity accepted), or ``_REFUSED`` where it is not
+    one orjson would accept but for those literals: malformed, nested deeper than
+    ``MAX_JSON_DEPTH`` (json recurses; Python's recursion limit stops it first, at a depth
+    near 1000 that depends on the stack, so nesting that deep is refused as orjson does, a
+    little sooner), or a lone surrogate (json keeps it, no text column could hold it)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return _REFUSED
+    if "\\u" in text:  # an escape: a lone surrogate may be among the strings
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError as exc:
+            if "surrogates" in str(exc):
+                return _REFUSED
+    return value
+
+
+def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> object:
+    """One JSON value (orjson: nesting beyond ``MAX_JSON_DEPTH`` levels is refused, not
+    recursed into, and so are invalid UTF-8 and lone surrogates, which no text column could
+    hold; ``NaN`` and ``Infinity`` are read, see ``_loads``); malformed JSON -> InputError
+    naming ``source``, the line (``line``, else the document's own) and ``rule``, what the
+    input must be."""
+    try:
+        return _loads(data)
     except orjson.JSONDecodeError as exc:
         msg = _JSON_PLAIN.get(exc.msg, exc.msg)
         at = line if line is not None else exc.lineno
@@ -271,7 +318,7 @@ def looks_like_jsonl(head: bytes) -> bool:
     """Is the first line one trace record (an object with an ``event``)?"""
     first = head.lstrip().split(b"\n", 1)[0]
     try:
-        obj = orjson.loads(first)  # not json: 4 KiB of "[" would recurse past its limit
+        obj = _loads(first)  # not json: 4 KiB of "[" would recurse past its limit
     except ValueError:
         return False
     return isinstance(obj, dict) and "event" in obj
