@@ -194,6 +194,43 @@ def test_a_csv_with_cr_line_ends_reads_as_with_lf(tmp_path: Path) -> None:
     assert got.summary == want.summary and got.summary["records"] == len(ROWS)
 
 
+def test_a_csv_with_cr_line_ends_beyond_a_mebibyte_is_read(tmp_path: Path) -> None:
+    """Blocks are cut at a CR alone too: the whole file is not one line 'beyond 1 MiB'."""
+    rows = [ROWS[0], *[ROWS[1]] * 60_000]  # about 1.6 MiB
+    lf, cr = tmp_path / "lf.csv", tmp_path / "cr.csv"
+    lf.write_text(HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    cr.write_text(HEADER + "\r" + "\r".join(rows) + "\r", encoding="utf-8")
+    assert cr.stat().st_size > 2**20 + 2**19
+    got, want = check(cr), check(lf)
+    assert got.summary == want.summary and got.summary["records"] == len(rows)
+
+
+@pytest.mark.parametrize("end", ["\r", "\r\n"])
+@pytest.mark.parametrize(
+    ("bad", "message"), [(b"\x00", "binary data (a NUL byte)"), (b"\xe9", "not UTF-8 text")]
+)
+def test_csv_errors_count_every_line_end(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    end: str,
+    bad: bytes,
+    message: str,
+) -> None:
+    """A CR alone ends a CSV line, a CRLF is one line end: also across small blocks."""
+    import activitykit.trace._io as io_mod
+
+    monkeypatch.setattr(io_mod, "BLOCK_BYTES", 64)  # cuts between CR and LF, too
+    rows = [ROWS[0], *[ROWS[1]] * 40]
+    path = tmp_path / "t.csv"
+    text = end.join([HEADER, *rows]).encode() + end.encode()
+    at = text.index(b"c0", len(HEADER) + 30 * 20)  # on some row after the first blocks
+    line = text[:at].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+    path.write_bytes(text[:at] + bad + text[at + 1 :])
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:{line}: {message}" in err
+
+
 def test_a_csv_error_names_the_physical_line_after_a_multiline_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

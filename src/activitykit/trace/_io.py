@@ -239,10 +239,13 @@ def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> o
         raise InputError(f"malformed JSON ({msg}); {rule}", source=source, line=at) from None
 
 
-def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, block)`` over a text trace; each block ends after a newline
+def text_blocks(path: Path, *, cr: bool = False) -> Iterator[tuple[int, bytes]]:
+    """``(first line number, block)`` over a text trace; each block ends after a line end
     (the last one may not). Binary data (a NUL byte) and lines longer than MAX_LINE_BYTES
-    are refused here, at the block that holds them, so no device or bomb is read whole."""
+    are refused here, at the block that holds them, so no device or bomb is read whole.
+
+    ``cr``: a CR alone ends a line too (CSV: LF, CRLF or CR), for the cuts and the numbers;
+    a JSON Lines line ends at LF only (a CR there is white space)."""
     source = str(path)
     carry = b""
     line = 1
@@ -252,11 +255,15 @@ def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
             raise InputError(
                 "binary data (a NUL byte) where a text trace was expected",
                 source=source,
-                line=line + carry.count(b"\n") + chunk.count(b"\n", 0, at),
+                line=line + _line_ends(carry + chunk[:at], cr),
             )
         # one copy at most: the carried start of a line joined to the chunk up to its last
         # newline (slicing ``carry + chunk`` again would copy every block twice)
         cut = chunk.rfind(b"\n") + 1
+        if cr:
+            # a CR after the last LF ends a line too, unless it is the chunk's last byte
+            # (an LF may follow in the next chunk: a CRLF is never cut in two)
+            cut = max(cut, chunk.rfind(b"\r", cut, len(chunk) - 1) + 1)
         if not cut:
             block, carry = b"", carry + chunk
         elif carry or cut < len(chunk):
@@ -266,11 +273,19 @@ def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
             block, carry = chunk, b""
         if block:
             yield line, block
-            line += _newlines(block)
+            line += _line_ends(block, cr)
         if len(carry) > MAX_LINE_BYTES:
             raise line_too_long(source, line)
     if carry:
         yield line, carry
+
+
+def _line_ends(data: bytes, cr: bool) -> int:
+    """The line ends in ``data``: LFs, and with ``cr`` also CRs not followed by an LF."""
+    n = _newlines(data)
+    if cr and b"\r" in data:  # (a fast test) most CSVs end their lines with LF
+        n += data.count(b"\r") - data.count(b"\r\n")
+    return n
 
 
 def _newlines(data: bytes) -> int:
@@ -324,18 +339,19 @@ def looks_like_jsonl(head: bytes) -> bool:
     return isinstance(obj, dict) and "event" in obj
 
 
-def decode_text(data: bytes, source: str, first_line: int = 1) -> str:
+def decode_text(data: bytes, source: str, first_line: int = 1, *, cr: bool = False) -> str:
     """``data`` as text; binary data or bad UTF-8 -> InputError naming the line
-    (``first_line`` is the number of the first line of ``data`` in its file)."""
+    (``first_line`` is the number of the first line of ``data`` in its file; ``cr``: a CR
+    alone ends a line, as in ``text_blocks``)."""
     if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + first_line
+        line = _line_ends(data[: data.index(b"\x00")], cr) + first_line
         raise InputError(
             "binary data (a NUL byte) where a text trace was expected", source=source, line=line
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + first_line
+        line = _line_ends(data[: exc.start], cr) + first_line
         raise InputError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a trace file?",
             source=source,

@@ -69,14 +69,12 @@ __all__ = [
 MAX_GZIP_PARQUET_BYTES = 2 * 2**30
 
 
-def _text_lines(path: Path, source: str, *, bom: bool = False) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a text trace, block by block (a line keeps its newline).
-
-    ``bom``: a leading UTF-8 byte order mark (spreadsheets write one) is dropped.
-    """
-    for first, block in text_blocks(path):
-        text = decode_text(block, source, first)
-        if bom and first == 1 and text.startswith("\ufeff"):
+def _csv_lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a CSV trace, block by block (a line keeps its line end:
+    LF, CRLF or CR). A leading UTF-8 byte order mark (spreadsheets write one) is dropped."""
+    for first, block in text_blocks(path, cr=True):
+        text = decode_text(block, source, first, cr=True)
+        if first == 1 and text.startswith("\ufeff"):
             text = text[1:]
         yield from enumerate(io.StringIO(text, newline=""), start=first)
 
@@ -124,7 +122,7 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
 def _csv_records(
     path: Path, source: str, fields: frozenset[str] = ALL_FIELDS
 ) -> Iterator[tuple[int, Record]]:
-    lines = _text_lines(path, source, bom=True)
+    lines = _csv_lines(path, source)
     reader = csv.reader(text for _, text in lines)
     try:
         header = next(reader)
@@ -372,7 +370,7 @@ def _fast_text(path: Path, fmt: str, fields: frozenset[str], encode: frozenset[s
         last_t = t[-1].as_py()
         parts.append(part)
 
-    blocks = text_blocks(path)
+    blocks = text_blocks(path, cr=fmt == "csv")
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="trace-block") as pool:
         try:
