@@ -83,6 +83,22 @@ def test_a_deeply_nested_manifest_is_named_not_recursed_into(
     assert "nested deeper than 1024 levels" in err
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(b"\xe9", "not UTF-8 text (byte 0xe9); is this a manifest?"), (b"\x00", "binary data")],
+)
+def test_bad_text_in_a_manifest_is_named_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: bytes, message: str
+) -> None:
+    run = _run_dir(tmp_path)
+    where = run / "manifest.json"
+    text = json.dumps(json.loads(where.read_text(encoding="utf-8")), indent=1).encode()
+    at = text.index(b"trace.jsonl")  # on line 3
+    where.write_bytes(text[:at] + bad + text[at + 1 :])
+    err = refused(capsys, "check", str(run / "trace.jsonl"), "--require-manifest")
+    assert f"{where}:3: {message}" in err
+
+
 def test_a_huge_manifest_is_refused_without_reading_it(tmp_path: Path) -> None:
     run = _run_dir(tmp_path)
     _sparse(run / "manifest.json", int(2.5 * 2**30), b'{"complete": true, "pad": "')
@@ -281,6 +297,25 @@ def test_landscape_values_are_judged_by_their_rules(
         return
     err = refused(capsys, "check", str(path), "--input-format", "landscape")
     assert f"{path}{message}" in err
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b"\xe9", "not UTF-8 text (byte 0xe9); is this a trace file?"),
+        (b"\x00", "binary data (a NUL byte) where a text trace was expected"),
+    ],
+)
+def test_bad_text_in_a_landscape_export_is_named_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: bytes, message: str
+) -> None:
+    text = json.dumps([ACTIVITY, {**ACTIVITY, "id": 2, "type": "Caf"}], indent=1).encode()
+    at = text.index(b"Caf") + 3
+    path = tmp_path / "export.json"
+    path.write_bytes(text[:at] + bad + text[at:])
+    line = text[:at].count(b"\n") + 1
+    err = refused(capsys, "check", str(path), "--input-format", "landscape")
+    assert f"{path}:{line}: {message}" in err
 
 
 # --- numbers ----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "parse_json",
     "read_document",
     "read_head",
+    "read_json_document",
     "regular_file",
     "resolve_format",
     "text_blocks",
@@ -339,21 +340,36 @@ def looks_like_jsonl(head: bytes) -> bool:
     return isinstance(obj, dict) and "event" in obj
 
 
-def decode_text(data: bytes, source: str, first_line: int = 1, *, cr: bool = False) -> str:
+def decode_text(
+    data: bytes, source: str, first_line: int = 1, *, cr: bool = False, what: str | None = None
+) -> str:
     """``data`` as text; binary data or bad UTF-8 -> InputError naming the line
     (``first_line`` is the number of the first line of ``data`` in its file; ``cr``: a CR
-    alone ends a line, as in ``text_blocks``)."""
+    alone ends a line, as in ``text_blocks``; ``what``: what the file should be, when it is
+    no trace)."""
     if b"\x00" in data:
         line = _line_ends(data[: data.index(b"\x00")], cr) + first_line
         raise InputError(
-            "binary data (a NUL byte) where a text trace was expected", source=source, line=line
+            f"binary data (a NUL byte) where {what or 'a text trace'} was expected",
+            source=source,
+            line=line,
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = _line_ends(data[: exc.start], cr) + first_line
         raise InputError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a trace file?",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this {what or 'a trace file'}?",
             source=source,
             line=line,
         ) from None
+
+
+def read_json_document(path: Path, limit: int, what: str, rule: str, *, trace: bool) -> object:
+    """The JSON value of the document at ``path`` (``read_document``: ``limit``, ``what``):
+    binary data and bad UTF-8 are named with their line before parsing (orjson's error
+    says only "line 1" of a document it was handed as bytes); malformed JSON as in
+    ``parse_json`` (``rule``). ``trace``: the document is a trace (the messages say so)."""
+    source = str(path)
+    text = decode_text(read_document(path, limit, what), source, what=None if trace else what)
+    return parse_json(text, source, None, rule)

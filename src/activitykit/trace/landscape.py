@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import CATALOG, START_STATES, Kind, State, UnknownStateError, parse_state
-from ._io import MAX_DOCUMENT_BYTES, parse_json, read_document
+from ._io import MAX_DOCUMENT_BYTES, read_json_document
 from .schema import Value
 from .validate import Record, _bad, _brief, _is_number, _value, validate_record
 
@@ -25,8 +25,13 @@ def load_document(path: Path) -> list[Any]:
     """The list of activity objects of the export at ``path``; InputError if it is none (or
     beyond ``MAX_DOCUMENT_BYTES``)."""
     source = str(path)
-    data = read_document(path, MAX_DOCUMENT_BYTES, "a Landscape export")
-    doc = parse_json(data, source, None, "a Landscape export is one JSON document")
+    doc = read_json_document(
+        path,
+        MAX_DOCUMENT_BYTES,
+        "a Landscape export",
+        "a Landscape export is one JSON document",
+        trace=True,
+    )
     if isinstance(doc, Mapping):
         for key in ("activities", "results", "result"):
             if isinstance(doc.get(key), list):
