@@ -337,6 +337,34 @@ def test_operation_ids_beyond_2_53_are_exact_in_both_drivers(
         assert {k: v for k, v in report.summary["violations"].items() if v} == violations
 
 
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        ("attempt", '{"t":1,"event":"consume","activity":"a0","attempt":100000000000000000000}'),
+        ("operation_id", GOOD[2].replace('"operation_id":0', '"operation_id":1' + "0" * 20)),
+    ],
+)
+def test_an_integer_beyond_64_bits_is_named_as_such_not_rounded(
+    tmp_path: Path, field: str, line: str
+) -> None:
+    path = _write(tmp_path / "t.jsonl", [GOOD[0], line])
+    for read in (lambda: list(read_records(path)), lambda: read_table(path)):
+        with pytest.raises(InputError) as exc:
+            read()
+        want = f"{path}:2: field {field!r} must be an integer within 64 bits, got a number beyond"
+        assert want in str(exc.value) and "e+20" not in str(exc.value)
+
+
+def test_landscape_ids_beyond_64_bits_are_exact_text(tmp_path: Path) -> None:
+    big = 123456789012345678901234  # and big + 1: one float, two activities
+    acts = [{**ACTIVITY, "id": big}, {**ACTIVITY, "id": big + 1, "computer_id": big}]
+    path = _export(tmp_path, json.dumps(acts))
+    names = {rec["activity"] for _, rec in read_records(path, "landscape") if "activity" in rec}
+    assert names == {str(big), str(big + 1)}
+    created = [rec for _, rec in read_records(path, "landscape") if rec["event"] == "created"]
+    assert created[1]["computer"] == str(big)
+
+
 # --- big valid traces ---------------------------------------------------------------------
 def test_a_field_no_record_has_is_no_column(tmp_path: Path) -> None:
     """The fast path leaves out what the careful path leaves out (memory of empty columns)."""

@@ -20,7 +20,7 @@ import json
 import os
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -197,25 +197,28 @@ def _loads(data: bytes | str) -> object:
         # then, so the common path pays nothing (a test for the words on orjson's error only)
         marks = (b"NaN", b"Infinity") if isinstance(data, bytes) else ("NaN", "Infinity")
         if any(m in data for m in marks):  # type: ignore[operator]
-            value = _loads_non_finite(data)
+            value = _json_loads(data)
             if value is not _REFUSED:
                 return value
         raise
 
 
+#: ``_json_loads``'s answer where orjson's error stands.
 _REFUSED = object()
 
 
-def _loads_non_finite(data: bytes | str) -> object:
-    """json's value of ``data`` (NaN and Infinity accepted), or ``_REFUSED`` where it is not
-    one orjson would accept but for those literals: malformed, nested deeper than
-    ``MAX_JSON_DEPTH`` (json recurses; Python's recursion limit stops it first, at a depth
-    near 1000 that depends on the stack, so nesting that deep is refused as orjson does, a
-    little sooner), or a lone surrogate (json keeps it, no text column could hold it)."""
+def _json_loads(data: bytes | str) -> object:
+    """json's value of ``data`` (NaN and Infinity accepted, integers exact at any size), or
+    ``_REFUSED`` where it is not one orjson would accept but for those literals and its
+    rounding of integers beyond 64 bits: malformed, nested deeper than ``MAX_JSON_DEPTH``
+    (json recurses; Python's recursion limit stops it first, at a depth near 1000 that
+    depends on the stack, so nesting that deep is refused as orjson does, a little sooner),
+    or a lone surrogate (json keeps it; no text column could hold it). Slow: for the rare
+    input orjson cannot give as it is, never the common path."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         value = json.loads(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # (ValueError: also an integer of 4300+ digits)
         return _REFUSED
     if "\\u" in text:  # an escape: a lone surrogate may be among the strings
         try:
@@ -365,11 +368,26 @@ def decode_text(
         ) from None
 
 
-def read_json_document(path: Path, limit: int, what: str, rule: str, *, trace: bool) -> object:
+def read_json_document(
+    path: Path,
+    limit: int,
+    what: str,
+    rule: str,
+    *,
+    trace: bool,
+    exact: Callable[[object], bool] | None = None,
+) -> object:
     """The JSON value of the document at ``path`` (``read_document``: ``limit``, ``what``):
     binary data and bad UTF-8 are named with their line before parsing (orjson's error
     says only "line 1" of a document it was handed as bytes); malformed JSON as in
-    ``parse_json`` (``rule``). ``trace``: the document is a trace (the messages say so)."""
+    ``parse_json`` (``rule``). ``trace``: the document is a trace (the messages say so).
+    ``exact``: true of orjson's value when it rounded integers that matter (beyond 64 bits
+    orjson gives floats): the document is then parsed again by ``_json_loads``."""
     source = str(path)
     text = decode_text(read_document(path, limit, what), source, what=None if trace else what)
-    return parse_json(text, source, None, rule)
+    value = parse_json(text, source, None, rule)
+    if exact is not None and exact(value):
+        again = _json_loads(text)
+        if again is not _REFUSED:
+            return again
+    return value

@@ -25,18 +25,17 @@ def load_document(path: Path) -> list[Any]:
     """The list of activity objects of the export at ``path``; InputError if it is none (or
     beyond ``MAX_DOCUMENT_BYTES``)."""
     source = str(path)
-    doc = read_json_document(
-        path,
-        MAX_DOCUMENT_BYTES,
-        "a Landscape export",
-        "a Landscape export is one JSON document",
-        trace=True,
+    doc = _activities(
+        read_json_document(
+            path,
+            MAX_DOCUMENT_BYTES,
+            "a Landscape export",
+            "a Landscape export is one JSON document",
+            trace=True,
+            exact=_rounded_ids,
+        )
     )
-    if isinstance(doc, Mapping):
-        for key in ("activities", "results", "result"):
-            if isinstance(doc.get(key), list):
-                return doc[key]
-    if not isinstance(doc, list):
+    if doc is None:
         raise _bad(
             source,
             None,
@@ -44,6 +43,26 @@ def load_document(path: Path) -> list[Any]:
             "(or an object with an 'activities' or 'results' list)",
         )
     return doc
+
+
+def _activities(doc: object) -> list[Any] | None:
+    """The export's list of activity objects (itself, or the list an object wraps)."""
+    if isinstance(doc, Mapping):
+        for key in ("activities", "results", "result"):
+            if isinstance(doc.get(key), list):
+                return doc[key]
+    return doc if isinstance(doc, list) else None
+
+
+def _rounded_ids(doc: object) -> bool:
+    """Has orjson rounded an id (an integer beyond 64 bits comes back as a float)? Ids are
+    text to the importer, exact at any size: such an export is parsed again, exactly."""
+    return any(
+        isinstance(v, float) and abs(v) >= 2**63
+        for obj in _activities(doc) or ()
+        if isinstance(obj, Mapping)
+        for v in (obj.get("id"), obj.get("computer_id"), obj.get("parent_id"))
+    )
 
 
 #: The times of a Landscape activity the importer reads.
@@ -100,6 +119,8 @@ def _field(obj: Mapping[str, Any], name: str, value: Value, source: str, entry: 
     v = obj.get(name)
     if v is None:
         return None
+    if value is Value.ID and isinstance(v, int) and not isinstance(v, bool):
+        return str(v)  # an id is text to the importer: exact at any size, no 64-bit bound
     got = _value(name, v, value, source, entry)
     return str(got) if value is Value.ID else got
 
