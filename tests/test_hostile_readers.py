@@ -247,6 +247,17 @@ def test_csv_errors_count_every_line_end(
     assert f"{path}:{line}: {message}" in err
 
 
+def test_a_csv_field_beyond_128_kib_is_read_on_both_paths(tmp_path: Path) -> None:
+    """The csv module's own field limit (128 KiB) is not the readers' (a line's, 1 MiB)."""
+    path = tmp_path / "t.csv"
+    rows = [ROWS[0] + ",", ROWS[1] + "," + "x" * 200_000, *(r + "," for r in ROWS[2:])]
+    path.write_text(HEADER + ",note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    careful = table_from_records(read_records(path))
+    fast = read_table(path)
+    assert careful.num_rows == fast.num_rows == len(ROWS)
+    assert careful.column("line").to_pylist() == fast.column("line").to_pylist()
+
+
 def test_a_csv_error_names_the_physical_line_after_a_multiline_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -68,6 +68,10 @@ __all__ = [
 #: A gzipped Parquet file is inflated into memory before pyarrow can seek in it.
 MAX_GZIP_PARQUET_BYTES = 2 * 2**30
 
+# The csv module refuses a field beyond 128 KiB, pyarrow's reader (the fast path) does not:
+# a field as long as a line may be (the limit is process-wide: raised, never lowered).
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+
 
 def _csv_lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
     """``(line number, line)`` of a CSV trace, block by block (a line keeps its line end:
