@@ -132,6 +132,29 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     assert f"{fifo}: is a FIFO (named pipe), not a regular file" in err
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_file_is_judged_gzip_or_not_on_the_handle_it_is_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool
+) -> None:
+    """One open per read: a file replaced between a separate gzip test and the read would
+    be read as what it was not."""
+    from activitykit.trace._io import read_document
+
+    path = tmp_path / "export.json"
+    data = json.dumps([ACTIVITY]).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    opened: list[Path] = []
+    real = Path.open
+
+    def counting(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting)
+    assert read_document(path, 2**20, "a test document") == data
+    assert opened == [path]
+
+
 def test_a_huge_sparse_parquet_is_judged_from_its_footer(tmp_path: Path) -> None:
     path = _sparse(tmp_path / "big.parquet", 3 * 2**30)
     err = refused_limited("check", str(path), cwd=tmp_path, timeout=60)

@@ -110,20 +110,30 @@ def is_gzip(path: Path) -> bool:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
 
 
-def _open(path: Path) -> BinaryIO:
-    """The regular file opened for reading, transparently gunzipped; OS errors -> InputError."""
+def _open(path: Path) -> tuple[BinaryIO, bool]:
+    """The regular file opened for reading, transparently gunzipped, and whether it is gzip
+    (told from the same handle: the file judged is the file read); OS errors -> InputError."""
     regular_file(path)
-    gz = is_gzip(path)
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
-    return gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[return-value]
+    try:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+    except OSError as exc:
+        raw.close()
+        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    return (gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw), gz  # type: ignore[return-value]
 
 
 def _chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
     """The decoded bytes of ``path`` in pieces of at most ``size``; capped at MAX_TRACE_BYTES."""
-    f = _open(path)
+    return _read(_open(path)[0], path, size)
+
+
+def _read(f: BinaryIO, path: Path, size: int | None = None) -> Iterator[bytes]:
+    """``_chunks`` from the opened ``f`` (closed at the end)."""
     total = 0
     try:
         while True:
@@ -155,18 +165,18 @@ def read_head(path: Path, size: int = 4096) -> bytes:
 def read_document(path: Path, limit: int, what: str) -> bytes:
     """The bytes of ``path`` (a regular file, gunzipped when gzip), read as one document
     (``what`` names it for the message); refused beyond ``limit`` bytes, from the file's
-    size before a byte is read unless gzip hides the size."""
-    st = regular_file(path)
-    gz = is_gzip(path)
+    size before its content is read unless gzip hides the size."""
+    f, gz = _open(path)
     too_big = InputError(
         f"larger than {_mib(limit)}, the limit for {what} (read into memory as one document)",
         source=str(path),
     )
-    if not gz and st.st_size > limit:
+    if not gz and os.fstat(f.fileno()).st_size > limit:
+        f.close()
         raise too_big
     parts: list[bytes] = []
     total = 0
-    for chunk in _chunks(path):
+    for chunk in _read(f, path):
         total += len(chunk)
         if total > limit:
             raise too_big
