@@ -326,8 +326,11 @@ def test_landscape_values_are_judged_by_their_rules(
 ) -> None:
     path = _export(tmp_path, text)
     if message is None:
-        main(["check", str(path), "--input-format", "landscape"])
-        assert "Traceback" not in capsys.readouterr().err
+        # judged (exit 1: ACTIVITY moves Queued -> Succeeded, a T3 violation), not refused
+        assert main(["check", str(path), "--input-format", "landscape"]) == 1
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err
+        assert "records: 4, activities: 2" in out.out and "end t=1e+308" in out.out
         return
     err = refused(capsys, "check", str(path), "--input-format", "landscape")
     assert f"{path}{message}" in err
@@ -406,6 +409,30 @@ def test_a_field_no_record_has_is_no_column(tmp_path: Path) -> None:
     fast = read_table(path)
     assert fast.column_names == table_from_records(read_records(path)).column_names
     assert "depends_on" not in fast.column_names and "kind" in fast.column_names
+
+
+def test_blocks_without_a_field_get_its_column_back_when_another_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_same_types``: blocks of exchanges only (no ``kind``, ``state``... column) joined to
+    a block of ``created`` records give the careful path's columns and values."""
+    import activitykit.trace._io as io_mod
+    import activitykit.trace.readers as readers_mod
+
+    monkeypatch.setattr(io_mod, "BLOCK_BYTES", 4096)
+    joined: list[int] = []  # the fast path's blocks (not a fallback to the careful path)
+    real = readers_mod._same_types
+    monkeypatch.setattr(
+        readers_mod, "_same_types", lambda parts: joined.append(len(parts)) or real(parts)
+    )
+    late = [CREATED.replace('"t":0', '"t":1').replace("a0", f"a{i}") for i in range(1, 40)]
+    path = _write(tmp_path / "t.jsonl", [GOOD[1]] * 300 + late + [GOOD[1]] * 100)
+    assert path.stat().st_size > 4 * 4096
+    fast, careful = read_table(path), table_from_records(read_records(path))
+    assert joined and joined[0] > 3
+    assert fast.column_names == careful.column_names and "kind" in fast.column_names
+    for name in fast.column_names:
+        assert fast.column(name).to_pylist() == careful.column(name).to_pylist(), name
 
 
 @pytest.mark.slow
