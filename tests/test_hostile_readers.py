@@ -506,3 +506,34 @@ def test_a_landscape_export_with_nan_is_judged_by_its_time_rule(
     assert "NaN" in path.read_text(encoding="utf-8")
     err = refused(capsys, "check", str(path), "--input-format", "landscape")
     assert f"{path}:1: field 'delivery_time' must be a finite time, got nan" in err
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        *(b"abc\n", "é😀\n".encode(), b"\xef\xbf\xbf"),  # text
+        *(b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"a\xe9\n", b"\xf0\x9f\x98"),
+        *(b"\xf8\x88\x80\x80\x80", b"\xff"),
+    ],
+)
+def test_the_fast_paths_utf8_check_is_pythons(data: bytes) -> None:
+    """The fast path's in-place check (no decoded copy) refuses what ``bytes.decode`` does:
+    overlong forms, encoded surrogates, beyond U+10FFFF, a truncated character."""
+    from activitykit.trace.readers import _utf8
+
+    try:
+        data.decode("utf-8")
+        want = True
+    except UnicodeDecodeError:
+        want = False
+    assert _utf8(data) is want
+
+
+def test_bad_utf8_in_an_unknown_field_is_refused_by_both_paths(tmp_path: Path) -> None:
+    """pyarrow's reader does not judge a field it skips: the block's check does."""
+    path = tmp_path / "t.jsonl"
+    lines = [*GOOD[:2], GOOD[2][:-1] + ',"note":"caf\udce9"}', *GOOD[3:]]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+    for read in (lambda: list(read_records(path)), lambda: read_table(path)):
+        with pytest.raises(InputError, match=rf"{path}:3: not UTF-8 text \(byte 0xe9\)"):
+            read()
