@@ -8,9 +8,10 @@ Text traces (JSON Lines, CSV) are read as line-aligned blocks of at most ``BLOCK
 file or a gzip that inflates to gigabytes of blank lines cost one block at a time and are
 refused (binary data, a line beyond ``MAX_LINE_BYTES``) or judged empty. Parquet is read
 where it lies (pyarrow seeks to what it needs). Documents read whole (a Landscape export, a
-manifest) are capped (``read_document``, the size known before a byte
-is read unless gzip hides it) and parsed by ``parse_json``, which refuses nesting beyond
-``MAX_JSON_DEPTH`` levels instead of recursing; everything decoded is capped at ``MAX_TRACE_BYTES``.
+manifest: ``read_json_document``) are capped (``read_document``, the size known before the
+content is read unless gzip hides it), checked as text and parsed by ``parse_json``, which
+refuses nesting beyond ``MAX_JSON_DEPTH`` levels instead of recursing; everything decoded is
+capped at ``MAX_TRACE_BYTES``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from .writers import TraceFormatError, format_for_path
 __all__ = [
     "BLOCK_BYTES",
     "INPUT_FORMATS",
-    "MAX_DOCUMENT_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_LINE_BYTES",
     "MAX_TRACE_BYTES",
@@ -61,9 +61,6 @@ MAX_LINE_BYTES = 2**20
 #: Decoded bytes of any trace: far beyond a real one (2M records are about 400 MB of JSON
 #: Lines), it stops a gzip bomb or an endless device from running for hours.
 MAX_TRACE_BYTES = 32 * 2**30
-#: A Landscape export is one JSON document, parsed whole into Python objects (several
-#: times its size in memory): 256 MiB is about half a million activities.
-MAX_DOCUMENT_BYTES = 256 * 2**20
 
 
 def _mib(n: int) -> str:

@@ -14,21 +14,25 @@ from pathlib import Path
 from typing import Any
 
 from ..model import CATALOG, START_STATES, Kind, State, UnknownStateError, parse_state
-from ._io import MAX_DOCUMENT_BYTES, read_json_document
+from ._io import read_json_document
 from .schema import Value
 from .validate import Record, _bad, _brief, _is_number, _value, validate_record
 
-__all__ = ["landscape_records", "load_document"]
+__all__ = ["MAX_EXPORT_BYTES", "landscape_records", "load_document"]
+
+#: A Landscape export is one JSON document, parsed whole into Python objects (several
+#: times its size in memory): 256 MiB is about half a million activities.
+MAX_EXPORT_BYTES = 256 * 2**20
 
 
 def load_document(path: Path) -> list[Any]:
     """The list of activity objects of the export at ``path``; InputError if it is none (or
-    beyond ``MAX_DOCUMENT_BYTES``)."""
+    beyond ``MAX_EXPORT_BYTES``)."""
     source = str(path)
     doc = _activities(
         read_json_document(
             path,
-            MAX_DOCUMENT_BYTES,
+            MAX_EXPORT_BYTES,
             "a Landscape export",
             "a Landscape export is one JSON document",
             trace=True,
