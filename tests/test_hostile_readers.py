@@ -24,6 +24,7 @@ from test_hostile_inputs import refused, refused_limited
 from activitykit.check import check
 from activitykit.check.online import Checker
 from activitykit.cli import main
+from activitykit.errors import InputError
 from activitykit.trace.readers import read_records, read_table, table_from_records
 
 CREATED = (
@@ -82,6 +83,22 @@ def test_a_deeply_nested_manifest_is_named_not_recursed_into(
     assert "nested deeper than 1024 levels" in err
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(b"\xe9", "not UTF-8 text (byte 0xe9); is this a manifest?"), (b"\x00", "binary data")],
+)
+def test_bad_text_in_a_manifest_is_named_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: bytes, message: str
+) -> None:
+    run = _run_dir(tmp_path)
+    where = run / "manifest.json"
+    text = json.dumps(json.loads(where.read_text(encoding="utf-8")), indent=1).encode()
+    at = text.index(b"trace.jsonl")  # on line 3
+    where.write_bytes(text[:at] + bad + text[at + 1 :])
+    err = refused(capsys, "check", str(run / "trace.jsonl"), "--require-manifest")
+    assert f"{where}:3: {message}" in err
+
+
 def test_a_huge_manifest_is_refused_without_reading_it(tmp_path: Path) -> None:
     run = _run_dir(tmp_path)
     _sparse(run / "manifest.json", int(2.5 * 2**30), b'{"complete": true, "pad": "')
@@ -113,6 +130,29 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     err = refused_limited("check", str(fifo), cwd=tmp_path, timeout=30)
     assert f"{fifo}: is a FIFO (named pipe), not a regular file" in err
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_file_is_judged_gzip_or_not_on_the_handle_it_is_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool
+) -> None:
+    """One open per read: a file replaced between a separate gzip test and the read would
+    be read as what it was not."""
+    from activitykit.trace._io import read_document
+
+    path = tmp_path / "export.json"
+    data = json.dumps([ACTIVITY]).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    opened: list[Path] = []
+    real = Path.open
+
+    def counting(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting)
+    assert read_document(path, 2**20, "a test document") == data
+    assert opened == [path]
 
 
 def test_a_huge_sparse_parquet_is_judged_from_its_footer(tmp_path: Path) -> None:
@@ -193,6 +233,54 @@ def test_a_csv_with_cr_line_ends_reads_as_with_lf(tmp_path: Path) -> None:
     assert got.summary == want.summary and got.summary["records"] == len(ROWS)
 
 
+def test_a_csv_with_cr_line_ends_beyond_a_mebibyte_is_read(tmp_path: Path) -> None:
+    """Blocks are cut at a CR alone too: the whole file is not one line 'beyond 1 MiB'."""
+    rows = [ROWS[0], *[ROWS[1]] * 60_000]  # about 1.6 MiB
+    lf, cr = tmp_path / "lf.csv", tmp_path / "cr.csv"
+    lf.write_text(HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    cr.write_text(HEADER + "\r" + "\r".join(rows) + "\r", encoding="utf-8")
+    assert cr.stat().st_size > 2**20 + 2**19
+    got, want = check(cr), check(lf)
+    assert got.summary == want.summary and got.summary["records"] == len(rows)
+
+
+@pytest.mark.parametrize("end", ["\r", "\r\n"])
+@pytest.mark.parametrize(
+    ("bad", "message"), [(b"\x00", "binary data (a NUL byte)"), (b"\xe9", "not UTF-8 text")]
+)
+def test_csv_errors_count_every_line_end(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    end: str,
+    bad: bytes,
+    message: str,
+) -> None:
+    """A CR alone ends a CSV line, a CRLF is one line end: also across small blocks."""
+    import activitykit.trace._io as io_mod
+
+    monkeypatch.setattr(io_mod, "BLOCK_BYTES", 64)  # cuts between CR and LF, too
+    rows = [ROWS[0], *[ROWS[1]] * 40]
+    path = tmp_path / "t.csv"
+    text = end.join([HEADER, *rows]).encode() + end.encode()
+    at = text.index(b"c0", len(HEADER) + 30 * 20)  # on some row after the first blocks
+    line = text[:at].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+    path.write_bytes(text[:at] + bad + text[at + 1 :])
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:{line}: {message}" in err
+
+
+def test_a_csv_field_beyond_128_kib_is_read_on_both_paths(tmp_path: Path) -> None:
+    """The csv module's own field limit (128 KiB) is not the readers' (a line's, 1 MiB)."""
+    path = tmp_path / "t.csv"
+    rows = [ROWS[0] + ",", ROWS[1] + "," + "x" * 200_000, *(r + "," for r in ROWS[2:])]
+    path.write_text(HEADER + ",note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    careful = table_from_records(read_records(path))
+    fast = read_table(path)
+    assert careful.num_rows == fast.num_rows == len(ROWS)
+    assert careful.column("line").to_pylist() == fast.column("line").to_pylist()
+
+
 def test_a_csv_error_names_the_physical_line_after_a_multiline_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -238,11 +326,33 @@ def test_landscape_values_are_judged_by_their_rules(
 ) -> None:
     path = _export(tmp_path, text)
     if message is None:
-        main(["check", str(path), "--input-format", "landscape"])
-        assert "Traceback" not in capsys.readouterr().err
+        # judged (exit 1: ACTIVITY moves Queued -> Succeeded, a T3 violation), not refused
+        assert main(["check", str(path), "--input-format", "landscape"]) == 1
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err
+        assert "records: 4, activities: 2" in out.out and "end t=1e+308" in out.out
         return
     err = refused(capsys, "check", str(path), "--input-format", "landscape")
     assert f"{path}{message}" in err
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b"\xe9", "not UTF-8 text (byte 0xe9); is this a trace file?"),
+        (b"\x00", "binary data (a NUL byte) where a text trace was expected"),
+    ],
+)
+def test_bad_text_in_a_landscape_export_is_named_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: bytes, message: str
+) -> None:
+    text = json.dumps([ACTIVITY, {**ACTIVITY, "id": 2, "type": "Caf"}], indent=1).encode()
+    at = text.index(b"Caf") + 3
+    path = tmp_path / "export.json"
+    path.write_bytes(text[:at] + bad + text[at:])
+    line = text[:at].count(b"\n") + 1
+    err = refused(capsys, "check", str(path), "--input-format", "landscape")
+    assert f"{path}:{line}: {message}" in err
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -264,6 +374,34 @@ def test_operation_ids_beyond_2_53_are_exact_in_both_drivers(
         assert {k: v for k, v in report.summary["violations"].items() if v} == violations
 
 
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        ("attempt", '{"t":1,"event":"consume","activity":"a0","attempt":100000000000000000000}'),
+        ("operation_id", GOOD[2].replace('"operation_id":0', '"operation_id":1' + "0" * 20)),
+    ],
+)
+def test_an_integer_beyond_64_bits_is_named_as_such_not_rounded(
+    tmp_path: Path, field: str, line: str
+) -> None:
+    path = _write(tmp_path / "t.jsonl", [GOOD[0], line])
+    for read in (lambda: list(read_records(path)), lambda: read_table(path)):
+        with pytest.raises(InputError) as exc:
+            read()
+        want = f"{path}:2: field {field!r} must be an integer within 64 bits, got a number beyond"
+        assert want in str(exc.value) and "e+20" not in str(exc.value)
+
+
+def test_landscape_ids_beyond_64_bits_are_exact_text(tmp_path: Path) -> None:
+    big = 123456789012345678901234  # and big + 1: one float, two activities
+    acts = [{**ACTIVITY, "id": big}, {**ACTIVITY, "id": big + 1, "computer_id": big}]
+    path = _export(tmp_path, json.dumps(acts))
+    names = {rec["activity"] for _, rec in read_records(path, "landscape") if "activity" in rec}
+    assert names == {str(big), str(big + 1)}
+    created = [rec for _, rec in read_records(path, "landscape") if rec["event"] == "created"]
+    assert created[1]["computer"] == str(big)
+
+
 # --- big valid traces ---------------------------------------------------------------------
 def test_a_field_no_record_has_is_no_column(tmp_path: Path) -> None:
     """The fast path leaves out what the careful path leaves out (memory of empty columns)."""
@@ -271,6 +409,30 @@ def test_a_field_no_record_has_is_no_column(tmp_path: Path) -> None:
     fast = read_table(path)
     assert fast.column_names == table_from_records(read_records(path)).column_names
     assert "depends_on" not in fast.column_names and "kind" in fast.column_names
+
+
+def test_blocks_without_a_field_get_its_column_back_when_another_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_same_types``: blocks of exchanges only (no ``kind``, ``state``... column) joined to
+    a block of ``created`` records give the careful path's columns and values."""
+    import activitykit.trace._io as io_mod
+    import activitykit.trace.readers as readers_mod
+
+    monkeypatch.setattr(io_mod, "BLOCK_BYTES", 4096)
+    joined: list[int] = []  # the fast path's blocks (not a fallback to the careful path)
+    real = readers_mod._same_types
+    monkeypatch.setattr(
+        readers_mod, "_same_types", lambda parts: joined.append(len(parts)) or real(parts)
+    )
+    late = [CREATED.replace('"t":0', '"t":1').replace("a0", f"a{i}") for i in range(1, 40)]
+    path = _write(tmp_path / "t.jsonl", [GOOD[1]] * 300 + late + [GOOD[1]] * 100)
+    assert path.stat().st_size > 4 * 4096
+    fast, careful = read_table(path), table_from_records(read_records(path))
+    assert joined and joined[0] > 3
+    assert fast.column_names == careful.column_names and "kind" in fast.column_names
+    for name in fast.column_names:
+        assert fast.column(name).to_pylist() == careful.column(name).to_pylist(), name
 
 
 @pytest.mark.slow
@@ -292,3 +454,86 @@ def test_a_7m_record_gzip_trace_is_checked_under_3_gib(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"records: {per * 20}," in proc.stdout
+
+
+# --- NaN and Infinity (json.dumps writes them) -----------------------------------------------
+SCHEDULED = CREATED.replace('"state":"Queued"}', '"state":"Scheduled","deliver_after":NaN}')
+
+
+def test_nan_reads_as_missing_on_both_paths(tmp_path: Path) -> None:
+    """A NaN outside ``t`` is a missing field whichever path reads the line: the fast one
+    (pyarrow), the careful one, or the careful one because another line sends it there."""
+    plain = _write(tmp_path / "plain.jsonl", [SCHEDULED, *GOOD[1:]])
+    # a record with an unknown field's object is not the kit's plain line: the careful path
+    odd = _write(tmp_path / "odd.jsonl", [SCHEDULED, GOOD[1][:-1] + ',"x":{"y":[1]}}', *GOOD[2:]])
+    for path in (plain, odd):
+        recs = [rec for _, rec in read_records(path)]
+        assert len(recs) == len(GOOD) and "deliver_after" not in recs[0]
+        table = read_table(path)
+        assert table.num_rows == len(GOOD)
+        assert "deliver_after" not in table.column_names or table["deliver_after"].null_count == 7
+        assert check(path).summary["records"] == len(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (CREATED.replace('"t":0', '"t":NaN'), ":1: field 't' must be a finite number, got nan"),
+        (
+            CREATED.replace('"state":"Queued"}', '"state":"Scheduled","deliver_after":Infinity}'),
+            ":1: field 'deliver_after' must be a finite number, got inf",
+        ),
+        (CREATED[:-1] + ',"x":NaN x}', ":1: malformed JSON"),  # still malformed: orjson's words
+        (CREATED[:-1] + ',"x":[NaN,"\\ud800"]}', ":1: malformed JSON"),  # lone surrogate
+    ],
+    ids=["t-nan", "infinity", "malformed", "surrogate"],
+)
+def test_non_finite_numbers_are_refused_alike_on_both_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    path = _write(tmp_path / "t.jsonl", [line, *GOOD[1:]])
+    for read in (lambda: list(read_records(path)), lambda: read_table(path)):
+        with pytest.raises(InputError) as exc:
+            read()
+        assert f"{path}{message}" in str(exc.value)
+    assert f"{path}{message}" in refused(capsys, "check", str(path))
+
+
+def test_a_landscape_export_with_nan_is_judged_by_its_time_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _export(tmp_path, json.dumps([{**ACTIVITY, "delivery_time": float("nan")}]))
+    assert "NaN" in path.read_text(encoding="utf-8")
+    err = refused(capsys, "check", str(path), "--input-format", "landscape")
+    assert f"{path}:1: field 'delivery_time' must be a finite time, got nan" in err
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        *(b"abc\n", "é😀\n".encode(), b"\xef\xbf\xbf"),  # text
+        *(b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"a\xe9\n", b"\xf0\x9f\x98"),
+        *(b"\xf8\x88\x80\x80\x80", b"\xff"),
+    ],
+)
+def test_the_fast_paths_utf8_check_is_pythons(data: bytes) -> None:
+    """The fast path's in-place check (no decoded copy) refuses what ``bytes.decode`` does:
+    overlong forms, encoded surrogates, beyond U+10FFFF, a truncated character."""
+    from activitykit.trace.readers import _utf8
+
+    try:
+        data.decode("utf-8")
+        want = True
+    except UnicodeDecodeError:
+        want = False
+    assert _utf8(data) is want
+
+
+def test_bad_utf8_in_an_unknown_field_is_refused_by_both_paths(tmp_path: Path) -> None:
+    """pyarrow's reader does not judge a field it skips: the block's check does."""
+    path = tmp_path / "t.jsonl"
+    lines = [*GOOD[:2], GOOD[2][:-1] + ',"note":"caf\udce9"}', *GOOD[3:]]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+    for read in (lambda: list(read_records(path)), lambda: read_table(path)):
+        with pytest.raises(InputError, match=rf"{path}:3: not UTF-8 text \(byte 0xe9\)"):
+            read()

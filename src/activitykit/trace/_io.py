@@ -8,18 +8,20 @@ Text traces (JSON Lines, CSV) are read as line-aligned blocks of at most ``BLOCK
 file or a gzip that inflates to gigabytes of blank lines cost one block at a time and are
 refused (binary data, a line beyond ``MAX_LINE_BYTES``) or judged empty. Parquet is read
 where it lies (pyarrow seeks to what it needs). Documents read whole (a Landscape export, a
-manifest) are capped (``read_document``, the size known before a byte
-is read unless gzip hides it) and parsed by ``parse_json``, which refuses nesting beyond
-1024 levels instead of recursing; everything decoded is capped at ``MAX_TRACE_BYTES``.
+manifest: ``read_json_document``) are capped (``read_document``, the size known before the
+content is read unless gzip hides it), checked as text and parsed by ``parse_json``, which
+refuses nesting beyond ``MAX_JSON_DEPTH`` levels instead of recursing; everything decoded is
+capped at ``MAX_TRACE_BYTES``.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,7 +34,7 @@ from .writers import TraceFormatError, format_for_path
 __all__ = [
     "BLOCK_BYTES",
     "INPUT_FORMATS",
-    "MAX_DOCUMENT_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_LINE_BYTES",
     "MAX_TRACE_BYTES",
     "decode_text",
@@ -41,6 +43,7 @@ __all__ = [
     "parse_json",
     "read_document",
     "read_head",
+    "read_json_document",
     "regular_file",
     "resolve_format",
     "text_blocks",
@@ -58,9 +61,6 @@ MAX_LINE_BYTES = 2**20
 #: Decoded bytes of any trace: far beyond a real one (2M records are about 400 MB of JSON
 #: Lines), it stops a gzip bomb or an endless device from running for hours.
 MAX_TRACE_BYTES = 32 * 2**30
-#: A Landscape export is one JSON document, parsed whole into Python objects (several
-#: times its size in memory): 256 MiB is about half a million activities.
-MAX_DOCUMENT_BYTES = 256 * 2**20
 
 
 def _mib(n: int) -> str:
@@ -107,20 +107,30 @@ def is_gzip(path: Path) -> bool:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
 
 
-def _open(path: Path) -> BinaryIO:
-    """The regular file opened for reading, transparently gunzipped; OS errors -> InputError."""
+def _open(path: Path) -> tuple[BinaryIO, bool]:
+    """The regular file opened for reading, transparently gunzipped, and whether it is gzip
+    (told from the same handle: the file judged is the file read); OS errors -> InputError."""
     regular_file(path)
-    gz = is_gzip(path)
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
-    return gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[return-value]
+    try:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+    except OSError as exc:
+        raw.close()
+        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    return (gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw), gz  # type: ignore[return-value]
 
 
 def _chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
     """The decoded bytes of ``path`` in pieces of at most ``size``; capped at MAX_TRACE_BYTES."""
-    f = _open(path)
+    return _read(_open(path)[0], path, size)
+
+
+def _read(f: BinaryIO, path: Path, size: int | None = None) -> Iterator[bytes]:
+    """``_chunks`` from the opened ``f`` (closed at the end)."""
     total = 0
     try:
         while True:
@@ -152,18 +162,18 @@ def read_head(path: Path, size: int = 4096) -> bytes:
 def read_document(path: Path, limit: int, what: str) -> bytes:
     """The bytes of ``path`` (a regular file, gunzipped when gzip), read as one document
     (``what`` names it for the message); refused beyond ``limit`` bytes, from the file's
-    size before a byte is read unless gzip hides the size."""
-    st = regular_file(path)
-    gz = is_gzip(path)
+    size before its content is read unless gzip hides the size."""
+    f, gz = _open(path)
     too_big = InputError(
         f"larger than {_mib(limit)}, the limit for {what} (read into memory as one document)",
         source=str(path),
     )
-    if not gz and st.st_size > limit:
+    if not gz and os.fstat(f.fileno()).st_size > limit:
+        f.close()
         raise too_big
     parts: list[bytes] = []
     total = 0
-    for chunk in _chunks(path):
+    for chunk in _read(f, path):
         total += len(chunk)
         if total > limit:
             raise too_big
@@ -171,31 +181,82 @@ def read_document(path: Path, limit: int, what: str) -> bytes:
     return b"".join(parts)
 
 
+#: The deepest nesting a JSON value may have: orjson's own limit (it refuses deeper values
+#: instead of recursing), named here so the messages and the NaN fallback say the same.
+MAX_JSON_DEPTH = 1024
+
 #: orjson's wording where it says less than it means.
 _JSON_PLAIN = {
-    "depth limit exceeded": "nested deeper than 1024 levels",
+    "depth limit exceeded": f"nested deeper than {MAX_JSON_DEPTH} levels",
     "number is infinity when parsed as double": "a number beyond any finite float, such as an "
     "integer of hundreds of digits",
 }
 
 
-def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> object:
-    """One JSON value (orjson: nesting beyond 1024 levels is refused, not recursed into, and
-    so are invalid UTF-8 and lone surrogates, which no text column could hold); malformed
-    JSON -> InputError naming ``source``, the line (``line``, else the document's own) and
-    ``rule``, what the input must be."""
+def _loads(data: bytes | str) -> object:
+    """orjson's value of ``data``; the literals ``NaN``, ``Infinity`` and ``-Infinity`` (which
+    Python's ``json.dumps`` writes, and orjson refuses) are accepted as the floats they name,
+    as pyarrow's reader (NaN) and the kit's readers always did. Raises orjson's error."""
     try:
         return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # the rare line with such a literal is parsed again by json, which accepts them; only
+        # then, so the common path pays nothing (a test for the words on orjson's error only)
+        marks = (b"NaN", b"Infinity") if isinstance(data, bytes) else ("NaN", "Infinity")
+        if any(m in data for m in marks):  # type: ignore[operator]
+            value = _json_loads(data)
+            if value is not _REFUSED:
+                return value
+        raise
+
+
+#: ``_json_loads``'s answer where orjson's error stands.
+_REFUSED = object()
+
+
+def _json_loads(data: bytes | str) -> object:
+    """json's value of ``data`` (NaN and Infinity accepted, integers exact at any size), or
+    ``_REFUSED`` where it is not one orjson would accept but for those literals and its
+    rounding of integers beyond 64 bits: malformed, nested deeper than ``MAX_JSON_DEPTH``
+    (json recurses; Python's recursion limit stops it first, at a depth near 1000 that
+    depends on the stack, so nesting that deep is refused as orjson does, a little sooner),
+    or a lone surrogate (json keeps it; no text column could hold it). Slow: for the rare
+    input orjson cannot give as it is, never the common path."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # (ValueError: also an integer of 4300+ digits)
+        return _REFUSED
+    if "\\u" in text:  # an escape: a lone surrogate may be among the strings
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError as exc:
+            if "surrogates" in str(exc):
+                return _REFUSED
+    return value
+
+
+def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> object:
+    """One JSON value (orjson: nesting beyond ``MAX_JSON_DEPTH`` levels is refused, not
+    recursed into, and so are invalid UTF-8 and lone surrogates, which no text column could
+    hold; ``NaN`` and ``Infinity`` are read, see ``_loads``); malformed JSON -> InputError
+    naming ``source``, the line (``line``, else the document's own) and ``rule``, what the
+    input must be."""
+    try:
+        return _loads(data)
     except orjson.JSONDecodeError as exc:
         msg = _JSON_PLAIN.get(exc.msg, exc.msg)
         at = line if line is not None else exc.lineno
         raise InputError(f"malformed JSON ({msg}); {rule}", source=source, line=at) from None
 
 
-def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(first line number, block)`` over a text trace; each block ends after a newline
+def text_blocks(path: Path, *, cr: bool = False) -> Iterator[tuple[int, bytes]]:
+    """``(first line number, block)`` over a text trace; each block ends after a line end
     (the last one may not). Binary data (a NUL byte) and lines longer than MAX_LINE_BYTES
-    are refused here, at the block that holds them, so no device or bomb is read whole."""
+    are refused here, at the block that holds them, so no device or bomb is read whole.
+
+    ``cr``: a CR alone ends a line too (CSV: LF, CRLF or CR), for the cuts and the numbers;
+    a JSON Lines line ends at LF only (a CR there is white space)."""
     source = str(path)
     carry = b""
     line = 1
@@ -205,11 +266,15 @@ def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
             raise InputError(
                 "binary data (a NUL byte) where a text trace was expected",
                 source=source,
-                line=line + carry.count(b"\n") + chunk.count(b"\n", 0, at),
+                line=line + _line_ends(carry + chunk[:at], cr),
             )
         # one copy at most: the carried start of a line joined to the chunk up to its last
         # newline (slicing ``carry + chunk`` again would copy every block twice)
         cut = chunk.rfind(b"\n") + 1
+        if cr:
+            # a CR after the last LF ends a line too, unless it is the chunk's last byte
+            # (an LF may follow in the next chunk: a CRLF is never cut in two)
+            cut = max(cut, chunk.rfind(b"\r", cut, len(chunk) - 1) + 1)
         if not cut:
             block, carry = b"", carry + chunk
         elif carry or cut < len(chunk):
@@ -219,11 +284,19 @@ def text_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
             block, carry = chunk, b""
         if block:
             yield line, block
-            line += _newlines(block)
+            line += _line_ends(block, cr)
         if len(carry) > MAX_LINE_BYTES:
             raise line_too_long(source, line)
     if carry:
         yield line, carry
+
+
+def _line_ends(data: bytes, cr: bool) -> int:
+    """The line ends in ``data``: LFs, and with ``cr`` also CRs not followed by an LF."""
+    n = _newlines(data)
+    if cr and b"\r" in data:  # (a fast test) most CSVs end their lines with LF
+        n += data.count(b"\r") - data.count(b"\r\n")
+    return n
 
 
 def _newlines(data: bytes) -> int:
@@ -271,26 +344,57 @@ def looks_like_jsonl(head: bytes) -> bool:
     """Is the first line one trace record (an object with an ``event``)?"""
     first = head.lstrip().split(b"\n", 1)[0]
     try:
-        obj = orjson.loads(first)  # not json: 4 KiB of "[" would recurse past its limit
+        obj = _loads(first)  # not json: 4 KiB of "[" would recurse past its limit
     except ValueError:
         return False
     return isinstance(obj, dict) and "event" in obj
 
 
-def decode_text(data: bytes, source: str, first_line: int = 1) -> str:
+def decode_text(
+    data: bytes, source: str, first_line: int = 1, *, cr: bool = False, what: str | None = None
+) -> str:
     """``data`` as text; binary data or bad UTF-8 -> InputError naming the line
-    (``first_line`` is the number of the first line of ``data`` in its file)."""
+    (``first_line`` is the number of the first line of ``data`` in its file; ``cr``: a CR
+    alone ends a line, as in ``text_blocks``; ``what``: what the file should be, when it is
+    no trace)."""
     if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + first_line
+        line = _line_ends(data[: data.index(b"\x00")], cr) + first_line
         raise InputError(
-            "binary data (a NUL byte) where a text trace was expected", source=source, line=line
+            f"binary data (a NUL byte) where {what or 'a text trace'} was expected",
+            source=source,
+            line=line,
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + first_line
+        line = _line_ends(data[: exc.start], cr) + first_line
         raise InputError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a trace file?",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this {what or 'a trace file'}?",
             source=source,
             line=line,
         ) from None
+
+
+def read_json_document(
+    path: Path,
+    limit: int,
+    what: str,
+    rule: str,
+    *,
+    trace: bool,
+    exact: Callable[[object], bool] | None = None,
+) -> object:
+    """The JSON value of the document at ``path`` (``read_document``: ``limit``, ``what``):
+    binary data and bad UTF-8 are named with their line before parsing (orjson's error
+    says only "line 1" of a document it was handed as bytes); malformed JSON as in
+    ``parse_json`` (``rule``). ``trace``: the document is a trace (the messages say so).
+    ``exact``: true of orjson's value when it rounded integers that matter (beyond 64 bits
+    orjson gives floats): the document is then parsed again by ``_json_loads``."""
+    source = str(path)
+    text = decode_text(read_document(path, limit, what), source, what=None if trace else what)
+    value = parse_json(text, source, None, rule)
+    if exact is not None and exact(value):
+        again = _json_loads(text)
+        if again is not _REFUSED:
+            return again
+    return value

@@ -14,24 +14,32 @@ from pathlib import Path
 from typing import Any
 
 from ..model import CATALOG, START_STATES, Kind, State, UnknownStateError, parse_state
-from ._io import MAX_DOCUMENT_BYTES, parse_json, read_document
+from ._io import read_json_document
 from .schema import Value
 from .validate import Record, _bad, _brief, _is_number, _value, validate_record
 
-__all__ = ["landscape_records", "load_document"]
+__all__ = ["MAX_EXPORT_BYTES", "landscape_records", "load_document"]
+
+#: A Landscape export is one JSON document, parsed whole into Python objects (several
+#: times its size in memory): 256 MiB is about half a million activities.
+MAX_EXPORT_BYTES = 256 * 2**20
 
 
 def load_document(path: Path) -> list[Any]:
     """The list of activity objects of the export at ``path``; InputError if it is none (or
-    beyond ``MAX_DOCUMENT_BYTES``)."""
+    beyond ``MAX_EXPORT_BYTES``)."""
     source = str(path)
-    data = read_document(path, MAX_DOCUMENT_BYTES, "a Landscape export")
-    doc = parse_json(data, source, None, "a Landscape export is one JSON document")
-    if isinstance(doc, Mapping):
-        for key in ("activities", "results", "result"):
-            if isinstance(doc.get(key), list):
-                return doc[key]
-    if not isinstance(doc, list):
+    doc = _activities(
+        read_json_document(
+            path,
+            MAX_EXPORT_BYTES,
+            "a Landscape export",
+            "a Landscape export is one JSON document",
+            trace=True,
+            exact=_rounded_ids,
+        )
+    )
+    if doc is None:
         raise _bad(
             source,
             None,
@@ -39,6 +47,26 @@ def load_document(path: Path) -> list[Any]:
             "(or an object with an 'activities' or 'results' list)",
         )
     return doc
+
+
+def _activities(doc: object) -> list[Any] | None:
+    """The export's list of activity objects (itself, or the list an object wraps)."""
+    if isinstance(doc, Mapping):
+        for key in ("activities", "results", "result"):
+            if isinstance(doc.get(key), list):
+                return doc[key]
+    return doc if isinstance(doc, list) else None
+
+
+def _rounded_ids(doc: object) -> bool:
+    """Has orjson rounded an id (an integer beyond 64 bits comes back as a float)? Ids are
+    text to the importer, exact at any size: such an export is parsed again, exactly."""
+    return any(
+        isinstance(v, float) and abs(v) >= 2**63
+        for obj in _activities(doc) or ()
+        if isinstance(obj, Mapping)
+        for v in (obj.get("id"), obj.get("computer_id"), obj.get("parent_id"))
+    )
 
 
 #: The times of a Landscape activity the importer reads.
@@ -95,6 +123,8 @@ def _field(obj: Mapping[str, Any], name: str, value: Value, source: str, entry: 
     v = obj.get(name)
     if v is None:
         return None
+    if value is Value.ID and isinstance(v, int) and not isinstance(v, bool):
+        return str(v)  # an id is text to the importer: exact at any size, no 64-bit bound
     got = _value(name, v, value, source, entry)
     return str(got) if value is Value.ID else got
 

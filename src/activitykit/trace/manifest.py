@@ -19,7 +19,7 @@ from typing import Any
 
 from .._atomic import write_text_atomic
 from ..errors import InputError
-from ._io import parse_json, read_document, regular_file
+from ._io import read_json_document, regular_file
 
 __all__ = ["MANIFEST", "RUN_MARKERS", "TRACE_NAMES", "file_sha256", "verify", "write_manifest"]
 
@@ -79,11 +79,8 @@ def verify(path: str | os.PathLike[str]) -> list[str]:
     try:
         # the trace's hash below reads it whole: a device or a FIFO would never end
         regular_file(trace)
-        man = parse_json(
-            read_document(where, MAX_MANIFEST_BYTES, "a manifest"),
-            str(where),
-            None,
-            "a manifest is one JSON object",
+        man = read_json_document(
+            where, MAX_MANIFEST_BYTES, "a manifest", "a manifest is one JSON object", trace=False
         )
     except InputError as exc:
         return [f"{exc}; cannot tell whether the trace is whole"]

@@ -115,15 +115,20 @@ def _value(name: str, v: Any, value: Value, source: str, line: int | None) -> An
         if not math.isfinite(f):
             raise _bad(source, line, f"field {name!r} must be a finite number, got {_brief(v)}")
         return f
-    elif value is Value.INTEGER:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return _int64(name, v, source, line)
-    elif value is Value.ID:
-        if isinstance(v, float) and v.is_integer():
+    elif value is Value.INTEGER or value is Value.ID:
+        if isinstance(v, float) and math.isfinite(v) and abs(v) >= 2**63:
+            # orjson gives an integer beyond 64 bits as a float: its rounded value is not
+            # the one written, so it is not quoted
+            raise _bad(
+                source,
+                line,
+                f"field {name!r} must be an integer within 64 bits, got a number beyond 64 bits",
+            )
+        if value is Value.ID and isinstance(v, float) and v.is_integer():
             v = int(v)
         if isinstance(v, int) and not isinstance(v, bool):
             return _int64(name, v, source, line)
-        if isinstance(v, str):
+        if value is Value.ID and isinstance(v, str):
             return v
     elif value is Value.BOOL:
         if isinstance(v, bool):
