@@ -537,3 +537,26 @@ def test_bad_utf8_in_an_unknown_field_is_refused_by_both_paths(tmp_path: Path) -
     for read in (lambda: list(read_records(path)), lambda: read_table(path)):
         with pytest.raises(InputError, match=rf"{path}:3: not UTF-8 text \(byte 0xe9\)"):
             read()
+
+
+@pytest.mark.parametrize("command", ["check", "report"])
+def test_a_parquet_time_of_a_temporal_type_is_refused_by_its_rule(
+    tmp_path: Path, command: str
+) -> None:
+    """Nanosecond timestamps could not even be turned into Python values where the careful
+    path reads the rows (a missing field sends it there) in a process without pandas, as
+    the command's is: a traceback. A subprocess, as pandas is imported here."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "ts.parquet"
+    pq.write_table(
+        pa.table({
+            "t": pa.array([5_676_352_542], pa.timestamp("ns")),
+            "event": ["created"], "activity": ["a1"],
+        }),
+        path,
+    )  # fmt: skip
+    args = [command, str(path)] + (["-o", str(tmp_path / "r.html")] if command == "report" else [])
+    err = refused_limited(*args, cwd=tmp_path)
+    assert f"{path}:1: " in err

@@ -200,6 +200,12 @@ def _parquet_records(
             "Parquet file has no 't' and 'event' columns (every trace record has them)",
         )
     table = table.select(names)
+    # No trace field is of an Arrow temporal type (times are seconds, numbers): as text,
+    # such a value is refused by its field's rule, with its row, where to_pylist would
+    # raise on one in nanoseconds
+    for i, field in enumerate(table.schema):
+        if pa.types.is_temporal(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
     n = 0
     for batch in table.to_batches(65536):
         for row in batch.to_pylist():
