@@ -240,8 +240,18 @@ def test_validation_bounds_what_had_no_upper_bound(
 def test_dev_zero_is_refused_at_once(tmp_path: Path, command: tuple[str, ...]) -> None:
     started = time.monotonic()
     err = refused_limited(*command, "/dev/zero", cwd=tmp_path, timeout=60)
-    assert "/dev/zero: larger than 1 MiB, the limit for a scenario file" in err
+    assert "/dev/zero: is a character device, not a regular file" in err
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("command", [("scenario", "validate"), ("scenario", "show"), ("run",)])
+def test_a_fifo_as_scenario_file_is_refused_without_waiting_for_a_writer(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    fifo = tmp_path / "s.yaml"
+    os.mkfifo(fifo)
+    err = refused_limited(*command, str(fifo), cwd=tmp_path, timeout=60)
+    assert f"{fifo}: is a FIFO (named pipe), not a regular file: a scenario file" in err
 
 
 def test_a_200_mb_scenario_file_is_refused_without_reading_it(tmp_path: Path) -> None:
@@ -1030,7 +1040,7 @@ def test_a_deeply_nested_reply_is_garbage_not_a_recursion(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "/dev/zero: not a regular file (a character device)"),
+        (None, "/dev/zero: is a character device, not a regular file"),
         ("[" * 100_000 + "]" * 100_000 + "\n", ":1: not JSON (nested deeper than 1024 levels"),
         ("\n" * (4 * 2**20 + 1), "larger than 4 MiB, the limit for a replay file"),
     ],

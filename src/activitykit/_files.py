@@ -12,15 +12,38 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["read_text_bounded"]
+__all__ = ["read_text_bounded", "regular_file"]
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
-    (stat.S_ISFIFO, "a pipe"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def regular_file(path: str | os.PathLike[str], what: str) -> os.stat_result:
+    """``path``'s status (symbolic links followed); InputError unless it is a regular file.
+
+    Checked before opening: opening a FIFO waits for a writer, a device never ends, and a
+    file may be opened more than once (a trace's first bytes tell its format). ``what``
+    names the kind of file in the message ("a trace")."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"is a directory, not {what}", source=str(path))
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(st.st_mode)), "not a file")
+        raise InputError(
+            f"is {kind}, not a regular file: {what} is read from a file on disk (save the "
+            "data to a file first)",
+            source=str(path),
+        )
+    return st
 
 
 def read_text_bounded(
@@ -34,15 +57,10 @@ def read_text_bounded(
     """The UTF-8 text of the file at ``path``; refused beyond ``limit`` bytes (no more is
     read), or when not UTF-8. ``what`` names the kind of file in the messages ("a scenario
     file"), ``note`` adds why the limit is ample. ``regular_only``: devices, pipes and
-    directories are refused before they are opened (a pipe would block until written).
+    directories are refused before they are opened (``regular_file``).
     """
     if regular_only:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((k for test, k in _KINDS if test(mode)), "not a file")
-            raise InputError(
-                f"not a regular file ({kind}); {what} is a file on disk", source=str(path)
-            )
+        regular_file(path, what)
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import stat
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import BinaryIO
 import numpy as np
 import orjson
 
+from .._files import regular_file as _regular_file
 from ..errors import InputError
 from .writers import TraceFormatError, format_for_path
 
@@ -67,35 +67,9 @@ def _mib(n: int) -> str:
     return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
 
-_NOT_REGULAR = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def regular_file(path: Path) -> os.stat_result:
-    """``path``'s status (symbolic links followed); InputError unless it is a regular file.
-
-    Checked before opening: opening a FIFO waits for a writer, and a trace is opened more
-    than once (its first bytes tell the format; the careful path may re-read it)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise InputError("no such file", source=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError("is a directory, not a trace file", source=str(path))
-    if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _NOT_REGULAR if test(st.st_mode)), "not a file")
-        raise InputError(
-            f"is {kind}, not a regular file: traces are read from files (save the data to a "
-            "file first)",
-            source=str(path),
-        )
-    return st
+    """``path``'s status; InputError unless it is a regular file (``_files.regular_file``)."""
+    return _regular_file(path, "a trace")
 
 
 def is_gzip(path: Path) -> bool:
