@@ -1075,3 +1075,27 @@ def test_an_iut_python_without_handle_says_what_is_expected(
     # a factory function is called, and what it makes is used
     factory = "activitykit.conformance.reference:ReferenceSystem"
     assert main(["conform", "--iut-python", factory, "--case", CASE]) == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "message"),
+    [
+        ("--trace", "x.txt", "--trace: cannot tell the trace format of"),
+        ("--trace", "adir", "--trace: is a directory; name the trace file to write"),
+        ("--trace", "full.jsonl", "cannot write the session trace: No space left on device"),
+        ("--junit", "full.xml", "cannot write the JUnit file: No space left on device"),
+    ],
+)
+def test_conform_output_files_that_cannot_be_written_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, name: str, message: str
+) -> None:
+    """A trace name without a format is told before the suite runs; a full disk after it,
+    as the file it could not write."""
+    path = tmp_path / name
+    if name == "adir":
+        path.mkdir()
+    elif name.startswith("full"):
+        path.symlink_to("/dev/full")
+    ref = "activitykit.conformance.reference:ReferenceSystem"
+    err = refused(capsys, "conform", "--iut-python", ref, "--case", CASE, option, str(path))
+    assert f"{path}: {message}" in err

@@ -132,6 +132,16 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.examples < 0:
         raise InputError(f"--examples {args.examples}: must be >= 0")
+    if args.trace is not None:  # told now, not after the whole suite has run
+        from ..trace.writers import TraceFormatError, format_for_path
+
+        if Path(args.trace).is_dir():
+            raise InputError("--trace: is a directory; name the trace file to write",
+                             source=args.trace)  # fmt: skip
+        try:
+            format_for_path(args.trace)
+        except TraceFormatError as exc:
+            raise InputError(f"--trace: {exc}", source=args.trace) from None
     # Hypothesis caches what it learns from the source in ./.hypothesis unless told otherwise;
     # like the counterexample, that belongs under the temp directory, never the CWD.
     os.environ.setdefault(
@@ -177,7 +187,12 @@ def run(args: argparse.Namespace) -> int:
     out = render_json(report) if args.format == "json" else render_text(report)
     sys.stdout.write(out)
     if args.junit:
-        Path(args.junit).write_text(render_junit(report), encoding="utf-8")
+        try:
+            Path(args.junit).write_text(render_junit(report), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the JUnit file: {exc.strerror or exc}", source=args.junit
+            ) from None
     return report.exit_code
 
 

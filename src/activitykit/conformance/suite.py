@@ -205,9 +205,15 @@ def run_suite(
         iut.name, iut.implementation, prof, seed, results, verdict, requests=session.requests
     )
     if trace_path is not None:
+        from ..errors import InputError
         from ..trace.writers import write_trace
 
-        write_trace(session.trace.records, trace_path)
+        try:
+            write_trace(session.trace.records, trace_path)
+        except OSError as exc:  # (a full disk, a directory of that name)
+            raise InputError(
+                f"cannot write the session trace: {exc.strerror or exc}", source=str(trace_path)
+            ) from None
     if outcome is not None:
         report.coverage = outcome.coverage
     if outcome is not None and outcome.counterexample:
