@@ -1099,3 +1099,14 @@ def test_conform_output_files_that_cannot_be_written_are_named(
     ref = "activitykit.conformance.reference:ReferenceSystem"
     err = refused(capsys, "conform", "--iut-python", ref, "--case", CASE, option, str(path))
     assert f"{path}: {message}" in err
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_the_root_is_refused_before_any_lock_is_made_there(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    before = set(os.listdir("/"))
+    extra = ["--grid", "server.job_handlers=1"] if command == "sweep" else []
+    err = refused(capsys, command, str(BASELINE), *extra, "--out", "/", "--quiet")
+    assert f"/: the file system's root cannot be a {command} directory" in err
+    assert set(os.listdir("/")) == before

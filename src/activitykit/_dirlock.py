@@ -29,6 +29,11 @@ def lock_path(target: Path) -> Path:
 def dir_lock(target: Path, what: str) -> Iterator[None]:
     """Hold the lock of ``target`` (``what``: "run" or "sweep", for the message)."""
     target = Path(os.path.abspath(target))
+    if target == target.parent:  # (no lock is made beside the root, nor anything in it)
+        raise InputError(
+            f"the file system's root cannot be a {what} directory; name a directory below it",
+            source=str(target),
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (NotADirectoryError, FileExistsError):
