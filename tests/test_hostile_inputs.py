@@ -321,6 +321,23 @@ def test_a_truncated_runs_table_is_named_with_the_way_out(
     assert runs.read_bytes() == data[: len(data) // 2]  # left as it was, for a rescue
 
 
+def test_a_runs_table_holding_a_run_twice_is_refused_not_averaged(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "sweep"
+    assert main(_swept(tiny, out)) == 0
+    runs = out / "runs.parquet"
+    table = pq.read_table(runs)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), runs)  # (keeps its metadata)
+    before = runs.read_bytes()
+    err = refused(capsys, *_swept(tiny, out))
+    assert f"{runs}: holds run {table.column('run_id')[0].as_py()!r} more than once" in err
+    assert runs.read_bytes() == before
+
+
 def test_a_sweep_manifest_that_is_no_object_is_refused(
     tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -233,6 +233,14 @@ class ResultsDir:
                 f"lacks columns {missing}; it was not written by this sweep",
                 source=str(runs),
             )
+        twice = frame["run_id"][frame["run_id"].duplicated()]
+        if len(twice):  # a sweep stores each run once: the means would count these twice
+            raise InputError(
+                f"holds run {twice.iloc[0]!r} more than once ({len(twice)} rows repeat a "
+                "run_id): it was changed by something other than a sweep. Restore it from a "
+                "copy, keep one row per run_id, or use another --out",
+                source=str(runs),
+            )
         return frame
 
     def _refuse_foreign(self) -> None:
