@@ -560,3 +560,22 @@ def test_a_parquet_time_of_a_temporal_type_is_refused_by_its_rule(
     args = [command, str(path)] + (["-o", str(tmp_path / "r.html")] if command == "report" else [])
     err = refused_limited(*args, cwd=tmp_path)
     assert f"{path}:1: " in err
+
+
+@pytest.mark.parametrize("number", ["9_999", "\u0666\u0668.\u0668", "\u0661"])
+def test_a_csv_number_is_plain_ascii_digits_as_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], number: str
+) -> None:
+    """Python's int() and float() read digit separators and other scripts' digits; a JSON
+    Lines trace cannot hold them: the same trace in CSV is refused by the same rule."""
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "\n" + ROWS[0] + "\n" + f"{number}," + ROWS[1][2:] + "\n")
+    err = refused(capsys, "check", str(path))
+    assert f"{path}:3: field 't' must be a number" in err
+
+
+def test_a_csv_operation_id_in_other_digits_stays_text(tmp_path: Path) -> None:
+    from activitykit.trace.readers import _csv_value
+
+    assert _csv_value("operation_id", "\u0666\u0668", "t.csv", 2) == "\u0666\u0668"
+    assert _csv_value("operation_id", "68", "t.csv", 2) == 68

@@ -106,7 +106,8 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
     if name in LIST_FIELDS:
         return parse_json(s, source, line, f"field {name!r} must hold a JSON list")
     if name == "operation_id":
-        return int(s) if s.lstrip("-").isdigit() else s
+        digits = s.lstrip("-")
+        return int(s) if digits.isascii() and digits.isdigit() else s
     if name == "urgent":
         low = s.lower()
         if low in ("true", "1"):
@@ -115,6 +116,8 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
             return False
         return v
     if str(typ) in ("double", "int64"):
+        if "_" in s or not s.isascii():  # int() and float() read "9_999" and "٦٨" too
+            return v  # validate_record reports the wrong type with the field name
         try:
             # an integer literal stays an integer, so a 400-digit one is named as such
             return int(s) if str(typ) == "int64" or s.lstrip("+-").isdigit() else float(s)
