@@ -12,6 +12,7 @@ address-space limit, so that a regression fails the test instead of taking the m
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -1127,3 +1128,31 @@ def test_the_root_is_refused_before_any_lock_is_made_there(
     err = refused(capsys, command, str(BASELINE), *extra, "--out", "/", "--quiet")
     assert f"/: the file system's root cannot be a {command} directory" in err
     assert set(os.listdir("/")) == before
+
+
+@pytest.mark.parametrize(
+    ("records", "problem"),
+    [
+        (-253, "records must be the trace's record count (an integer >= 0), got -253"),
+        ("253", "records must be the trace's record count (an integer >= 0), got '253'"),
+        (True, "records must be the trace's record count (an integer >= 0), got True"),
+        ("off by one", "the manifest gives {n} records, the trace holds {m}"),
+    ],
+)
+def test_a_manifest_record_count_that_is_not_the_traces_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], records: object, problem: str
+) -> None:
+    out = tmp_path / "r"
+    assert _run(tmp_path, out) == 0
+    capsys.readouterr()
+    path = out / "manifest.json"
+    man = json.loads(path.read_text())
+    m = man["records"]
+    man["records"] = m - 1 if records == "off by one" else records
+    path.write_text(json.dumps(man))
+    problem = problem.format(n=m - 1, m=m)
+    trace = str(out / "trace.jsonl")
+    assert main(["check", trace]) == 0
+    assert problem in capsys.readouterr().err
+    err = refused(capsys, "check", trace, "--require-manifest")
+    assert problem in err

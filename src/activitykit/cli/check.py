@@ -81,13 +81,22 @@ def add_manifest_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def judge_manifest(path: str, require: bool, command: str) -> None:
+def judge_manifest(path: str, require: bool, command: str, records: int | None = None) -> None:
     """Warn on stderr (or, with ``require``, refuse) a run trace its manifest does not vouch
-    for: a killed run's partial trace, or one changed after the run."""
+    for: a killed run's partial trace, or one changed after the run. ``records``: the
+    count read from the trace, compared with the manifest's (once the trace is read)."""
     from ..errors import InputError
-    from ..trace.manifest import verify
+    from ..trace.manifest import recorded_count, verify
 
-    problems = verify(path)
+    if records is None:
+        problems = verify(path)
+    else:
+        said = recorded_count(path)
+        problems = (
+            [f"the manifest gives {said} records, the trace holds {records}"]
+            if said is not None and said != records
+            else []
+        )
     if not problems:
         return
     if require:
@@ -183,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     report = check(
         args.trace, profile=args.profile, max_age=args.max_age, input_format=args.input_format
     )
+    judge_manifest(args.trace, args.require_manifest, "check", report.summary["records"])
     if not report.summary["records"]:
         # nothing was judged: "conformant" would be a silently wrong verdict (an empty or
         # truncated export, the wrong file); bad input, like any trace that cannot be judged

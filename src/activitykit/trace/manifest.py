@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,23 @@ def _run_trace(path: Path) -> tuple[Path, Path] | None:
     return run_dir, trace
 
 
+def recorded_count(path: str | os.PathLike[str]) -> int | None:
+    """The record count the manifest of ``path``'s run directory gives, when ``verify``
+    finds nothing wrong with it (a reader compares it with what it read)."""
+    found = _run_trace(Path(path))
+    if found is None:
+        return None
+    try:
+        man = read_json_document(
+            found[0] / MANIFEST, MAX_MANIFEST_BYTES, "a manifest", "a manifest is one JSON "
+            "object", trace=False,
+        )  # fmt: skip
+    except InputError:
+        return None
+    count = man.get("records") if isinstance(man, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 def verify(path: str | os.PathLike[str]) -> list[str]:
     """What is wrong with the manifest of the run directory ``path`` is, or holds the trace
     ``path``; empty when all matches, or when ``path`` is not part of a run directory."""
@@ -92,6 +110,12 @@ def verify(path: str | os.PathLike[str]) -> list[str]:
             "partial trace of a run that was killed or failed"
         ]
     problems = []
+    count = man.get("records")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        problems.append(
+            f"{where}: records must be the trace's record count (an integer >= 0), got "
+            f"{reprlib.repr(count)}"
+        )
     if man.get("trace") != trace.name:
         problems.append(f"{where}: describes the trace {man.get('trace')!r}, not {trace.name!r}")
     elif man.get("trace_sha256") != file_sha256(trace):
