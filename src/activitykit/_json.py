@@ -8,12 +8,20 @@ import orjson
 
 __all__ = ["MAX_NESTING", "reason"]
 
-#: orjson's own limit on nesting.
+#: The deepest nesting a JSON value may have: orjson's own limit (it refuses deeper values
+#: instead of recursing), named here so that every message says the same.
 MAX_NESTING = 1024
+
+#: orjson's wording where it says less than it means (by the start of its message).
+_PLAIN = (
+    ("depth limit", f"nested deeper than {MAX_NESTING} levels"),
+    (
+        "number is infinity when parsed as double",
+        "a number beyond any finite float, such as an integer of hundreds of digits",
+    ),
+)
 
 
 def reason(exc: orjson.JSONDecodeError) -> str:
     """Why the text is not JSON, as a message says it."""
-    if exc.msg.startswith("depth limit"):
-        return f"nested deeper than {MAX_NESTING} levels"
-    return exc.msg
+    return next((plain for start, plain in _PLAIN if exc.msg.startswith(start)), exc.msg)

@@ -28,6 +28,8 @@ import numpy as np
 import orjson
 
 from .._files import regular_file as _regular_file
+from .._json import MAX_NESTING as MAX_JSON_DEPTH
+from .._json import reason
 from ..errors import InputError
 from .writers import TraceFormatError, format_for_path
 
@@ -155,18 +157,6 @@ def read_document(path: Path, limit: int, what: str) -> bytes:
     return b"".join(parts)
 
 
-#: The deepest nesting a JSON value may have: orjson's own limit (it refuses deeper values
-#: instead of recursing), named here so the messages and the NaN fallback say the same.
-MAX_JSON_DEPTH = 1024
-
-#: orjson's wording where it says less than it means.
-_JSON_PLAIN = {
-    "depth limit exceeded": f"nested deeper than {MAX_JSON_DEPTH} levels",
-    "number is infinity when parsed as double": "a number beyond any finite float, such as an "
-    "integer of hundreds of digits",
-}
-
-
 def _loads(data: bytes | str) -> object:
     """orjson's value of ``data``; the literals ``NaN``, ``Infinity`` and ``-Infinity`` (which
     Python's ``json.dumps`` writes, and orjson refuses) are accepted as the floats they name,
@@ -219,7 +209,7 @@ def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> o
     try:
         return _loads(data)
     except orjson.JSONDecodeError as exc:
-        msg = _JSON_PLAIN.get(exc.msg, exc.msg)
+        msg = reason(exc)
         at = line if line is not None else exc.lineno
         raise InputError(f"malformed JSON ({msg}); {rule}", source=source, line=at) from None
 
