@@ -579,3 +579,24 @@ def test_a_csv_operation_id_in_other_digits_stays_text(tmp_path: Path) -> None:
 
     assert _csv_value("operation_id", "\u0666\u0668", "t.csv", 2) == "\u0666\u0668"
     assert _csv_value("operation_id", "68", "t.csv", 2) == 68
+
+
+@pytest.mark.parametrize("op", ["--5", "5" * 5000])
+def test_a_csv_operation_id_beyond_conversion_is_judged_not_a_traceback(
+    tmp_path: Path, op: str
+) -> None:
+    """``--5`` passed the digits test and ``int`` refused it; so did 5,000 digits (beyond
+    the 4,300 ``int()`` converts): ValueErrors, uncaught."""
+    path = tmp_path / "t.csv"
+    rows = [*ROWS[:2], ROWS[2].replace(",0,,", f",{op},,"), ROWS[3]]
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "activitykit", "check", str(path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if op == "--5":  # an id as text: judged
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode == 2
+        assert f"{path}:4: field 'operation_id' must be an integer" in proc.stderr

@@ -61,7 +61,17 @@ def read_text_bounded(
     """
     if regular_only:
         regular_file(path, what)
-    with open(path, "rb") as f:
+    # Opened without waiting: a FIFO that no one writes to yet would block the open for ever
+    # (read, it then ends at once, as empty); a pipe someone writes into is read as a file.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise InputError(f"is a directory, not {what}", source=str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit:,} bytes"

@@ -237,12 +237,11 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
 
 
 def read_bounded(path: str | os.PathLike[str]) -> str:
-    """The UTF-8 text of the file at ``path``, refused beyond ``MAX_FILE_BYTES`` (read no more),
-    or when not a regular file (a FIFO without a writer would wait for ever)."""
+    """The UTF-8 text of the file at ``path``, refused beyond ``MAX_FILE_BYTES`` (read no more);
+    a pipe is read (``cat s.yaml | activitykit run /dev/stdin``)."""
     return read_text_bounded(
-        path, MAX_FILE_BYTES, "a scenario file", note=" (real ones have a few KiB)",
-        regular_only=True,
-    )  # fmt: skip
+        path, MAX_FILE_BYTES, "a scenario file", note=" (real ones have a few KiB)"
+    )
 
 
 def parse_value(text: str, source: str) -> Any:

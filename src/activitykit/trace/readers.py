@@ -100,14 +100,29 @@ def _jsonl_records(
             yield n, validate_record(obj, source, n, fields)
 
 
+def _csv_integer(s: str) -> int | float:
+    """An integer literal's value (``s``: ASCII digits after at most one sign); beyond the
+    4,300 digits ``int()`` converts, a float (infinite), which the field's rule names as a
+    number beyond 64 bits, as orjson's value of the same literal in JSON Lines is."""
+    try:
+        return int(s)
+    except ValueError:
+        return float(s)
+
+
+def _digits(s: str) -> bool:
+    """ASCII digits after at most one sign (``str.isdigit`` takes other scripts' too)."""
+    body = s[1:] if s[:1] in ("+", "-") else s
+    return body.isascii() and body.isdigit()
+
+
 def _csv_value(name: str, v: str, source: str, line: int) -> object:
     typ = FIELDS[name]
     s = v.strip()
     if name in LIST_FIELDS:
         return parse_json(s, source, line, f"field {name!r} must hold a JSON list")
     if name == "operation_id":
-        digits = s.lstrip("-")
-        return int(s) if digits.isascii() and digits.isdigit() else s
+        return _csv_integer(s) if _digits(s) and s[:1] != "+" else s
     if name == "urgent":
         low = s.lower()
         if low in ("true", "1"):
@@ -120,7 +135,9 @@ def _csv_value(name: str, v: str, source: str, line: int) -> object:
             return v  # validate_record reports the wrong type with the field name
         try:
             # an integer literal stays an integer, so a 400-digit one is named as such
-            return int(s) if str(typ) == "int64" or s.lstrip("+-").isdigit() else float(s)
+            if _digits(s):
+                return _csv_integer(s)
+            return int(s) if str(typ) == "int64" else float(s)
         except ValueError:
             return v  # validate_record reports the wrong type with the field name
     return v
