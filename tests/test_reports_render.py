@@ -253,6 +253,9 @@ def test_a_call_runs_in_the_worker_and_an_unanswered_one_does_not_hold_up_close(
         # pool's own failure (WorkerFailed), and need not do the job again to see it
         with pytest.raises(ZeroDivisionError):
             pool.call(divmod, 1, 0).result(timeout=60)
+        # memory the worker ran out of is the pool's failure: the caller does the job itself
+        with pytest.raises(render.WorkerFailed, match="MemoryError"):
+            pool.call(bytearray, 2**62).result(timeout=60)
         pool.call(time.sleep, 60)  # given up on (Ctrl-C, say): close ends the worker
         t0 = time.monotonic()
     assert time.monotonic() - t0 < 10

@@ -432,7 +432,11 @@ def _written_by_worker(
         return _worker_failed(pool, exc)
     try:
         return future.result(timeout=WORKER_WAIT)  # type: ignore[no-any-return]
-    except (WorkerFailed, TimeoutError) as exc:  # any other: the job's own, raised here
+    except WorkerFailed as exc:  # any other: the job's own, raised here
+        return _worker_failed(pool, exc)
+    except TimeoutError as exc:
+        if future.done():  # (the job's own TimeoutError, an NFS write say: not the wait's)
+            raise
         return _worker_failed(pool, exc)
 
 

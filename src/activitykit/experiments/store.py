@@ -185,7 +185,9 @@ class ResultsDir:
             self._refuse_foreign()
         else:
             try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
-                old = orjson.loads(read_text_bounded(manifest, _MAX_MANIFEST, "a sweep.json"))
+                old = orjson.loads(
+                    read_text_bounded(manifest, _MAX_MANIFEST, "a sweep.json", regular_only=True)
+                )
             except orjson.JSONDecodeError as exc:
                 raise InputError(
                     f"not a sweep manifest ({reason(exc)}); use another --out",

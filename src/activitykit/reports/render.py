@@ -613,6 +613,8 @@ def _call(path: str) -> tuple[bytes, bytes]:
             os.unlink(path)
     try:
         result = fn(*args)
+    except MemoryError:  # this worker's memory, not the job's fault: told as the pool's
+        raise
     except Exception as exc:
         try:
             return b"raised", pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)

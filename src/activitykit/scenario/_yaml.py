@@ -77,9 +77,10 @@ class _Loader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH + 1:  # the document node itself is level 0
                 raise _too_deep(self._source, event.start_mark.line + 1)
             # A tag makes what plain data is not (!!binary: bytes, !!set: a set, !custom:
-            # nothing) or forces a form on text that does not have it (!!int abc).
+            # nothing) or forces a form on text that does not have it (!!int abc); !!str
+            # only keeps text as text (name: !!str 2024), as quotes do.
             tag = getattr(event, "tag", None)
-            if tag is not None:
+            if tag is not None and tag != "tag:yaml.org,2002:str":
                 raise _tagged(tag, self._source, event.start_mark.line + 1)
             return super().compose_node(parent, index)
         finally:
@@ -90,7 +91,8 @@ def _tagged(tag: str, source: str, line: int) -> InputError:
     shown = tag.replace("tag:yaml.org,2002:", "!!")
     return InputError(
         f"the YAML tag {shown} is not allowed: scenario values are plain text, numbers, "
-        "true/false, null, lists and mappings, written without tags; remove it",
+        "true/false, null, lists and mappings, written without tags; remove it (quotes, "
+        "or !!str, keep a value such as '2024' as text)",
         source=source,
         line=line,
     )

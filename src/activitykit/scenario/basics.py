@@ -61,7 +61,8 @@ MAX_OPEN_REQUESTS = 100_000
 #: replications.
 MAX_SEED = 2**63 - 1
 #: Largest sigma of a log-normal: at 5 its median is already 1/268,000 of its mean, which
-#: rests on draws rarer than any run makes; beyond, sigma^2 overflows.
+#: rests on draws rarer than any run makes, so a larger one describes nothing a run could
+#: show (and its mean overflows a float past about 26.6).
 MAX_SIGMA = 5.0
 
 

@@ -65,8 +65,9 @@ def _run_trace(path: Path) -> tuple[Path, Path] | None:
 
 
 def recorded_count(path: str | os.PathLike[str]) -> int | None:
-    """The record count the manifest of ``path``'s run directory gives, when ``verify``
-    finds nothing wrong with it (a reader compares it with what it read)."""
+    """The record count the manifest of ``path``'s run directory gives for this trace, if it
+    is complete and the count a count (a reader compares it with what it read); else None
+    (``verify`` says what is wrong)."""
     found = _run_trace(Path(path))
     if found is None:
         return None
@@ -77,8 +78,13 @@ def recorded_count(path: str | os.PathLike[str]) -> int | None:
         )  # fmt: skip
     except InputError:
         return None
-    count = man.get("records") if isinstance(man, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
+    if not isinstance(man, dict) or man.get("complete") is not True:
+        return None
+    if man.get("trace") != found[1].name:
+        return None
+    count = man.get("records")
+    good = isinstance(count, int) and not isinstance(count, bool) and count >= 0
+    return count if good else None  # (else verify has said what is wrong with it)
 
 
 def verify(path: str | os.PathLike[str]) -> list[str]:
