@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from .._json import loads as json_loads
 from .._json import reason
 from ..errors import InputError
 from .protocol import PROTOCOL, ReplyShapeError, validate_reply
@@ -412,7 +413,7 @@ class SubprocessIUT(IUT):
                 request,
             ) from None
         try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
-            return orjson.loads(text)
+            return json_loads(text)
         except orjson.JSONDecodeError as exc:
             self.close(grace=0.2)
             raise IUTFailure(

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import orjson
 
+from .._json import loads as json_loads
 from ..model import Profile, UnknownProfileError, parse_profile
 from ..server import Activity, ActivityStore, Refused
 from ..server.activity import IP
@@ -316,7 +317,7 @@ def serve_stdio(system: Any, stdin: IO[str] | None = None, stdout: IO[str] | Non
         if not line.strip():
             continue
         try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
-            request = orjson.loads(line)
+            request = json_loads(line)
         except orjson.JSONDecodeError as exc:
             reply: Reply = {"id": 0, "status": "error", "reason": f"not JSON: {exc}"}
         else:

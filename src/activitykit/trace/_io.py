@@ -17,7 +17,6 @@ capped at ``MAX_TRACE_BYTES``.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -28,8 +27,9 @@ import numpy as np
 import orjson
 
 from .._files import regular_file as _regular_file
+from .._json import _REFUSED, _json_loads, reason
 from .._json import MAX_NESTING as MAX_JSON_DEPTH
-from .._json import reason
+from .._json import loads as _loads
 from ..errors import InputError
 from .writers import TraceFormatError, format_for_path
 
@@ -155,49 +155,6 @@ def read_document(path: Path, limit: int, what: str) -> bytes:
             raise too_big
         parts.append(chunk)
     return b"".join(parts)
-
-
-def _loads(data: bytes | str) -> object:
-    """orjson's value of ``data``; the literals ``NaN``, ``Infinity`` and ``-Infinity`` (which
-    Python's ``json.dumps`` writes, and orjson refuses) are accepted as the floats they name,
-    as pyarrow's reader (NaN) and the kit's readers always did. Raises orjson's error."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        # the rare line with such a literal is parsed again by json, which accepts them; only
-        # then, so the common path pays nothing (a test for the words on orjson's error only)
-        marks = (b"NaN", b"Infinity") if isinstance(data, bytes) else ("NaN", "Infinity")
-        if any(m in data for m in marks):  # type: ignore[operator]
-            value = _json_loads(data)
-            if value is not _REFUSED:
-                return value
-        raise
-
-
-#: ``_json_loads``'s answer where orjson's error stands.
-_REFUSED = object()
-
-
-def _json_loads(data: bytes | str) -> object:
-    """json's value of ``data`` (NaN and Infinity accepted, integers exact at any size), or
-    ``_REFUSED`` where it is not one orjson would accept but for those literals and its
-    rounding of integers beyond 64 bits: malformed, nested deeper than ``MAX_JSON_DEPTH``
-    (json recurses; Python's recursion limit stops it first, at a depth near 1000 that
-    depends on the stack, so nesting that deep is refused as orjson does, a little sooner),
-    or a lone surrogate (json keeps it; no text column could hold it). Slow: for the rare
-    input orjson cannot give as it is, never the common path."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # (ValueError: also an integer of 4300+ digits)
-        return _REFUSED
-    if "\\u" in text:  # an escape: a lone surrogate may be among the strings
-        try:
-            orjson.dumps(value)
-        except orjson.JSONEncodeError as exc:
-            if "surrogates" in str(exc):
-                return _REFUSED
-    return value
 
 
 def parse_json(data: bytes | str, source: str, line: int | None, rule: str) -> object:

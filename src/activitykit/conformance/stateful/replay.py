@@ -7,6 +7,7 @@ import os
 
 import orjson
 
+from ..._json import loads as json_loads
 from ..._json import reason
 from ..cases import Step
 
@@ -44,7 +45,7 @@ def read_replay(text: str, source: str = "replay") -> tuple[str | None, list[Ste
         if not line.strip():
             continue
         try:  # orjson: nesting beyond 1024 levels is an error, not a recursion
-            obj = orjson.loads(line)
+            obj = json_loads(line)
         except orjson.JSONDecodeError as exc:
             raise InputError(f"not JSON ({reason(exc)})", source=source, line=n) from None
         if not isinstance(obj, dict):
