@@ -64,3 +64,16 @@ def add_set_option(parser: argparse.ArgumentParser, example: str, *, note: str =
         help=f"override a scenario setting{note} (repeatable; dotted keys, list items by "
         f"index), e.g. {example}",
     )
+
+
+def write_junit(path: str, write: Callable[[str], object]) -> None:
+    """``write(path)`` of a command's JUnit XML; a file that cannot be written (a full disk,
+    a directory of that name) is named, the same way by every command."""
+    from ..errors import InputError
+
+    try:
+        write(path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the JUnit file: {exc.strerror or exc}", source=path
+        ) from None

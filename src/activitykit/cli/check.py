@@ -206,10 +206,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(report.to_text(args.limit))
     if args.junit:
-        try:
-            report.to_junit(args.junit)
-        except OSError as exc:
-            raise InputError(
-                f"cannot write the JUnit file: {exc.strerror}", source=args.junit
-            ) from None
+        from ._options import write_junit
+
+        write_junit(args.junit, report.to_junit)
     return 0 if report.ok else 1

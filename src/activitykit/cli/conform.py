@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._options import bounded_float
+from ._options import bounded_float, write_junit
 
 FORMATS = ("text", "json")
 #: Longest wait the options allow (s): a request or a shrink taking longer is a hang.
@@ -187,12 +187,7 @@ def run(args: argparse.Namespace) -> int:
     out = render_json(report) if args.format == "json" else render_text(report)
     sys.stdout.write(out)
     if args.junit:
-        try:
-            Path(args.junit).write_text(render_junit(report), encoding="utf-8")
-        except OSError as exc:
-            raise InputError(
-                f"cannot write the JUnit file: {exc.strerror or exc}", source=args.junit
-            ) from None
+        write_junit(args.junit, lambda p: Path(p).write_text(render_junit(report), "utf-8"))
     return report.exit_code
 
 

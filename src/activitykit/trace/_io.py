@@ -78,9 +78,16 @@ def is_gzip(path: Path) -> bool:
     """Does the (regular) file start with gzip's magic bytes?"""
     try:
         with path.open("rb") as f:
-            return f.read(2) == b"\x1f\x8b"
+            return _gzip_magic(f)
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+
+
+def _gzip_magic(f: BinaryIO) -> bool:
+    """Does ``f`` start with gzip's magic bytes? ``f`` is left at its start."""
+    gz = f.read(2) == b"\x1f\x8b"
+    f.seek(0)
+    return gz
 
 
 def _open(path: Path) -> tuple[BinaryIO, bool]:
@@ -92,8 +99,7 @@ def _open(path: Path) -> tuple[BinaryIO, bool]:
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
     try:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
+        gz = _gzip_magic(raw)
     except OSError as exc:
         raw.close()
         raise InputError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
