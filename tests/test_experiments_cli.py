@@ -101,6 +101,7 @@ def test_failed_runs_exit_1_and_are_listed(
         (["--grid", "server.job_handlers=1,-2"], "greater than or equal to 0"),
         (["--replications", "0"], "--replications (0) must be at least 1"),
         (["--workers", "0"], "--workers (0) must be at least 1"),
+        (["--workers", "100000"], "--workers (100000) must be at most 256 on this machine"),
         (["--set", "server.job_handlers=lots"], "--set server.job_handlers=lots"),
     ],
 )
@@ -180,3 +181,6 @@ def test_run_replications_through_activitykit_run(
     assert "--replications (0) must be at least 1" in capsys.readouterr().err
     assert main(["run", str(scenario_file), "--replications", "2", "--workers", "0"]) == 2
     assert "--workers (0) must be at least 1" in capsys.readouterr().err
+    # the same rule as sweep's (one check, in the library), before any process is started
+    assert main(["run", str(scenario_file), "--replications", "2", "--workers", "9999"]) == 2
+    assert "a larger pool needs --scheduler" in capsys.readouterr().err

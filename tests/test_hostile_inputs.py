@@ -1094,6 +1094,24 @@ def test_waits_must_be_finite_and_bounded(
     assert f"argument {option}: {value}: must be a finite number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "argument --examples: -1: must be at least 0"),
+        ("1000000", "argument --examples: 1000000: must be at most 100,000 (each is a whole"),
+        ("9" * 400, "argument --examples: a number of 400 digits: must be at most 100,000"),
+        ("many", "argument --examples: 'many' is not a whole number"),
+    ],
+)
+def test_examples_must_be_a_bounded_count(
+    capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["conform", "--iut", "cat", "--examples", value])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_an_iut_python_without_handle_says_what_is_expected(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

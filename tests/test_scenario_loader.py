@@ -448,8 +448,13 @@ def test_backoff_order_and_server_only_chain_with_group(tmp_path: Path) -> None:
 
 def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
-    with pytest.raises(InputError, match=r"latin1.yaml: not UTF-8 text \(invalid continuation"):
+    path.write_bytes("seed: 1\nname: caf\xe9\n".encode("latin-1"))
+    # named by line and column, as any other error in a scenario file
+    with pytest.raises(
+        InputError,
+        match=r"latin1.yaml:2: not UTF-8 text \(byte 0xe9 at column 10: invalid continuation"
+        r".*\); is this a scenario file\?",
+    ):
         load_scenario(path)
 
 
@@ -479,3 +484,20 @@ def test_client_section_defaults_follow_the_real_client() -> None:
     assert c.version == "current" and c.duplicate_ping_loop and c.shutdown_delay == 120.0
     assert c.message_handling.value == 0.017 and c.background.interval is None
     assert Scenario().fleet.groups[0].urgent_exchange_interval == 60.0
+
+
+def test_unreadable_document_without_a_bad_value_keeps_the_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The last resort when no single value fails on its own: the message still says why.
+    from activitykit.scenario import _yaml
+
+    def fail(self: object, node: object) -> object:
+        raise ValueError("a constructor gave up")
+
+    monkeypatch.setattr(_yaml._Loader, "construct_document", fail)
+    with pytest.raises(
+        InputError,
+        match=r"^s.yaml: YAML error: a value cannot be read \(ValueError: a constructor gave up\)$",
+    ):
+        _yaml.load_yaml("seed: 1\n", "s.yaml")

@@ -82,6 +82,11 @@ def read_text_bounded(
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        # named by line and column (counted in bytes) as every other error in such a file
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
         raise InputError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(Path(path))
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column "
+            f"{exc.start - line_start + 1}: {exc.reason}); is this {what}?",
+            source=str(Path(path)),
+            line=data.count(b"\n", 0, exc.start) + 1,
         ) from None

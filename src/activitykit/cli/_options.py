@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["add_set_option", "bounded_float", "seed_arg"]
+__all__ = ["add_set_option", "bounded_float", "bounded_int", "seed_arg"]
 
 
 def seed_arg(text: str) -> int:
@@ -41,6 +41,25 @@ def bounded_float(
             raise argparse.ArgumentTypeError(
                 f"{text}: must be a finite number {least} and at most {high:g}{unit}"
             )
+        return value
+
+    return parse
+
+
+def bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``; ``why`` (shown when it is
+    too big) says what the upper bound protects."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{shown}: must be at least {low}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{shown}: must be at most {high:,} ({why})")
         return value
 
     return parse

@@ -9,11 +9,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._options import bounded_float, write_junit
+from ._options import bounded_float, bounded_int, write_junit
 
 FORMATS = ("text", "json")
 #: Longest wait the options allow (s): a request or a shrink taking longer is a hang.
 MAX_WAIT = 3600.0
+#: Stateful sequences at most: a million runs for days against a real IUT.
+MAX_EXAMPLES = 100_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     p.add_argument(
         "--examples",
-        type=int,
+        type=bounded_int(0, MAX_EXAMPLES, "each is a whole sequence run against the IUT"),
         default=100,
         metavar="N",
         help="random sequences for the stateful run; 0 skips it (default 100)",
@@ -130,8 +132,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             "name the implementation under test: --iut COMMAND or --iut-python MOD:CLASS"
         )
-    if args.examples < 0:
-        raise InputError(f"--examples {args.examples}: must be >= 0")
     if args.trace is not None:  # told now, not after the whole suite has run
         from ..trace.writers import TraceFormatError, format_for_path
 

@@ -110,9 +110,7 @@ def run(args: argparse.Namespace) -> int:
     _check_show(args.show or [])
     if args.replications < 1:
         raise InputError(f"--replications ({args.replications}) must be at least 1")
-    workers = args.workers if args.workers is not None else usable_cpus()
-    if workers < 1:
-        raise InputError(f"--workers ({workers}) must be at least 1")
+    workers = args.workers if args.workers is not None else usable_cpus()  # run_sweep checks it
     scenario = load_scenario(Path(args.scenario), overrides=list(args.overrides))
     if args.seed is not None:
         scenario = scenario.model_copy(update={"seed": args.seed})

@@ -34,6 +34,9 @@ GridLike = Sequence[GridAxis] | Sequence[str] | Mapping[str, Sequence[Any]]
 
 #: Tables are saved at most this often while runs finish (s); always at the end.
 _SAVE_EVERY = 2.0
+#: Local worker processes at most: a typo (``--workers 10000``) would otherwise fork until
+#: the machine runs out of memory before the first run starts.
+MAX_LOCAL_WORKERS = 256
 
 
 @dataclass
@@ -117,6 +120,11 @@ def run_sweep(
     """
     if workers < 1:
         raise InputError(f"--workers ({workers}) must be at least 1")
+    if scheduler is None and workers > MAX_LOCAL_WORKERS:
+        raise InputError(
+            f"--workers ({workers}) must be at most {MAX_LOCAL_WORKERS} on this machine "
+            "(each is a process with its own simulator); a larger pool needs --scheduler"
+        )
     if keep_runs and out_dir is None:
         raise InputError("keeping each run's files needs an output directory (--out)")
     axes = normalise_grid(grid)

@@ -175,7 +175,9 @@ _FORMS = {
 }
 
 
-def _unreadable_scalar(loader: _Loader, root: yaml.Node, source: str) -> InputError:
+def _unreadable_scalar(
+    loader: _Loader, root: yaml.Node, source: str, cause: Exception
+) -> InputError:
     """The value that has the form of an integer, number or date without being one (YAML
     reads ``2024-13-45`` as a date, ``-0x_`` as a hexadecimal integer), with its line.
 
@@ -203,7 +205,10 @@ def _unreadable_scalar(loader: _Loader, root: yaml.Node, source: str) -> InputEr
                     source=source,
                     line=node.start_mark.line + 1,
                 )
-    return InputError("YAML error: a value cannot be read", source=source)
+    # no value alone fails: the cause is all there is to say (constructing failed elsewhere)
+    return InputError(
+        f"YAML error: a value cannot be read ({type(cause).__name__}: {cause})", source=source
+    )
 
 
 def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
@@ -224,8 +229,8 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
         _walk(node, (), marks, source, [MAX_VALUES])
         try:
             data = loader.construct_document(node)
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
-            raise _unreadable_scalar(loader, node, source) from None
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+            raise _unreadable_scalar(loader, node, source, exc) from None
     except yaml.MarkedYAMLError as exc:
         line, message = _problem_line(exc)
         raise InputError(f"YAML error: {message}", source=source, line=line) from None
