@@ -1101,6 +1101,7 @@ def test_waits_must_be_finite_and_bounded(
         ("1000000", "argument --examples: 1000000: must be at most 100,000 (each is a whole"),
         ("9" * 400, "argument --examples: a number of 400 digits: must be at most 100,000"),
         ("many", "argument --examples: 'many' is not a whole number"),
+        ("9" * 5000, "argument --examples: a text of 5000 characters is not a whole number"),
     ],
 )
 def test_examples_must_be_a_bounded_count(

@@ -51,11 +51,13 @@ def bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
     too big) says what the upper bound protects."""
 
     def parse(text: str) -> int:
+        # a long text is not echoed back whole (Python refuses ints of over 4,300 digits)
+        shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
+            what = repr(text) if len(text) <= 30 else f"a text of {len(text)} characters"
+            raise argparse.ArgumentTypeError(f"{what} is not a whole number") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"{shown}: must be at least {low}")
         if value > high:
