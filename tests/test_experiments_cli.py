@@ -101,7 +101,7 @@ def test_failed_runs_exit_1_and_are_listed(
         (["--grid", "server.job_handlers=1,-2"], "greater than or equal to 0"),
         (["--replications", "0"], "--replications (0) must be at least 1"),
         (["--workers", "0"], "--workers (0) must be at least 1"),
-        (["--workers", "100000"], "--workers (100000) must be at most 256 on this machine"),
+        (["--workers", "100000"], "--workers (100000) must be at most 256 local processes"),
         (["--set", "server.job_handlers=lots"], "--set server.job_handlers=lots"),
     ],
 )

@@ -122,7 +122,7 @@ def run_sweep(
         raise InputError(f"--workers ({workers}) must be at least 1")
     if scheduler is None and workers > MAX_LOCAL_WORKERS:
         raise InputError(
-            f"--workers ({workers}) must be at most {MAX_LOCAL_WORKERS} on this machine "
+            f"--workers ({workers}) must be at most {MAX_LOCAL_WORKERS} local processes "
             "(each is a process with its own simulator); a larger pool needs --scheduler"
         )
     if keep_runs and out_dir is None:
