@@ -882,6 +882,12 @@ def test_a_seed_beyond_64_bits_is_refused_by_argparse(
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert "argument --seed: a number of 401 digits: a seed is 0 to 9223372036854775807" in err
+    # beyond what Python parses: named by its length, not echoed back
+    with pytest.raises(SystemExit):
+        main(["run", str(BASELINE), "--seed", "9" * 5000, "--quiet"])
+    err = capsys.readouterr().err
+    assert "argument --seed: a text of 5000 characters is not a whole number" in err
+    assert "9" * 100 not in err
 
 
 # --- sweep stores and options ---------------------------------------------------------------

@@ -13,14 +13,22 @@ def seed_arg(text: str) -> int:
     """``--seed N``: a scenario's seed, 0 to 2^63 - 1 (what a scenario's ``seed`` allows)."""
     from ..scenario.schema import MAX_SEED
 
+    value, shown = _whole_number(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{shown}: a seed is 0 to {MAX_SEED} (64 bits)")
+    return value
+
+
+def _whole_number(text: str) -> tuple[int, str]:
+    """``text`` as an int, and how a message shows it: a long text is not echoed back whole
+    (nor parsed: Python refuses ints of over 4,300 digits)."""
+    short = len(text) <= 30
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_SEED:
-        shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
-        raise argparse.ArgumentTypeError(f"{shown}: a seed is 0 to {MAX_SEED} (64 bits)")
-    return value
+        what = repr(text) if short else f"a text of {len(text)} characters"
+        raise argparse.ArgumentTypeError(f"{what} is not a whole number") from None
+    return value, text if short else f"a number of {len(text)} digits"
 
 
 def bounded_float(
@@ -51,13 +59,7 @@ def bounded_int(low: int, high: int, why: str) -> Callable[[str], int]:
     too big) says what the upper bound protects."""
 
     def parse(text: str) -> int:
-        # a long text is not echoed back whole (Python refuses ints of over 4,300 digits)
-        shown = text if len(text) <= 30 else f"a number of {len(text)} digits"
-        try:
-            value = int(text)
-        except ValueError:
-            what = repr(text) if len(text) <= 30 else f"a text of {len(text)} characters"
-            raise argparse.ArgumentTypeError(f"{what} is not a whole number") from None
+        value, shown = _whole_number(text)
         if value < low:
             raise argparse.ArgumentTypeError(f"{shown}: must be at least {low}")
         if value > high:
