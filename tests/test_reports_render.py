@@ -62,6 +62,20 @@ def test_the_pool_is_given_every_figure_once_the_longest_first() -> None:
     assert set(DRAW_ORDER[: len(EARLY_FIGURES)]) == EARLY_FIGURES
 
 
+def test_the_warm_up_builds_what_the_first_log_axis_would() -> None:
+    """The forked children inherit the warmed-up worker: the mathtext parser (the log axis'
+    tick labels) must be built by then, not by the child that first draws a log axis."""
+    code = (
+        "import matplotlib; matplotlib.use('Agg')\n"
+        "from matplotlib.mathtext import MathTextParser\n"
+        "from activitykit.reports.render import _warm_up\n"
+        "_warm_up()\n"
+        "print(MathTextParser._parser is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
 def test_a_report_with_the_pool_is_the_report_without(run, tmp_path) -> None:
     alone = write_report(run, tmp_path / "a" / "report.html", check=False)
     with FigurePool() as pool:

@@ -660,15 +660,18 @@ def _serve(jobs: IO[bytes], answers: IO[bytes]) -> None:
 def _warm_up() -> None:
     """Pay, while the simulation still runs and before forking (so that every worker has
     them), what the first figure drawn would: PIL's image plugins loaded by the first PNG,
-    the font and its glyphs at each text size the figures use, and ``matplotlib.pyplot``,
-    which networkx's drawing functions import on every call (0.1-0.3 s in all)."""
+    the font and its glyphs at each text size the figures use, ``matplotlib.pyplot``,
+    which networkx's drawing functions import on every call (0.1-0.3 s in all), and the
+    mathtext parser that a log axis's tick labels (``10^2``) need, built on its first use
+    (a quarter second: the latency-over-time figure's log axis paid it in a child)."""
     import matplotlib.pyplot  # noqa: F401
 
     from ._canvas import figure_png, new_figure
 
     fig = new_figure(size=(4, 3))
     ax = fig.axes[0]
-    ax.plot([0, 1], [0, 1], label="0123456789")
+    ax.plot([1, 1000], [1, 1000], label="0123456789")
+    ax.set_yscale("log")
     ax.scatter([0.5], [0.5], s=6)
     for size in ("x-small", "small", "medium", "large"):
         ax.text(0, 0, "0123456789 abcdefghijklmnopqrstuvwxyz (s)", fontsize=size)
