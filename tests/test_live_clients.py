@@ -242,20 +242,23 @@ def _installed_style_client(client_src: Path, tmp_path: Path) -> Path:
 
 
 def test_calibrate_with_an_installed_client_command(client_src: Path, tmp_path: Path) -> None:
-    """``activitykit calibrate`` end to end, small (2 real clients for 30 s, 2 seeds), with
+    """``activitykit calibrate`` end to end, small (2 real clients for 45 s, 2 seeds), with
     the clients given as ``--client-cmd landscape-client``: a program on PATH, as Ubuntu's
     package provides it (one run for both, to keep the live suite short).
 
-    Scripts stop arriving at 12 s: the quiet rest of the run gives the single-loop ping
-    periods the calibration fits (at least 2; a 20 s run of scripts until 15 s gave only 1
-    on a loaded CI machine)."""
+    The calibration fits the single-loop ping periods (at least 2), which only a quiet
+    stretch has: pings with no exchange between them. Scripts stop arriving at 8 s, before
+    the first exchange (about 10 s), which takes them all; their results go at the next
+    urgent one (about 10 s later), and the next regular exchange is 20 s after that. A run
+    with scripts until 12 s had its last busy exchange at 31 s, after the end of a 30 s run,
+    and recorded 1 such period on a loaded CI machine."""
     bindir = _installed_style_client(client_src, tmp_path)
     out = tmp_path / "cal"
     proc = subprocess.run(
         [sys.executable, "-m", "activitykit", "calibrate",
          str(REPO / "scenarios" / "live-calibration.yaml"), "--clients", "2",
          "--client-cmd", "landscape-client", "--out", str(out), "--seeds", "2",
-         "--set", "duration=30", "--set", "workload.arrivals.0.stop=12"],
+         "--set", "duration=45", "--set", "workload.arrivals.0.stop=8"],
         capture_output=True,
         text=True,
         timeout=150,
