@@ -670,11 +670,12 @@ def _warm_up() -> None:
 
     fig = new_figure(size=(4, 3))
     ax = fig.axes[0]
+    # every mark inside the log axis' positive range, where it is laid out and drawn
     ax.plot([1, 1000], [1, 1000], label="0123456789")
     ax.set_yscale("log")
-    ax.scatter([0.5], [0.5], s=6)
+    ax.scatter([10], [10], s=6)
     for size in ("x-small", "small", "medium", "large"):
-        ax.text(0, 0, "0123456789 abcdefghijklmnopqrstuvwxyz (s)", fontsize=size)
+        ax.text(1, 1, "0123456789 abcdefghijklmnopqrstuvwxyz (s)", fontsize=size)
     ax.set_title("0123456789", fontsize="medium")
     ax.legend(fontsize="x-small")
     figure_png(fig)
