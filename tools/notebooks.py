@@ -132,7 +132,10 @@ def execute(path: Path, jupyter_path: Path) -> nbformat.NotebookNode:
     """``path`` executed top to bottom (a new object; the file is not touched).
 
     Raises ``nbclient.exceptions.CellExecutionError`` naming the failing cell. Timing is not
-    recorded, so a re-execution differs from the file only where its outputs do.
+    recorded, so a re-execution differs from the file only where its outputs do. The kernel
+    gets a temporary directory of its own (``TMPDIR``), removed afterwards: the notebooks
+    leave their runs in a temporary directory for a reader to open, which an executor run
+    by every ``make test`` must not pile up.
     """
     import os
 
@@ -140,21 +143,26 @@ def execute(path: Path, jupyter_path: Path) -> nbformat.NotebookNode:
 
     nb = nbformat.read(path, as_version=4)
     kernelspec = nb.metadata.get("kernelspec")
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), old]))
+    saved = {name: os.environ.get(name) for name in ("JUPYTER_PATH", "TMPDIR")}
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        filter(None, [str(jupyter_path), saved["JUPYTER_PATH"]])
+    )
     try:
-        NotebookClient(
-            nb,
-            kernel_name=KERNEL,
-            timeout=CELL_TIMEOUT,
-            record_timing=False,
-            resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
+        with tempfile.TemporaryDirectory(prefix="activitykit-notebook-") as tmp:
+            os.environ["TMPDIR"] = tmp  # read by the kernel when it starts
+            NotebookClient(
+                nb,
+                kernel_name=KERNEL,
+                timeout=CELL_TIMEOUT,
+                record_timing=False,
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
     finally:
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if "image/png" in out.get("data", {}):
