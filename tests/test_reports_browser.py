@@ -115,6 +115,7 @@ def browser(tmp_path: Path) -> Iterator[Page]:
         stderr=subprocess.DEVNULL,
     )
     page = None
+    browser_url = None
     try:
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + TIMEOUT
@@ -122,7 +123,9 @@ def browser(tmp_path: Path) -> Iterator[Page]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"chromium did not start (exit code {proc.poll()})")
             time.sleep(0.1)
-        port = int(port_file.read_text().split("\n")[0])
+        port_line, browser_path = port_file.read_text().split("\n")[:2]
+        port = int(port_line)
+        browser_url = f"ws://127.0.0.1:{port}{browser_path}"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             targets = json.load(r)
         tab = next(t for t in targets if t["type"] == "page")
@@ -140,6 +143,20 @@ def browser(tmp_path: Path) -> Iterator[Page]:
     finally:
         if page is not None:
             page.ws.close()
+        _close(proc, browser_url)
+
+
+def _close(proc: subprocess.Popen[bytes], browser_url: str | None) -> None:
+    """Stop chromium: asked to close over the protocol first, since a terminated chromium
+    leaves its singleton socket's directory in the system's temporary directory (one per
+    test run); terminated, then killed, if it does not end within 10 s."""
+    if browser_url is not None and proc.poll() is None:
+        try:
+            Page(browser_url).send("Browser.close")
+            proc.wait(timeout=10)
+        except (OSError, RuntimeError, websocket.WebSocketException, subprocess.TimeoutExpired):
+            pass  # (closing while it answers may drop the connection: the wait tells)
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -203,6 +220,45 @@ def test_report_opens_without_errors_and_every_figure_loads(report: Path, tmp_pa
     assert _ink(got["screen"]) > 0.02  # the first screen shows something, not a blank page
     # the question, the verdict and the headline figures are all in the first screen
     assert all(b is not None and 0 < b <= 800 for b in got["bottoms"].values()), got["bottoms"]
+
+
+@pytest.fixture(scope="module")
+def sweep_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The comparison page of a small sweep of the capacity scenario (its objective
+    answered): 2 job-handler counts x 2 seeds of a short run."""
+    from activitykit.experiments import run_sweep
+    from activitykit.scenario import load_scenario
+
+    root = Path(__file__).parents[1]
+    scenario = load_scenario(
+        root / "scenarios" / "capacity-job-handlers.yaml", ["duration=3600", "warmup=600"]
+    )
+    out = tmp_path_factory.mktemp("sweep")
+    run_sweep(scenario, ["server.job_handlers=3,4"], 2, out_dir=out, progress=False)
+    return out / "report.html"
+
+
+def test_sweep_page_opens_without_errors_with_its_answer_first(sweep_page: Path, tmp_path):
+    with browser(tmp_path) as page:
+        got = open_page(page, sweep_page)
+        errors = page.errors()
+        js = (
+            "JSON.stringify({answer: document.querySelector('.answer')?.getBoundingClientRect()"
+            ".bottom ?? null, text: document.querySelector('.answer')?.textContent ?? null,"
+            " scrolls: Array.from(document.querySelectorAll('.scroll'))"
+            ".map(d => getComputedStyle(d).overflow)})"
+        )
+        layout = json.loads(page.send("Runtime.evaluate", expression=js)["result"]["value"])
+    assert errors == []
+    alts = [i["alt"] for i in got["images"]]
+    # one chart per headline figure of the scenario, none broken, none twice
+    assert len(alts) == len(set(alts)) == 4, alts
+    assert all(a.endswith(" against server.job_handlers") for a in alts), alts
+    assert [i["alt"] for i in got["images"] if not i["loaded"]] == []
+    # the objective answered in words, in the first screen
+    assert layout["text"].startswith("The smallest server.job_handlers with "), layout
+    assert layout["answer"] is not None and 0 < layout["answer"] <= 800, layout
+    assert layout["scrolls"] == ["auto"]  # the grid table scrolls, it is not cut off
 
 
 def test_the_check_catches_a_broken_page(tmp_path: Path):
