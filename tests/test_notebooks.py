@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -137,7 +138,13 @@ def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", EXPECTED)
 def test_a_fresh_run_reproduces_the_committed_outputs(name: str, jupyter_path: Path) -> None:
+    # what the notebook leaves for its reader goes to the kernel's own temporary directory
+    code = "\n".join(c.source for c in _read(name).cells if c.cell_type == "code")
+    prefixes = re.findall(r'mkdtemp\(prefix="([^"]+)"', code)
+    tmp = Path(tempfile.gettempdir())
+    before = {p for x in prefixes for p in tmp.glob(x + "*")}
     fresh = tool.execute(NOTEBOOKS / name, jupyter_path)  # CellExecutionError names the cell
+    assert {p for x in prefixes for p in tmp.glob(x + "*")} == before
     committed = tool.semantic_outputs(_read(name))
     for i, (new, old) in enumerate(zip(tool.semantic_outputs(fresh), committed, strict=True), 1):
         assert new == old, f"{name} cell [{i}]: its committed outputs are stale; {FIX}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -278,3 +279,12 @@ def test_the_check_catches_a_broken_page(tmp_path: Path):
     assert sorted(i["alt"] for i in got["images"] if not i["loaded"]) == ["garbage", "gone"]
     assert _ink(got["screen"]) < 0.02  # two broken icons on white: an empty first screen
     assert set(got["bottoms"].values()) == {None}  # and no headline
+
+
+def test_chromium_is_closed_without_leaving_its_socket_directory(tmp_path: Path):
+    # chromium's singleton socket lives in a directory of the system's temporary directory,
+    # linked from the profile; a chromium ended by a signal leaves that directory behind
+    with browser(tmp_path):
+        socket_dir = Path(os.readlink(tmp_path / "chromium-profile" / "SingletonSocket")).parent
+        assert socket_dir.is_dir()
+    assert not socket_dir.exists()
