@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from activitykit.live.amqp.broker import Broker, find_server_script, wait_for_amqp
+from activitykit.live.amqp.broker import (
+    Broker,
+    BrokerError,
+    find_server_script,
+    wait_for_amqp,
+)
 
 pytestmark = [
     pytest.mark.amqp,
@@ -62,3 +68,32 @@ def test_a_dead_owner_does_not_leave_the_broker_running(tmp_path: Path) -> None:
     while data.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not data.exists()
+
+
+def _hold(port: int) -> socket.socket:
+    """Listen on ``port`` as another process would that bound it first."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen()
+    return s
+
+
+def test_a_port_taken_before_the_start_is_replaced_by_a_fresh_one() -> None:
+    b = Broker()
+    taken = b.port
+    with _hold(taken):
+        b.start()
+        try:
+            assert b.port != taken
+            wait_for_amqp(b.url, 10)
+        finally:
+            b.stop()
+
+
+def test_a_node_that_cannot_bind_says_so_when_no_attempt_is_left() -> None:
+    b = Broker(start_attempts=1)
+    with _hold(b.port), pytest.raises(BrokerError, match="exited during start-up") as err:
+        b.start()
+    assert b.data_dir is None and not b.running
+    assert "last lines of its output" in str(err.value)

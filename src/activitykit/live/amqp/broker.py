@@ -55,6 +55,10 @@ class BrokerError(RuntimeError):
     """The broker could not be started, reached or stopped; the message says why."""
 
 
+class _ExitedAtStartUp(BrokerError):
+    """The node (or its epmd) ended before it accepted a connection."""
+
+
 def find_server_script() -> Path | None:
     """The ``rabbitmq-server`` script to run as the current user, or None if not installed.
 
@@ -71,8 +75,9 @@ def find_server_script() -> Path | None:
 
 
 def _free_port() -> int:
-    # The port is released before the broker binds it; another process could take it in
-    # between, which start() reports as a failed start rather than hanging.
+    # The port is released before the broker binds it; another process that binds port 0 in
+    # between (the other test worker, a browser's debugging port) can take it. The node then
+    # exits at start-up, and start() picks fresh ports and tries again.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -127,13 +132,14 @@ class Broker:
     stop_timeout: float = 30.0
     consumer_timeout: float | None = None
     data_dir: Path | None = None
+    #: Starts tried with fresh ports when the node exits at start-up (a port taken).
+    start_attempts: int = 3
 
     def __post_init__(self) -> None:
         self._script = find_server_script()
         self._own_dir = self.data_dir is None
-        self.port = _free_port()
-        self.dist_port = _free_port()
-        self.epmd_port = _free_port()
+        self._pick_ports()
+        self._started = False
         self.node = f"activitykit-{os.getpid()}-{secrets.token_hex(3)}@localhost"
         self._proc: subprocess.Popen[bytes] | None = None
         self._epmd: subprocess.Popen[bytes] | None = None
@@ -147,15 +153,40 @@ class Broker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def _pick_ports(self) -> None:
+        self.port = _free_port()
+        self.dist_port = _free_port()
+        self.epmd_port = _free_port()
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Broker:
-        """Start the node (and its epmd) and wait until it accepts AMQP connections."""
+        """Start the node (and its epmd) and wait until it accepts AMQP connections.
+
+        A first start whose node exits before it accepts a connection is tried again on
+        fresh ports, up to ``start_attempts`` times: the usual cause is a port that another
+        process bound after ``_free_port`` released it. A restart keeps its ports (clients
+        reconnect to the same URL), so it is not retried.
+        """
         if self._script is None:
             raise BrokerError(
                 "rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)"
             )
         if self.running:
             return self
+        attempts = 1 if self._started else max(1, self.start_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once()
+            except _ExitedAtStartUp as exc:
+                if attempt == attempts:
+                    raise BrokerError(str(exc)) from None
+                self._pick_ports()
+            else:
+                self._started = True
+                return self
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _start_once(self) -> None:
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="activitykit-rabbitmq-"))
         self._write_config()
@@ -186,10 +217,11 @@ class Broker:
         try:
             wait_for_amqp(self.url, self.start_timeout, alive=lambda: self.running)
         except BrokerError as exc:
+            exited = not self.running
             tail = self._log_tail()
             self.stop()
-            raise BrokerError(f"{exc}; last lines of its output:\n{tail}") from None
-        return self
+            error = _ExitedAtStartUp if exited else BrokerError
+            raise error(f"{exc}; last lines of its output:\n{tail}") from None
 
     def _start_watchdog(self) -> None:
         """A small process that stops the broker if this process dies without stopping it.
