@@ -47,7 +47,7 @@ import orjson
 
 from .._cpus import usable_cpus
 from ..model import Profile
-from ..trace.writers import LINE_OPTIONS
+from ..trace.lines import LINE_OPTIONS
 from .report import CheckReport, Violation
 
 __all__ = ["CheckerProcess", "CheckerProcessError", "can_check_in_parallel"]

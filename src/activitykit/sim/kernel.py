@@ -114,7 +114,7 @@ def make_emit(
     (``CheckerProcess.tee``), or there is none.
     """
     if feed_line is not None and write_line is None and write is None:
-        from ..trace.writers import LINE_OPTIONS, unwritable
+        from ..trace.lines import LINE_OPTIONS, unwritable
 
         dumps = orjson.dumps
 
@@ -131,7 +131,7 @@ def make_emit(
     elif write_line is not None and feed_line is not None:
         # the branch above plus the write: kept as its own function rather than a test
         # inside one, as every variant here is, because it runs once per record
-        from ..trace.writers import LINE_OPTIONS, unwritable
+        from ..trace.lines import LINE_OPTIONS, unwritable
 
         dumps = orjson.dumps
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from .lines import LINE_OPTIONS, TraceFormatError, encode_line, unwritable
 from .schema import ARROW_SCHEMA, FIELDS, LIST_FIELDS
 
 if TYPE_CHECKING:
@@ -41,29 +42,6 @@ __all__ = [
 ]
 
 Record = dict[str, Any]
-
-
-class TraceFormatError(ValueError):
-    """An unknown trace format, or a record the chosen format cannot hold."""
-
-
-#: A record as one line of JSON, as a JSON Lines trace holds it (numpy scalars allowed; floats
-#: as ``repr`` prints them): the one encoding of the writers that encode lines and of the
-#: checker process, so that a simulator feeding both encodes each record once.
-LINE_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
-
-
-def unwritable(record: Record, exc: Exception) -> TraceFormatError:
-    """The error for a record that is not JSON (a type no trace field holds)."""
-    return TraceFormatError(f"record cannot be written as JSON ({exc}): {record!r}")
-
-
-def encode_line(record: Record) -> bytes:
-    """``record`` as one line of a JSON Lines trace (what ``write_line`` takes)."""
-    try:
-        return orjson.dumps(record, option=LINE_OPTIONS)
-    except TypeError as exc:
-        raise unwritable(record, exc) from None
 
 
 class TraceWriter(Protocol):
