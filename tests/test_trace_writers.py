@@ -171,6 +171,36 @@ def test_parquet_writer_row_groups_of_several_blocks_are_the_same_bytes(
     assert pq.ParquetFile(tmp_path / "w.parquet").num_row_groups == -(-n // rows)
 
 
+@pytest.mark.parametrize(
+    ("chunk", "block", "rows", "n"),
+    [(1, 2, 5, 8), (3, 2, 4, 9), (4, 3, 4, 13), (7, 100, 3, 20), (50, 4, 6, 20)],
+)
+def test_parquet_writer_batches_of_lines_end_row_groups_where_single_lines_do(
+    chunk: int, block: int, rows: int, n: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checker process hands the writer its batches of encoded lines (write_lines): a
+    # batch that crosses a row group's end is cut at that record, so the file is the one
+    # written record by record, and so is what the writer keeps.
+    from activitykit.trace.writers import encode_line
+
+    monkeypatch.setattr(ParquetTraceWriter, "_BLOCK", block)
+    records = [{**RECORDS[i % len(RECORDS)], "t": float(i)} for i in range(n)]
+    lines = [encode_line(r) for r in records]
+    one = ParquetTraceWriter(tmp_path / "one.parquet", rows, keep=True)
+    for line in lines:
+        one.write_line(line)
+    one.close()
+    many = ParquetTraceWriter(tmp_path / "many.parquet", rows, keep=True)
+    for i in range(0, n, chunk):
+        many.write_lines(bytearray(b"".join(lines[i : i + chunk])))
+    many.write_lines(b"")
+    many.begin_close()  # (what a simulation calls once its last record is out)
+    many.close()
+    assert (tmp_path / "many.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
+    assert pq.ParquetFile(tmp_path / "many.parquet").num_row_groups == -(-n // rows)
+    assert _rows(many.table()) == records
+
+
 @pytest.mark.parametrize("batch", [1, 3, 100])
 def test_parquet_writer_keeps_only_the_kinds_and_fields_asked_for_but_writes_all(
     batch: int, tmp_path: Path

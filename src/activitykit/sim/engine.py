@@ -98,6 +98,8 @@ class Simulation:
         self._nrec = count()
         feed = self._checker.feed if self._checker is not None else None
         write = writer.write if writer is not None else None
+        #: called once the last record is out (see ``_run``)
+        self._writer_done = getattr(writer, "begin_close", None)
         write_line = getattr(writer, "write_line", None)
         feed_line = getattr(self._checker, "feed_line", None)
         write_lines = getattr(writer, "write_lines", None)
@@ -218,10 +220,13 @@ class Simulation:
             raise self._first_error(orig) from None
         end_t = float(self.env.now)
         # Every record is out: a checker process starts its report (seconds for a million
-        # activities) while the counts and the unfinished list are made here.
+        # activities) and the writer its last row group while the counts and the
+        # unfinished list are made here.
         begin = getattr(self._checker, "begin_finish", None)
         if begin is not None:
             begin(end_t)
+        if self._writer_done is not None:
+            self._writer_done()
         self.fleet.finish_counts(end_t)
         unfinished = tuple(
             (a.id, a.state) for a in self.store.activities.values() if a.state in OPEN

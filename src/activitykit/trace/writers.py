@@ -65,6 +65,11 @@ class _Base:
         """Hand what was written so far to the file, where the format allows it (a live
         run's trace is read while it grows); table formats write at close only."""
 
+    def begin_close(self) -> None:
+        """Every record is written: start what ``close`` does, without waiting for it, so
+        that the producer's own end of run (a checker's report) overlaps it. Nothing but
+        ``close`` may follow."""
+
 
 class MemoryTraceWriter(_Base):
     """Keeps records in a list: for tests, notebooks and the conformance harness."""
@@ -212,17 +217,18 @@ class ParquetTraceWriter(_Base):
     The caller's thread only encodes each record as a line of JSON (orjson, as the JSON
     Lines writer), into one block per batch: turning dicts into Arrow columns
     (``Table.from_pylist``) held the GIL for ~2 s of a bench-fleet run's ~11. A background
-    thread parses the blocks into Arrow tables against the schema (``pyarrow.json``,
-    which releases the GIL), then encodes and compresses each row group, while the caller
-    produces the next block: on a second core this costs the simulation nothing. A block
-    is at most ``_BLOCK`` records, so that what is left to parse when the caller closes the
-    writer is small. Blocks are handled one at a time, in order, and a row group is
-    written whole, so the file is byte-identical to a synchronous write of
-    ``Table.from_pylist`` batches (tests/test_trace_writers.py). The JSON text is
-    also the stricter check: a value of the wrong type is refused, not coerced (``True``
-    as a time, a string as ``depends_on``). NaN and infinities, which no field allows,
-    become null, as in a JSON Lines trace. A refused record raises ``TraceFormatError`` at
-    the next batch or at ``close``.
+    thread parses the blocks into Arrow tables against the schema (``pyarrow.json``, which
+    releases the GIL), then encodes and compresses each row group, while the caller produces
+    the next block: on a second core this costs the simulation nothing. A block is at most
+    ``_BLOCK`` records (and one batch of ``write_lines``), so that what is left to parse
+    when the caller closes the writer is small. Blocks are handled one at a time, in order,
+    and a row group is written whole, so the file is byte-identical to a synchronous write
+    of ``Table.from_pylist`` batches (tests/test_trace_writers.py). With a checker process,
+    the caller's thread does not even write each line: the checker hands its batches on
+    (``write_lines``). The JSON text is also the stricter check: a value of the wrong type
+    is refused, not coerced (``True`` as a time, a string as ``depends_on``). NaN and
+    infinities, which no field allows, become null, as in a JSON Lines trace. A refused
+    record raises ``TraceFormatError`` at the next batch or at ``close``.
     """
 
     _BLOCK = 16_384
@@ -273,6 +279,26 @@ class ParquetTraceWriter(_Base):
         self._n += 1
         if self._n >= self._batch or self._n >= self._left:
             self._flush()
+
+    def write_lines(self, lines: bytes | bytearray) -> None:
+        """Records already encoded, whole lines one after another (a checker process's
+        batch): one call for thousands of records. A row group still ends at its exact
+        record, so the file is the one ``write_line`` would write."""
+        n = lines.count(b"\n")
+        while n and self._n + n >= self._left:  # the row group ends within these lines
+            k = self._left - self._n
+            cut = 0
+            for _ in range(k):
+                cut = lines.index(b"\n", cut) + 1
+            self._block.write(lines[:cut])
+            self._n += k
+            self._flush()
+            lines, n = lines[cut:], n - k
+        if n:
+            self._block.write(lines)
+            self._n += n
+            if self._n >= self._batch:
+                self._flush()
 
     def _flush(self, *, end: bool = False) -> None:
         """The block to the background thread; ``end``: the row group ends with it,
@@ -326,6 +352,11 @@ class ParquetTraceWriter(_Base):
             return pa.concat_tables(self._tables)
         columns = self._keep_columns or ARROW_SCHEMA.names
         return pa.schema([ARROW_SCHEMA.field(c) for c in columns]).empty_table()
+
+    def begin_close(self) -> None:
+        # the last row group to the background thread, parsed and written meanwhile
+        if self._writer is not None:
+            self._flush(end=True)
 
     def close(self) -> None:
         if self._writer is not None:
