@@ -125,6 +125,23 @@ def test_in_memory_run_gives_the_same_summary(tmp_path: Path) -> None:
         assert all(a == b or (math.isnan(a) and math.isnan(b)) for _, a, b in figures), fmt
 
 
+def test_a_run_with_its_report_has_the_summary_of_one_without(tmp_path: Path) -> None:
+    # With a report, the summary takes the report's measures (made for its first figures)
+    # instead of computing them again: they must be the ones it would have computed, over
+    # the same window (a warm-up, the run's end) and job-handlers.
+    timing = ("wall_seconds", "wall_seconds_total")
+    sets = ["warmup=300", "server.job_handlers=2"]
+    summaries = {}
+    for report in ("false", "true"):
+        sc = load_scenario(small(tmp_path), [*sets, f"output.report={report}"])
+        out = run_scenario(sc, tmp_path / report)
+        assert (out.report_path is not None) == (report == "true")
+        text = json.loads((tmp_path / report / "summary.json").read_text())
+        summaries[report] = {k: v for k, v in text.items() if k not in timing}
+    assert summaries["true"] == summaries["false"]
+    assert summaries["true"]["throughput"]["window"][0] == 300
+
+
 def test_same_seed_same_bytes_other_seed_other_trace(tmp_path: Path) -> None:
     scenario = load_scenario(small(tmp_path))
     for fmt in ("parquet", "jsonl"):

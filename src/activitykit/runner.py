@@ -157,14 +157,17 @@ def _summary(
     error: Exception | None,
     started: float,
     activities: pd.DataFrame | None = None,
+    measured: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """summary.json as a dict, with the activity table and measures it was computed from;
     ``frame``: the records (``_simulate``'s), as a DataFrame or a table yet to become one;
-    ``activities``: their activity table, if already made."""
+    ``activities`` and ``measured``: their activity table and measures, if already made."""
     from .reports.summary import summarise_run
     from .trace import as_frame
 
-    summary, acts, measured = summarise_run(scenario, sim, as_frame(frame), by_event, activities)
+    summary, acts, measured = summarise_run(
+        scenario, sim, as_frame(frame), by_event, activities, measured
+    )
     if error is not None:
         summary["error"] = error_text(error)
     summary["wall_seconds_total"] = time.perf_counter() - started
@@ -356,8 +359,10 @@ class _Written:
             for name in DRAW_ORDER:
                 if name in EARLY_FIGURES:
                     figures.submit(name, run)
+        # the report's measures, made for its early figures already, are the summary's
+        measured = run.measures if run is not None else None
         summary, acts, measured = _summary(
-            self.scenario, self.sim, frame, self.by_event, self.error, started, acts
+            self.scenario, self.sim, frame, self.by_event, self.error, started, acts, measured
         )
         del frame
         _write_summary(self.stage, summary, self.trace_path)
@@ -366,7 +371,6 @@ class _Written:
         from .reports.summary import strict
 
         run.summary = strict(summary)
-        run.__dict__["measures"] = measured  # the cached property's value, as in run_data
         report, warning = _report_or_warning(run, self.final, figures)
         return summary, report, warning
 

@@ -71,12 +71,15 @@ def summarise_run(
     frame: pd.DataFrame,
     records_by_event: Mapping[str, int],
     activities: pd.DataFrame | None = None,
+    measured: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """summary.json as a dict, with the activity table and the ``metrics.measures`` it was
     computed from (a report of the same run starts from them instead of again from the
     trace); ``frame`` holds the trace's records (at least
     ``SUMMARY_EVENTS``, as ``trace.as_frame`` gives them), ``records_by_event`` the count
-    of every record kind; ``activities``: its ``activity_table``, if already made.
+    of every record kind; ``activities``: its ``activity_table``, and ``measured``: its
+    measures (a report's ``RunData.measures``, of the same run's window and handlers), if
+    already made.
 
     Latencies, throughput, queue wait and utilisation cover the window from the warm-up to
     the end of the run (activities created in the warm-up are left out); counts of
@@ -85,14 +88,15 @@ def summarise_run(
     """
     end, warmup = float(sim.end_t), scenario.warmup
     acts = activity_table(frame) if activities is None else activities
-    measured = measures(
-        acts,
-        queue_waits(frame),
-        busy_intervals(frame, acts),
-        warmup=warmup,
-        t_end=end,
-        handlers=scenario.server.job_handlers,
-    )
+    if measured is None:
+        measured = measures(
+            acts,
+            queue_waits(frame),
+            busy_intervals(frame, acts),
+            warmup=warmup,
+            t_end=end,
+            handlers=scenario.server.job_handlers,
+        )
     unfinished = acts.loc[~acts["finished"].to_numpy(dtype=bool)]
     t_run = unfinished["t_in_progress"].to_numpy(dtype=float)
     in_progress = (unfinished["state"] == "In Progress").to_numpy()
