@@ -104,6 +104,12 @@ def test_big_graph_is_summarised(tmp_path):
     assert "summarised by type" in fig.axes[0].get_title()
 
 
+def test_latency_figure_splits_by_kind_and_by_type_when_they_differ(run_dir):
+    fig = F.latency_figure(load_run(run_dir))  # several types of each kind
+    assert len(fig.axes) == 6
+    assert [ax.get_title().rsplit(" by ", 1)[1] for ax in fig.axes] == ["kind"] * 3 + ["type"] * 3
+
+
 def test_report_html_has_every_section_and_inline_figures(run_dir):
     out = write_report(run_dir)
     assert out == run_dir / "report.html"

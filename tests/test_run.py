@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,33 @@ def test_report_is_written_when_asked(tmp_path: Path) -> None:
     result = run_scenario(scenario, tmp_path / "r")
     assert result.report_path == tmp_path / "r" / "report.html"
     assert result.report_path.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype")
+
+
+def test_a_report_draws_only_what_the_run_has(tmp_path: Path) -> None:
+    """No dependency and no bulk operation: the graph and bulk sections say so in words
+    instead of drawing unconnected nodes and empty axes. One client type and one server
+    type: the latency figure draws one row (types, labelled with their kind), not the same
+    curves twice."""
+    from activitykit.reports import figures as F
+    from activitykit.reports import load_run
+
+    scenario = load_scenario(small(tmp_path), ["output.report=true"])
+    result = run_scenario(scenario, tmp_path / "r")
+    assert result.report_path is not None
+    text = result.report_path.read_text(encoding="utf-8")
+    alts = re.findall(r'<img alt="([^"]+)"', text)
+    assert sorted(alts) == sorted(F.FIGURES.keys() - {"graph", "bulk_progress"})
+    assert "the graph has no edges" in text and "No bulk operation" in text
+    assets = tmp_path / "r" / "report"
+    for gone in ("graph.png", "graph.graphml", "graph.dot", "bulk_progress.png"):
+        assert not (assets / gone).exists()
+    assert (assets / "bulk_thresholds.csv").is_file()  # (empty, with its header)
+    fig = F.latency_figure(load_run(tmp_path / "r"))
+    assert len(fig.axes) == 3
+    assert all(ax.get_title().endswith(" by type") for ax in fig.axes)
+    labels = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert any(label.startswith("ExecuteScriptRequest (client) ") for label in labels)
+    assert any(label.startswith("GenerateUsgReportActivity (server) ") for label in labels)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .metrics import LATENCY_PHASES
-from .render import DRAW_ORDER
+from .render import DRAW_ORDER, shown_figures
 
 if TYPE_CHECKING:
     from .render import FigurePool
@@ -72,8 +72,10 @@ class Page:
     def prefetch(self) -> None:
         if self.pool is not None and self.run is not None:
             try:
+                shown = shown_figures(self.run)
                 for name in DRAW_ORDER:
-                    self._pending[name] = self.pool.submit(name, self.run)
+                    if name in shown:
+                        self._pending[name] = self.pool.submit(name, self.run)
             except Exception:  # (no room for the view file, say): every figure drawn here
                 self._pending.clear()
                 self.pool = None

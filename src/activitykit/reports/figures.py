@@ -118,8 +118,8 @@ def _ecdf(
 
 def latency_figure(run: RunData) -> Figure:
     """ECDFs of the three latency phases, by kind (top row) and by type (bottom row),
-    with p50/p90/p99 of all activities marked."""
-    fig = new_figure(2, 3, size=(13, 7))
+    with p50/p90/p99 of all activities marked. When each kind has a single type, the two
+    rows would draw the same curves: one row, by type, each labelled with its kind."""
     after = (run.activities["created_t"] >= run.warmup).to_numpy()
     acts = run.activities.loc[after]
     ages = {
@@ -131,13 +131,25 @@ def latency_figure(run: RunData) -> Figure:
     groups = {}
     for by in ("kind", "type"):
         codes, names = pd.factorize(acts[by].fillna("(none)").astype(str), sort=True)
+        groups[by] = (codes, [str(n) for n in names])
+    (kcodes, knames), (tcodes, tnames) = groups["kind"], groups["type"]
+    alike = len(knames) == len(tnames) and (
+        len(np.unique(kcodes * max(len(tnames), 1) + tcodes)) == len(tnames)
+    )
+    if alike:  # (then each type code has one kind code)
+        kind_of = dict(zip(tcodes.tolist(), kcodes.tolist(), strict=True))
+        tnames = [f"{t} ({knames[kind_of[i]]})" for i, t in enumerate(tnames)]
+        groups = {"type": (tcodes, tnames)}
+    rows = tuple(groups)
+    for by, (codes, names) in groups.items():
         counts = np.bincount(codes, minlength=len(names)) if len(codes) else np.zeros(0, int)
         keep = sorted(range(len(names)), key=lambda i: -counts[i])[: _MAX_LINES - 1]
         if by == "kind":
             keep = sorted(keep)
-        groups[by] = (codes, [(i, str(names[i])) for i in keep])
+        groups[by] = (codes, [(i, names[i]) for i in keep])
+    fig = new_figure(len(rows), 3, size=(13, 3.6 * len(rows) - 0.2))
     for col, phase in enumerate(_PHASES):
-        for row, by in enumerate(("kind", "type")):
+        for row, by in enumerate(rows):
             ax = fig.axes[row * 3 + col]
             values = acts[phase].to_numpy(dtype=float)
             if np.isnan(values).all():
@@ -156,8 +168,8 @@ def latency_figure(run: RunData) -> Figure:
             ax.set_xlabel("seconds")
             ax.set_ylim(0, 1.02)
             ax.legend(fontsize="x-small")
-    fig.axes[0].set_ylabel("share of activities")
-    fig.axes[3].set_ylabel("share of activities")
+    for row in range(len(rows)):
+        fig.axes[row * 3].set_ylabel("share of activities")
     return fig
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ._page import TABLE_ROWS, Page, document
 from .graph import GRAPH_DRAW_LIMIT, write_dot, write_graphml
+from .render import shown_figures
 from .run import RunData, as_run
 
 if TYPE_CHECKING:
@@ -141,15 +142,27 @@ def write_report(
     )
     run.exchanges.to_csv(assets / "exchange.csv")
 
+    shown = shown_figures(run)
     page.heading("Dependency graph")
-    page.figure("graph")
-    _graph_section(run, page)
+    if "graph" in shown:
+        page.figure("graph")
+        _graph_section(run, page)
+    else:
+        page.text(
+            "No activity in this run depends on another, waits on a parent's progress or "
+            "belongs to a bulk operation: the graph has no edges, so it is neither drawn nor "
+            "exported (activities.csv lists every activity)."
+        )
 
     page.heading("Bulk operations")
-    page.figure("bulk_progress")
     progress, thresholds = run.bulk
     progress.to_csv(assets / "bulk_progress.csv", index=False)
-    page.table("bulk_thresholds", thresholds, note="activities waiting on a parent's progress")
+    if "bulk_progress" in shown:
+        page.figure("bulk_progress")
+        page.table("bulk_thresholds", thresholds, note="activities waiting on a parent's progress")
+    else:
+        thresholds.to_csv(assets / "bulk_thresholds.csv", index=False)
+        page.text("No bulk operation and no progress threshold in this run.")
 
     page.heading("Unfinished and stuck activities")
     unf = run.unfinished

@@ -49,6 +49,7 @@ __all__ = [
     "early_view",
     "figure_tables",
     "render_png",
+    "shown_figures",
     "with_tables",
 ]
 
@@ -80,6 +81,23 @@ DRAW_ORDER: tuple[str, ...] = (
     "exchange",
     "bulk_progress",
 )
+
+
+def shown_figures(run: RunData) -> tuple[str, ...]:
+    """The figures of ``FIGURE_NAMES`` that ``run`` has something to show in, in that order.
+
+    The dependency graph needs an edge (``RunData.has_edges``) and the bulk figure a
+    watched parent or a threshold: without, each would be a picture of nothing (unconnected
+    nodes, empty axes), and the report's section says so in words instead. Every other
+    figure is always drawn: an empty run's figures say what they lack themselves.
+    """
+    progress, thresholds = run.bulk
+    hidden = set()
+    if not run.has_edges:
+        hidden.add("graph")
+    if progress.empty and thresholds.empty:
+        hidden.add("bulk_progress")
+    return tuple(name for name in FIGURE_NAMES if name not in hidden)
 
 
 def render_png(name: str, run: RunData) -> bytes:
@@ -119,11 +137,13 @@ def figure_tables(run: RunData) -> dict[str, Any]:
     from .graph import GRAPH_DRAW_LIMIT
 
     n = len(run.activities) + len(run.groups)
-    # graph_figure draws the graph itself up to GRAPH_DRAW_LIMIT nodes, else its summary by
-    # type; the report's graph section reads one of them too: computed once, here.
-    graph = "graph" if n <= GRAPH_DRAW_LIMIT else "type_summary"
-    drawn = ("occupancy", "queue", "queue_waits", "exchanges", "groups", "bulk",
-             "critical_path", "step", graph)  # fmt: skip
+    drawn = ["occupancy", "queue", "queue_waits", "exchanges", "groups", "bulk",
+             "critical_path", "step", "has_edges"]  # fmt: skip
+    if run.has_edges:
+        # graph_figure draws the graph itself up to GRAPH_DRAW_LIMIT nodes, else its summary
+        # by type; the report's graph section reads one of them too: computed once, here
+        # (an unconnected graph is neither drawn nor exported: ``shown_figures``).
+        drawn.append("graph" if n <= GRAPH_DRAW_LIMIT else "type_summary")
     tables = {name: getattr(run, name) for name in drawn}
     tables["_throughput"] = {by: run.throughput(by) for by in ("kind", "type")}
     return tables

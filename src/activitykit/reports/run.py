@@ -144,9 +144,16 @@ class RunData:
         return _graph.build_graph(self.activities, self.groups)
 
     @cached_property
+    def has_edges(self) -> bool:
+        """Whether the dependency graph has an edge (``graph.has_edges``)."""
+        return _graph.has_edges(self.activities)
+
+    @cached_property
     def critical_path(self) -> list[str]:
         """Critical path (see ``activitykit.reports.graph``), computed on arrays: no networkx
         graph is built, so it stays cheap for a 1M-activity run."""
+        if not self.has_edges:  # (a path needs an edge)
+            return []
         acts, groups = self.activities, self.groups
         extra = groups.loc[~groups["activity"].isin(acts["id"])]
         ids = pd.Index(np.r_[acts["id"].to_numpy(dtype=object), extra["activity"].to_numpy()])
