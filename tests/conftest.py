@@ -9,6 +9,10 @@ instead of a green run that never drove the real thing.
 ``$ACTIVITYKIT_CLIENT_SRC``, else the test machine's fallback location
 (``find_client_source``); without one, or without its Debian dependencies, the test skips
 and says why.
+
+``start_method`` runs a test once with the kit's helper processes (checker process, report
+worker) forked and once spawned as fresh interpreters: which one a process gets depends on
+its threads at that moment (``activitykit._fork``), so a test pins it instead.
 """
 
 from __future__ import annotations
@@ -59,3 +63,12 @@ def client_src() -> Path:
     if probe.returncode != 0:
         pytest.skip(f"the client's Debian dependencies are missing: {probe.stderr.strip()[-200:]}")
     return src
+
+
+@pytest.fixture(params=["forked", "spawned"])
+def start_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    from activitykit import _fork
+
+    forked = request.param == "forked"
+    monkeypatch.setattr(_fork, "can_fork", lambda: forked)
+    return str(request.param)

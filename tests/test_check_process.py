@@ -55,7 +55,7 @@ def _bad_transition(records: list[dict[str, Any]]) -> tuple[int, list[dict[str, 
     return i, out
 
 
-def test_the_process_reaches_the_in_process_verdict_record_for_record() -> None:
+def test_the_process_reaches_the_in_process_verdict_record_for_record(start_method: str) -> None:
     records = _records()
     i, bad = _bad_transition(records)
     for recs in (records, bad):
@@ -63,6 +63,7 @@ def test_the_process_reaches_the_in_process_verdict_record_for_record() -> None:
         for r in recs:
             inline.feed(r)
         with CheckerProcess(batch=4096) as proc:  # several batches, so the pipe is used
+            assert isinstance(proc._proc, subprocess.Popen) == (start_method == "spawned")
             for r in recs:
                 proc.feed(r)
             seen = proc.violations
@@ -157,7 +158,7 @@ def test_an_error_in_the_child_is_raised_here() -> None:
             proc.finish()
 
 
-def test_a_child_that_dies_fails_the_producer_with_a_clear_message() -> None:
+def test_a_child_that_dies_fails_the_producer_with_a_clear_message(start_method: str) -> None:
     proc = CheckerProcess(batch=1)
     os.kill(proc.pid, signal.SIGKILL)
     started = time.monotonic()
@@ -169,14 +170,18 @@ def test_a_child_that_dies_fails_the_producer_with_a_clear_message() -> None:
     assert _gone(proc.pid)
 
 
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "spawned"])
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "exit"])
-def test_the_child_never_outlives_its_producer(tmp_path: Path, how: str) -> None:
+def test_the_child_never_outlives_its_producer(tmp_path: Path, how: str, forked: bool) -> None:
     """Killed, terminated, or leaving without closing: the checker process ends too."""
     code = textwrap.dedent(
         f"""
-        import os, signal, sys
+        import os, signal, subprocess, sys
+        from activitykit import _fork
         from activitykit.check.process import CheckerProcess
+        _fork.can_fork = lambda: {forked!r}
         proc = CheckerProcess()
+        assert isinstance(proc._proc, subprocess.Popen) != {forked!r}
         proc.feed({{"t": 0.0, "event": "enqueue", "activity": "a1"}})
         print(proc.pid, flush=True)
         sys.stdin.readline()

@@ -27,7 +27,7 @@ def run(tmp_path_factory):
     return load_run(make_run(tmp_path_factory.mktemp("runs") / "r1"))
 
 
-def test_the_pool_draws_every_figure_byte_for_byte_as_this_process(run) -> None:
+def test_the_pool_draws_every_figure_byte_for_byte_as_this_process(run, start_method) -> None:
     # The workers get a copy of the run without its records (early_view, figure_tables): a
     # figure that read anything not copied would come out different (or fail) here.
     with FigurePool() as pool:
@@ -122,13 +122,22 @@ def test_the_dependency_graph_is_drawn_the_same_whatever_the_string_hashing(tmp_
     assert len(digests) == 1
 
 
-def test_a_later_pool_starts_only_for_a_caller_still_busy_after_its_delay(run) -> None:
+def test_a_later_pool_starts_only_for_a_caller_still_busy_after_its_delay(
+    run, start_method
+) -> None:
+    """Spawned workers import everything: they start only once the run has lasted ``delay``.
+    Forked ones have this process's imports: they start at once, whatever the delay."""
     import time
 
     from activitykit.reports.render import LaterPool
 
-    with LaterPool(delay=60) as quick:  # the report comes before the delay: no workers
-        assert quick.take() is None
+    with LaterPool(delay=60) as quick:  # the report comes before the delay
+        pool = quick.take()
+        if start_method == "spawned":
+            assert pool is None  # no workers
+        else:
+            assert pool is not None and pool.ready() in (True, False)
+            assert pool.submit("exchange", run).result(timeout=120) == render_png("exchange", run)
     with LaterPool(delay=0.01) as slow:
         time.sleep(0.5)
         pool = slow.take()
@@ -181,7 +190,7 @@ def test_a_pool_that_cannot_take_the_run_leaves_every_figure_to_this_process(run
     assert out.read_bytes() == alone.read_bytes()
 
 
-def test_the_pool_forks_its_workers_and_leaves_none_running(run) -> None:
+def test_the_pool_forks_its_workers_and_leaves_none_running(run, start_method) -> None:
     # one process imports and forks the second worker; closing the pool ends both
     pool = FigurePool(workers=2)
     try:
@@ -198,14 +207,17 @@ def test_the_pool_forks_its_workers_and_leaves_none_running(run) -> None:
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
 
 
-def test_workers_that_cannot_start_leave_nothing_open(monkeypatch) -> None:
+def test_workers_that_cannot_start_leave_nothing_open(monkeypatch, start_method) -> None:
     from activitykit.reports import render
 
-    def popen(*args, **kwargs):
+    def refused(*args, **kwargs):
         raise OSError(11, "Resource temporarily unavailable")
 
     fds = len(os.listdir("/proc/self/fd"))
-    monkeypatch.setattr(render.subprocess, "Popen", popen)
+    if start_method == "spawned":
+        monkeypatch.setattr(render.subprocess, "Popen", refused)
+    else:
+        monkeypatch.setattr(os, "fork", refused)
     with pytest.raises(OSError):
         FigurePool(workers=3)
     assert len(os.listdir("/proc/self/fd")) == fds  # every pipe closed
@@ -216,7 +228,8 @@ def test_workers_that_cannot_start_leave_nothing_open(monkeypatch) -> None:
     monkeypatch.setattr(threading, "excepthook", uncaught.append)
     later = render.LaterPool(delay=0.0)
     try:
-        later._timer.join(timeout=30)
+        if later._timer is not None:
+            later._timer.join(timeout=30)
         assert later.take() is None
     finally:
         later.close()

@@ -458,6 +458,31 @@ def test_a_failing_simulation_is_a_result_not_an_exception(
     assert "needs deliver_after" in capsys.readouterr().err
 
 
+def test_a_short_run_waits_for_its_forked_worker_and_writes_here_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str
+) -> None:
+    """Forked at the start with this process's imports, the report worker is worth waiting
+    for however short the run; a spawned one starts only after a second of simulation, so a
+    short run writes its summary and report here."""
+    import time
+
+    from activitykit import runner
+    from activitykit.reports import render
+
+    calls: list[object] = []
+    real, imports = runner._summary, render._import
+    monkeypatch.setattr(runner, "_summary", lambda *a: calls.append(a) or real(*a))
+    # a forked worker still importing when the run ends (this process has imported
+    # matplotlib already, and its copy would be ready at once)
+    monkeypatch.setattr(render, "_import", lambda: time.sleep(1.0) or imports())
+    scenario = load_scenario(small(tmp_path), ["output.report=true"])
+    result = run_scenario(scenario, tmp_path / "r")
+    assert result.report_path is not None and result.report_path.is_file()
+    assert (result.out_dir / "summary.json").is_file()
+    # (a forked worker calls its own copy of ``_summary``: this process's list stays empty)
+    assert (calls == []) == (start_method == "forked")
+
+
 def _report_files(run_dir: Path) -> dict[str, bytes]:
     files = {p.name: p.read_bytes() for p in (run_dir / "report").iterdir()}
     files["report.html"] = (run_dir / "report.html").read_bytes()

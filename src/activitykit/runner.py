@@ -290,8 +290,14 @@ def _failed_result(
 def _progress_bar(scenario: Scenario) -> tuple[Any, Callable[[float, float], None]]:
     from tqdm import tqdm
 
+    class Bar(tqdm):  # type: ignore[type-arg]
+        # no monitor thread (tqdm starts one with its first bar): this process keeps its
+        # single thread, so that the run's checker process can be forked (``_fork``); the
+        # bar is updated by the simulation's progress events, never blocked in an iterator
+        monitor_interval = 0
+
     total = scenario.duration
-    bar = tqdm(
+    bar = Bar(
         total=round(total),
         unit="s",
         unit_scale=True,
@@ -407,6 +413,9 @@ class _Written:
             return self.write(started, figures, early=True)
 
 
+#: Seconds to wait for a forked figure worker still importing at the end of a short run
+#: (it takes about as long as this process would to import matplotlib; one this late is stuck).
+WORKER_START_WAIT = 60.0
 #: Seconds to wait for the figure worker's summary and report before writing them here
 #: (a million-activity run's take a minute; a worker this late is stuck).
 WORKER_WAIT = 900.0
@@ -426,7 +435,12 @@ def _written_by_worker(
     from .reports.render import WorkerFailed
 
     # a DataFrame was read back from a JSON Lines trace: pandas is here anyway
-    if not (pool.ready() and job.error is None and isinstance(job.records, pa.Table)):
+    if not (job.error is None and isinstance(job.records, pa.Table)):
+        return None
+    # A forked worker still importing is waited for: it started with this process's
+    # imports, so it is ready before this process could import matplotlib itself. A
+    # spawned one imports everything: this process is quicker, and does it.
+    if not (pool.ready() or (pool.forked and pool.wait_ready(WORKER_START_WAIT))):
         return None
     try:
         # (no room for the job's file, something in it that does not pickle: the pool's

@@ -26,6 +26,7 @@ import gc
 import os
 import pickle
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .._fork import Forked
     from .run import RunData
 
 __all__ = [
@@ -165,6 +167,10 @@ class WorkerFailed(RuntimeError):
     its caller can do it in-process; an exception the job raised is passed on as itself."""
 
 
+#: Longest wait (s) for a feeder to read the first line already waiting in its worker's pipe
+#: (``FigurePool.ready``): it reads it at once, unless the machine is stalled.
+READY_WAIT = 5.0
+
 #: How much lower the workers' priority is than their parent's while they import (``os.nice``).
 WORKER_NICENESS = 5
 
@@ -173,29 +179,53 @@ class FigurePool:
     """Worker processes that draw report figures (``submit``); ``close`` when done.
 
     The workers start at once and import what the figures need, so that the first
-    ``submit`` finds them ready: one plain ``python -m activitykit.reports.render``
-    process, which forks the others once it has imported (the import is paid once). Not
-    ``multiprocessing``: it would import the caller's main module again, and a script
+    ``submit`` finds them ready: one process, which forks the others once it has imported
+    (the import is paid once). That process is forked from this one where that is safe
+    (``activitykit._fork``), else a plain ``python -m activitykit.reports.render``. Not
+    ``multiprocessing``: its spawn would import the caller's main module again, and a script
     without an ``if __name__ == "__main__"`` guard would run twice. A job is one line on
-    a worker's job pipe (stdin for the first; the run's view files, the figure's name); the
-    answer is ``ok <n>`` and the PNG's n bytes on its answer pipe (stdout), or
+    a worker's job pipe (stdin for a spawned first one; the run's view files, the figure's
+    name); the answer is ``ok <n>`` and the PNG's n bytes on its answer pipe (stdout), or
     ``error <n>`` and a message. A worker says ``ready`` once it has imported (``ready``);
     ``call`` jobs are ``call`` and a file holding the function and its arguments, answered
     with the pickled result, or ``raised <n>`` and the pickled exception the function raised.
     """
 
     def __init__(self, workers: int = 2) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        from .. import _fork
+
         # One process imports what the figures need (~2 s of CPU, while the simulation
         # runs on the other core), then forks the other workers: each extra one talks
         # over its own pair of pipes, whose far ends the process is handed (pass_fds).
         extra = [(os.pipe(), os.pipe()) for _ in range(workers - 1)]  # (jobs, answers)
         theirs = [fd for (jobs_r, _), (_, answers_w) in extra for fd in (jobs_r, answers_w)]
-        cmd = [sys.executable, "-m", __name__, str(os.getpid()), *map(str, theirs)]
+        first: tuple[IO[bytes], IO[bytes]]
         try:
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, pass_fds=theirs
-            )
+            if _fork.can_fork():
+                # Forked from this process, it starts with numpy, pyarrow and the kit's
+                # scenario code imported: a third of the import (``activitykit._fork``).
+                (jobs_r, jobs_w), (answers_r, answers_w) = os.pipe(), os.pipe()
+                parent, own = os.getpid(), (jobs_r, answers_w)
+                try:
+                    proc: subprocess.Popen[bytes] | Forked = _fork.fork(
+                        lambda: _worker(parent, theirs, own), keep=(*own, *theirs)
+                    )
+                except BaseException:
+                    os.close(jobs_w)
+                    os.close(answers_r)
+                    raise
+                finally:
+                    os.close(jobs_r)
+                    os.close(answers_w)
+                first = (os.fdopen(jobs_w, "wb"), os.fdopen(answers_r, "rb"))
+            else:
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+                cmd = [sys.executable, "-m", __name__, str(os.getpid()), *map(str, theirs)]
+                popen = subprocess.Popen(
+                    cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, pass_fds=theirs
+                )
+                assert popen.stdin is not None and popen.stdout is not None
+                proc, first = popen, (popen.stdin, popen.stdout)
         except BaseException:
             for (_, jobs_w), (answers_r, _) in extra:
                 os.close(jobs_w)
@@ -204,22 +234,31 @@ class FigurePool:
         finally:
             for fd in theirs:
                 os.close(fd)
-        self._procs: list[subprocess.Popen[bytes]] = [proc]
-        assert proc.stdin is not None and proc.stdout is not None
-        self._channels: list[tuple[IO[bytes], IO[bytes]]] = [(proc.stdin, proc.stdout)] + [
+        self._procs: list[subprocess.Popen[bytes] | Forked] = [proc]
+        #: the first worker was forked from this process, with its imports (``_fork``)
+        self.forked = not isinstance(proc, subprocess.Popen)
+        self._channels: list[tuple[IO[bytes], IO[bytes]]] = [first] + [
             (os.fdopen(jobs_w, "wb"), os.fdopen(answers_r, "rb"))
             for (_, jobs_w), (answers_r, _) in extra
         ]
         self._start_feeding()
-        for channel in self._channels:
-            self._feed_channel(channel)
+        # The threads that feed the workers start with the first job (or ``ready``): until
+        # then this process keeps its single thread, and its checker process can be forked
+        # too (``activitykit._fork``). A worker's ``ready`` waits in its pipe meanwhile.
+        self._unfed = list(self._channels)
         self._views: list[str] = []  # the early view's file, then the tables' file
 
+    def _feed_all(self) -> None:
+        while self._unfed:
+            self._feed_channel(self._unfed.pop(0))
+
     def _start_feeding(self) -> None:
+        self._unfed: list[tuple[IO[bytes], IO[bytes]]] = []
         self._jobs: queue.SimpleQueue[tuple[str, Future[bytes]] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._asked: list[Future[bytes]] = []
         self._ready = threading.Event()
+        self._heard = threading.Event()  # a feeder has read its worker's first line
         self._stopped = False
         self._run: RunData | None = None
         # Feeders whose worker may still take jobs: one whose worker never started or has
@@ -243,11 +282,26 @@ class FigurePool:
 
     def ready(self) -> bool:
         """True once a worker has imported what it needs (a job now starts at once)."""
+        if self._unfed:
+            # A worker's first line (``ready``, or the end of a pipe whose worker died)
+            # waits in its pipe until a feeder reads it: wait for the feeders that have
+            # one to take it, which is at once.
+            said = select.select([answers for _, answers in self._unfed], [], [], 0.0)[0]
+            self._feed_all()
+            if said:
+                self._heard.wait(READY_WAIT)
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """``ready``, after waiting up to ``timeout`` s for a worker's first answer."""
+        self._feed_all()
+        self._heard.wait(timeout)
         return self._ready.is_set()
 
     def _ask(self, line: str) -> Future[bytes]:
         if self._stopped:
             raise WorkerFailed("figure pool stopped")
+        self._feed_all()
         done: Future[bytes] = Future()
         self._asked = [f for f in self._asked if not f.done()]
         self._asked.append(done)
@@ -324,6 +378,7 @@ class FigurePool:
             started = False
         if started:
             self._ready.set()
+        self._heard.set()
         lost = None if started else "it did not start"
         if lost is not None and not self._leave():
             return
@@ -517,16 +572,26 @@ class ForkedPool(FigurePool):
 class LaterPool:
     """A ``FigurePool`` started only if the caller is still busy ``delay`` seconds from now.
 
-    A short simulation would be over before the workers had imported matplotlib, and its
-    figures are drawn here faster than by workers still starting; a long one leaves them
-    the time. ``take`` (when the report starts) returns the pool if it was started, and
+    A short simulation would be over before spawned workers had imported matplotlib, and
+    its figures are drawn here faster than by workers still starting; a long one leaves
+    them the time. Where the workers are forked (``activitykit._fork``), the pool starts at
+    once instead, from this thread: a forked worker has this process's imports, so it is
+    ready about when this process would be had it imported matplotlib itself, whatever the
+    run's length, and a timer's thread would keep the run's checker process from being
+    forked too. ``take`` (when the report starts) returns the pool if it was started, and
     no pool starts after it; ``close`` stops it.
     """
 
     def __init__(self, delay: float = 1.0, workers: int = 2) -> None:
+        from .. import _fork
+
         self._lock = threading.Lock()
         self._pool: FigurePool | None = None
         self._done = False
+        self._timer: threading.Timer | None = None
+        if _fork.can_fork():
+            self._start(workers)
+            return
         self._timer = threading.Timer(delay, self._start, args=(workers,))
         self._timer.daemon = True
         self._timer.start()
@@ -540,7 +605,8 @@ class LaterPool:
                     self._pool = None
 
     def take(self) -> FigurePool | None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         with self._lock:
             self._done = True
             return self._pool
@@ -723,8 +789,9 @@ def _import() -> None:
     from . import html, summary  # noqa: F401
 
 
-def _worker(parent: int, fds: list[int]) -> None:
-    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve stdin/stdout."""
+def _worker(parent: int, fds: list[int], own: tuple[int, int] | None = None) -> None:
+    """Import, fork one worker per pair of ``fds`` (jobs, answers), serve ``own`` (jobs,
+    answers: a forked first worker's) or else stdin/stdout."""
     global _PIPES
     # Ctrl-C is the parent's to handle (it closes the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -742,7 +809,7 @@ def _worker(parent: int, fds: list[int]) -> None:
             pid = -1
         if pid == 0:  # the forked worker: its own pipes only (stdin/stdout: /dev/null)
             _detach_stdio()
-            for fd in fds:
+            for fd in (*fds, *(own or ())):
                 if fd not in (jobs_fd, answers_fd):
                     os.close(fd)
             _watch(me)
@@ -756,7 +823,11 @@ def _worker(parent: int, fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
     _watch(parent)
-    _serve(sys.stdin.buffer, sys.stdout.buffer)
+    if own is None:
+        _serve(sys.stdin.buffer, sys.stdout.buffer)
+    else:
+        _PIPES = own  # (for a ForkedPool's children to close)
+        _serve(os.fdopen(own[0], "rb"), os.fdopen(own[1], "wb"))
     for pid in forked:  # the pool waits for this process only: it waits for its workers
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
