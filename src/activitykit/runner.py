@@ -473,9 +473,9 @@ def _worker_failed(pool: FigurePool, exc: Exception) -> None:
 
 @contextlib.contextmanager
 def _figure_pool(scenario: Scenario) -> Iterator[LaterPool | None]:
-    """Workers for the report's figures, started while the simulation runs if it runs long
-    enough to let them import matplotlib (``reports.render``); None without a report or a
-    second CPU."""
+    """Workers for the report's figures, importing matplotlib while the simulation runs
+    (``reports.render.LaterPool``: forked at once, or spawned once the run has lasted long
+    enough for it); None without a report or a second CPU."""
     if not scenario.output.report:
         yield None
         return
