@@ -13,8 +13,18 @@ import pytest
 from activitykit import _fork
 
 
-def test_a_process_with_a_second_thread_may_not_fork() -> None:
-    assert _fork.can_fork() == (sys.platform == "linux" and threading.active_count() == 1)
+def _can_fork_in_a_fresh_process(before: str = "") -> str:
+    code = f"{before}\nfrom activitykit import _fork\nprint(_fork.can_fork())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_a_process_with_a_second_thread_or_a_closed_stdin_may_not_fork() -> None:
+    assert _can_fork_in_a_fresh_process() == str(sys.platform == "linux")
+    # a pipe could get descriptor 0, which the child's stdin on /dev/null would replace
+    assert _can_fork_in_a_fresh_process("import os; os.close(0)") == "False"
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
@@ -77,3 +87,23 @@ def test_wait_is_bounded_and_kill_ends_the_child() -> None:
         child.kill()
     assert child.wait(10) == -9
     assert child.poll() == -9  # reaped once, remembered
+
+
+def test_the_child_ignores_ctrl_c_and_drops_the_parents_signal_handlers() -> None:
+    import signal
+
+    r, w = os.pipe()
+
+    def target() -> None:
+        ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        default = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        os.write(w, f"{ignored} {default}".encode())
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        child = _fork.fork(target, keep=(w,))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    os.close(w)
+    assert _answer(r) == "True True"
+    assert child.wait(30) == 0

@@ -156,3 +156,31 @@ def test_a_waiter_canceled_while_waiting_is_not_released(tmp_path):
     }
     assert marks["x"] == [3.0 / 60]  # w2, drawn as canceled
     assert sorted(marks["o"]) == [5.0 / 60, 5.0 / 60]  # w1 and w4 only
+
+
+def test_has_edges_agrees_with_the_edge_frame() -> None:
+    import pandas as pd
+
+    from activitykit.reports.graph import edge_frame, has_edges
+
+    def acts(depends_on, progress_of=None, parent=None):
+        n = len(depends_on)
+        return pd.DataFrame(
+            {
+                "id": [f"a{i}" for i in range(n)],
+                "depends_on": depends_on,
+                "progress_of": [progress_of] * n,
+                "parent": [parent] * n,
+            }
+        )
+
+    cases = [
+        acts([None, None]),
+        acts([[], None]),  # an empty list is no edge
+        acts([[None], None]),  # nor a list of nulls
+        acts([None, ["a0"]]),
+        acts([None, None], progress_of="a0"),
+        acts([None, None], parent="g1"),
+    ]
+    assert [has_edges(a) for a in cases] == [len(edge_frame(a)) > 0 for a in cases]
+    assert [has_edges(a) for a in cases] == [False, False, False, True, True, True]

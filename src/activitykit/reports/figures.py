@@ -118,8 +118,9 @@ def _ecdf(
 
 def latency_figure(run: RunData) -> Figure:
     """ECDFs of the three latency phases, by kind (top row) and by type (bottom row),
-    with p50/p90/p99 of all activities marked. When each kind has a single type, the two
-    rows would draw the same curves: one row, by type, each labelled with its kind."""
+    with p50/p90/p99 of all activities marked. When the kinds and the types split the
+    activities alike (each kind has one type, of its own), the two rows would draw the same
+    curves: one row, by type, each labelled with its kind."""
     after = (run.activities["created_t"] >= run.warmup).to_numpy()
     acts = run.activities.loc[after]
     ages = {

@@ -243,10 +243,12 @@ def has_edges(activities: pd.DataFrame) -> bool:
     """Whether ``edge_frame(activities)`` has a row: some activity depends on another, waits
     on a parent's progress or belongs to a group. Without, the graph is unconnected nodes
     (every activity is in the activity table already) and the report neither draws nor
-    exports it. Vectorised: a million activities without a dependency are one pass."""
+    exports it. Only the activities with a ``depends_on`` list are looked into, as
+    ``edge_frame`` does (an empty list, or one of nulls, is no edge)."""
     if activities["progress_of"].notna().any() or activities["parent"].notna().any():
         return True
-    return any(len(d) for d in activities["depends_on"].dropna())
+    deps = activities["depends_on"].dropna()
+    return bool(len(deps)) and bool(deps.explode().notna().any())
 
 
 #: Up to this many bulk groups, ``summary_graph(by="type")`` keeps each group and its

@@ -2,8 +2,9 @@
 
 The eight figures of a report cost about three seconds of CPU, most of it matplotlib laying
 out text, which no setting makes much cheaper; importing matplotlib costs most of another.
-``activitykit run`` starts a ``FigurePool`` while it simulates (``LaterPool``: once the
-simulation has run for a second): one worker imports matplotlib and the figure code
+``activitykit run`` starts a ``FigurePool`` while it simulates (``LaterPool``: at once when
+the worker can be forked with the run's imports, else once the simulation has run for a
+second): one worker imports matplotlib and the figure code
 meanwhile, on the other core, and forks the others, and once the run is summarised they draw
 the figures from a copy of the run's tables (``early_view``, ``figure_tables``) while this
 process writes the report's tables and exports. The PNG files are the ones
@@ -258,7 +259,8 @@ class FigurePool:
         self._threads: list[threading.Thread] = []
         self._asked: list[Future[bytes]] = []
         self._ready = threading.Event()
-        self._heard = threading.Event()  # a feeder has read its worker's first line
+        self._heard = threading.Condition()  # notified as each feeder reads its first line
+        self._heard_lines = 0
         self._stopped = False
         self._run: RunData | None = None
         # Feeders whose worker may still take jobs: one whose worker never started or has
@@ -282,20 +284,29 @@ class FigurePool:
 
     def ready(self) -> bool:
         """True once a worker has imported what it needs (a job now starts at once)."""
+        said = 0
         if self._unfed:
             # A worker's first line (``ready``, or the end of a pipe whose worker died)
             # waits in its pipe until a feeder reads it: wait for the feeders that have
             # one to take it, which is at once.
-            said = select.select([answers for _, answers in self._unfed], [], [], 0.0)[0]
-            self._feed_all()
-            if said:
-                self._heard.wait(READY_WAIT)
-        return self._ready.is_set()
+            said = len(select.select([answers for _, answers in self._unfed], [], [], 0.0)[0])
+        return self._await_ready(said, READY_WAIT)
 
     def wait_ready(self, timeout: float) -> bool:
-        """``ready``, after waiting up to ``timeout`` s for a worker's first answer."""
-        self._feed_all()
-        self._heard.wait(timeout)
+        """``ready``, after waiting up to ``timeout`` s for the workers to say it (or for
+        every one of them to be lost)."""
+        return self._await_ready(len(self._channels), timeout)
+
+    def _await_ready(self, lines: int, timeout: float) -> bool:
+        """Feed the workers; wait until one is ready or ``lines`` first lines were read."""
+        try:
+            self._feed_all()
+        except RuntimeError:  # (no thread to be had): the caller does the work itself
+            return False
+        with self._heard:
+            self._heard.wait_for(
+                lambda: self._ready.is_set() or self._heard_lines >= lines, timeout
+            )
         return self._ready.is_set()
 
     def _ask(self, line: str) -> Future[bytes]:
@@ -378,7 +389,9 @@ class FigurePool:
             started = False
         if started:
             self._ready.set()
-        self._heard.set()
+        with self._heard:
+            self._heard_lines += 1
+            self._heard.notify_all()
         lost = None if started else "it did not start"
         if lost is not None and not self._leave():
             return
